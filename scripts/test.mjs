@@ -1,0 +1,48 @@
+// `npm test`: every check the project has, in the order that fails fastest.
+// Installs what the browser tests need (Debian's chromium) when it is missing, so a fresh machine needs
+// nothing done by hand.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', TZ: 'UTC' };
+const results = [];
+
+function step(name, command, args, options = {}) {
+  const started = Date.now();
+  process.stdout.write(`\n=== ${name}: ${command} ${args.join(' ')}\n`);
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env, ...options });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const ok = result.status === 0;
+  results.push({ name, ok, seconds });
+  process.stdout.write(`=== ${name}: ${ok ? 'ok' : `FAILED (exit ${result.status ?? result.signal})`} in ${seconds} s\n`);
+  return ok;
+}
+
+function ensureChromium() {
+  if (existsSync('/usr/bin/chromium')) return true;
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('Browser tests need Debian chromium at /usr/bin/chromium: run `sudo apt-get install -y chromium`.\n');
+    return false;
+  }
+  return step('install chromium', 'bash', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null']);
+}
+
+const tsx = [`${root}/node_modules/tsx/dist/cli.mjs`];
+const only = process.argv[2]; // optional: unit | integration | e2e
+let ok = true;
+if (!only) ok = step('typecheck', process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '--noEmit', '-p', '.']) && ok;
+if (!only || only === 'unit') ok = step('unit tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'unit']) && ok;
+if (!only || only === 'integration') ok = step('integration tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'integration']) && ok;
+if (!only || only === 'e2e') {
+  ok = ensureChromium() && ok;
+  ok = step('dashboard build', process.execPath, [...tsx, 'src/server/dashboard-build.ts']) && ok;
+  ok = step('browser tests', process.execPath, [`${root}/node_modules/@playwright/test/cli.js`, 'test']) && ok;
+}
+
+process.stdout.write('\n');
+for (const r of results) process.stdout.write(`${r.ok ? 'ok    ' : 'FAILED'} ${r.name} (${r.seconds} s)\n`);
+const failed = results.filter((r) => !r.ok).length;
+process.stdout.write(`steps: ${results.length - failed} passed, ${failed} failed\n`);
+process.exit(ok ? 0 : 1);

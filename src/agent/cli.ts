@@ -1,0 +1,70 @@
+// hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { loadTf } from '../ml/backend';
+import { NodeAgent } from './agent';
+
+const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend NAME]
+
+  --coordinator URL  coordinator's agent endpoint (default ws://127.0.0.1:3000/agent, or HYPERGPU_COORDINATOR)
+  --name NAME        stable node name; reconnecting with the same name keeps the node id (default: host-pid)
+  --backend NAME     force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu (default: fastest that loads)
+`;
+
+export async function runAgentCli(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        coordinator: { type: 'string' },
+        name: { type: 'string' },
+        backend: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const coordinator = values.coordinator ?? process.env.HYPERGPU_COORDINATOR ?? 'ws://127.0.0.1:3000/agent';
+  if (!/^wss?:\/\//.test(coordinator)) {
+    process.stderr.write(`--coordinator must be a ws:// or wss:// URL (got ${coordinator})\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const name = values.name ?? `${os.hostname()}-${process.pid}`;
+  const log = (line: string) => process.stdout.write(`[agent ${name}] ${line}\n`);
+  const backends = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+  const prefer = values.backend as (typeof backends)[number] | undefined;
+  if (prefer && !backends.includes(prefer)) {
+    process.stderr.write(`--backend must be one of ${backends.join(', ')} (got ${prefer})\n`);
+    process.exit(2);
+  }
+  const { tf, info } = await loadTf({ prefer, log });
+  const agent = new NodeAgent({ coordinator, name, tf, backend: info, log });
+  const speed = await agent.calibrate();
+  log(`measured ${Math.round(speed)} samples/s (mlp gradient, ${info.name}); connecting to ${coordinator}`);
+  agent.start();
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: leaving`);
+    void agent.stop(`agent received ${signal}`).finally(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+const invokedDirectly = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
+if (invokedDirectly) {
+  runAgentCli(process.argv.slice(2)).catch((error) => {
+    process.stderr.write(`agent failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  });
+}

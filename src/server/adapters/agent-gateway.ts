@@ -1,0 +1,156 @@
+// The agent channel over WebSocket: validates every message at the edge, then hands it to the coordinator.
+// Text frames carry small versioned JSON control messages; binary frames carry tensors (frame-codec.ts).
+// Nothing an agent sends can throw past this file.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { z } from 'zod';
+import { AGENT_PROTOCOL_VERSION, CLOSE_CODES, type AgentChannelHandler, type AgentLink, type CoordinatorMessage } from '../core/agent-protocol';
+
+const capabilities = z.object({
+  backend: z.string().min(1).max(64),
+  device: z.string().min(1).max(256),
+  samplesPerSecond: z.number().finite().min(0).max(1e9),
+  agentVersion: z.string().min(1).max(64),
+  hostname: z.string().min(1).max(256),
+});
+
+const agentMessage = z.discriminatedUnion('type', [
+  z.object({ v: z.literal(1), type: z.literal('hello'), name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1-64 letters, digits, dot, dash or underscore'), capabilities }),
+  z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number(), round: z.number().int().nullable() }),
+  z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
+  z.object({ v: z.literal(1), type: z.literal('goodbye'), reason: z.string().max(500) }),
+]);
+
+export interface AgentGatewayOptions {
+  /** Largest frame accepted, in bytes; larger ones close the connection (ws enforces it before buffering). */
+  maxFrameBytes: number;
+  /** Control messages per second a connection may send before it is closed as a flood. */
+  maxMessagesPerSecond: number;
+  log?: (level: 'info' | 'warn', message: string) => void;
+}
+
+export interface AgentGateway {
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export function createAgentGateway(handler: AgentChannelHandler, options: AgentGatewayOptions): AgentGateway {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+
+  wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+    const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+    let nodeId: number | null = null;
+    let registering = false;
+    let windowStart = Date.now();
+    let messagesInWindow = 0;
+
+    const link: AgentLink = {
+      sendJson(message: CoordinatorMessage) {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+      },
+      sendBinary(bytes: Uint8Array) {
+        if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: true });
+      },
+      close(code: number, reason: string) {
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason.slice(0, 120));
+      },
+    };
+
+    const fail = (code: string, message: string, close = false) => {
+      handler.reportProtocolError(nodeId, `${code}: ${message} (from ${remote})`);
+      link.sendJson({ v: 1, type: 'error', code, message });
+      if (close) link.close(CLOSE_CODES.protocolError, `${code}: ${message}`);
+    };
+
+    socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      const now = Date.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        messagesInWindow = 0;
+      }
+      if (++messagesInWindow > options.maxMessagesPerSecond) {
+        handler.reportProtocolError(nodeId, `flood: more than ${options.maxMessagesPerSecond} messages/s from ${remote}; closing`);
+        link.close(CLOSE_CODES.flood, `more than ${options.maxMessagesPerSecond} messages per second`);
+        return;
+      }
+      const bytes = toUint8Array(data);
+      if (isBinary) {
+        if (nodeId === null) return fail('NOT_REGISTERED', 'send hello before any binary frame', true);
+        try {
+          handler.receiveFrame(nodeId, bytes);
+        } catch (error) {
+          fail('INTERNAL', `frame could not be processed: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        return;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+      } catch {
+        return fail('BAD_MESSAGE', 'text frame is not JSON');
+      }
+      if (typeof parsed === 'object' && parsed !== null && 'v' in parsed && parsed.v !== AGENT_PROTOCOL_VERSION) {
+        return fail('PROTOCOL_VERSION', `agent speaks protocol ${String(parsed.v)}, this coordinator speaks ${AGENT_PROTOCOL_VERSION}: upgrade the agent`, true);
+      }
+      const result = agentMessage.safeParse(parsed);
+      if (!result.success) {
+        return fail('BAD_MESSAGE', result.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; '));
+      }
+      const message = result.data;
+      switch (message.type) {
+        case 'hello': {
+          if (nodeId !== null || registering) return fail('BAD_MESSAGE', 'already registered on this connection');
+          registering = true;
+          handler
+            .registerNode(message.name, message.capabilities, link)
+            .then((id) => {
+              nodeId = id;
+              if (socket.readyState !== socket.OPEN) handler.disconnect(id, link, 'connection closed during registration');
+            })
+            .catch((error) => fail('INTERNAL', `registration failed: ${error instanceof Error ? error.message : String(error)}`, true))
+            .finally(() => (registering = false));
+          return;
+        }
+        case 'heartbeat':
+          if (nodeId !== null) handler.heartbeat(nodeId);
+          return;
+        case 'ready':
+          if (nodeId === null) return fail('NOT_REGISTERED', 'send hello first');
+          handler.markReady(nodeId, message.sessionId);
+          return;
+        case 'goodbye':
+          if (nodeId !== null) handler.disconnect(nodeId, link, `agent said goodbye: ${message.reason}`, true);
+          link.close(1000, 'goodbye');
+          return;
+      }
+    });
+
+    socket.on('close', (code: number, reason: Buffer) => {
+      if (nodeId !== null) handler.disconnect(nodeId, link, `connection closed (code ${code}${reason.length ? `: ${reason.toString()}` : ''})`);
+    });
+    socket.on('error', (error: Error) => {
+      // ws reports oversized frames and protocol violations here, then closes the socket.
+      handler.reportProtocolError(nodeId, `socket error from ${remote}: ${error.message}`);
+    });
+  });
+
+  return {
+    handleUpgrade(request, socket, head) {
+      wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+    },
+    connections: () => wss.clients.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+function toUint8Array(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}

@@ -1,0 +1,22 @@
+// Maps the public start-training body (the original REST design's field names) onto the service's input.
+import type { StartTrainingInput } from './schemas';
+import type { SessionConfigInput } from '../services/training-control';
+
+export function toSessionConfigInput(input: StartTrainingInput): SessionConfigInput {
+  const out: SessionConfigInput = {};
+  if (input.model) out.model = input.model;
+  if (input.dataset) out.dataset = input.dataset;
+  const maxRounds = input.maxRounds ?? input.rounds;
+  if (maxRounds !== undefined) out.maxRounds = maxRounds;
+  if (input.targetAccuracy !== undefined) out.targetAccuracy = input.targetAccuracy;
+  if (input.batchSize !== undefined) out.batchSize = input.batchSize;
+  if (input.evalEvery !== undefined) out.evalEvery = input.evalEvery;
+  if (input.checkpointEvery !== undefined) out.checkpointEvery = input.checkpointEvery;
+  if (input.seed !== undefined) out.seed = input.seed;
+  if (input.roundTimeoutMs !== undefined) out.roundTimeoutMs = input.roundTimeoutMs;
+  if (input.minUpdates !== undefined) out.minUpdates = input.minUpdates;
+  const optimizer = typeof input.optimizer === 'string' ? { name: input.optimizer } : { ...(input.optimizer ?? {}) };
+  if (input.learningRate !== undefined) optimizer.learningRate = input.learningRate;
+  if (Object.keys(optimizer).length > 0) out.optimizer = optimizer;
+  return out;
+}

@@ -1,0 +1,49 @@
+// Coded errors. Core code throws these with ids in the message; the tRPC error formatter, the REST facade and
+// the agent gateway are the only places that translate them into transport-level errors.
+
+export type ErrorCode =
+  // agent channel: frames and control messages
+  | 'FRAME_TRUNCATED'
+  | 'FRAME_BAD_MAGIC'
+  | 'FRAME_BAD_KIND'
+  | 'FRAME_BAD_HEADER'
+  | 'FRAME_TOO_LARGE'
+  | 'FRAME_SIZE_MISMATCH'
+  | 'PROTOCOL_VERSION'
+  | 'PARAM_COUNT'
+  | 'CHECKSUM'
+  | 'NON_FINITE'
+  | 'BAD_MESSAGE'
+  | 'NOT_REGISTERED'
+  // update admission
+  | 'UNKNOWN_SESSION'
+  | 'STALE_ROUND'
+  | 'FUTURE_ROUND'
+  | 'NOT_ASSIGNED'
+  | 'DUPLICATE'
+  | 'WRONG_NODE'
+  | 'BAD_SAMPLE_COUNT'
+  | 'STALE_MODEL'
+  // API
+  | 'NOT_FOUND'
+  | 'BAD_REQUEST'
+  | 'CONFLICT';
+
+export class HyperGpuError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Something an agent sent that does not follow the protocol. */
+export class ProtocolError extends HyperGpuError {}
+
+/** A well-formed update the round does not accept (stale, duplicate, not assigned...). */
+export class AdmissionError extends HyperGpuError {}
+
+/** Bad input or state on the operator side (API). */
+export class RequestError extends HyperGpuError {}

@@ -1,0 +1,33 @@
+// Events the coordinator publishes for live views (dashboard subscriptions, logs). Plain data only.
+import type { MetricPoint, NodeSnapshot, SessionSnapshot } from './types';
+
+export interface StatusSnapshot {
+  state: 'idle' | 'running' | 'paused' | 'stopped' | 'completed' | 'failed';
+  sessionId: number | null;
+  round: number;
+  modelVersion: number;
+  nodes: { total: number; active: number; training: number; failed: number };
+  session: SessionSnapshot | null;
+  startedAt: number;
+  now: number;
+}
+
+export interface LogLine {
+  at: number;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export type CoordinatorEvent =
+  | { type: 'status'; status: StatusSnapshot }
+  | { type: 'metric'; sessionId: number; metric: MetricPoint }
+  | { type: 'node'; node: NodeSnapshot }
+  | { type: 'log'; line: LogLine };
+
+/** The live view a dashboard starts from before it applies events. */
+export interface DashboardSnapshot {
+  status: StatusSnapshot;
+  nodes: NodeSnapshot[];
+  metrics: MetricPoint[];
+  logs: LogLine[];
+}

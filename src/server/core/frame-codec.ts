@@ -1,0 +1,218 @@
+// Binary frames for tensors on the agent channel. Control messages are small JSON text frames
+// (see agent-protocol.ts); anything with parameters in it travels here, never as JSON.
+//
+// Layout (little-endian), 64-byte header then float32 payload:
+//   0  u32  magic 'HGPU' (0x55504748 read as LE u32 of the bytes 48 47 50 55)
+//   4  u16  protocol version
+//   6  u8   kind (FrameKind)
+//   7  u8   flags (reserved, 0)
+//   8  u32  session id
+//  12  u32  round
+//  16  u32  node id
+//  20  u32  attempt
+//  24  u32  model version the payload was computed against (update) or is (model)
+//  28  u32  sample count (updates: samples behind the gradient; model frames: 0)
+//  32  u32  parameter count
+//  36  u32  checksum of the payload bytes (checksum32 below)
+//  40  f32  mean training loss over those samples (updates; NaN for model frames)
+//  44  u32  header length (64); lets a later version grow the header without breaking old decoders
+//  48..63   reserved, zero
+// The payload starts at byte 64, so it stays 4-byte aligned whenever the frame itself is.
+
+import { ProtocolError } from './errors';
+
+export const FRAME_MAGIC = 0x55504748;
+export const PROTOCOL_VERSION = 1;
+export const FRAME_HEADER_BYTES = 64;
+/** Upper bound on parameters in one frame: 64M floats (256 MiB) is far beyond any model we ship. */
+export const MAX_FRAME_PARAMS = 64 * 1024 * 1024;
+
+export enum FrameKind {
+  /** Mean gradient over sampleCount samples. */
+  Gradient = 1,
+  /** Pseudo-gradient (start weights minus weights after local steps). */
+  PseudoGradient = 2,
+  /** Full model parameters, coordinator to agent. */
+  Model = 3,
+}
+
+export interface FrameHeader {
+  version: number;
+  kind: FrameKind;
+  sessionId: number;
+  round: number;
+  nodeId: number;
+  attempt: number;
+  modelVersion: number;
+  sampleCount: number;
+  paramCount: number;
+  checksum: number;
+  trainLoss: number;
+}
+
+export interface DecodedFrame {
+  header: FrameHeader;
+  /** A view over the received bytes when they are 4-byte aligned, else one copy. */
+  payload: Float32Array;
+}
+
+/**
+ * A 32-bit checksum over the payload's 32-bit words: four independent multiply-xor lanes so the CPU is not
+ * serialised on one multiply chain, folded at the end. It detects corruption and truncation; it is not a MAC.
+ */
+export function checksum32(words: Uint32Array): number {
+  let a = 0x811c9dc5 | 0;
+  let b = 0x01000193 | 0;
+  let c = 0x9e3779b9 | 0;
+  let d = 0x85ebca6b | 0;
+  const n = words.length;
+  const n4 = n - (n % 4);
+  let i = 0;
+  for (; i < n4; i += 4) {
+    a = Math.imul(a ^ words[i], 0x01000193);
+    b = Math.imul(b ^ words[i + 1], 0x01000193);
+    c = Math.imul(c ^ words[i + 2], 0x01000193);
+    d = Math.imul(d ^ words[i + 3], 0x01000193);
+  }
+  for (; i < n; i++) a = Math.imul(a ^ words[i], 0x01000193);
+  let h = Math.imul(a ^ (b >>> 15), 0x85ebca6b) ^ Math.imul(c ^ (d >>> 13), 0xc2b2ae35) ^ n;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
+
+/** Counts NaN and +-Inf entries by their exponent bits (cheaper than Number.isFinite on each float). */
+export function countNonFinite(words: Uint32Array): number {
+  let bad = 0;
+  for (let i = 0; i < words.length; i++) {
+    if ((words[i] & 0x7f800000) === 0x7f800000) bad++;
+  }
+  return bad;
+}
+
+function wordsOf(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
+export type FrameFields = Omit<FrameHeader, 'version' | 'checksum' | 'paramCount'>;
+
+/** Encodes a frame into one fresh buffer: header and payload copied once, ready for ws.send. */
+export function encodeFrame(fields: FrameFields, payload: Float32Array): Uint8Array {
+  const bytes = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
+  const body = new Float32Array(bytes.buffer, FRAME_HEADER_BYTES, payload.length);
+  body.set(payload);
+  writeHeader(bytes, fields, payload.length, checksum32(wordsOf(body)));
+  return bytes;
+}
+
+function writeHeader(bytes: Uint8Array, f: FrameFields, paramCount: number, checksum: number): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
+  v.setUint32(0, FRAME_MAGIC, true);
+  v.setUint16(4, PROTOCOL_VERSION, true);
+  v.setUint8(6, f.kind);
+  v.setUint8(7, 0);
+  v.setUint32(8, f.sessionId, true);
+  v.setUint32(12, f.round, true);
+  v.setUint32(16, f.nodeId, true);
+  v.setUint32(20, f.attempt, true);
+  v.setUint32(24, f.modelVersion, true);
+  v.setUint32(28, f.sampleCount, true);
+  v.setUint32(32, paramCount, true);
+  v.setUint32(36, checksum, true);
+  v.setFloat32(40, f.trainLoss, true);
+  v.setUint32(44, FRAME_HEADER_BYTES, true);
+}
+
+/** Reads and validates the header only; throws ProtocolError with a reason an agent can act on. */
+export function decodeHeader(bytes: Uint8Array): FrameHeader {
+  if (bytes.byteLength < FRAME_HEADER_BYTES) {
+    throw new ProtocolError('FRAME_TRUNCATED', `frame has ${bytes.byteLength} bytes, the header alone needs ${FRAME_HEADER_BYTES}`);
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
+  const magic = v.getUint32(0, true);
+  if (magic !== FRAME_MAGIC) {
+    throw new ProtocolError('FRAME_BAD_MAGIC', `frame does not start with HGPU magic (got 0x${magic.toString(16)})`);
+  }
+  const version = v.getUint16(4, true);
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError('PROTOCOL_VERSION', `frame uses protocol version ${version}; this coordinator speaks ${PROTOCOL_VERSION}: upgrade the agent`);
+  }
+  const kind = v.getUint8(6);
+  if (kind !== FrameKind.Gradient && kind !== FrameKind.PseudoGradient && kind !== FrameKind.Model) {
+    throw new ProtocolError('FRAME_BAD_KIND', `unknown frame kind ${kind}`);
+  }
+  const headerBytes = v.getUint32(44, true);
+  if (headerBytes !== FRAME_HEADER_BYTES) {
+    throw new ProtocolError('FRAME_BAD_HEADER', `header length ${headerBytes}, expected ${FRAME_HEADER_BYTES}`);
+  }
+  const paramCount = v.getUint32(32, true);
+  if (paramCount > MAX_FRAME_PARAMS) {
+    throw new ProtocolError('FRAME_TOO_LARGE', `frame declares ${paramCount} parameters, the limit is ${MAX_FRAME_PARAMS}`);
+  }
+  const expected = FRAME_HEADER_BYTES + paramCount * 4;
+  if (bytes.byteLength !== expected) {
+    throw new ProtocolError(
+      bytes.byteLength < expected ? 'FRAME_TRUNCATED' : 'FRAME_SIZE_MISMATCH',
+      `frame declares ${paramCount} parameters (${expected} bytes) but has ${bytes.byteLength} bytes`,
+    );
+  }
+  return {
+    version,
+    kind,
+    sessionId: v.getUint32(8, true),
+    round: v.getUint32(12, true),
+    nodeId: v.getUint32(16, true),
+    attempt: v.getUint32(20, true),
+    modelVersion: v.getUint32(24, true),
+    sampleCount: v.getUint32(28, true),
+    paramCount,
+    checksum: v.getUint32(36, true),
+    trainLoss: v.getFloat32(40, true),
+  };
+}
+
+/**
+ * Decodes a whole frame. The payload is a zero-copy view when the bytes are 4-byte aligned; otherwise it is
+ * copied once (ws hands out slices of its receive buffer at any offset). Verifies the checksum and rejects
+ * non-finite values, so nothing downstream has to look at the bytes again.
+ */
+export function decodeFrame(bytes: Uint8Array): DecodedFrame {
+  const header = decodeHeader(bytes);
+  const offset = bytes.byteOffset + FRAME_HEADER_BYTES;
+  let payload: Float32Array;
+  if (offset % 4 === 0) {
+    payload = new Float32Array(bytes.buffer, offset, header.paramCount);
+  } else {
+    payload = new Float32Array(header.paramCount);
+    new Uint8Array(payload.buffer).set(bytes.subarray(FRAME_HEADER_BYTES));
+  }
+  verifyPayload(header, payload);
+  return { header, payload };
+}
+
+/**
+ * Copies a frame's payload into memory the caller owns (an aggregator slot), then verifies it there:
+ * one copy from the socket buffer into the memory the aggregation kernel reads, one read pass to check it.
+ */
+export function decodeFrameInto(bytes: Uint8Array, target: Float32Array): FrameHeader {
+  const header = decodeHeader(bytes);
+  if (target.length !== header.paramCount) {
+    throw new ProtocolError('PARAM_COUNT', `frame has ${header.paramCount} parameters, the model has ${target.length}`);
+  }
+  new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes.subarray(FRAME_HEADER_BYTES));
+  verifyPayload(header, target);
+  return header;
+}
+
+function verifyPayload(header: FrameHeader, payload: Float32Array): void {
+  const words = wordsOf(payload);
+  const sum = checksum32(words);
+  if (sum !== header.checksum) {
+    throw new ProtocolError('CHECKSUM', `payload checksum 0x${sum.toString(16)} does not match header 0x${header.checksum.toString(16)}`);
+  }
+  if (header.kind !== FrameKind.Model) {
+    const bad = countNonFinite(words);
+    if (bad > 0) throw new ProtocolError('NON_FINITE', `update has ${bad} NaN or infinite values; it was not applied`);
+  }
+}

@@ -1,0 +1,90 @@
+// Ports: what the coordinator needs from the outside world. Services receive these; adapters implement them.
+// Every port has a fake in tests/support and the real adapter passes the same conformance tests.
+
+import type {
+  CheckpointRecord,
+  ContributionRecord,
+  MetricPoint,
+  NodeCapabilities,
+  RoundSummary,
+  SessionConfig,
+  SessionSnapshot,
+} from './types';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): () => void;
+}
+
+/** Durable storage of sessions, nodes, rounds, contributions, metrics and checkpoint rows. */
+export interface TrainingRepository {
+  createSession(config: SessionConfig, startedAt: number): Promise<number>;
+  updateSession(session: SessionSnapshot): Promise<void>;
+  getSession(id: number): Promise<SessionSnapshot | null>;
+  /** Newest first. */
+  listSessions(limit: number): Promise<SessionSnapshot[]>;
+  /** The most recent session still marked running or paused (for resume after a coordinator restart). */
+  findResumableSession(): Promise<SessionSnapshot | null>;
+
+  /** Registration is idempotent on name: the same agent name gets the same node id back. */
+  upsertNode(name: string, capabilities: NodeCapabilities, seenAt: number): Promise<number>;
+
+  /**
+   * Records a closed round and its contributions in one transaction. Contributions are unique per
+   * (session, round, node): recording the same round twice fails rather than double counting.
+   */
+  recordRound(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null): Promise<void>;
+  /** Records a rejected update (applied ones are recorded with their round). */
+  recordRejection(contribution: ContributionRecord): Promise<void>;
+  /** Fills in the test-set figures of a round's metric row once its (asynchronous) evaluation is done. */
+  recordEvaluation(sessionId: number, round: number, testLoss: number, testAccuracy: number): Promise<void>;
+  listContributions(sessionId: number): Promise<ContributionRecord[]>;
+  listRounds(sessionId: number): Promise<RoundSummary[]>;
+  listMetrics(sessionId: number, limit: number): Promise<MetricPoint[]>;
+
+  recordCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
+  latestCheckpoint(sessionId: number): Promise<CheckpointRecord | null>;
+  listCheckpoints(sessionId: number): Promise<CheckpointRecord[]>;
+
+  close(): Promise<void>;
+}
+
+/** Model weights and optimizer state, serialised, stored in files addressed by their sha256. */
+export interface CheckpointPayload {
+  sessionId: number;
+  round: number;
+  modelVersion: number;
+  params: Float32Array;
+  /** Optimizer slots (momentum, or Adam's m and v) in the same flat layout as params. */
+  optimizerState: Float32Array[];
+  /** Optimizer step counter (Adam bias correction). */
+  optimizerStep: number;
+}
+
+export interface CheckpointStore {
+  /** Writes the payload; returns its sha256 (hex), the file path and the byte size. */
+  write(payload: CheckpointPayload): Promise<{ sha256: string; path: string; bytes: number }>;
+  /** Reads and verifies the sha256; throws when the file does not match. */
+  read(path: string, sha256: string): Promise<CheckpointPayload>;
+}
+
+/** A buffer one incoming update is decoded into; it lives in memory the aggregation workers can read. */
+export interface UpdateSlot {
+  readonly id: number;
+  readonly view: Float32Array;
+}
+
+export interface Aggregator {
+  /** Reserves memory for one update of paramCount floats. */
+  acquire(paramCount: number): UpdateSlot;
+  release(slot: UpdateSlot): void;
+  /** Sample-weighted mean of the slots' contents (weights need not sum to 1). Resolves to a new array. */
+  weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** Test-set evaluation of a parameter vector (runs off the coordinator's event loop). */
+export interface Evaluator {
+  evaluate(params: Float32Array): Promise<{ loss: number; accuracy: number; samples: number }>;
+  close(): Promise<void>;
+}

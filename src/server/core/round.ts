@@ -1,0 +1,186 @@
+// One synchronous round: who is assigned what, which updates are admitted, and when and how it closes.
+// Pure: time comes in as arguments, nothing here does I/O. The coordinator service drives it.
+import { AdmissionError } from './errors';
+import { returnShards, takeShards, type DataCursor, type Shard } from './shards';
+import type { Assignment } from './types';
+
+export interface AcceptedUpdate<TSlot> {
+  nodeId: number;
+  attempt: number;
+  samples: number;
+  trainLoss: number;
+  checksum: number;
+  receivedAt: number;
+  slot: TSlot;
+}
+
+export interface OpenRound<TSlot> {
+  sessionId: number;
+  round: number;
+  modelVersion: number;
+  openedAt: number;
+  deadlineAt: number;
+  assignments: Map<number, Assignment>;
+  accepted: Map<number, AcceptedUpdate<TSlot>>;
+  failed: Map<number, string>;
+}
+
+export interface RoundPlan {
+  sessionId: number;
+  round: number;
+  modelVersion: number;
+  now: number;
+  nodeIds: number[];
+  cursor: DataCursor;
+  batchSize: number;
+  trainSize: number;
+  timeoutMs: number;
+  /** Attempt number per node for this round (retries of the same round after a coordinator restart). */
+  attempt?: number;
+}
+
+export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cursor: DataCursor } {
+  if (plan.nodeIds.length === 0) throw new Error(`round ${plan.round} cannot open without nodes`);
+  const { shards, cursor } = takeShards(plan.cursor, plan.nodeIds.length, plan.batchSize, plan.trainSize);
+  const deadlineAt = plan.now + plan.timeoutMs;
+  const assignments = new Map<number, Assignment>();
+  plan.nodeIds.forEach((nodeId, i) => {
+    const shard = shards[i];
+    assignments.set(nodeId, {
+      sessionId: plan.sessionId,
+      round: plan.round,
+      modelVersion: plan.modelVersion,
+      nodeId,
+      attempt: plan.attempt ?? 1,
+      epoch: shard.epoch,
+      shardStart: shard.start,
+      shardCount: shard.count,
+      batchSize: plan.batchSize,
+      deadlineAt,
+    });
+  });
+  return {
+    round: {
+      sessionId: plan.sessionId,
+      round: plan.round,
+      modelVersion: plan.modelVersion,
+      openedAt: plan.now,
+      deadlineAt,
+      assignments,
+      accepted: new Map(),
+      failed: new Map(),
+    },
+    cursor,
+  };
+}
+
+export interface UpdateClaim {
+  sessionId: number;
+  round: number;
+  nodeId: number;
+  attempt: number;
+  modelVersion: number;
+  sampleCount: number;
+}
+
+/**
+ * Decides whether an update may enter the round. `senderId` is the node the connection registered as;
+ * the frame's own node id must match it (a node cannot submit work under another node's id).
+ * Returns the assignment the update answers, or throws AdmissionError with a reason the agent is told.
+ */
+export function admitUpdate<TSlot>(open: OpenRound<TSlot> | null, currentSessionId: number | null, senderId: number, claim: UpdateClaim): Assignment {
+  if (currentSessionId === null || claim.sessionId !== currentSessionId) {
+    throw new AdmissionError('UNKNOWN_SESSION', `update for session ${claim.sessionId}, but the current session is ${currentSessionId ?? 'none'}`);
+  }
+  if (claim.nodeId !== senderId) {
+    throw new AdmissionError('WRONG_NODE', `connection is node ${senderId} but the update claims node ${claim.nodeId}`);
+  }
+  if (!open) throw new AdmissionError('STALE_ROUND', `session ${claim.sessionId} has no open round; update for round ${claim.round} dropped`);
+  if (claim.round < open.round) {
+    throw new AdmissionError('STALE_ROUND', `session ${claim.sessionId} round ${claim.round} is closed (current round ${open.round})`);
+  }
+  if (claim.round > open.round) {
+    throw new AdmissionError('FUTURE_ROUND', `session ${claim.sessionId} round ${claim.round} has not opened (current round ${open.round})`);
+  }
+  const assignment = open.assignments.get(senderId);
+  if (!assignment) throw new AdmissionError('NOT_ASSIGNED', `node ${senderId} has no assignment in round ${open.round}`);
+  if (open.failed.has(senderId)) {
+    throw new AdmissionError('NOT_ASSIGNED', `node ${senderId} was dropped from round ${open.round}: ${open.failed.get(senderId)}`);
+  }
+  if (open.accepted.has(senderId)) {
+    throw new AdmissionError('DUPLICATE', `node ${senderId} already delivered round ${open.round}`);
+  }
+  if (claim.attempt !== assignment.attempt) {
+    throw new AdmissionError('DUPLICATE', `update attempt ${claim.attempt} does not match assignment attempt ${assignment.attempt}`);
+  }
+  if (claim.modelVersion !== open.modelVersion) {
+    throw new AdmissionError('STALE_MODEL', `update computed on model version ${claim.modelVersion}, round ${open.round} trains version ${open.modelVersion}`);
+  }
+  if (claim.sampleCount !== assignment.shardCount) {
+    throw new AdmissionError('BAD_SAMPLE_COUNT', `update claims ${claim.sampleCount} samples, the assignment was ${assignment.shardCount}`);
+  }
+  return assignment;
+}
+
+export function acceptUpdate<TSlot>(open: OpenRound<TSlot>, update: AcceptedUpdate<TSlot>): void {
+  open.accepted.set(update.nodeId, update);
+}
+
+/** A node assigned in this round failed or left; its shard goes back to the queue when the round closes. */
+export function dropNode<TSlot>(open: OpenRound<TSlot>, nodeId: number, reason: string): boolean {
+  if (!open.assignments.has(nodeId) || open.accepted.has(nodeId) || open.failed.has(nodeId)) return false;
+  open.failed.set(nodeId, reason);
+  return true;
+}
+
+/** Every assigned node has either delivered or failed: no reason to wait for the deadline. */
+export function isRoundComplete<TSlot>(open: OpenRound<TSlot>): boolean {
+  return open.accepted.size + open.failed.size >= open.assignments.size;
+}
+
+export interface RoundOutcome<TSlot> {
+  apply: boolean;
+  reason: string;
+  accepted: AcceptedUpdate<TSlot>[];
+  /** Nodes that were assigned but did not deliver (failed, or missed the deadline), with why. */
+  missing: { nodeId: number; reason: string }[];
+  samples: number;
+  trainLoss: number;
+  cursor: DataCursor;
+}
+
+/**
+ * Closes the round: applies if at least `minUpdates` updates arrived (quorum), and returns undelivered
+ * shards to the cursor so no data is silently skipped. When the round is not applied, the shards of its
+ * accepted updates go back too: their samples never reached the model.
+ */
+export function closeRound<TSlot>(open: OpenRound<TSlot>, cursor: DataCursor, minUpdates: number, now: number): RoundOutcome<TSlot> {
+  const accepted = [...open.accepted.values()].sort((a, b) => a.nodeId - b.nodeId);
+  const missing: { nodeId: number; reason: string }[] = [];
+  const undelivered: Shard[] = [];
+  for (const [nodeId, assignment] of open.assignments) {
+    if (open.accepted.has(nodeId)) continue;
+    const reason = open.failed.get(nodeId) ?? `missed the round deadline (${now - open.openedAt} ms)`;
+    missing.push({ nodeId, reason });
+    undelivered.push({ epoch: assignment.epoch, start: assignment.shardStart, count: assignment.shardCount });
+  }
+  const apply = accepted.length >= Math.max(1, minUpdates);
+  if (!apply) {
+    for (const update of accepted) {
+      const a = open.assignments.get(update.nodeId)!;
+      undelivered.push({ epoch: a.epoch, start: a.shardStart, count: a.shardCount });
+    }
+  }
+  undelivered.sort((a, b) => a.epoch - b.epoch || a.start - b.start);
+  const samples = accepted.reduce((sum, u) => sum + u.samples, 0);
+  const trainLoss = samples > 0 ? accepted.reduce((sum, u) => sum + u.trainLoss * u.samples, 0) / samples : NaN;
+  return {
+    apply,
+    reason: apply ? `${accepted.length} of ${open.assignments.size} updates` : `only ${accepted.length} of ${open.assignments.size} updates (need ${minUpdates})`,
+    accepted,
+    missing,
+    samples: apply ? samples : 0,
+    trainLoss,
+    cursor: undelivered.length > 0 ? returnShards(cursor, undelivered) : cursor,
+  };
+}

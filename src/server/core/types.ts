@@ -1,0 +1,157 @@
+// Domain types shared by the coordinator core, its services, adapters and the API.
+// Pure data: no classes with I/O, no Date objects (times are epoch milliseconds from the clock port).
+
+export type ModelName = 'mlp' | 'cnn';
+export type OptimizerName = 'sgd' | 'adam';
+export type SessionState = 'idle' | 'running' | 'paused' | 'stopped' | 'completed' | 'failed';
+
+export interface OptimizerConfig {
+  name: OptimizerName;
+  learningRate: number;
+  /** SGD momentum (ignored by Adam). */
+  momentum: number;
+  /** Adam betas and epsilon (ignored by SGD). */
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+export interface SessionConfig {
+  model: ModelName;
+  /** Dataset id: 'mnist' or 'folder:<path>'. */
+  dataset: string;
+  optimizer: OptimizerConfig;
+  /** Samples each node processes per round (its gradient is the mean over them). */
+  batchSize: number;
+  /** Stop after this many rounds (null: no round limit). */
+  maxRounds: number | null;
+  /** Stop once test accuracy reaches this (null: no accuracy target). */
+  targetAccuracy: number | null;
+  /** Evaluate on the test set every K rounds. */
+  evalEvery: number;
+  /** Write a checkpoint every K rounds. */
+  checkpointEvery: number;
+  /** Seed for initial weights and the epoch permutation. */
+  seed: number;
+  /** A round waits at most this long for updates before it closes with what it has. */
+  roundTimeoutMs: number;
+  /** A round needs at least this many updates to be applied. */
+  minUpdates: number;
+}
+
+export type NodeStatus = 'connecting' | 'idle' | 'training' | 'failed' | 'left';
+
+export interface NodeCapabilities {
+  backend: string;
+  device: string;
+  /** Samples per second the agent measured on itself at start. */
+  samplesPerSecond: number;
+  agentVersion: string;
+  hostname: string;
+}
+
+export interface NodeSnapshot {
+  id: number;
+  name: string;
+  status: NodeStatus;
+  statusReason: string | null;
+  capabilities: NodeCapabilities;
+  joinedAt: number;
+  lastHeartbeatAt: number;
+  /** Updates of this node accepted into applied rounds in the current session. */
+  acceptedContributions: number;
+  rejectedContributions: number;
+  /** Samples of this node accepted into applied rounds in the current session (integer). */
+  acceptedSamples: number;
+  /** Recent measured training throughput (samples/s). */
+  samplesPerSecond: number;
+  currentRound: number | null;
+}
+
+/** One assignment: which shard of the epoch permutation a node trains on in a round. */
+export interface Assignment {
+  sessionId: number;
+  round: number;
+  modelVersion: number;
+  nodeId: number;
+  attempt: number;
+  epoch: number;
+  /** Slice [start, start + count) of the epoch permutation, taken modulo the training set size. */
+  shardStart: number;
+  shardCount: number;
+  batchSize: number;
+  deadlineAt: number;
+}
+
+export interface MetricPoint {
+  round: number;
+  at: number;
+  /** Mean training loss reported by nodes this round (sample weighted). */
+  trainLoss: number;
+  /** Test-set figures, present on evaluation rounds. */
+  testLoss: number | null;
+  testAccuracy: number | null;
+  samples: number;
+  totalSamples: number;
+  samplesPerSecond: number;
+  roundDurationMs: number;
+  nodes: number;
+}
+
+export interface RoundSummary {
+  sessionId: number;
+  round: number;
+  modelVersion: number;
+  openedAt: number;
+  closedAt: number;
+  applied: boolean;
+  updates: number;
+  samples: number;
+  trainLoss: number;
+  failures: number;
+}
+
+export interface SessionSnapshot {
+  id: number;
+  state: SessionState;
+  config: SessionConfig;
+  round: number;
+  modelVersion: number;
+  epoch: number;
+  totalSamples: number;
+  startedAt: number;
+  endedAt: number | null;
+  lastTestAccuracy: number | null;
+  lastTestLoss: number | null;
+  lastRoundDurationMs: number | null;
+  samplesPerSecond: number;
+  message: string | null;
+}
+
+export interface ContributionRecord {
+  sessionId: number;
+  round: number;
+  nodeId: number;
+  attempt: number;
+  samples: number;
+  checksum: number;
+  trainLoss: number;
+  status: 'applied' | 'rejected';
+  reason: string | null;
+  receivedAt: number;
+}
+
+export interface CheckpointRecord {
+  sessionId: number;
+  round: number;
+  modelVersion: number;
+  sha256: string;
+  path: string;
+  bytes: number;
+  createdAt: number;
+}
+
+export const DEFAULT_OPTIMIZER: Record<OptimizerName, OptimizerConfig> = {
+  sgd: { name: 'sgd', learningRate: 0.05, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+  adam: { name: 'adam', learningRate: 0.001, momentum: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
+};

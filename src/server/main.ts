@@ -1,0 +1,304 @@
+// HyperGPU server entry: one port for the dashboard (Next.js), tRPC, REST and the node agents' WebSocket.
+// `npm start` runs this: it migrates the database, starts the coordinator, spawns local agents, starts a
+// default session (MLP on MNIST) and prints the dashboard URL. Ctrl-C writes a final checkpoint and exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { readEnv } from './env';
+import { ensureDashboardBuild } from './dashboard-build';
+import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
+import type { LogLine } from './core/events';
+import type { SessionConfigInput } from './services/training-control';
+import type { SessionSnapshot } from './core/types';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const USAGE = `Usage: npm start -- [options]
+
+  --port N               port for dashboard, API and agents (default 3000, or PORT)
+  --host H               interface to listen on (default 0.0.0.0, or HOST)
+  --nodes N              local agents to spawn (default 4, or HYPERGPU_NODES); 0 for none
+  --headless             no dashboard; run one session, print progress and a JSON summary, exit
+  --target-accuracy X    end the session once test accuracy reaches X (0-1)
+  --max-rounds N         end the session after N rounds
+  --model mlp|cnn        model to train (default mlp)
+  --optimizer sgd|adam   server optimizer (default adam)
+  --lr X                 learning rate
+  --batch-size N         samples per node per round (default 128)
+  --eval-every N         evaluate on the test set every N rounds (default 10)
+  --data-dir DIR         database and checkpoints (default ./data, or HYPERGPU_DATA_DIR)
+  --fresh                start a new session even if an interrupted one can be resumed
+  --no-session           start no session (use the dashboard or POST /api/training/start)
+  --timeout S            headless: give up after S seconds (default 900)
+  --dev                  serve the dashboard with Next's dev server (hot reload)
+`;
+
+interface Cli {
+  port: number;
+  host: string;
+  nodes: number;
+  headless: boolean;
+  dev: boolean;
+  fresh: boolean;
+  session: boolean;
+  timeoutS: number;
+  dataDir: string;
+  config: SessionConfigInput;
+}
+
+function parseCli(argv: string[]): Cli {
+  const env = readEnv();
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      nodes: { type: 'string' },
+      headless: { type: 'boolean' },
+      'target-accuracy': { type: 'string' },
+      'max-rounds': { type: 'string' },
+      rounds: { type: 'string' },
+      model: { type: 'string' },
+      optimizer: { type: 'string' },
+      lr: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'eval-every': { type: 'string' },
+      'data-dir': { type: 'string' },
+      fresh: { type: 'boolean' },
+      'no-session': { type: 'boolean' },
+      timeout: { type: 'string' },
+      dev: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const num = (name: string, raw: string | undefined, check: (n: number) => boolean): number | undefined => {
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || !check(n)) throw new Error(`--${name} ${raw} is not valid`);
+    return n;
+  };
+  const config: SessionConfigInput = {};
+  const target = num('target-accuracy', values['target-accuracy'], (n) => n > 0 && n <= 1);
+  if (target !== undefined) config.targetAccuracy = target;
+  const rounds = num('max-rounds', values['max-rounds'] ?? values.rounds, (n) => Number.isInteger(n) && n > 0);
+  if (rounds !== undefined) config.maxRounds = rounds;
+  if (values.model) {
+    if (values.model !== 'mlp' && values.model !== 'cnn') throw new Error(`--model must be mlp or cnn (got ${values.model})`);
+    config.model = values.model;
+  }
+  const optimizer: NonNullable<SessionConfigInput['optimizer']> = {};
+  if (values.optimizer) {
+    if (values.optimizer !== 'sgd' && values.optimizer !== 'adam') throw new Error(`--optimizer must be sgd or adam (got ${values.optimizer})`);
+    optimizer.name = values.optimizer;
+  }
+  const lr = num('lr', values.lr, (n) => n > 0 && n <= 10);
+  if (lr !== undefined) optimizer.learningRate = lr;
+  if (Object.keys(optimizer).length) config.optimizer = optimizer;
+  const batch = num('batch-size', values['batch-size'], (n) => Number.isInteger(n) && n > 0);
+  if (batch !== undefined) config.batchSize = batch;
+  const evalEvery = num('eval-every', values['eval-every'], (n) => Number.isInteger(n) && n > 0);
+  if (evalEvery !== undefined) config.evalEvery = evalEvery;
+  return {
+    port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
+    host: values.host ?? env.HOST,
+    nodes: num('nodes', values.nodes, (n) => Number.isInteger(n) && n >= 0 && n <= 256) ?? env.HYPERGPU_NODES,
+    headless: values.headless ?? false,
+    dev: values.dev ?? false,
+    fresh: values.fresh ?? false,
+    session: !values['no-session'],
+    timeoutS: num('timeout', values.timeout, (n) => n > 0) ?? 900,
+    dataDir: values['data-dir'] ?? env.HYPERGPU_DATA_DIR,
+    config,
+  };
+}
+
+function timestamp(at: number): string {
+  return new Date(at).toISOString().slice(11, 23);
+}
+
+function printLog(line: LogLine): void {
+  const stream = line.level === 'error' ? process.stderr : process.stdout;
+  stream.write(`${timestamp(line.at)} ${line.level === 'info' ? '' : `${line.level.toUpperCase()} `}${line.message}\n`);
+}
+
+async function attachNext(runtime: Runtime, dev: boolean, host: string, port: number): Promise<void> {
+  if (!dev) ensureDashboardBuild();
+  process.env.NEXT_TELEMETRY_DISABLED = '1';
+  const { default: next } = await import('next');
+  const app = next({ dev, dir: ROOT, hostname: host === '0.0.0.0' ? 'localhost' : host, port, httpServer: runtime.server });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+  runtime.setFallback((req, res) => void handle(req, res));
+}
+
+/** Local agents as child processes; a crashed one is restarted (at most 5 times a minute). */
+class LocalAgents {
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly restarts: number[] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly coordinatorUrl: string,
+    private readonly quiet: boolean,
+  ) {}
+
+  start(count: number): void {
+    for (let i = 1; i <= count; i++) this.spawn(i);
+  }
+
+  private spawn(index: number): void {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: process.env,
+    });
+    this.children.set(index, child);
+    const forward = (stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) => {
+      let buffered = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) if (!this.quiet || out === process.stderr) out.write(`${line}\n`);
+      });
+    };
+    forward(child.stdout!, process.stdout);
+    forward(child.stderr!, process.stderr);
+    child.on('exit', (code, signal) => {
+      this.children.delete(index);
+      if (this.stopping) return;
+      const now = Date.now();
+      this.restarts.push(now);
+      while (this.restarts.length && now - this.restarts[0] > 60_000) this.restarts.shift();
+      if (this.restarts.length > 5) {
+        printLog({ at: now, level: 'error', message: `agent local-${index} keeps exiting (${signal ?? `code ${code}`}); not restarting it` });
+        return;
+      }
+      printLog({ at: now, level: 'warn', message: `agent local-${index} exited (${signal ?? `code ${code}`}); restarting it` });
+      setTimeout(() => !this.stopping && this.spawn(index), 1000);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, 5000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+  }
+}
+
+function summary(session: SessionSnapshot, nodes: number, startedAt: number) {
+  return {
+    ok: session.state === 'completed',
+    sessionId: session.id,
+    state: session.state,
+    message: session.message,
+    finalAccuracy: session.lastTestAccuracy,
+    finalTestLoss: session.lastTestLoss,
+    rounds: session.round,
+    samples: session.totalSamples,
+    samplesPerSecond: Math.round(session.samplesPerSecond),
+    nodes,
+    seconds: Math.round((Date.now() - startedAt) / 100) / 10,
+  };
+}
+
+async function main(): Promise<void> {
+  let cli: Cli;
+  try {
+    cli = parseCli(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const env = readEnv();
+  const startedAt = Date.now();
+  const runtime = await createRuntime({
+    dataDir: cli.dataDir,
+    heartbeatMs: env.HYPERGPU_HEARTBEAT_MS,
+    heartbeatTimeoutMs: env.HYPERGPU_HEARTBEAT_TIMEOUT_MS,
+    aggregatorWorkers: env.HYPERGPU_AGGREGATOR_WORKERS,
+    maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024,
+    log: printLog,
+  });
+  const port = await runtime.listen(cli.port, cli.host);
+  const localHost = cli.host === '0.0.0.0' || cli.host === '::' ? '127.0.0.1' : cli.host;
+  const agentUrl = `ws://${localHost}:${port}${AGENT_PATH}`;
+  if (!cli.headless) await attachNext(runtime, cli.dev, cli.host, port);
+
+  const agents = new LocalAgents(agentUrl, cli.headless);
+  let shuttingDown = false;
+  const shutdown = async (code: number, why: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    process.stdout.write(`\n${why}: stopping agents, writing a final checkpoint...\n`);
+    await agents.stop();
+    await runtime.close();
+    process.stdout.write('HyperGPU stopped cleanly.\n');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => {
+    if (shuttingDown) process.exit(130);
+    void shutdown(0, 'SIGINT');
+  });
+  process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
+
+  let session: SessionSnapshot | null = null;
+  if (cli.session) {
+    if (!cli.headless && !cli.fresh) session = await runtime.coordinator.resumeInterrupted();
+    if (!session) session = await runtime.coordinator.start(cli.config);
+  }
+  agents.start(cli.nodes);
+  if (!cli.headless) {
+    process.stdout.write(
+      `\nHyperGPU is running.\n  Dashboard:  http://localhost:${port}/\n  API:        http://localhost:${port}/api/status\n` +
+        `  Agents:     npx hypergpu agent --coordinator ws://<this-host>:${port}${AGENT_PATH}\n` +
+        `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
+    );
+    return;
+  }
+  if (!session) {
+    process.stderr.write('--headless needs a session: drop --no-session\n');
+    await shutdown(2, 'no session');
+    return;
+  }
+  process.stdout.write(`Headless run: session ${session.id}, ${cli.nodes} local agent(s), API on http://localhost:${port}/api/status\n`);
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), cli.timeoutS * 1000).unref());
+  const ended = runtime.coordinator.waitForSession((s) => s.state === 'completed' || s.state === 'stopped' || s.state === 'failed');
+  const result = await Promise.race([ended, timeout]);
+  const final = result === 'timeout' ? runtime.coordinator.status().session! : result;
+  const report = summary(final, runtime.coordinator.nodes().length, startedAt);
+  if (result === 'timeout') {
+    report.ok = false;
+    report.message = `gave up after ${cli.timeoutS} s (${final.message ?? 'target not reached'})`;
+  } else if (typeof cli.config.targetAccuracy === 'number' && (final.lastTestAccuracy ?? 0) < cli.config.targetAccuracy) {
+    report.ok = false;
+  }
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  await shutdown(report.ok ? 0 : 1, report.ok ? 'done' : 'target not reached');
+}
+
+main().catch((error) => {
+  process.stderr.write(`HyperGPU failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

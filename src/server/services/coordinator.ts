@@ -1,0 +1,892 @@
+// The coordinator: admits nodes, runs rounds, applies updates, evaluates, checkpoints, publishes events.
+// Decisions live in core (round.ts, shards.ts, optimizer.ts); this file sequences them and runs their
+// effects through ports. It never touches sockets, files or the database directly.
+import type { AgentChannelHandler, AgentLink, SessionDescriptor } from '../core/agent-protocol';
+import { CLOSE_CODES } from '../core/agent-protocol';
+import { HyperGpuError, RequestError } from '../core/errors';
+import type { CoordinatorEvent, DashboardSnapshot, LogLine, StatusSnapshot } from '../core/events';
+import { decodeFrameInto, decodeHeader, encodeFrame, FrameKind } from '../core/frame-codec';
+import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../core/optimizer';
+import type { Aggregator, CheckpointStore, Clock, Evaluator, TrainingRepository, UpdateSlot } from '../core/ports';
+import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound, type OpenRound } from '../core/round';
+import { resolveSessionConfig } from '../core/session-config';
+import { freshCursor, type DataCursor } from '../core/shards';
+import type {
+  CheckpointRecord,
+  ContributionRecord,
+  MetricPoint,
+  ModelName,
+  NodeCapabilities,
+  NodeSnapshot,
+  RoundSummary,
+  SessionConfig,
+  SessionSnapshot,
+} from '../core/types';
+import type { EventBus } from '../adapters/event-bus';
+import type { SessionConfigInput, TrainingControl } from './training-control';
+
+
+export interface ModelCatalog {
+  paramCount(model: ModelName): number;
+  initialParams(model: ModelName, seed: number): Float32Array;
+}
+
+export interface DatasetCatalog {
+  describe(id: string): Promise<{ trainSize: number; testSize: number }>;
+}
+
+export interface CoordinatorOptions {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  /** Metric points kept in memory for the live view (the database keeps all of them). */
+  historyLimit: number;
+}
+
+export interface CoordinatorDeps {
+  repo: TrainingRepository;
+  checkpoints: CheckpointStore;
+  aggregator: Aggregator;
+  createEvaluator(model: ModelName, dataset: string): Promise<Evaluator>;
+  models: ModelCatalog;
+  datasets: DatasetCatalog;
+  clock: Clock;
+  events: EventBus;
+  options: CoordinatorOptions;
+  log?: (line: LogLine) => void;
+}
+
+interface NodeEntry {
+  snapshot: NodeSnapshot;
+  link: AgentLink | null;
+  /** Session the agent has loaded its model and data for; it gets work only for that session. */
+  readySession: number | null;
+  assignedAt: number | null;
+}
+
+interface ActiveSession {
+  snapshot: SessionSnapshot;
+  config: SessionConfig;
+  trainSize: number;
+  paramCount: number;
+  params: Float32Array;
+  optimizer: OptimizerState;
+  cursor: DataCursor;
+  evaluator: Evaluator | null;
+  lastCheckpointRound: number;
+}
+
+const LOG_LIMIT = 200;
+
+export class Coordinator implements TrainingControl, AgentChannelHandler {
+  readonly events: EventBus;
+  private readonly registry = new Map<number, NodeEntry>();
+  private active: ActiveSession | null = null;
+  private open: OpenRound<UpdateSlot> | null = null;
+  private closing: Promise<void> | null = null;
+  private cancelDeadline: (() => void) | null = null;
+  private cancelSweep: (() => void) | null = null;
+  private history: MetricPoint[] = [];
+  private readonly logs: LogLine[] = [];
+  private background: Promise<unknown> = Promise.resolve();
+  private readonly startedAt: number;
+  private shuttingDown = false;
+  private sessionWaiters: { resolve: (s: SessionSnapshot) => void; predicate: (s: SessionSnapshot) => boolean }[] = [];
+
+  constructor(private readonly deps: CoordinatorDeps) {
+    this.events = deps.events;
+    this.startedAt = deps.clock.now();
+    this.scheduleSweep();
+  }
+
+  // ---------------------------------------------------------------- agents
+
+  async registerNode(name: string, capabilities: NodeCapabilities, link: AgentLink): Promise<number> {
+    const now = this.deps.clock.now();
+    const id = await this.deps.repo.upsertNode(name, capabilities, now);
+    const existing = this.registry.get(id);
+    if (existing?.link && existing.link !== link) {
+      // The same agent name reconnected (or someone reused it): the newest connection wins.
+      existing.link.close(CLOSE_CODES.replaced, `node ${name} connected again from another socket`);
+      this.dropFromRound(id, 'replaced by a newer connection');
+    }
+    const previous = existing?.snapshot;
+    const snapshot: NodeSnapshot = {
+      id,
+      name,
+      status: 'idle',
+      statusReason: previous ? 'reconnected' : 'joined',
+      capabilities,
+      joinedAt: now,
+      lastHeartbeatAt: now,
+      acceptedContributions: previous?.acceptedContributions ?? 0,
+      rejectedContributions: previous?.rejectedContributions ?? 0,
+      acceptedSamples: previous?.acceptedSamples ?? 0,
+      samplesPerSecond: previous?.samplesPerSecond || capabilities.samplesPerSecond,
+      currentRound: null,
+    };
+    this.registry.set(id, { snapshot, link, readySession: null, assignedAt: null });
+    link.sendJson({ v: 1, type: 'welcome', nodeId: id, heartbeatMs: this.deps.options.heartbeatMs, session: this.sessionDescriptor() });
+    this.log('info', `node ${name} (#${id}) ${previous ? 'reconnected' : 'joined'}: ${capabilities.backend} on ${capabilities.device}, ${Math.round(capabilities.samplesPerSecond)} samples/s measured`);
+    this.publishNode(id);
+    return id;
+  }
+
+  markReady(nodeId: number, sessionId: number): void {
+    const entry = this.registry.get(nodeId);
+    if (!entry || !this.active || sessionId !== this.active.snapshot.id) return;
+    entry.readySession = sessionId;
+    this.maybeOpenRound();
+  }
+
+  heartbeat(nodeId: number): void {
+    const entry = this.registry.get(nodeId);
+    if (!entry) return;
+    entry.snapshot.lastHeartbeatAt = this.deps.clock.now();
+  }
+
+  /** The connection closed or the agent said goodbye. */
+  disconnect(nodeId: number, link: AgentLink, reason: string, left = false): void {
+    const entry = this.registry.get(nodeId);
+    if (!entry || entry.link !== link) return; // an older, replaced connection
+    entry.link = null;
+    entry.readySession = null;
+    this.setNodeStatus(nodeId, left ? 'left' : 'failed', reason);
+    this.log(left ? 'info' : 'warn', `node ${entry.snapshot.name} (#${nodeId}) ${left ? 'left' : 'failed'}: ${reason}`);
+    this.dropFromRound(nodeId, reason);
+  }
+
+  /**
+   * One binary frame from a registered agent. Validation happens here, synchronously, before anything is
+   * kept: the header is checked, the update is admitted against the open round, and only then is the payload
+   * copied into an aggregator slot and verified. Anything wrong is answered with a reason and recorded.
+   */
+  receiveFrame(nodeId: number, bytes: Uint8Array): void {
+    const entry = this.registry.get(nodeId);
+    if (!entry?.link) return;
+    const now = this.deps.clock.now();
+    let header;
+    try {
+      header = decodeHeader(bytes);
+    } catch (error) {
+      this.rejectUpdate(nodeId, null, error);
+      return;
+    }
+    if (header.kind === FrameKind.Model) {
+      this.rejectUpdate(nodeId, header, new RequestError('BAD_REQUEST', 'agents may not send model frames'));
+      return;
+    }
+    const open = this.open;
+    let slot: UpdateSlot | null = null;
+    try {
+      admitUpdate(open, this.active?.snapshot.id ?? null, nodeId, header);
+      if (header.paramCount !== this.active!.paramCount) {
+        throw new HyperGpuError('PARAM_COUNT', `update has ${header.paramCount} parameters, model ${this.active!.config.model} has ${this.active!.paramCount}`);
+      }
+      slot = this.deps.aggregator.acquire(header.paramCount);
+      decodeFrameInto(bytes, slot.view);
+    } catch (error) {
+      if (slot) this.deps.aggregator.release(slot);
+      this.rejectUpdate(nodeId, header, error);
+      return;
+    }
+    acceptUpdate(open!, {
+      nodeId,
+      attempt: header.attempt,
+      samples: header.sampleCount,
+      trainLoss: header.trainLoss,
+      checksum: header.checksum,
+      receivedAt: now,
+      slot,
+    });
+    if (entry.assignedAt !== null) {
+      const seconds = Math.max(1e-3, (now - entry.assignedAt) / 1000);
+      const rate = header.sampleCount / seconds;
+      entry.snapshot.samplesPerSecond = entry.snapshot.samplesPerSecond > 0 ? 0.7 * entry.snapshot.samplesPerSecond + 0.3 * rate : rate;
+    }
+    entry.assignedAt = null;
+    this.setNodeStatus(nodeId, 'idle', `delivered round ${header.round}`);
+    entry.link.sendJson({ v: 1, type: 'accepted', round: header.round, samples: header.sampleCount });
+    if (open && isRoundComplete(open)) void this.finishRound('all assigned nodes reported');
+  }
+
+  /** Protocol-level trouble on a connection that is not about one update (bad JSON, unknown message). */
+  reportProtocolError(nodeId: number | null, message: string): void {
+    this.log('warn', `${nodeId === null ? 'unregistered connection' : `node #${nodeId}`}: ${message}`);
+  }
+
+  private rejectUpdate(nodeId: number, header: { round: number; attempt: number; sampleCount: number; checksum: number; trainLoss: number; sessionId: number } | null, error: unknown): void {
+    const entry = this.registry.get(nodeId);
+    const code = error instanceof HyperGpuError ? error.code : 'BAD_MESSAGE';
+    const reason = error instanceof Error ? error.message : String(error);
+    const round = header?.round ?? 0;
+    if (entry) {
+      entry.snapshot.rejectedContributions += 1;
+      entry.link?.sendJson({ v: 1, type: 'rejected', round, code, reason });
+      this.publishNode(nodeId);
+    }
+    this.log('warn', `rejected update from node #${nodeId} for round ${round}: ${code}: ${reason}`);
+    const sessionId = this.active?.snapshot.id;
+    if (sessionId === undefined) return;
+    const record: ContributionRecord = {
+      sessionId,
+      round,
+      nodeId,
+      attempt: header?.attempt ?? 0,
+      samples: header?.sampleCount ?? 0,
+      checksum: header?.checksum ?? 0,
+      trainLoss: Number.isFinite(header?.trainLoss) ? header!.trainLoss : 0,
+      status: 'rejected',
+      reason: `${code}: ${reason}`,
+      receivedAt: this.deps.clock.now(),
+    };
+    this.track(this.deps.repo.recordRejection(record), 'record a rejected update');
+  }
+
+  // ---------------------------------------------------------------- session control
+
+  async start(input: SessionConfigInput): Promise<SessionSnapshot> {
+    if (this.active && (this.active.snapshot.state === 'running' || this.active.snapshot.state === 'paused')) {
+      throw new RequestError('CONFLICT', `session ${this.active.snapshot.id} is ${this.active.snapshot.state}; stop it before starting another`);
+    }
+    const config = resolveSessionConfig(input);
+    const { trainSize } = await this.describeDataset(config.dataset);
+    const paramCount = this.deps.models.paramCount(config.model);
+    const now = this.deps.clock.now();
+    const id = await this.deps.repo.createSession(config, now);
+    const snapshot: SessionSnapshot = {
+      id,
+      state: 'running',
+      config,
+      round: 0,
+      modelVersion: 0,
+      epoch: 0,
+      totalSamples: 0,
+      startedAt: now,
+      endedAt: null,
+      lastTestAccuracy: null,
+      lastTestLoss: null,
+      lastRoundDurationMs: null,
+      samplesPerSecond: 0,
+      message: null,
+    };
+    this.active = {
+      snapshot,
+      config,
+      trainSize,
+      paramCount,
+      params: this.deps.models.initialParams(config.model, config.seed),
+      optimizer: createOptimizerState(config.optimizer, paramCount),
+      cursor: freshCursor(),
+      evaluator: null,
+      lastCheckpointRound: 0,
+    };
+    this.history = [];
+    this.resetNodeCounters();
+    this.log('info', `session ${id} started: ${config.model} on ${config.dataset}, ${config.optimizer.name} lr ${config.optimizer.learningRate}, batch ${config.batchSize}/node` +
+      (config.targetAccuracy ? `, target accuracy ${config.targetAccuracy}` : '') + (config.maxRounds ? `, at most ${config.maxRounds} rounds` : ''));
+    await this.startEvaluator();
+    this.broadcastSession();
+    this.publishStatus();
+    this.maybeOpenRound();
+    return snapshot;
+  }
+
+  /** Picks up a session that was running or paused when the coordinator last stopped. */
+  async resumeInterrupted(): Promise<SessionSnapshot | null> {
+    const saved = await this.deps.repo.findResumableSession();
+    if (!saved) return null;
+    const checkpoint = await this.deps.repo.latestCheckpoint(saved.id);
+    const config = saved.config;
+    const { trainSize } = await this.describeDataset(config.dataset);
+    const paramCount = this.deps.models.paramCount(config.model);
+    let params = this.deps.models.initialParams(config.model, config.seed);
+    let optimizer = createOptimizerState(config.optimizer, paramCount);
+    let round = 0;
+    let modelVersion = 0;
+    if (checkpoint) {
+      const payload = await this.deps.checkpoints.read(checkpoint.path, checkpoint.sha256);
+      params = payload.params;
+      optimizer = { slots: payload.optimizerState, step: payload.optimizerStep };
+      round = payload.round;
+      modelVersion = payload.modelVersion;
+    }
+    const snapshot: SessionSnapshot = {
+      ...saved,
+      // Rounds after the checkpoint are re-run: the round counter continues past them so their
+      // (unapplied) numbers are never reused.
+      round: Math.max(saved.round, round),
+      modelVersion,
+      state: saved.state,
+      message: `resumed from ${checkpoint ? `checkpoint at round ${checkpoint.round}` : 'the start (no checkpoint)'} after a coordinator restart`,
+    };
+    this.active = {
+      snapshot,
+      config,
+      trainSize,
+      paramCount,
+      params,
+      optimizer,
+      // The exact data position is not checkpointed yet: the resumed session starts its next epoch afresh.
+      cursor: { epoch: saved.epoch + 1, position: 0, pending: [] },
+      evaluator: null,
+      lastCheckpointRound: checkpoint?.round ?? 0,
+    };
+    this.history = (await this.deps.repo.listMetrics(saved.id, this.deps.options.historyLimit)).sort((a, b) => a.round - b.round);
+    await this.restoreNodeCounters(saved.id);
+    this.log('info', `session ${saved.id} ${snapshot.message}; model version ${modelVersion}, round ${snapshot.round}`);
+    await this.deps.repo.updateSession(snapshot);
+    await this.startEvaluator();
+    this.broadcastSession();
+    this.publishStatus();
+    this.maybeOpenRound();
+    return snapshot;
+  }
+
+  async pause(): Promise<SessionSnapshot> {
+    const active = this.requireActive(['running'], 'pause');
+    active.snapshot.state = 'paused';
+    active.snapshot.message = `paused at round ${active.snapshot.round}`;
+    // The open round still finishes and is applied; no new round opens until resume.
+    await this.deps.repo.updateSession(active.snapshot);
+    this.log('info', `session ${active.snapshot.id} paused at round ${active.snapshot.round}`);
+    this.publishStatus();
+    return active.snapshot;
+  }
+
+  async resume(): Promise<SessionSnapshot> {
+    const active = this.requireActive(['paused'], 'resume');
+    active.snapshot.state = 'running';
+    active.snapshot.message = null;
+    await this.deps.repo.updateSession(active.snapshot);
+    this.log('info', `session ${active.snapshot.id} resumed at round ${active.snapshot.round}`);
+    this.publishStatus();
+    this.maybeOpenRound();
+    return active.snapshot;
+  }
+
+  async stop(): Promise<SessionSnapshot> {
+    const active = this.requireActive(['running', 'paused'], 'stop');
+    await this.endSession('stopped', `stopped by the operator at round ${active.snapshot.round}`);
+    return active.snapshot;
+  }
+
+  /** Resolves when the current session reaches a state the predicate accepts (used by headless mode). */
+  waitForSession(predicate: (s: SessionSnapshot) => boolean): Promise<SessionSnapshot> {
+    if (this.active && predicate(this.active.snapshot)) return Promise.resolve(this.active.snapshot);
+    return new Promise((resolve) => this.sessionWaiters.push({ resolve, predicate }));
+  }
+
+  /** Graceful shutdown: finish or cancel the round in flight, write a final checkpoint, leave the session resumable. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    this.cancelSweep?.();
+    if (this.closing) await this.closing;
+    this.cancelOpenRound('coordinator shutting down');
+    const active = this.active;
+    if (active && (active.snapshot.state === 'running' || active.snapshot.state === 'paused')) {
+      active.snapshot.message = `coordinator shut down at round ${active.snapshot.round}; it resumes on the next start`;
+      await this.writeCheckpoint(active);
+      await this.deps.repo.updateSession(active.snapshot);
+    }
+    await this.background;
+    await active?.evaluator?.close();
+    for (const entry of this.registry.values()) entry.link?.close(CLOSE_CODES.shuttingDown, 'coordinator shutting down');
+  }
+
+  // ---------------------------------------------------------------- rounds
+
+  private maybeOpenRound(): void {
+    const active = this.active;
+    if (!active || this.open || this.closing || this.shuttingDown) return;
+    if (active.snapshot.state !== 'running') return;
+    if (active.config.maxRounds !== null && active.snapshot.round >= active.config.maxRounds) return;
+    const nodeIds = [...this.registry.values()]
+      .filter((n) => n.link && n.readySession === active.snapshot.id && n.snapshot.status !== 'failed' && n.snapshot.status !== 'left')
+      .map((n) => n.snapshot.id)
+      .sort((a, b) => a - b);
+    if (nodeIds.length === 0) return;
+    const now = this.deps.clock.now();
+    const roundNumber = active.snapshot.round + 1;
+    const { round, cursor } = openRound<UpdateSlot>({
+      sessionId: active.snapshot.id,
+      round: roundNumber,
+      modelVersion: active.snapshot.modelVersion,
+      now,
+      nodeIds,
+      cursor: active.cursor,
+      batchSize: active.config.batchSize,
+      trainSize: active.trainSize,
+      timeoutMs: active.config.roundTimeoutMs,
+    });
+    active.cursor = cursor;
+    this.open = round;
+    // One encoding of the model for everyone in the round: the same bytes go to each socket.
+    const modelFrame = encodeFrame(
+      { kind: FrameKind.Model, sessionId: active.snapshot.id, round: roundNumber, nodeId: 0, attempt: 0, modelVersion: active.snapshot.modelVersion, sampleCount: 0, trainLoss: Number.NaN },
+      active.params,
+    );
+    for (const [nodeId, assignment] of round.assignments) {
+      const entry = this.registry.get(nodeId)!;
+      entry.assignedAt = now;
+      entry.snapshot.currentRound = roundNumber;
+      entry.link!.sendBinary(modelFrame);
+      entry.link!.sendJson({ v: 1, type: 'assignment', assignment });
+      this.setNodeStatus(nodeId, 'training', `round ${roundNumber}`);
+    }
+    this.cancelDeadline = this.deps.clock.setTimeout(() => void this.finishRound('deadline reached'), active.config.roundTimeoutMs);
+  }
+
+  private dropFromRound(nodeId: number, reason: string): void {
+    const entry = this.registry.get(nodeId);
+    if (entry) entry.assignedAt = null;
+    if (this.open && dropNode(this.open, nodeId, reason) && isRoundComplete(this.open)) {
+      void this.finishRound('remaining nodes reported');
+    }
+  }
+
+  private finishRound(why: string): Promise<void> {
+    if (this.closing || !this.open || !this.active) return this.closing ?? Promise.resolve();
+    const open = this.open;
+    const active = this.active;
+    this.cancelDeadline?.();
+    this.cancelDeadline = null;
+    this.closing = this.applyRound(active, open, why)
+      .catch((error) => {
+        this.log('error', `round ${open.round} of session ${open.sessionId} failed to close: ${errorText(error)}`);
+        active.snapshot.state = 'failed';
+        active.snapshot.message = `round ${open.round} failed to close: ${errorText(error)}`;
+        this.publishStatus();
+      })
+      .finally(() => {
+        this.open = null;
+        this.closing = null;
+        this.maybeOpenRound();
+      });
+    return this.closing;
+  }
+
+  private async applyRound(active: ActiveSession, open: OpenRound<UpdateSlot>, why: string): Promise<void> {
+    const now = this.deps.clock.now();
+    const outcome = closeRound(open, active.cursor, active.config.minUpdates, now);
+    active.cursor = outcome.cursor;
+    for (const { nodeId, reason } of outcome.missing) {
+      const entry = this.registry.get(nodeId);
+      if (entry?.link) {
+        entry.link.sendJson({ v: 1, type: 'cancel', round: open.round, reason });
+        entry.assignedAt = null;
+        if (entry.snapshot.status === 'training') this.setNodeStatus(nodeId, 'idle', `missed round ${open.round}`);
+      }
+    }
+    try {
+      if (outcome.apply) {
+        const gradient = await this.deps.aggregator.weightedMean(
+          outcome.accepted.map((u) => u.slot),
+          outcome.accepted.map((u) => u.samples),
+        );
+        applyOptimizerStep(active.config.optimizer, active.optimizer, active.params, gradient);
+        active.snapshot.modelVersion += 1;
+      }
+    } finally {
+      for (const update of open.accepted.values()) this.deps.aggregator.release(update.slot);
+    }
+    const closedAt = this.deps.clock.now();
+    const snapshot = active.snapshot;
+    snapshot.round = open.round;
+    snapshot.epoch = active.cursor.epoch;
+    snapshot.totalSamples += outcome.samples;
+    snapshot.lastRoundDurationMs = closedAt - open.openedAt;
+    const metric: MetricPoint = {
+      round: open.round,
+      at: closedAt,
+      trainLoss: outcome.trainLoss,
+      testLoss: null,
+      testAccuracy: null,
+      samples: outcome.samples,
+      totalSamples: snapshot.totalSamples,
+      samplesPerSecond: 0,
+      roundDurationMs: closedAt - open.openedAt,
+      nodes: outcome.accepted.length,
+    };
+    this.history.push(metric);
+    if (this.history.length > this.deps.options.historyLimit) this.history.splice(0, this.history.length - this.deps.options.historyLimit);
+    metric.samplesPerSecond = this.recentThroughput();
+    snapshot.samplesPerSecond = metric.samplesPerSecond;
+    const summary: RoundSummary = {
+      sessionId: snapshot.id,
+      round: open.round,
+      modelVersion: snapshot.modelVersion,
+      openedAt: open.openedAt,
+      closedAt,
+      applied: outcome.apply,
+      updates: outcome.accepted.length,
+      samples: outcome.samples,
+      trainLoss: Number.isFinite(outcome.trainLoss) ? outcome.trainLoss : 0,
+      failures: outcome.missing.length,
+    };
+    const contributions: ContributionRecord[] = outcome.apply
+      ? outcome.accepted.map((u) => ({
+          sessionId: snapshot.id,
+          round: open.round,
+          nodeId: u.nodeId,
+          attempt: u.attempt,
+          samples: u.samples,
+          checksum: u.checksum,
+          trainLoss: u.trainLoss,
+          status: 'applied' as const,
+          reason: null,
+          receivedAt: u.receivedAt,
+        }))
+      : [];
+    await this.deps.repo.recordRound(summary, contributions, metric);
+    await this.deps.repo.updateSession(snapshot);
+    for (const c of contributions) {
+      const entry = this.registry.get(c.nodeId);
+      if (!entry) continue;
+      entry.snapshot.acceptedContributions += 1;
+      entry.snapshot.acceptedSamples += c.samples;
+      this.publishNode(c.nodeId);
+    }
+    if (!outcome.apply) this.log('warn', `round ${open.round} not applied: ${outcome.reason}`);
+    this.publish({ type: 'metric', sessionId: snapshot.id, metric });
+    this.publishStatus();
+    void why;
+
+    const rounds = snapshot.round;
+    if (rounds % active.config.evalEvery === 0) this.evaluate(active, rounds, metric);
+    if (rounds - active.lastCheckpointRound >= active.config.checkpointEvery) {
+      const pending = this.writeCheckpoint(active);
+      this.track(pending, 'write a checkpoint');
+    }
+    if (active.config.maxRounds !== null && rounds >= active.config.maxRounds && snapshot.state !== 'completed') {
+      // Let the last evaluation land before the session ends, so its final accuracy is known.
+      await this.evaluateNow(active, rounds, metric, true);
+      if (snapshot.state === 'running' || snapshot.state === 'paused') {
+        await this.endSession('completed', `reached ${rounds} rounds`, true);
+      }
+    }
+  }
+
+  private cancelOpenRound(reason: string): void {
+    const open = this.open;
+    if (!open || !this.active) return;
+    this.cancelDeadline?.();
+    this.cancelDeadline = null;
+    for (const update of open.accepted.values()) this.deps.aggregator.release(update.slot);
+    for (const nodeId of open.assignments.keys()) {
+      const entry = this.registry.get(nodeId);
+      entry?.link?.sendJson({ v: 1, type: 'cancel', round: open.round, reason });
+      if (entry) entry.assignedAt = null;
+      if (entry && entry.snapshot.status === 'training') this.setNodeStatus(nodeId, 'idle', reason);
+    }
+    const outcome = closeRound({ ...open, accepted: new Map() }, this.active.cursor, Number.POSITIVE_INFINITY, this.deps.clock.now());
+    this.active.cursor = outcome.cursor;
+    this.open = null;
+  }
+
+  // ---------------------------------------------------------------- evaluation, checkpoints, completion
+
+  private evaluate(active: ActiveSession, round: number, metric: MetricPoint): void {
+    this.track(this.evaluateNow(active, round, metric), 'evaluate the model');
+  }
+
+  /** `fromClose`: called while the round that triggered it is still being closed (see endSession). */
+  private async evaluateNow(active: ActiveSession, round: number, metric: MetricPoint, fromClose = false): Promise<void> {
+    if (!active.evaluator || metric.testAccuracy !== null) return;
+    const result = await active.evaluator.evaluate(active.params.slice());
+    metric.testLoss = result.loss;
+    metric.testAccuracy = result.accuracy;
+    active.snapshot.lastTestAccuracy = result.accuracy;
+    active.snapshot.lastTestLoss = result.loss;
+    await this.deps.repo.recordEvaluation(active.snapshot.id, round, result.loss, result.accuracy);
+    this.log('info', `round ${round}: test accuracy ${(result.accuracy * 100).toFixed(2)}%, test loss ${result.loss.toFixed(4)}, ${Math.round(active.snapshot.samplesPerSecond)} samples/s`);
+    this.publish({ type: 'metric', sessionId: active.snapshot.id, metric });
+    const target = active.config.targetAccuracy;
+    if (target !== null && result.accuracy >= target && (active.snapshot.state === 'running' || active.snapshot.state === 'paused') && this.active === active) {
+      await this.endSession('completed', `reached test accuracy ${(result.accuracy * 100).toFixed(2)}% (target ${(target * 100).toFixed(2)}%) at round ${round}`, fromClose);
+    } else {
+      this.publishStatus();
+    }
+  }
+
+  /**
+   * Ends the session. Setting the state first stops new rounds from opening. A round being applied finishes
+   * first; one still collecting is cancelled and its shards returned. `fromClose` means the caller is the
+   * close of the current round itself, which must not wait for itself and whose updates were applied.
+   */
+  private async endSession(state: 'stopped' | 'completed', message: string, fromClose = false): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    active.snapshot.state = state;
+    active.snapshot.message = message;
+    active.snapshot.endedAt = this.deps.clock.now();
+    this.log('info', `session ${active.snapshot.id} ${state}: ${message}`);
+    if (!fromClose) {
+      if (this.closing) await this.closing;
+      this.cancelOpenRound(`session ${state}`);
+    }
+    await this.writeCheckpoint(active);
+    await this.deps.repo.updateSession(active.snapshot);
+    this.broadcastSession();
+    this.publishStatus();
+  }
+
+  private checkpointChain: Promise<unknown> = Promise.resolve();
+
+  /** Checkpoints are written one at a time, from a copy, so training can go on while the file is written. */
+  private writeCheckpoint(active: ActiveSession): Promise<void> {
+    const snapshot = active.snapshot;
+    if (active.lastCheckpointRound === snapshot.round && snapshot.round > 0) return this.checkpointChain.then(() => undefined);
+    active.lastCheckpointRound = snapshot.round;
+    const payload = {
+      sessionId: snapshot.id,
+      round: snapshot.round,
+      modelVersion: snapshot.modelVersion,
+      params: active.params.slice(),
+      optimizerState: active.optimizer.slots.map((s) => s.slice()),
+      optimizerStep: active.optimizer.step,
+    };
+    const run = this.checkpointChain.then(async () => {
+      const written = await this.deps.checkpoints.write(payload);
+      const record: CheckpointRecord = {
+        sessionId: payload.sessionId,
+        round: payload.round,
+        modelVersion: payload.modelVersion,
+        sha256: written.sha256,
+        path: written.path,
+        bytes: written.bytes,
+        createdAt: this.deps.clock.now(),
+      };
+      await this.deps.repo.recordCheckpoint(record);
+      this.log('info', `checkpoint at round ${payload.round} (model version ${payload.modelVersion}): ${(written.bytes / 1e6).toFixed(2)} MB, sha256 ${written.sha256.slice(0, 12)}…`);
+    });
+    this.checkpointChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async startEvaluator(): Promise<void> {
+    const active = this.active!;
+    try {
+      active.evaluator = await this.deps.createEvaluator(active.config.model, active.config.dataset);
+    } catch (error) {
+      this.log('error', `test-set evaluation unavailable: ${errorText(error)}`);
+    }
+  }
+
+  private async describeDataset(id: string): Promise<{ trainSize: number; testSize: number }> {
+    try {
+      return await this.deps.datasets.describe(id);
+    } catch (error) {
+      throw new RequestError('BAD_REQUEST', `dataset ${id} cannot be used: ${errorText(error)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- heartbeats
+
+  private scheduleSweep(): void {
+    const interval = Math.max(50, Math.floor(this.deps.options.heartbeatTimeoutMs / 4));
+    this.cancelSweep = this.deps.clock.setTimeout(() => {
+      this.sweepHeartbeats();
+      if (!this.shuttingDown) this.scheduleSweep();
+    }, interval);
+  }
+
+  /** A node that stays silent past the timeout is failed even though its socket never closed. */
+  sweepHeartbeats(): void {
+    const now = this.deps.clock.now();
+    for (const [nodeId, entry] of this.registry) {
+      if (!entry.link) continue;
+      const silentFor = now - entry.snapshot.lastHeartbeatAt;
+      if (silentFor > this.deps.options.heartbeatTimeoutMs) {
+        const link = entry.link;
+        const reason = `no heartbeat for ${silentFor} ms (timeout ${this.deps.options.heartbeatTimeoutMs} ms)`;
+        this.disconnect(nodeId, link, reason);
+        link.close(CLOSE_CODES.heartbeatTimeout, reason);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- read side
+
+  status(): StatusSnapshot {
+    const nodes = [...this.registry.values()].map((n) => n.snapshot);
+    const active = this.active?.snapshot ?? null;
+    return {
+      state: active?.state ?? 'idle',
+      sessionId: active?.id ?? null,
+      round: active?.round ?? 0,
+      modelVersion: active?.modelVersion ?? 0,
+      nodes: {
+        total: nodes.length,
+        active: nodes.filter((n) => n.status === 'idle' || n.status === 'training').length,
+        training: nodes.filter((n) => n.status === 'training').length,
+        failed: nodes.filter((n) => n.status === 'failed').length,
+      },
+      session: active ? { ...active, config: { ...active.config } } : null,
+      startedAt: this.startedAt,
+      now: this.deps.clock.now(),
+    };
+  }
+
+  dashboard(): DashboardSnapshot {
+    return { status: this.status(), nodes: this.nodeList(), metrics: this.history.slice(), logs: this.logs.slice() };
+  }
+
+  nodes(): NodeSnapshot[] {
+    return this.nodeList();
+  }
+
+  private nodeList(): NodeSnapshot[] {
+    return [...this.registry.values()].map((n) => ({ ...n.snapshot })).sort((a, b) => a.id - b.id);
+  }
+
+  node(id: number): NodeSnapshot | null {
+    const entry = this.registry.get(id);
+    return entry ? { ...entry.snapshot } : null;
+  }
+
+  private async metricHistory(sessionId: number | undefined, limit: number): Promise<MetricPoint[]> {
+    if (sessionId === undefined || sessionId === this.active?.snapshot.id) return this.history.slice(-limit);
+    return (await this.deps.repo.listMetrics(sessionId, limit)).sort((a, b) => a.round - b.round);
+  }
+
+  async metrics(sessionId?: number, limit = 10_000): Promise<{ latest: MetricPoint | null; history: MetricPoint[] }> {
+    const history = await this.metricHistory(sessionId, limit);
+    return { latest: history.at(-1) ?? null, history };
+  }
+
+  sessions(limit: number): Promise<SessionSnapshot[]> {
+    return this.deps.repo.listSessions(limit);
+  }
+
+  async session(id: number): Promise<SessionSnapshot | null> {
+    if (this.active?.snapshot.id === id) return { ...this.active.snapshot };
+    return this.deps.repo.getSession(id);
+  }
+
+  rounds(sessionId: number): Promise<RoundSummary[]> {
+    return this.deps.repo.listRounds(sessionId);
+  }
+
+  contributions(sessionId: number): Promise<ContributionRecord[]> {
+    return this.deps.repo.listContributions(sessionId);
+  }
+
+  checkpoints(sessionId: number): Promise<CheckpointRecord[]> {
+    return this.deps.repo.listCheckpoints(sessionId);
+  }
+
+  /** Test support and headless summaries: the parameters the coordinator holds now. */
+  currentParams(): Float32Array | null {
+    return this.active?.params ?? null;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private requireActive(states: SessionSnapshot['state'][], verb: string): ActiveSession {
+    const active = this.active;
+    if (!active) throw new RequestError('CONFLICT', `there is no session to ${verb}; start one first`);
+    if (!states.includes(active.snapshot.state)) {
+      throw new RequestError('CONFLICT', `cannot ${verb} session ${active.snapshot.id}: it is ${active.snapshot.state}`);
+    }
+    return active;
+  }
+
+  private sessionDescriptor(): SessionDescriptor | null {
+    const active = this.active;
+    if (!active || (active.snapshot.state !== 'running' && active.snapshot.state !== 'paused')) return null;
+    return { sessionId: active.snapshot.id, model: active.config.model, dataset: active.config.dataset, seed: active.config.seed, paramCount: active.paramCount };
+  }
+
+  private broadcastSession(): void {
+    const session = this.sessionDescriptor();
+    for (const entry of this.registry.values()) {
+      if (!entry.link) continue;
+      entry.readySession = null;
+      entry.link.sendJson({ v: 1, type: 'session', session });
+    }
+  }
+
+  private resetNodeCounters(): void {
+    for (const [id, entry] of this.registry) {
+      entry.snapshot.acceptedContributions = 0;
+      entry.snapshot.rejectedContributions = 0;
+      entry.snapshot.acceptedSamples = 0;
+      this.publishNode(id);
+    }
+  }
+
+  private async restoreNodeCounters(sessionId: number): Promise<void> {
+    const contributions = await this.deps.repo.listContributions(sessionId);
+    this.resetNodeCounters();
+    for (const c of contributions) {
+      const entry = this.registry.get(c.nodeId);
+      if (!entry) continue;
+      if (c.status === 'applied') {
+        entry.snapshot.acceptedContributions += 1;
+        entry.snapshot.acceptedSamples += c.samples;
+      } else {
+        entry.snapshot.rejectedContributions += 1;
+      }
+    }
+  }
+
+  private setNodeStatus(nodeId: number, status: NodeSnapshot['status'], reason: string): void {
+    const entry = this.registry.get(nodeId);
+    if (!entry) return;
+    entry.snapshot.status = status;
+    entry.snapshot.statusReason = reason;
+    if (status !== 'training') entry.snapshot.currentRound = null;
+    this.publishNode(nodeId);
+  }
+
+  /** Samples per second over the last rounds (wall time from the first of them opening to the last closing). */
+  private recentThroughput(): number {
+    const window = this.history.slice(-20);
+    if (window.length === 0) return 0;
+    const first = window[0];
+    const last = window[window.length - 1];
+    const span = last.at - (first.at - first.roundDurationMs);
+    const samples = window.reduce((sum, m) => sum + m.samples, 0);
+    return span > 0 ? (samples * 1000) / span : 0;
+  }
+
+  private publishNode(nodeId: number): void {
+    const entry = this.registry.get(nodeId);
+    if (entry) this.publish({ type: 'node', node: { ...entry.snapshot } });
+  }
+
+  private publishStatus(): void {
+    const status = this.status();
+    this.publish({ type: 'status', status });
+    if (this.active) {
+      const snapshot = this.active.snapshot;
+      this.sessionWaiters = this.sessionWaiters.filter((w) => {
+        if (!w.predicate(snapshot)) return true;
+        w.resolve(snapshot);
+        return false;
+      });
+    }
+  }
+
+  private publish(event: CoordinatorEvent): void {
+    this.events.publish(event);
+  }
+
+  private log(level: LogLine['level'], message: string): void {
+    const line: LogLine = { at: this.deps.clock.now(), level, message };
+    this.logs.push(line);
+    if (this.logs.length > LOG_LIMIT) this.logs.shift();
+    this.deps.log?.(line);
+    this.publish({ type: 'log', line });
+  }
+
+  /** Background work whose failure must be logged, and which shutdown waits for. */
+  private track(promise: Promise<unknown>, what: string): void {
+    const guarded = promise.catch((error) => this.log('error', `failed to ${what}: ${errorText(error)}`));
+    this.background = Promise.all([this.background, guarded]);
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,35 @@
+// What the API layer (tRPC routers and the REST facade) may ask of the coordinator. Routers stay thin:
+// validate input, call one of these, return the DTO.
+import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
+import type { EventBus } from '../adapters/event-bus';
+import type {
+  CheckpointRecord,
+  ContributionRecord,
+  MetricPoint,
+  NodeSnapshot,
+  RoundSummary,
+  SessionConfig,
+  SessionSnapshot,
+} from '../core/types';
+
+export type SessionConfigInput = Partial<Omit<SessionConfig, 'optimizer'>> & {
+  optimizer?: Partial<SessionConfig['optimizer']>;
+};
+
+export interface TrainingControl {
+  status(): StatusSnapshot;
+  dashboard(): DashboardSnapshot;
+  nodes(): NodeSnapshot[];
+  node(id: number): NodeSnapshot | null;
+  metrics(sessionId?: number, limit?: number): Promise<{ latest: MetricPoint | null; history: MetricPoint[] }>;
+  sessions(limit: number): Promise<SessionSnapshot[]>;
+  session(id: number): Promise<SessionSnapshot | null>;
+  rounds(sessionId: number): Promise<RoundSummary[]>;
+  contributions(sessionId: number): Promise<ContributionRecord[]>;
+  checkpoints(sessionId: number): Promise<CheckpointRecord[]>;
+  start(config: SessionConfigInput): Promise<SessionSnapshot>;
+  pause(): Promise<SessionSnapshot>;
+  resume(): Promise<SessionSnapshot>;
+  stop(): Promise<SessionSnapshot>;
+  readonly events: EventBus;
+}

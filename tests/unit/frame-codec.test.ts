@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import {
+  checksum32,
+  decodeFrame,
+  decodeFrameInto,
+  decodeHeader,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  FrameKind,
+  PROTOCOL_VERSION,
+} from '../../src/server/core/frame-codec';
+import { ProtocolError } from '../../src/server/core/errors';
+
+const fields = { kind: FrameKind.Gradient, sessionId: 7, round: 12, nodeId: 3, attempt: 1, modelVersion: 11, sampleCount: 128, trainLoss: 0.25 };
+
+function payload(n: number, seed = 1): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sin(i * 0.37 + seed) * 10;
+  return out;
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProtocolError);
+    return (error as ProtocolError).code;
+  }
+  throw new Error('expected a ProtocolError');
+}
+
+describe('frame codec', () => {
+  it('round-trips header fields and payload bit for bit', () => {
+    const values = payload(1001);
+    const bytes = encodeFrame(fields, values);
+    expect(bytes.byteLength).toBe(FRAME_HEADER_BYTES + 1001 * 4);
+    const { header, payload: decoded } = decodeFrame(bytes);
+    expect(header).toMatchObject({ ...fields, version: PROTOCOL_VERSION, paramCount: 1001 });
+    expect(header.trainLoss).toBeCloseTo(0.25, 6);
+    expect(Array.from(decoded)).toEqual(Array.from(values));
+  });
+
+  it('decodes without copying when aligned, and correctly when not', () => {
+    const bytes = encodeFrame(fields, payload(64));
+    const aligned = decodeFrame(bytes);
+    expect(aligned.payload.buffer).toBe(bytes.buffer);
+    const shifted = new Uint8Array(bytes.byteLength + 1);
+    shifted.set(bytes, 1);
+    const unaligned = decodeFrame(shifted.subarray(1));
+    expect(unaligned.payload.buffer).not.toBe(shifted.buffer);
+    expect(Array.from(unaligned.payload)).toEqual(Array.from(aligned.payload));
+  });
+
+  it('decodes into a caller-owned buffer (an aggregator slot)', () => {
+    const values = payload(33);
+    const target = new Float32Array(new SharedArrayBuffer(33 * 4));
+    const header = decodeFrameInto(encodeFrame(fields, values), target);
+    expect(header.paramCount).toBe(33);
+    expect(Array.from(target)).toEqual(Array.from(values));
+    expect(codeOf(() => decodeFrameInto(encodeFrame(fields, values), new Float32Array(32)))).toBe('PARAM_COUNT');
+  });
+
+  it('rejects truncated frames, bad magic, wrong version, unknown kind and size mismatch', () => {
+    const bytes = encodeFrame(fields, payload(16));
+    expect(codeOf(() => decodeFrame(bytes.subarray(0, 10)))).toBe('FRAME_TRUNCATED');
+    expect(codeOf(() => decodeFrame(bytes.subarray(0, bytes.byteLength - 4)))).toBe('FRAME_TRUNCATED');
+    const longer = new Uint8Array(bytes.byteLength + 4);
+    longer.set(bytes);
+    expect(codeOf(() => decodeFrame(longer))).toBe('FRAME_SIZE_MISMATCH');
+    const badMagic = bytes.slice();
+    badMagic[0] ^= 0xff;
+    expect(codeOf(() => decodeFrame(badMagic))).toBe('FRAME_BAD_MAGIC');
+    const badVersion = bytes.slice();
+    new DataView(badVersion.buffer).setUint16(4, 99, true);
+    expect(codeOf(() => decodeHeader(badVersion))).toBe('PROTOCOL_VERSION');
+    const badKind = bytes.slice();
+    badKind[6] = 42;
+    expect(codeOf(() => decodeHeader(badKind))).toBe('FRAME_BAD_KIND');
+    const huge = bytes.slice();
+    new DataView(huge.buffer).setUint32(32, 0xffffffff, true);
+    expect(codeOf(() => decodeHeader(huge))).toBe('FRAME_TOO_LARGE');
+  });
+
+  it('detects a corrupted payload by its checksum', () => {
+    const bytes = encodeFrame(fields, payload(256));
+    const corrupted = bytes.slice();
+    corrupted[FRAME_HEADER_BYTES + 513] ^= 0x01;
+    expect(codeOf(() => decodeFrame(corrupted))).toBe('CHECKSUM');
+  });
+
+  it('rejects NaN and infinite gradients but allows them nowhere else', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const values = payload(100);
+      values[57] = bad;
+      expect(codeOf(() => decodeFrame(encodeFrame(fields, values)))).toBe('NON_FINITE');
+    }
+  });
+
+  it('checksum depends on order and length', () => {
+    const a = new Uint32Array([1, 2, 3, 4, 5]);
+    const b = new Uint32Array([2, 1, 3, 4, 5]);
+    expect(checksum32(a)).not.toBe(checksum32(b));
+    expect(checksum32(a.subarray(0, 4))).not.toBe(checksum32(a));
+    expect(checksum32(new Uint32Array(0))).toBe(checksum32(new Uint32Array(0)));
+  });
+});
