@@ -175,7 +175,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       this.rejectUpdate(nodeId, header, new RequestError('BAD_REQUEST', 'agents may not send model frames'));
       return;
     }
-    const open = this.open;
+    // While a round is being applied its set of updates is fixed: anything arriving now is too late for it.
+    const open = this.closing ? null : this.open;
     let slot: UpdateSlot | null = null;
     try {
       admitUpdate(open, this.active?.snapshot.id ?? null, nodeId, header);
@@ -624,6 +625,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       if (this.closing) await this.closing;
       this.cancelOpenRound(`session ${state}`);
     }
+    await this.evaluateFinalModel(active);
     await this.writeCheckpoint(active);
     await this.deps.repo.updateSession(active.snapshot);
     this.broadcastSession();
@@ -661,6 +663,20 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     });
     this.checkpointChain = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Rounds keep running while an evaluation is in flight, so the model that ends a session is usually a few
+   * versions past the one that reached the target. Its own accuracy is the one the session reports.
+   */
+  private async evaluateFinalModel(active: ActiveSession): Promise<void> {
+    const last = this.history.at(-1);
+    if (!active.evaluator || !last || last.round !== active.snapshot.round || last.testAccuracy !== null) return;
+    try {
+      await this.evaluateNow(active, last.round, last, true);
+    } catch (error) {
+      this.log('warn', `final evaluation failed: ${errorText(error)}`);
+    }
   }
 
   private async startEvaluator(): Promise<void> {

@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+// Fakes for unit tests of the coordinator service: a clock you advance, an in-memory aggregator using the
+// reference math, a checkpoint store in a Map, an evaluator with scripted answers, and agent links that
+// record what was sent to them.
+import type { AgentLink, CoordinatorMessage } from '../../src/server/core/agent-protocol';
+import { weightedMeanInto } from '../../src/server/core/aggregation';
+import { decodeFrame } from '../../src/server/core/frame-codec';
+import type { Aggregator, CheckpointPayload, CheckpointStore, Clock, Evaluator, UpdateSlot } from '../../src/server/core/ports';
+
+export class FakeClock implements Clock {
+  private current: number;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private nextId = 1;
+
+  constructor(start = 1_700_000_000_000) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, ms: number): () => void {
+    const id = this.nextId++;
+    this.timers.push({ at: this.current + ms, fn, id });
+    return () => {
+      this.timers = this.timers.filter((t) => t.id !== id);
+    };
+  }
+
+  /** Moves time forward, firing due timers in order (timers they set are honoured within the same advance). */
+  advance(ms: number): void {
+    const end = this.current + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      this.current = next.at;
+      next.fn();
+    }
+    this.current = end;
+  }
+}
+
+export class FakeAggregator implements Aggregator {
+  private nextId = 1;
+  readonly live = new Set<number>();
+
+  acquire(paramCount: number): UpdateSlot {
+    const slot = { id: this.nextId++, view: new Float32Array(paramCount) };
+    this.live.add(slot.id);
+    return slot;
+  }
+
+  release(slot: UpdateSlot): void {
+    this.live.delete(slot.id);
+  }
+
+  async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
+    const out = new Float32Array(slots[0].view.length);
+    return weightedMeanInto(out, slots.map((s) => s.view), weights);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class MemoryCheckpointStore implements CheckpointStore {
+  readonly files = new Map<string, CheckpointPayload>();
+
+  async write(payload: CheckpointPayload) {
+    const sha256 = createHash('sha256').update(new Uint8Array(payload.params.buffer, payload.params.byteOffset, payload.params.byteLength)).update(`${payload.sessionId}/${payload.round}`).digest('hex');
+    const path = `/mem/${sha256}.ckpt`;
+    this.files.set(path, { ...payload, params: payload.params.slice(), optimizerState: payload.optimizerState.map((s) => s.slice()) });
+    return { sha256, path, bytes: payload.params.byteLength };
+  }
+
+  async read(path: string, sha256: string): Promise<CheckpointPayload> {
+    const payload = this.files.get(path);
+    if (!payload || !path.includes(sha256)) throw new Error(`no checkpoint ${path}`);
+    return payload;
+  }
+}
+
+export class ScriptedEvaluator implements Evaluator {
+  readonly calls: Float32Array[] = [];
+  constructor(private readonly accuracyFor: (call: number) => number) {}
+
+  async evaluate(params: Float32Array) {
+    this.calls.push(params);
+    const accuracy = this.accuracyFor(this.calls.length);
+    return { loss: 1 - accuracy, accuracy, samples: 100 };
+  }
+
+  async close(): Promise<void> {}
+}
+
+export class RecordingLink implements AgentLink {
+  readonly json: CoordinatorMessage[] = [];
+  readonly binary: Uint8Array[] = [];
+  closed: { code: number; reason: string } | null = null;
+
+  sendJson(message: CoordinatorMessage): void {
+    this.json.push(message);
+  }
+
+  sendBinary(bytes: Uint8Array): void {
+    this.binary.push(bytes);
+  }
+
+  close(code: number, reason: string): void {
+    this.closed = { code, reason };
+  }
+
+  last<T extends CoordinatorMessage['type']>(type: T): Extract<CoordinatorMessage, { type: T }> | undefined {
+    return [...this.json].reverse().find((m) => m.type === type) as Extract<CoordinatorMessage, { type: T }> | undefined;
+  }
+
+  all<T extends CoordinatorMessage['type']>(type: T): Extract<CoordinatorMessage, { type: T }>[] {
+    return this.json.filter((m) => m.type === type) as Extract<CoordinatorMessage, { type: T }>[];
+  }
+
+  lastModel(): Float32Array {
+    return decodeFrame(this.binary[this.binary.length - 1]).payload;
+  }
+}
+
+/** Lets pending promise callbacks (repository writes, aggregation) run. */
+export async function flush(times = 10): Promise<void> {
+  for (let i = 0; i < times; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}

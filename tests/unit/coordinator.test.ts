@@ -1,0 +1,248 @@
+// The coordinator's round lifecycle driven by events, with a fake clock and in-memory ports: no sockets,
+// no real time, no tfjs.
+import { describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/server/adapters/event-bus';
+import { encodeFrame, FrameKind } from '../../src/server/core/frame-codec';
+import type { Assignment } from '../../src/server/core/types';
+import { Coordinator } from '../../src/server/services/coordinator';
+import { createFakeRepository } from '../support/fake-repository';
+import { FakeAggregator, FakeClock, flush, MemoryCheckpointStore, RecordingLink, ScriptedEvaluator } from '../support/fakes';
+
+const PARAMS = 8;
+const caps = { backend: 'cpu', device: 'test', samplesPerSecond: 100, agentVersion: 't', hostname: 'h' };
+
+function setup(accuracyFor: (call: number) => number = () => 0.5) {
+  const clock = new FakeClock();
+  const repo = createFakeRepository();
+  const aggregator = new FakeAggregator();
+  const checkpoints = new MemoryCheckpointStore();
+  const evaluator = new ScriptedEvaluator(accuracyFor);
+  const coordinator = new Coordinator({
+    repo,
+    checkpoints,
+    aggregator,
+    createEvaluator: async () => evaluator,
+    models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
+    datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
+    clock,
+    events: new EventBus(),
+    options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
+  });
+  return { clock, repo, aggregator, checkpoints, evaluator, coordinator };
+}
+
+async function join(coordinator: Coordinator, name: string) {
+  const link = new RecordingLink();
+  const id = await coordinator.registerNode(name, caps, link);
+  const sessionId = coordinator.status().sessionId;
+  if (sessionId) coordinator.markReady(id, sessionId);
+  return { id, link };
+}
+
+function gradientFrame(a: Assignment, value: number, overrides: Partial<Parameters<typeof encodeFrame>[0]> = {}, params = PARAMS) {
+  return encodeFrame(
+    {
+      kind: FrameKind.Gradient,
+      sessionId: a.sessionId,
+      round: a.round,
+      nodeId: a.nodeId,
+      attempt: a.attempt,
+      modelVersion: a.modelVersion,
+      sampleCount: a.shardCount,
+      trainLoss: 0.5,
+      ...overrides,
+    },
+    new Float32Array(params).fill(value),
+  );
+}
+
+const sgd = { optimizer: { name: 'sgd' as const, learningRate: 0.5, momentum: 0 }, batchSize: 100, evalEvery: 1000, checkpointEvery: 1000, roundTimeoutMs: 5000 };
+
+describe('coordinator rounds', () => {
+  it('assigns every ready node, applies the sample-weighted mean when all have reported, and records one contribution each', async () => {
+    const { coordinator, repo, aggregator } = setup();
+    const session = await coordinator.start(sgd);
+    const a = await join(coordinator, 'a');
+    const b = await join(coordinator, 'b');
+    // Round 1 opened as soon as the first node was ready; b joins from round 2.
+    const r1 = a.link.last('assignment')!.assignment;
+    expect(r1).toMatchObject({ round: 1, modelVersion: 0, shardStart: 0, shardCount: 100 });
+    expect(Array.from(a.link.lastModel())).toEqual(new Array(PARAMS).fill(1));
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 0.2));
+    await flush();
+    expect(coordinator.status().modelVersion).toBe(1);
+    expect(coordinator.currentParams()![0]).toBeCloseTo(1 - 0.5 * 0.2, 6);
+
+    const ra = a.link.last('assignment')!.assignment;
+    const rb = b.link.last('assignment')!.assignment;
+    expect(ra.round).toBe(2);
+    expect(rb.round).toBe(2);
+    expect(new Set([ra.shardStart, rb.shardStart])).toEqual(new Set([100, 200]));
+    coordinator.receiveFrame(a.id, gradientFrame(ra, 1));
+    expect(coordinator.status().round).toBe(1); // still waiting for b
+    coordinator.receiveFrame(b.id, gradientFrame(rb, 3));
+    await flush();
+    expect(coordinator.status()).toMatchObject({ round: 2, modelVersion: 2 });
+    // Equal sample counts: mean gradient 2, so params 0.9 - 0.5 * 2.
+    expect(coordinator.currentParams()![3]).toBeCloseTo(0.9 - 1, 6);
+    const contributions = await repo.listContributions(session.id);
+    expect(contributions.filter((c) => c.status === 'applied').map((c) => [c.round, c.nodeId])).toEqual([
+      [1, a.id],
+      [2, a.id],
+      [2, b.id],
+    ]);
+    expect(aggregator.live.size).toBe(0);
+    expect(coordinator.node(a.id)).toMatchObject({ acceptedContributions: 2, acceptedSamples: 200 });
+  });
+
+  it('closes a round at its deadline with the updates it has, and hands the missing shard out again', async () => {
+    const { coordinator, clock, repo } = setup();
+    const session = await coordinator.start({ ...sgd, roundTimeoutMs: 2000 });
+    const a = await join(coordinator, 'a');
+    // Finish round 1 with a alone so that b is in round 2 from the start.
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0));
+    const b = await join(coordinator, 'b');
+    await flush();
+    const ra = a.link.last('assignment')!.assignment;
+    const rb = b.link.last('assignment')!.assignment;
+    expect(rb.round).toBe(2);
+    coordinator.receiveFrame(a.id, gradientFrame(ra, 1));
+    // Both stay alive (heartbeats), b just never delivers.
+    for (let t = 0; t < 19; t++) {
+      clock.advance(100);
+      coordinator.heartbeat(a.id);
+      coordinator.heartbeat(b.id);
+    }
+    clock.advance(99);
+    await flush();
+    expect(coordinator.status().round).toBe(1);
+    expect(coordinator.node(b.id)!.status).toBe('training');
+    clock.advance(1);
+    await flush();
+    expect(coordinator.status()).toMatchObject({ round: 2, modelVersion: 2 });
+    expect(b.link.last('cancel')).toMatchObject({ round: 2 });
+    const rounds = await repo.listRounds(session.id);
+    expect(rounds.at(-1)).toMatchObject({ round: 2, applied: true, updates: 1, failures: 1 });
+    // b's undelivered shard comes back first in round 3.
+    const next = [a.link.last('assignment')!.assignment, b.link.last('assignment')!.assignment].find((x) => x.round === 3 && x.shardStart === rb.shardStart);
+    expect(next).toBeDefined();
+  });
+
+  it('rejects duplicate, stale, future, foreign, mis-sized and non-finite updates with reasons, and records them', async () => {
+    const { coordinator, repo, aggregator } = setup();
+    const session = await coordinator.start(sgd);
+    const a = await join(coordinator, 'a');
+    const b = await join(coordinator, 'b');
+    const r1 = a.link.last('assignment')!.assignment;
+    expect(b.link.last('assignment')).toBeUndefined(); // b joined after round 1 opened
+
+    const rejected = (link: RecordingLink) => link.last('rejected')?.code;
+    coordinator.receiveFrame(b.id, gradientFrame(r1, 1, { nodeId: b.id }));
+    expect(rejected(b.link)).toBe('NOT_ASSIGNED');
+    coordinator.receiveFrame(b.id, gradientFrame(r1, 1));
+    expect(rejected(b.link)).toBe('WRONG_NODE');
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 1, { round: 2 }));
+    expect(rejected(a.link)).toBe('FUTURE_ROUND');
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 1, { sessionId: 999 }));
+    expect(rejected(a.link)).toBe('UNKNOWN_SESSION');
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 1, { sampleCount: 5 }));
+    expect(rejected(a.link)).toBe('BAD_SAMPLE_COUNT');
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 1, {}, PARAMS + 1));
+    expect(rejected(a.link)).toBe('PARAM_COUNT');
+    coordinator.receiveFrame(a.id, gradientFrame(r1, Number.NaN));
+    expect(rejected(a.link)).toBe('NON_FINITE');
+    coordinator.receiveFrame(a.id, new Uint8Array([1, 2, 3]));
+    expect(rejected(a.link)).toBe('FRAME_TRUNCATED');
+    expect(coordinator.status().round).toBe(0);
+    expect(aggregator.live.size).toBe(0);
+
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 1));
+    coordinator.receiveFrame(a.id, gradientFrame(r1, 1));
+    await flush();
+    // The second copy arrives after round 1 closed: stale, never applied twice.
+    expect(rejected(a.link)).toBe('STALE_ROUND');
+    const contributions = await repo.listContributions(session.id);
+    expect(contributions.filter((c) => c.status === 'applied')).toHaveLength(1);
+    const reasons = contributions.filter((c) => c.status === 'rejected').map((c) => c.reason!.split(':')[0]);
+    expect(reasons.sort()).toEqual(['NOT_ASSIGNED', 'WRONG_NODE', 'FUTURE_ROUND', 'UNKNOWN_SESSION', 'BAD_SAMPLE_COUNT', 'PARAM_COUNT', 'NON_FINITE', 'FRAME_TRUNCATED', 'STALE_ROUND'].sort());
+  });
+
+  it('fails a silent node after the heartbeat timeout and drops it from the round', async () => {
+    const { coordinator, clock } = setup();
+    await coordinator.start(sgd);
+    const a = await join(coordinator, 'a');
+    const b = await join(coordinator, 'b');
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0));
+    await flush();
+    for (let t = 0; t < 13; t++) {
+      clock.advance(100);
+      coordinator.heartbeat(a.id);
+    }
+    await flush();
+    expect(coordinator.node(b.id)).toMatchObject({ status: 'failed' });
+    expect(coordinator.node(b.id)!.statusReason).toMatch(/no heartbeat/);
+    expect(b.link.closed?.code).toBe(4004);
+    expect(coordinator.node(a.id)!.status).not.toBe('failed');
+  });
+
+  it('pause lets the open round finish and opens no new one until resume', async () => {
+    const { coordinator } = setup();
+    await coordinator.start(sgd);
+    const a = await join(coordinator, 'a');
+    await coordinator.pause();
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 1));
+    await flush();
+    expect(coordinator.status()).toMatchObject({ state: 'paused', round: 1, modelVersion: 1 });
+    expect(a.link.all('assignment')).toHaveLength(1);
+    await coordinator.resume();
+    expect(a.link.all('assignment')).toHaveLength(2);
+    await expect(coordinator.resume()).rejects.toThrow(/it is running/);
+  });
+
+  it('completes the session when an evaluation reaches the target accuracy, with a final checkpoint', async () => {
+    const { coordinator, checkpoints, repo } = setup((call) => (call >= 2 ? 0.97 : 0.6));
+    const session = await coordinator.start({ ...sgd, evalEvery: 2, targetAccuracy: 0.95 });
+    const a = await join(coordinator, 'a');
+    for (let i = 0; i < 6 && coordinator.status().state === 'running'; i++) {
+      const assignment = a.link.last('assignment')!.assignment;
+      coordinator.receiveFrame(a.id, gradientFrame(assignment, 0.1));
+      await flush();
+    }
+    expect(coordinator.status().state).toBe('completed');
+    expect(coordinator.status().session!.lastTestAccuracy).toBeCloseTo(0.97);
+    const stored = await repo.getSession(session.id);
+    expect(stored?.state).toBe('completed');
+    const latest = await repo.latestCheckpoint(session.id);
+    expect(latest?.round).toBe(coordinator.status().round);
+    expect(checkpoints.files.size).toBeGreaterThan(0);
+  });
+
+  it('resumes an interrupted session from its checkpoint with model version and optimizer state', async () => {
+    const first = setup();
+    const session = await first.coordinator.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 } });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 3; i++) {
+      first.coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0.3));
+      await flush();
+    }
+    await first.coordinator.shutdown();
+    const params = first.coordinator.currentParams()!.slice();
+
+    const second = new Coordinator({
+      repo: first.repo,
+      checkpoints: first.checkpoints,
+      aggregator: new FakeAggregator(),
+      createEvaluator: async () => first.evaluator,
+      models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
+      datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
+      clock: first.clock,
+      events: new EventBus(),
+      options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
+    });
+    const resumed = await second.resumeInterrupted();
+    expect(resumed).toMatchObject({ id: session.id, modelVersion: 3, round: 3 });
+    expect(Array.from(second.currentParams()!)).toEqual(Array.from(params));
+    const b = await join(second, 'a');
+    expect(b.link.last('assignment')).toMatchObject({ assignment: { round: 4, modelVersion: 3 } });
+  });
+});
