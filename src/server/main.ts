@@ -20,6 +20,7 @@ const USAGE = `Usage: npm start -- [options]
   --host H               interface to listen on (default 0.0.0.0, or HOST)
   --nodes N              local agents to spawn (default 4, or HYPERGPU_NODES); 0 for none
   --headless             no dashboard; run one session, print progress and a JSON summary, exit
+  --no-dashboard         serve the API and agents only (a coordinator for scripts); keeps running
   --target-accuracy X    end the session once test accuracy reaches X (0-1)
   --max-rounds N         end the session after N rounds
   --model mlp|cnn        model to train (default mlp)
@@ -39,6 +40,7 @@ interface Cli {
   host: string;
   nodes: number;
   headless: boolean;
+  dashboard: boolean;
   dev: boolean;
   fresh: boolean;
   session: boolean;
@@ -56,6 +58,7 @@ function parseCli(argv: string[]): Cli {
       host: { type: 'string' },
       nodes: { type: 'string' },
       headless: { type: 'boolean' },
+      'no-dashboard': { type: 'boolean' },
       'target-accuracy': { type: 'string' },
       'max-rounds': { type: 'string' },
       rounds: { type: 'string' },
@@ -109,6 +112,7 @@ function parseCli(argv: string[]): Cli {
     host: values.host ?? env.HOST,
     nodes: num('nodes', values.nodes, (n) => Number.isInteger(n) && n >= 0 && n <= 256) ?? env.HYPERGPU_NODES,
     headless: values.headless ?? false,
+    dashboard: !values.headless && !values['no-dashboard'],
     dev: values.dev ?? false,
     fresh: values.fresh ?? false,
     session: !values['no-session'],
@@ -244,7 +248,7 @@ async function main(): Promise<void> {
   const port = await runtime.listen(cli.port, cli.host);
   const localHost = cli.host === '0.0.0.0' || cli.host === '::' ? '127.0.0.1' : cli.host;
   const agentUrl = `ws://${localHost}:${port}${AGENT_PATH}`;
-  if (!cli.headless) await attachNext(runtime, cli.dev, cli.host, port);
+  if (cli.dashboard) await attachNext(runtime, cli.dev, cli.host, port);
 
   const agents = new LocalAgents(agentUrl, cli.headless);
   let shuttingDown = false;
@@ -271,7 +275,7 @@ async function main(): Promise<void> {
   agents.start(cli.nodes);
   if (!cli.headless) {
     process.stdout.write(
-      `\nHyperGPU is running.\n  Dashboard:  http://localhost:${port}/\n  API:        http://localhost:${port}/api/status\n` +
+      `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +
         `  Agents:     npx hypergpu agent --coordinator ws://<this-host>:${port}${AGENT_PATH}\n` +
         `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );

@@ -1,0 +1,103 @@
+'use client';
+// Connected node agents. The heartbeat column counts up between events (a 1 s timer re-renders this table
+// only); times are compared on the server's clock (clockOffsetMs) so a skewed browser clock reads right.
+import { useEffect, useState } from 'react';
+import type { NodeSnapshot } from '../../server/core/types';
+import { formatAgo, formatCompact, formatInt } from './format';
+import { sortNodes } from './live-state';
+import { useNow } from './use-live-dashboard';
+
+/** A heartbeat older than this is shown as late. */
+const LATE_HEARTBEAT_MS = 10_000;
+
+export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clockOffsetMs: number }) {
+  const now = useNow(1000) + clockOffsetMs;
+  // Known only in the browser (server rendering has no location), hence the effect.
+  const [agentUrl, setAgentUrl] = useState('ws://<this-host>/agent');
+  useEffect(() => setAgentUrl(`${window.location.protocol === 'https:' ? 'wss' : 'ws'}://${window.location.host}/agent`), []);
+  const sorted = sortNodes(nodes);
+  const working = nodes.filter((n) => n.status === 'idle' || n.status === 'training').length;
+  return (
+    <section className="panel node-panel">
+      <header className="panel-head">
+        <h2>Nodes</h2>
+        <span className="panel-meta">
+          {working} working · {nodes.length} known
+        </span>
+      </header>
+      <div className="table-scroll">
+        <table className="node-table" data-testid="node-table">
+          <thead>
+            <tr>
+              <th>Node</th>
+              <th>Status</th>
+              <th>Backend</th>
+              <th>Device</th>
+              <th className="num">Samples/s</th>
+              <th className="num">Heartbeat</th>
+              <th className="num" title="Updates accepted into applied rounds this session (rejected ones after the slash)">
+                Accepted
+              </th>
+              <th className="num" title="Samples accepted into applied rounds this session">
+                Samples
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {sorted.length === 0 ? (
+              <tr className="empty-row">
+                <td colSpan={8}>
+                  No nodes connected. Start one with <code>npx hypergpu agent --coordinator {agentUrl}</code>
+                </td>
+              </tr>
+            ) : (
+              sorted.map((node) => {
+                const ago = now - node.lastHeartbeatAt;
+                const late = (node.status === 'idle' || node.status === 'training') && ago > LATE_HEARTBEAT_MS;
+                return (
+                  <tr key={node.id} data-testid="node-row" data-status={node.status} data-node-id={node.id} className={`status-${node.status}`}>
+                    <td title={`#${node.id}${node.capabilities.hostname ? ` on ${node.capabilities.hostname}` : ''}, agent ${node.capabilities.agentVersion}`}>
+                      <div className="node-name">{node.name}</div>
+                      <div className="sub">#{node.id}</div>
+                    </td>
+                    <td>
+                      <span className={`pill pill-${node.status}`} data-testid="node-status">
+                        {node.status}
+                        {node.status === 'training' && node.currentRound !== null ? ` r${node.currentRound}` : ''}
+                      </span>
+                      {node.statusReason && (
+                        <div className="sub reason" title={node.statusReason}>
+                          {node.statusReason}
+                        </div>
+                      )}
+                    </td>
+                    <td data-testid="node-backend">
+                      <code>{node.capabilities.backend || '—'}</code>
+                    </td>
+                    <td className="device" title={node.capabilities.device}>
+                      {node.capabilities.device || '—'}
+                    </td>
+                    <td className="num">{formatCompact(Math.round(node.samplesPerSecond || node.capabilities.samplesPerSecond))}</td>
+                    <td className={`num${late ? ' late' : ''}`} title={new Date(node.lastHeartbeatAt).toISOString()}>
+                      {formatAgo(ago)}
+                    </td>
+                    <td className="num">
+                      {formatInt(node.acceptedContributions)}
+                      {node.rejectedContributions > 0 && (
+                        <span className="rejected" title="rejected">
+                          {' '}
+                          / {formatInt(node.rejectedContributions)}
+                        </span>
+                      )}
+                    </td>
+                    <td className="num">{formatCompact(node.acceptedSamples)}</td>
+                  </tr>
+                );
+              })
+            )}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
