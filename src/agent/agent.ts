@@ -121,19 +121,22 @@ export class NodeAgent {
       if (isBinary) this.onModelFrame(data);
       else this.onControl(data.toString('utf8'));
     });
+    let lastError: string | null = null;
     socket.on('close', (code: number, reason: Buffer) => {
       this.stopHeartbeat();
       this.nodeId = null;
       if (this.socket === socket) this.socket = null;
       if (this.stopped) return;
+      // Jitter so that many agents cut off at once do not all come back in the same millisecond.
       const delay = Math.round(this.backoffMs * (0.75 + Math.random() * 0.5));
-      this.options.log(`disconnected (code ${code}${reason.length ? `: ${reason.toString()}` : ''}); reconnecting in ${delay} ms`);
+      const why = lastError ?? `code ${code}${reason.length ? `: ${reason.toString()}` : ''}`;
+      this.options.log(`${lastError ? 'cannot reach coordinator' : 'disconnected'} (${why}); reconnecting in ${delay} ms`);
       this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs ?? 10_000);
       this.reconnectTimer = setTimeout(() => this.connect(), delay);
     });
     socket.on('error', (error: Error) => {
-      // 'close' follows and schedules the reconnect; say what went wrong once.
-      if (!this.stopped) this.options.log(`connection error: ${error.message}`);
+      // 'close' follows, reports it and schedules the reconnect.
+      lastError = error.message;
     });
   }
 

@@ -28,6 +28,7 @@ const USAGE = `Usage: npm start -- [options]
   --lr X                 learning rate
   --batch-size N         samples per node per round (default 128)
   --eval-every N         evaluate on the test set every N rounds (default 10)
+  --checkpoint-every N   write a checkpoint every N rounds (default 50)
   --data-dir DIR         database and checkpoints (default ./data, or HYPERGPU_DATA_DIR)
   --fresh                start a new session even if an interrupted one can be resumed
   --no-session           start no session (use the dashboard or POST /api/training/start)
@@ -67,6 +68,7 @@ function parseCli(argv: string[]): Cli {
       lr: { type: 'string' },
       'batch-size': { type: 'string' },
       'eval-every': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
       'data-dir': { type: 'string' },
       fresh: { type: 'boolean' },
       'no-session': { type: 'boolean' },
@@ -107,6 +109,8 @@ function parseCli(argv: string[]): Cli {
   if (batch !== undefined) config.batchSize = batch;
   const evalEvery = num('eval-every', values['eval-every'], (n) => Number.isInteger(n) && n > 0);
   if (evalEvery !== undefined) config.evalEvery = evalEvery;
+  const checkpointEvery = num('checkpoint-every', values['checkpoint-every'], (n) => Number.isInteger(n) && n > 0);
+  if (checkpointEvery !== undefined) config.checkpointEvery = checkpointEvery;
   return {
     port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
     host: values.host ?? env.HOST,

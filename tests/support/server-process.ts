@@ -37,7 +37,7 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startServer(args: string[], options: { dataDir?: string; port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerProcess> {
+export async function startServer(args: string[], options: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDataDir();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {

@@ -857,7 +857,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
 
   /** Samples per second over the last rounds (wall time from the first of them opening to the last closing). */
   private recentThroughput(): number {
-    const window = this.history.slice(-20);
+    // Only rounds run by this process: after a resume, the gap since the last run is not training time.
+    const window = this.history.slice(-20).filter((m) => m.at >= this.startedAt);
     if (window.length === 0) return 0;
     const first = window[0];
     const last = window[window.length - 1];

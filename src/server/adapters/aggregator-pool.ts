@@ -1,0 +1,672 @@
+// The Aggregator port on worker threads and a WebAssembly SIMD kernel over one shared memory.
+//
+// Memory: one WebAssembly.Memory({ shared: true }) holds every update slot, every output and the small input
+// tables. Incoming frames are decoded straight into slots (decodeFrameInto), so the kernel reads the bytes where
+// the socket left them, with no copy into wasm memory. Workers each run the kernel on a disjoint range.
+//
+// Why slot views stay valid: a shared memory never moves. V8 reserves its whole `maximum` of address space when
+// it is created (virtual only: pages are committed when first touched), and grow() commits more of that
+// reservation in place. memory.buffer is then a new, longer SharedArrayBuffer, but earlier ones are not detached
+// and alias the same bytes, so a Float32Array handed out before a grow keeps working. We grow in large steps
+// anyway, since each grow is a syscall and a new buffer object.
+//
+// Allocation: a bump pointer plus free lists keyed by exact (64-byte rounded) size. Training reuses the same
+// sizes every round (one parameter count), so a released slot is the next one acquired; nothing is ever
+// returned to the OS before close().
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { normalizeWeights, weightedMeanInto } from '../core/aggregation';
+import { MAX_FRAME_PARAMS } from '../core/frame-codec';
+import type { Aggregator, UpdateSlot } from '../core/ports';
+import {
+  parseFromAggregatorWorker,
+  type ToAggregatorWorker,
+} from '../../workers/kernels/aggregator-protocol';
+import {
+  compileWeightedSum,
+  KERNEL_ALIGN_BYTES,
+  KERNEL_MAX_PAGES,
+  KERNEL_RANGE_ALIGN_FLOATS,
+  TABLE_ENTRY_BYTES,
+  WASM_PAGE_BYTES,
+} from '../../workers/kernels/weighted-sum-kernel';
+
+export interface AggregatorPoolOptions {
+  /** Worker threads; default min(2, os.availableParallelism()). */
+  workers?: number;
+  /** Upper bound on the shared memory (slots + outputs), default and maximum 4 GiB. Reserved, not committed. */
+  maxBytes?: number;
+  log?: (line: string) => void;
+  /**
+   * 'auto' (default): the kernel on workers when the runtime has SIMD and shared memory and the workers start,
+   * else the JS reference on the main thread (logged once). 'wasm' throws instead of falling back; 'js' forces it.
+   */
+  backend?: 'auto' | 'wasm' | 'js';
+}
+
+export interface AggregatorPoolStats {
+  /** weightedMean calls that resolved. */
+  calls: number;
+  /** Sum over calls of the time from the call to its result. */
+  wallMs: number;
+  /** Sum over calls of the slowest worker's kernel time (0 on the JS backend). */
+  kernelMs: number;
+  /** Bytes of shared memory committed so far. */
+  memoryBytes: number;
+  liveSlots: number;
+  workerRestarts: number;
+}
+
+export interface AggregatorPool extends Aggregator {
+  readonly backend: 'wasm-simd' | 'js';
+  readonly workerCount: number;
+  stats(): AggregatorPoolStats;
+  /**
+   * Test hook: terminates worker `index` the way a crash would (its pending calls reject, the pool replaces it).
+   * Resolves once the worker has exited.
+   */
+  crashWorkerForTest(index: number): Promise<void>;
+}
+
+const MAX_MEMORY_BYTES = KERNEL_MAX_PAGES * WASM_PAGE_BYTES;
+const INITIAL_MEMORY_BYTES = 16 * 1024 * 1024;
+const GROW_STEP_BYTES = 256 * 1024 * 1024;
+/**
+ * Below this many floats per worker, splitting costs more in messages than it saves in kernel time
+ * (64K floats x 10 inputs is about 0.1 ms of kernel on one core).
+ */
+const MIN_FLOATS_PER_PART = 64 * 1024;
+const WORKER_START_TIMEOUT_MS = 60_000;
+const WORKER_ENTRY = new URL('../../workers/aggregator.worker.ts', import.meta.url);
+
+export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Promise<AggregatorPool> {
+  const log = opts.log ?? (() => {});
+  const workers = opts.workers ?? Math.min(2, os.availableParallelism());
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`createAggregatorPool: workers is ${workers}; it must be an integer >= 1`);
+  const maxBytes = opts.maxBytes ?? MAX_MEMORY_BYTES;
+  if (!Number.isFinite(maxBytes) || maxBytes < WASM_PAGE_BYTES) {
+    throw new Error(`createAggregatorPool: maxBytes is ${maxBytes}; it must be at least ${WASM_PAGE_BYTES}`);
+  }
+  const backend = opts.backend ?? 'auto';
+  if (backend === 'js') {
+    log('aggregator: JS reference backend (requested), on the main thread');
+    return new JsAggregator(maxBytes);
+  }
+  const support = probeKernelSupport(Math.min(maxBytes, MAX_MEMORY_BYTES));
+  if (!support.ok) {
+    if (backend === 'wasm') throw new Error(`createAggregatorPool: the WebAssembly kernel is unavailable: ${support.reason}`);
+    log(`aggregator: WebAssembly SIMD kernel unavailable (${support.reason}); falling back to the JS reference on the main thread`);
+    return new JsAggregator(maxBytes);
+  }
+  const pool = new WasmAggregatorPool(support.module, support.memory, support.maxBytes, workers, log);
+  try {
+    await pool.start();
+  } catch (err) {
+    await pool.close();
+    // A coordinator that cannot start its workers (say, a bundle without the worker file) still aggregates,
+    // slowly, rather than refusing to run; 'wasm' (the tests) surfaces the error instead.
+    if (backend === 'wasm') throw err;
+    log(`aggregator: aggregation workers failed to start (${err instanceof Error ? err.message : String(err)}); falling back to the JS reference on the main thread`);
+    return new JsAggregator(maxBytes);
+  }
+  log(`aggregator: WebAssembly SIMD kernel on ${workers} worker thread(s), shared memory up to ${Math.round(pool.maxBytes / 2 ** 20)} MiB`);
+  return pool;
+}
+
+type KernelSupport =
+  | { ok: true; module: WebAssembly.Module; memory: WebAssembly.Memory; maxBytes: number }
+  | { ok: false; reason: string };
+
+function probeKernelSupport(maxBytes: number): KernelSupport {
+  if (typeof WebAssembly !== 'object' || typeof SharedArrayBuffer !== 'function') {
+    return { ok: false, reason: 'no WebAssembly or SharedArrayBuffer in this runtime' };
+  }
+  let module: WebAssembly.Module;
+  try {
+    // Compiling fails right here when SIMD, threads or bulk memory are missing.
+    module = compileWeightedSum();
+  } catch (err) {
+    return { ok: false, reason: `cannot compile weighted-sum.wasm: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  try {
+    const maximum = Math.floor(maxBytes / WASM_PAGE_BYTES);
+    const initial = Math.min(maximum, INITIAL_MEMORY_BYTES / WASM_PAGE_BYTES);
+    const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
+    if (!(memory.buffer instanceof SharedArrayBuffer)) return { ok: false, reason: 'WebAssembly.Memory({ shared: true }) is not backed by a SharedArrayBuffer' };
+    return { ok: true, module, memory, maxBytes: maximum * WASM_PAGE_BYTES };
+  } catch (err) {
+    return { ok: false, reason: `cannot reserve a shared memory of ${maxBytes} bytes: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+function roundUp(value: number, multiple: number): number {
+  return Math.ceil(value / multiple) * multiple;
+}
+
+function checkParamCount(paramCount: number): void {
+  if (!Number.isInteger(paramCount) || paramCount < 1 || paramCount > MAX_FRAME_PARAMS) {
+    throw new Error(`acquire: paramCount is ${paramCount}; it must be an integer in [1, ${MAX_FRAME_PARAMS}]`);
+  }
+}
+
+interface SlotRecord {
+  readonly slot: UpdateSlot;
+  readonly offset: number;
+  readonly bytes: number;
+  /** weightedMean calls reading this slot right now: its memory is freed only when they are done. */
+  pins: number;
+  released: boolean;
+}
+
+/**
+ * Live-slot bookkeeping shared by both backends: identity checks, release while in use (deferred until the
+ * calls reading it settle), and the size check on weightedMean's arguments.
+ */
+class SlotTable {
+  private readonly records = new Map<number, SlotRecord>();
+  private nextId = 1;
+
+  constructor(private readonly free: (offset: number, bytes: number) => void) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  add(offset: number, bytes: number, view: Float32Array): UpdateSlot {
+    const slot: UpdateSlot = Object.freeze({ id: this.nextId++, view });
+    this.records.set(slot.id, { slot, offset, bytes, pins: 0, released: false });
+    return slot;
+  }
+
+  release(slot: UpdateSlot): void {
+    const record = this.records.get(slot.id);
+    if (!record || record.slot !== slot || record.released) {
+      throw new Error(`release: slot ${slot.id} is not a live slot of this aggregator (released twice, or from another one)`);
+    }
+    record.released = true;
+    if (record.pins === 0) this.drop(record);
+  }
+
+  /** Validates and pins the slots of one call; returns their records and the common parameter count. */
+  pin(slots: readonly UpdateSlot[], weightCount: number): { records: SlotRecord[]; paramCount: number } {
+    if (slots.length === 0) throw new Error('weightedMean: no slots given');
+    if (weightCount !== slots.length) throw new Error(`weightedMean: ${slots.length} slots but ${weightCount} weights`);
+    const records = slots.map((slot, i) => {
+      const record = this.records.get(slot.id);
+      if (!record || record.slot !== slot || record.released) {
+        throw new Error(`weightedMean: slot ${i} (id ${slot.id}) is not a live slot of this aggregator`);
+      }
+      return record;
+    });
+    const paramCount = slots[0].view.length;
+    for (let i = 1; i < slots.length; i++) {
+      if (slots[i].view.length !== paramCount) {
+        throw new Error(`weightedMean: slot ${i} holds ${slots[i].view.length} values, slot 0 holds ${paramCount}`);
+      }
+    }
+    for (const record of records) record.pins++;
+    return { records, paramCount };
+  }
+
+  unpin(records: readonly SlotRecord[]): void {
+    for (const record of records) {
+      record.pins--;
+      if (record.pins === 0 && record.released) this.drop(record);
+    }
+  }
+
+  clear(): void {
+    this.records.clear();
+  }
+
+  private drop(record: SlotRecord): void {
+    this.records.delete(record.slot.id);
+    this.free(record.offset, record.bytes);
+  }
+}
+
+/** Bump allocator with exact-size free lists over the shared memory (see the file comment). */
+class SharedArena {
+  private readonly freeLists = new Map<number, number[]>();
+  /** Address 0 stays unused so that a zero address in a table is always a bug, never a slot. */
+  private top = KERNEL_ALIGN_BYTES;
+
+  constructor(
+    readonly memory: WebAssembly.Memory,
+    readonly maxBytes: number,
+  ) {}
+
+  get committedBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  alloc(requestBytes: number): number {
+    const bytes = roundUp(Math.max(requestBytes, 1), KERNEL_ALIGN_BYTES);
+    const reused = this.freeLists.get(bytes)?.pop();
+    if (reused !== undefined) return reused;
+    const offset = this.top;
+    const end = offset + bytes;
+    if (end > this.memory.buffer.byteLength) this.growTo(end);
+    this.top = end;
+    return offset;
+  }
+
+  free(offset: number, requestBytes: number): void {
+    const bytes = roundUp(Math.max(requestBytes, 1), KERNEL_ALIGN_BYTES);
+    const list = this.freeLists.get(bytes);
+    if (list) list.push(offset);
+    else this.freeLists.set(bytes, [offset]);
+  }
+
+  private growTo(end: number): void {
+    if (end > this.maxBytes) {
+      throw new Error(
+        `aggregator memory exhausted: ${end} bytes needed, maxBytes is ${this.maxBytes} ` +
+          `(${this.top} bytes allocated, free lists hold ${this.freeBytes()}); release slots or raise maxBytes`,
+      );
+    }
+    const current = this.memory.buffer.byteLength;
+    const target = Math.min(this.maxBytes, Math.max(end, current + GROW_STEP_BYTES));
+    this.memory.grow(Math.ceil((target - current) / WASM_PAGE_BYTES));
+  }
+
+  private freeBytes(): number {
+    let total = 0;
+    for (const [bytes, list] of this.freeLists) total += bytes * list.length;
+    return total;
+  }
+}
+
+interface PendingPart {
+  resolve(kernelMs: number): void;
+  reject(err: Error): void;
+}
+
+/**
+ * One worker thread and the requests it has not answered yet. When a ready worker dies, the pool starts a
+ * replacement at once; when one dies before it is ready (a broken entry or loader), nothing respawns in a loop:
+ * the next call routed here tries one fresh start, and rejects with the reason if that fails too.
+ */
+class WorkerHandle {
+  worker: Worker | null = null;
+  private state: 'down' | 'starting' | 'ready' = 'down';
+  private ready: Promise<void> = Promise.resolve();
+  private readonly pending = new Map<number, PendingPart>();
+  private lastError: Error | null = null;
+  private exited: Promise<void> = Promise.resolve();
+  /** Set by terminate(): an exit after it is a shutdown, not a crash. */
+  private stopping = false;
+
+  constructor(
+    readonly index: number,
+    private readonly init: Extract<ToAggregatorWorker, { type: 'init' }>,
+    private readonly onExit: (handle: WorkerHandle, err: Error, wasReady: boolean) => void,
+  ) {}
+
+  start(): Promise<void> {
+    const worker = spawnWorker(WORKER_ENTRY, `aggregator-${this.index}`);
+    this.worker = worker;
+    this.state = 'starting';
+    this.lastError = null;
+    let settleReady: { resolve(): void; reject(err: Error): void } | null = null;
+    this.ready = new Promise<void>((resolve, reject) => {
+      settleReady = { resolve, reject };
+    });
+    // A failed start must not surface as an unhandled rejection when no call is waiting on it.
+    this.ready.catch(() => {});
+    const failStart = (err: Error): void => {
+      clearTimeout(timer);
+      settleReady?.reject(err);
+      settleReady = null;
+    };
+    const timer = setTimeout(() => {
+      failStart(new Error(`aggregator worker ${this.index} did not start within ${WORKER_START_TIMEOUT_MS} ms`));
+      void worker.terminate();
+    }, WORKER_START_TIMEOUT_MS);
+    timer.unref();
+
+    worker.on('message', (raw: unknown) => {
+      const message = parseFromAggregatorWorker(raw);
+      if (!message) return;
+      if (message.type === 'ready') {
+        clearTimeout(timer);
+        this.state = 'ready';
+        settleReady?.resolve();
+        settleReady = null;
+        return;
+      }
+      if (message.id === null) {
+        if (message.type === 'failed') {
+          this.lastError = new Error(message.message);
+          failStart(this.lastError);
+          void worker.terminate();
+        }
+        return;
+      }
+      const part = this.pending.get(message.id);
+      if (!part) return;
+      this.pending.delete(message.id);
+      if (message.type === 'done') part.resolve(message.kernelMs);
+      else part.reject(new Error(message.message));
+    });
+    worker.on('error', (err: Error) => {
+      this.lastError = err;
+    });
+    this.exited = new Promise<void>((resolve) => {
+      worker.once('exit', (code: number) => {
+        const wasReady = this.state === 'ready';
+        if (this.worker === worker) {
+          this.worker = null;
+          this.state = 'down';
+        }
+        const reason = this.lastError ? `: ${this.lastError.message}` : '';
+        const err = this.stopping
+          ? new Error('the aggregator was closed while this call was running')
+          : new Error(`aggregator worker ${this.index} exited (code ${code})${reason}`);
+        failStart(err);
+        this.failPending(err);
+        if (!this.stopping) this.onExit(this, err, wasReady);
+        resolve();
+      });
+    });
+    worker.postMessage(this.init);
+    return this.ready;
+  }
+
+  run(message: Extract<ToAggregatorWorker, { type: 'weighted-sum' }>): Promise<number> {
+    if (this.stopping) return Promise.reject(new Error('the aggregator is closed'));
+    if (this.state === 'down') void this.start();
+    return this.ready.then(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          const worker = this.worker;
+          if (this.stopping) {
+            reject(new Error('the aggregator was closed while this call was running'));
+            return;
+          }
+          if (!worker || this.state !== 'ready') {
+            reject(new Error(`aggregator worker ${this.index} is not running`));
+            return;
+          }
+          this.pending.set(message.id, { resolve, reject });
+          worker.postMessage(message);
+        }),
+    );
+  }
+
+  failPending(err: Error): void {
+    const parts = [...this.pending.values()];
+    this.pending.clear();
+    for (const part of parts) part.reject(err);
+  }
+
+  async terminate(): Promise<void> {
+    this.stopping = true;
+    const worker = this.worker;
+    if (worker) await worker.terminate();
+    await this.exited;
+  }
+}
+
+/**
+ * Starts a worker on a TypeScript entry, under tsx, vitest or plain node alike.
+ * Node 20 ignores ESM loaders given in a Worker's execArgv or inherited from the parent (nodejs/node#47747,
+ * privatenumber/tsx#354: "Unknown file extension .ts" even under `tsx`), so a two-line bootstrap registers tsx
+ * inside the worker through tsx's public ESM API, then imports the entry. Entries that are already JavaScript
+ * (a bundled build) start directly. A failure in the bootstrap reaches the pool as the worker's 'error' and 'exit'.
+ */
+function spawnWorker(entry: URL, name: string): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { name });
+  const bootstrap =
+    `import(${JSON.stringify(tsxEsmApiUrl())})` +
+    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(bootstrap, { eval: true, name });
+}
+
+let cachedTsxEsmApiUrl: string | null = null;
+/** The file behind tsx's "./esm/api" export (its import condition), resolved from this file, not the cwd. */
+function tsxEsmApiUrl(): string {
+  if (cachedTsxEsmApiUrl) return cachedTsxEsmApiUrl;
+  const manifestPath = createRequire(import.meta.url).resolve('tsx/package.json');
+  const manifest: unknown = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  const target = exportTarget(manifest, './esm/api');
+  if (!target) throw new Error(`cannot find the "./esm/api" import export in ${manifestPath}; the aggregator worker needs tsx's ESM API`);
+  cachedTsxEsmApiUrl = pathToFileURL(path.join(path.dirname(manifestPath), target)).href;
+  return cachedTsxEsmApiUrl;
+}
+
+function exportTarget(manifest: unknown, subpath: string): string | null {
+  if (typeof manifest !== 'object' || manifest === null || !('exports' in manifest)) return null;
+  const exportsField = manifest.exports;
+  if (typeof exportsField !== 'object' || exportsField === null || !(subpath in exportsField)) return null;
+  let entry: unknown = (exportsField as Record<string, unknown>)[subpath];
+  // Walk the conditions an ESM import would take: import, then default.
+  for (let depth = 0; depth < 4 && typeof entry === 'object' && entry !== null; depth++) {
+    const conditions = entry as Record<string, unknown>;
+    entry = conditions.import ?? conditions.default;
+  }
+  return typeof entry === 'string' ? entry : null;
+}
+
+class WasmAggregatorPool implements AggregatorPool {
+  readonly backend = 'wasm-simd' as const;
+  private readonly arena: SharedArena;
+  private readonly slots: SlotTable;
+  private readonly handles: WorkerHandle[] = [];
+  private nextRequestId = 1;
+  private nextWorker = 0;
+  private closed = false;
+  private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0 };
+
+  constructor(
+    module: WebAssembly.Module,
+    memory: WebAssembly.Memory,
+    maxBytes: number,
+    readonly workerCount: number,
+    private readonly log: (line: string) => void,
+  ) {
+    this.arena = new SharedArena(memory, maxBytes);
+    this.slots = new SlotTable((offset, bytes) => this.arena.free(offset, bytes));
+    const init = { v: 1, type: 'init', module, memory } as const;
+    for (let i = 0; i < workerCount; i++) {
+      this.handles.push(new WorkerHandle(i, init, (handle, err, wasReady) => this.onWorkerExit(handle, err, wasReady)));
+    }
+  }
+
+  get maxBytes(): number {
+    return this.arena.maxBytes;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.handles.map((handle) => handle.start()));
+  }
+
+  acquire(paramCount: number): UpdateSlot {
+    if (this.closed) throw new Error('acquire: the aggregator is closed');
+    checkParamCount(paramCount);
+    const bytes = paramCount * 4;
+    const offset = this.arena.alloc(bytes);
+    // Created on the current buffer; it stays valid across later grows (see the file comment).
+    return this.slots.add(offset, bytes, new Float32Array(this.arena.memory.buffer, offset, paramCount));
+  }
+
+  release(slot: UpdateSlot): void {
+    this.slots.release(slot);
+  }
+
+  async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
+    if (this.closed) throw new Error('weightedMean: the aggregator is closed');
+    const started = performance.now();
+    const { records, paramCount } = this.slots.pin(slots, weights.length);
+    let out = -1;
+    let table = -1;
+    try {
+      const normalized = normalizeWeights(weights);
+      out = this.arena.alloc(paramCount * 4);
+      table = this.arena.alloc(records.length * TABLE_ENTRY_BYTES);
+      const entries = new DataView(this.arena.memory.buffer, table, records.length * TABLE_ENTRY_BYTES);
+      records.forEach((record, j) => {
+        entries.setUint32(j * TABLE_ENTRY_BYTES, record.offset, true);
+        entries.setFloat32(j * TABLE_ENTRY_BYTES + 4, normalized[j], true);
+      });
+      const parts = this.split(paramCount).map(({ first, count }, k) =>
+        this.handles[(this.nextWorker + k) % this.handles.length].run({
+          v: 1,
+          type: 'weighted-sum',
+          id: this.nextRequestId++,
+          out,
+          table,
+          n: records.length,
+          first,
+          count,
+        }),
+      );
+      // Rotate so that concurrent small calls (one part each) spread over the workers.
+      this.nextWorker = (this.nextWorker + 1) % this.handles.length;
+      // Wait for every part, failed or not: a part still running writes into `out`, which must not be reused.
+      const settled = await Promise.allSettled(parts);
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+      // The one copy out of shared memory: callers own the result, and the output region goes back to the pool.
+      const result = new Float32Array(this.arena.memory.buffer, out, paramCount).slice();
+      this.counters.calls++;
+      this.counters.wallMs += performance.now() - started;
+      this.counters.kernelMs += Math.max(...settled.map((s) => (s.status === 'fulfilled' ? s.value : 0)));
+      return result;
+    } finally {
+      if (out >= 0) this.arena.free(out, paramCount * 4);
+      if (table >= 0) this.arena.free(table, records.length * TABLE_ENTRY_BYTES);
+      this.slots.unpin(records);
+    }
+  }
+
+  /** Ranges of at least MIN_FLOATS_PER_PART floats, one per worker, starting on kernel-aligned indices. */
+  private split(paramCount: number): Array<{ first: number; count: number }> {
+    const partCount = Math.max(1, Math.min(this.handles.length, Math.floor(paramCount / MIN_FLOATS_PER_PART)));
+    const partSize = roundUp(Math.ceil(paramCount / partCount), KERNEL_RANGE_ALIGN_FLOATS);
+    const parts: Array<{ first: number; count: number }> = [];
+    for (let first = 0; first < paramCount; first += partSize) {
+      parts.push({ first, count: Math.min(partSize, paramCount - first) });
+    }
+    return parts;
+  }
+
+  private onWorkerExit(handle: WorkerHandle, err: Error, wasReady: boolean): void {
+    if (this.closed) return;
+    if (!wasReady) {
+      this.log(`aggregator: ${err.message} before it was ready; the next call routed to it retries once`);
+      return;
+    }
+    this.counters.workerRestarts++;
+    this.log(`aggregator: ${err.message}; its pending calls were rejected, starting a replacement`);
+    handle.start().catch((startErr: unknown) => {
+      this.log(`aggregator: replacement worker ${handle.index} failed to start: ${startErr instanceof Error ? startErr.message : String(startErr)}`);
+    });
+  }
+
+  stats(): AggregatorPoolStats {
+    return { ...this.counters, memoryBytes: this.arena.committedBytes, liveSlots: this.slots.size };
+  }
+
+  async crashWorkerForTest(index: number): Promise<void> {
+    const handle = this.handles[index];
+    if (!handle) throw new Error(`crashWorkerForTest: no worker ${index}`);
+    const worker = handle.worker;
+    if (!worker) return;
+    await new Promise<void>((resolve) => {
+      worker.once('exit', () => resolve());
+      void worker.terminate();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new Error('the aggregator was closed while this call was running');
+    for (const handle of this.handles) handle.failPending(err);
+    await Promise.all(this.handles.map((handle) => handle.terminate()));
+    this.slots.clear();
+  }
+}
+
+/**
+ * The fallback: the same port, slots in ordinary ArrayBuffers, the JS reference on the main thread.
+ * It blocks the event loop for the length of each call (about 3-4 GB/s of input), so it is logged at startup.
+ */
+class JsAggregator implements AggregatorPool {
+  readonly backend = 'js' as const;
+  readonly workerCount = 0;
+  private readonly freeLists = new Map<number, Float32Array[]>();
+  private readonly slots: SlotTable;
+  private readonly viewsByOffset = new Map<number, Float32Array>();
+  private nextOffset = 0;
+  private committed = 0;
+  private closed = false;
+  private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0 };
+
+  constructor(private readonly maxBytes: number) {
+    this.slots = new SlotTable((offset) => {
+      const view = this.viewsByOffset.get(offset);
+      if (!view) return;
+      this.viewsByOffset.delete(offset);
+      const list = this.freeLists.get(view.length);
+      if (list) list.push(view);
+      else this.freeLists.set(view.length, [view]);
+    });
+  }
+
+  acquire(paramCount: number): UpdateSlot {
+    if (this.closed) throw new Error('acquire: the aggregator is closed');
+    checkParamCount(paramCount);
+    let view = this.freeLists.get(paramCount)?.pop();
+    if (!view) {
+      if (this.committed + paramCount * 4 > this.maxBytes) {
+        throw new Error(`aggregator memory exhausted: ${this.committed + paramCount * 4} bytes needed, maxBytes is ${this.maxBytes}; release slots or raise maxBytes`);
+      }
+      view = new Float32Array(paramCount);
+      this.committed += paramCount * 4;
+    }
+    // A synthetic offset keys the view for the shared SlotTable bookkeeping.
+    const offset = this.nextOffset++;
+    this.viewsByOffset.set(offset, view);
+    return this.slots.add(offset, paramCount * 4, view);
+  }
+
+  release(slot: UpdateSlot): void {
+    this.slots.release(slot);
+  }
+
+  async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
+    if (this.closed) throw new Error('weightedMean: the aggregator is closed');
+    const started = performance.now();
+    const { records, paramCount } = this.slots.pin(slots, weights.length);
+    try {
+      const out = weightedMeanInto(new Float32Array(paramCount), slots.map((s) => s.view), weights);
+      this.counters.calls++;
+      this.counters.wallMs += performance.now() - started;
+      return out;
+    } finally {
+      this.slots.unpin(records);
+    }
+  }
+
+  stats(): AggregatorPoolStats {
+    return { ...this.counters, memoryBytes: this.committed, liveSlots: this.slots.size };
+  }
+
+  async crashWorkerForTest(): Promise<void> {
+    throw new Error('crashWorkerForTest: the JS backend has no workers');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.slots.clear();
+    this.freeLists.clear();
+    this.viewsByOffset.clear();
+  }
+}

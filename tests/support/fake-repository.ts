@@ -1,0 +1,277 @@
+// In-memory TrainingRepository for service and unit tests. It keeps the real adapter's rules (the same input
+// checks, unique keys, references to existing sessions and nodes, all-or-nothing recordRound, coded errors)
+// so a service test against the fake fails where production would; tests/support/repository-conformance.ts
+// runs the same behaviour tests against both.
+
+import { HyperGpuError } from '../../src/server/core/errors';
+import type { TrainingRepository } from '../../src/server/core/ports';
+import type {
+  CheckpointRecord,
+  ContributionRecord,
+  MetricPoint,
+  NodeCapabilities,
+  RoundSummary,
+  SessionSnapshot,
+} from '../../src/server/core/types';
+import {
+  RESUMABLE_STATES,
+  checkCheckpoint,
+  checkContributionOfRound,
+  checkEpochMs,
+  checkEvaluation,
+  checkMetric,
+  checkNode,
+  checkRejection,
+  checkRound,
+  checkSession,
+  compareContributions,
+} from '../../src/server/adapters/db/record-rules';
+
+interface StoredNode {
+  id: number;
+  name: string;
+  capabilities: NodeCapabilities;
+  firstSeenAt: number;
+  lastSeenAt: number;
+}
+
+export interface FakeRepository extends TrainingRepository {
+  /** Test helper: the stored node rows (the port itself has no node read). */
+  nodes(): StoredNode[];
+  /** Test helper: how many calls were made per method, e.g. to assert a service recorded a round once. */
+  readonly calls: Record<string, number>;
+}
+
+// Stored copies are never handed out: callers get clones, as they would get fresh rows from a database.
+const clone = <T>(value: T): T => structuredClone(value);
+
+export function createFakeRepository(): FakeRepository {
+  const sessions = new Map<number, SessionSnapshot>();
+  const nodesByName = new Map<string, StoredNode>();
+  const rounds = new Map<string, RoundSummary>();
+  const applied = new Map<string, ContributionRecord>();
+  const rejected: ContributionRecord[] = [];
+  const metrics = new Map<string, MetricPoint & { sessionId: number }>();
+  const checkpoints: CheckpointRecord[] = [];
+  let nextSessionId = 1;
+  let nextNodeId = 1;
+  let closed = false;
+  const calls: Record<string, number> = {};
+
+  const roundKey = (sessionId: number, round: number) => `${sessionId}/${round}`;
+  const contributionKey = (c: ContributionRecord) => `${c.sessionId}/${c.round}/${c.nodeId}`;
+  const nodeIds = () => new Set([...nodesByName.values()].map((n) => n.id));
+
+  // Async like the real adapter, so callers that forget an await behave the same way in tests.
+  function op<T>(name: string, work: () => T): Promise<T> {
+    calls[name] = (calls[name] ?? 0) + 1;
+    try {
+      if (closed) throw new Error('repository is closed');
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function requireSession(sessionId: number, context: string): void {
+    if (!sessions.has(sessionId)) {
+      throw new HyperGpuError('NOT_FOUND', `${context}: refers to a session, round or node that does not exist`);
+    }
+  }
+
+  function requireNode(nodeId: number, context: string): void {
+    if (!nodeIds().has(nodeId)) {
+      throw new HyperGpuError('NOT_FOUND', `${context}: refers to a session, round or node that does not exist`);
+    }
+  }
+
+  return {
+    calls,
+
+    nodes() {
+      return [...nodesByName.values()].sort((a, b) => a.id - b.id).map(clone);
+    },
+
+    createSession(config, startedAt) {
+      return op('createSession', () => {
+        checkEpochMs('session startedAt', startedAt);
+        const id = nextSessionId++;
+        sessions.set(id, {
+          id,
+          state: 'idle',
+          config: clone(config),
+          round: 0,
+          modelVersion: 0,
+          epoch: 0,
+          totalSamples: 0,
+          startedAt,
+          endedAt: null,
+          lastTestAccuracy: null,
+          lastTestLoss: null,
+          lastRoundDurationMs: null,
+          samplesPerSecond: 0,
+          message: null,
+        });
+        return id;
+      });
+    },
+
+    updateSession(session) {
+      return op('updateSession', () => {
+        checkSession(session);
+        if (!sessions.has(session.id)) throw new HyperGpuError('NOT_FOUND', `session ${session.id}: not found`);
+        sessions.set(session.id, clone(session));
+      });
+    },
+
+    getSession(id) {
+      return op('getSession', () => {
+        const session = sessions.get(id);
+        return session ? clone(session) : null;
+      });
+    },
+
+    listSessions(limit) {
+      return op('listSessions', () =>
+        [...sessions.values()]
+          .sort((a, b) => b.id - a.id)
+          .slice(0, Math.max(0, limit))
+          .map(clone),
+      );
+    },
+
+    findResumableSession() {
+      return op('findResumableSession', () => {
+        const found = [...sessions.values()]
+          .filter((s) => RESUMABLE_STATES.includes(s.state))
+          .sort((a, b) => b.id - a.id)[0];
+        return found ? clone(found) : null;
+      });
+    },
+
+    upsertNode(name, capabilities, seenAt) {
+      return op('upsertNode', () => {
+        checkNode(name, capabilities, seenAt);
+        const existing = nodesByName.get(name);
+        if (existing) {
+          existing.capabilities = clone(capabilities);
+          existing.lastSeenAt = seenAt;
+          return existing.id;
+        }
+        const id = nextNodeId++;
+        nodesByName.set(name, { id, name, capabilities: clone(capabilities), firstSeenAt: seenAt, lastSeenAt: seenAt });
+        return id;
+      });
+    },
+
+    recordRound(round, contributions, metric) {
+      return op('recordRound', () => {
+        checkRound(round);
+        for (const c of contributions) checkContributionOfRound(c, round);
+        if (metric) checkMetric(metric, round);
+        const context = `session ${round.sessionId} round ${round.round}`;
+
+        // Every check happens before the first write: all or nothing, like the database transaction.
+        requireSession(round.sessionId, context);
+        for (const c of contributions) requireNode(c.nodeId, context);
+        const key = roundKey(round.sessionId, round.round);
+        if (rounds.has(key)) throw new HyperGpuError('CONFLICT', `${context}: already recorded (unique on sessionId, round)`);
+        const appliedNow = contributions.filter((c) => c.status === 'applied');
+        const keys = new Set<string>();
+        for (const c of appliedNow) {
+          const k = contributionKey(c);
+          if (keys.has(k) || applied.has(k)) {
+            throw new HyperGpuError('CONFLICT', `${context}: already recorded (unique on sessionId, round, nodeId)`);
+          }
+          keys.add(k);
+        }
+        if (metric && metrics.has(key)) throw new HyperGpuError('CONFLICT', `${context}: already recorded (unique on sessionId, round)`);
+
+        rounds.set(key, clone(round));
+        for (const c of appliedNow) applied.set(contributionKey(c), { ...clone(c), reason: null });
+        for (const c of contributions) if (c.status === 'rejected') rejected.push(clone(c));
+        if (metric) metrics.set(key, { ...clone(metric), sessionId: round.sessionId });
+      });
+    },
+
+    recordRejection(contribution) {
+      return op('recordRejection', () => {
+        checkRejection(contribution);
+        const context = `session ${contribution.sessionId} round ${contribution.round} node ${contribution.nodeId} rejection`;
+        requireSession(contribution.sessionId, context);
+        requireNode(contribution.nodeId, context);
+        rejected.push(clone(contribution));
+      });
+    },
+
+    recordEvaluation(sessionId, round, testLoss, testAccuracy) {
+      return op('recordEvaluation', () => {
+        checkEvaluation(sessionId, round, testLoss, testAccuracy);
+        const metric = metrics.get(roundKey(sessionId, round));
+        if (!metric) throw new HyperGpuError('NOT_FOUND', `session ${sessionId} round ${round} metric: not found`);
+        metric.testLoss = testLoss;
+        metric.testAccuracy = testAccuracy;
+      });
+    },
+
+    listContributions(sessionId) {
+      return op('listContributions', () =>
+        [...[...applied.values()].filter((c) => c.sessionId === sessionId), ...rejected.filter((c) => c.sessionId === sessionId)]
+          .sort(compareContributions)
+          .map(clone),
+      );
+    },
+
+    listRounds(sessionId) {
+      return op('listRounds', () =>
+        [...rounds.values()]
+          .filter((r) => r.sessionId === sessionId)
+          .sort((a, b) => a.round - b.round)
+          .map(clone),
+      );
+    },
+
+    listMetrics(sessionId, limit) {
+      return op('listMetrics', () => {
+        const all = [...metrics.values()].filter((m) => m.sessionId === sessionId).sort((a, b) => a.round - b.round);
+        const newest = limit > 0 ? all.slice(-limit) : [];
+        return newest.map(({ sessionId: _omit, ...point }) => clone(point));
+      });
+    },
+
+    recordCheckpoint(checkpoint) {
+      return op('recordCheckpoint', () => {
+        checkCheckpoint(checkpoint);
+        requireSession(checkpoint.sessionId, `session ${checkpoint.sessionId} round ${checkpoint.round} checkpoint`);
+        const same = checkpoints.some(
+          (c) => c.sessionId === checkpoint.sessionId && c.round === checkpoint.round && c.sha256 === checkpoint.sha256,
+        );
+        if (!same) checkpoints.push(clone(checkpoint));
+      });
+    },
+
+    latestCheckpoint(sessionId) {
+      return op('latestCheckpoint', () => {
+        // Highest round; among equal rounds the last recorded (checkpoints is in insertion order).
+        let latest: CheckpointRecord | null = null;
+        for (const c of checkpoints) if (c.sessionId === sessionId && (latest === null || c.round >= latest.round)) latest = c;
+        return latest ? clone(latest) : null;
+      });
+    },
+
+    listCheckpoints(sessionId) {
+      return op('listCheckpoints', () =>
+        checkpoints
+          .filter((c) => c.sessionId === sessionId)
+          .sort((a, b) => a.round - b.round)
+          .map(clone),
+      );
+    },
+
+    close() {
+      calls.close = (calls.close ?? 0) + 1;
+      closed = true;
+      return Promise.resolve();
+    },
+  };
+}
