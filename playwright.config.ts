@@ -45,6 +45,8 @@ export default defineConfig({
         url: `http://127.0.0.1:${port}/health`,
         timeout: 180_000,
         reuseExistingServer: false,
+        // SIGTERM lets the server stop its agents and write its final checkpoint.
+        gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
         stdout: 'pipe',
         stderr: 'pipe',
         env: { NEXT_TELEMETRY_DISABLED: '1' },

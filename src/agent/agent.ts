@@ -6,9 +6,9 @@ import type { Assignment } from '../server/core/types';
 import type { CoordinatorMessage, SessionDescriptor } from '../server/core/agent-protocol';
 import { decodeFrame, encodeFrame, FrameKind } from '../server/core/frame-codec';
 import { epochPermutation } from '../server/core/shards';
-import type { BackendInfo } from '../ml/backend';
+import type { BackendInfo, Tf } from '../ml/backend';
 import { loadDataset, type Dataset } from '../ml/datasets';
-import { modelSpec, type ModelSpec } from '../ml/models';
+import { assertDatasetFitsModel, modelSpec, type ModelSpec } from '../ml/models';
 import { Trainer } from '../ml/trainer';
 
 export const AGENT_VERSION = '0.1.0';
@@ -17,7 +17,7 @@ export interface AgentOptions {
   coordinator: string;
   name: string;
   /** The tfjs handle and backend chosen by loadTf. */
-  tf: unknown;
+  tf: Tf;
   backend: BackendInfo;
   log: (line: string) => void;
   /** Backoff between reconnect attempts: starts here, doubles, capped at maxBackoffMs. */
@@ -61,7 +61,7 @@ export class NodeAgent {
   /** Measures this machine's speed on the default model, so the first registration reports something real. */
   async calibrate(datasetId = 'mnist', model: 'mlp' | 'cnn' = 'mlp'): Promise<number> {
     const dataset = await this.dataset(datasetId);
-    const trainer = new Trainer(this.options.tf as never, modelSpec(model));
+    const trainer = new Trainer(this.options.tf, modelSpec(model));
     try {
       this.samplesPerSecond = trainer.benchmark(dataset, 256);
     } finally {
@@ -203,8 +203,9 @@ export class NodeAgent {
     if (spec.paramCount !== session.paramCount) {
       throw new Error(`model ${session.model} has ${spec.paramCount} parameters here but ${session.paramCount} at the coordinator: agent and coordinator versions differ`);
     }
+    assertDatasetFitsModel(spec, dataset);
     current?.trainer.dispose();
-    this.prepared = { session, dataset, spec, trainer: new Trainer(this.options.tf as never, spec) };
+    this.prepared = { session, dataset, spec, trainer: new Trainer(this.options.tf, spec) };
     this.options.log(`ready for session ${session.sessionId}: ${session.model} (${spec.paramCount.toLocaleString('en-US')} parameters) on ${session.dataset} (${dataset.trainSize.toLocaleString('en-US')} training samples)`);
     return this.prepared;
   }

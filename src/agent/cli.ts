@@ -57,6 +57,9 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     log(`${signal}: leaving`);
     void agent.stop(`agent received ${signal}`).finally(() => process.exit(0));
   };
+  // A local agent spawned by `npm start` has an IPC channel to it; when the server dies (even by SIGKILL)
+  // the channel closes and the agent leaves instead of reconnecting forever as an orphan.
+  if (process.send) process.on('disconnect', () => shutdown('server process gone'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

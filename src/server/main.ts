@@ -24,6 +24,7 @@ const USAGE = `Usage: npm start -- [options]
   --target-accuracy X    end the session once test accuracy reaches X (0-1)
   --max-rounds N         end the session after N rounds
   --model mlp|cnn        model to train (default mlp)
+  --dataset ID           mnist (default) or folder:/path with IDX or CSV files
   --optimizer sgd|adam   server optimizer (default adam)
   --lr X                 learning rate
   --batch-size N         samples per node per round (default 128)
@@ -64,6 +65,7 @@ function parseCli(argv: string[]): Cli {
       'max-rounds': { type: 'string' },
       rounds: { type: 'string' },
       model: { type: 'string' },
+      dataset: { type: 'string' },
       optimizer: { type: 'string' },
       lr: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -96,6 +98,10 @@ function parseCli(argv: string[]): Cli {
   if (values.model) {
     if (values.model !== 'mlp' && values.model !== 'cnn') throw new Error(`--model must be mlp or cnn (got ${values.model})`);
     config.model = values.model;
+  }
+  if (values.dataset) {
+    if (!/^(mnist|folder:.+)$/.test(values.dataset)) throw new Error(`--dataset must be mnist or folder:/path (got ${values.dataset})`);
+    config.dataset = values.dataset;
   }
   const optimizer: NonNullable<SessionConfigInput['optimizer']> = {};
   if (values.optimizer) {
@@ -163,7 +169,8 @@ class LocalAgents {
   private spawn(index: number): void {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`], {
       cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // The IPC channel is only there to close when this process dies, however it dies (see agent cli).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: process.env,
     });
     this.children.set(index, child);

@@ -1,0 +1,10 @@
+// Worker thread entry for test-set evaluation (spawned by src/server/adapters/evaluator.ts).
+// Evaluation takes 0.1-0.5 s of CPU per call; running it here keeps the coordinator's event loop free.
+
+import { parentPort, workerData } from 'node:worker_threads';
+
+import type { EvaluatorWorkerData } from '../ml/evaluator-protocol';
+import { runEvaluatorWorker } from '../ml/evaluator-worker-main';
+
+if (!parentPort) throw new Error('evaluator.worker.ts must run as a worker thread');
+void runEvaluatorWorker(parentPort, workerData as EvaluatorWorkerData);
