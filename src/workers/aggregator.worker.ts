@@ -1,0 +1,9 @@
+// Aggregator worker entry: wires parentPort to the handler. All logic lives in kernels/aggregator-protocol.ts.
+// Started by src/server/adapters/aggregator-pool.ts, which makes sure the tsx loader is registered here.
+
+import { parentPort } from 'node:worker_threads';
+import { createAggregatorWorkerHandler } from './kernels/aggregator-protocol';
+
+if (!parentPort) throw new Error('aggregator.worker.ts runs as a worker thread, not as a script');
+const port = parentPort;
+port.on('message', createAggregatorWorkerHandler((message) => port.postMessage(message)));

@@ -1,0 +1,254 @@
+// The real aggregator pool: worker threads running the WebAssembly kernel on one shared memory.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/aggregator-pool';
+import type { UpdateSlot } from '../../src/server/core/ports';
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fillRandom(view: Float32Array, seed: number): void {
+  const next = rng(seed);
+  for (let i = 0; i < view.length; i++) view[i] = (next() * 2 - 1) * 10;
+}
+
+/** Each value within 1e-6 of the magnitude of its terms, against a float64 reference (see the unit test). */
+function expectCloseToReference(actual: Float32Array, inputs: readonly Float32Array[], weights: readonly number[]): void {
+  const total = weights.reduce((a, b) => a + b, 0);
+  const w = weights.map((x) => x / total);
+  expect(actual.length).toBe(inputs[0].length);
+  let worst = 0;
+  for (let k = 0; k < actual.length; k++) {
+    let sum = 0;
+    let scale = 0;
+    for (let i = 0; i < inputs.length; i++) {
+      const term = w[i] * inputs[i][k];
+      sum += term;
+      scale += Math.abs(term);
+    }
+    const err = Math.abs(actual[k] - sum) / Math.max(scale, Number.MIN_VALUE);
+    if (err > worst) worst = err;
+  }
+  expect(worst).toBeLessThan(1e-6);
+}
+
+function weightsFor(n: number, seed: number): number[] {
+  const next = rng(seed);
+  return Array.from({ length: n }, () => 1 + Math.floor(next() * 500));
+}
+
+describe('aggregator pool (wasm workers)', () => {
+  let pool: AggregatorPool;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    pool = await createAggregatorPool({ workers: 2, backend: 'wasm', log: (line) => logs.push(line) });
+  });
+
+  afterAll(async () => {
+    await pool?.close();
+  });
+
+  it('starts the kernel on worker threads', () => {
+    expect(pool.backend).toBe('wasm-simd');
+    expect(pool.workerCount).toBe(2);
+    expect(logs.some((l) => l.includes('WebAssembly SIMD kernel on 2 worker'))).toBe(true);
+  });
+
+  for (const n of [1, 3, 10]) {
+    for (const p of [1, 5, 4099, 1_000_003]) {
+      it(`matches the float64 reference for N=${n}, P=${p}`, async () => {
+        const slots = Array.from({ length: n }, (_, j) => {
+          const slot = pool.acquire(p);
+          expect(slot.view.byteOffset % 16).toBe(0);
+          fillRandom(slot.view, j * 1_000_003 + p);
+          return slot;
+        });
+        const weights = weightsFor(n, p);
+        const result = await pool.weightedMean(slots, weights);
+        // A fresh array the caller owns, not a view into the pool's memory.
+        expect(result.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+        expectCloseToReference(result, slots.map((s) => s.view), weights);
+        for (const slot of slots) pool.release(slot);
+      });
+    }
+  }
+
+  it('reuses released slots instead of growing', async () => {
+    const p = 300_001;
+    const first = pool.acquire(p);
+    const offset = first.view.byteOffset;
+    pool.release(first);
+    const second = pool.acquire(p);
+    expect(second.id).not.toBe(first.id);
+    expect(second.view.byteOffset).toBe(offset);
+    pool.release(second);
+    const committed = pool.stats().memoryBytes;
+    const liveBefore = pool.stats().liveSlots;
+    for (let round = 0; round < 20; round++) {
+      const slots = [pool.acquire(p), pool.acquire(p), pool.acquire(p)];
+      for (const s of slots) s.view.fill(round);
+      const mean = await pool.weightedMean(slots, [1, 2, 3]);
+      expect(mean[p - 1]).toBeCloseTo(round, 5);
+      for (const s of slots) pool.release(s);
+    }
+    expect(pool.stats().memoryBytes).toBe(committed);
+    expect(pool.stats().liveSlots).toBe(liveBefore);
+  });
+
+  it('keeps earlier slot views valid when the memory grows', async () => {
+    const small = pool.acquire(1000);
+    small.view.fill(3);
+    const before = pool.stats().memoryBytes;
+    // 32M floats (128 MiB) at a time until the memory has grown past what earlier tests committed.
+    const big: UpdateSlot[] = [];
+    while (pool.stats().memoryBytes === before) big.push(pool.acquire(32 * 1024 * 1024));
+    small.view[999] = 5; // written through the view created before the grow
+    const other = pool.acquire(1000);
+    other.view.fill(1);
+    const mean = await pool.weightedMean([small, other], [1, 1]);
+    expect(mean[0]).toBe(2);
+    expect(mean[999]).toBe(3);
+    for (const s of [small, ...big, other]) pool.release(s);
+  });
+
+  it('resolves many concurrent calls correctly', async () => {
+    const p = 70_001;
+    const slots = Array.from({ length: 4 }, (_, j) => {
+      const slot = pool.acquire(p);
+      fillRandom(slot.view, 99 + j);
+      return slot;
+    });
+    const calls = Array.from({ length: 24 }, (_, c) => {
+      const picked = slots.slice(0, 1 + (c % 4));
+      const weights = weightsFor(picked.length, c);
+      return pool.weightedMean(picked, weights).then((result) => ({ picked, weights, result }));
+    });
+    for (const { picked, weights, result } of await Promise.all(calls)) {
+      expectCloseToReference(result, picked.map((s) => s.view), weights);
+    }
+    for (const s of slots) pool.release(s);
+  });
+
+  it('defers a release until the calls reading the slot are done', async () => {
+    const p = 200_000;
+    const a = pool.acquire(p);
+    const b = pool.acquire(p);
+    a.view.fill(2);
+    b.view.fill(4);
+    const pending = pool.weightedMean([a, b], [1, 1]);
+    pool.release(a);
+    // Not reused while the call still reads it.
+    const c = pool.acquire(p);
+    expect(c.view.byteOffset).not.toBe(a.view.byteOffset);
+    c.view.fill(100);
+    expect((await pending)[p - 1]).toBe(3);
+    pool.release(b);
+    pool.release(c);
+  });
+
+  it('rejects bad arguments with clear errors', async () => {
+    const a = pool.acquire(10);
+    const b = pool.acquire(11);
+    await expect(pool.weightedMean([a, b], [1, 1])).rejects.toThrow(/slot 1 holds 11 values, slot 0 holds 10/);
+    await expect(pool.weightedMean([a], [1, 2])).rejects.toThrow(/1 slots but 2 weights/);
+    await expect(pool.weightedMean([a], [-1])).rejects.toThrow(/negative/);
+    await expect(pool.weightedMean([a], [0])).rejects.toThrow(/sum to 0/);
+    await expect(pool.weightedMean([], [])).rejects.toThrow(/no slots/);
+    const forged: UpdateSlot = { id: a.id, view: a.view };
+    await expect(pool.weightedMean([forged], [1])).rejects.toThrow(/not a live slot/);
+    pool.release(a);
+    await expect(pool.weightedMean([a], [1])).rejects.toThrow(/not a live slot/);
+    expect(() => pool.release(a)).toThrow(/released twice/);
+    expect(() => pool.acquire(0)).toThrow(/paramCount/);
+    expect(() => pool.acquire(2.5)).toThrow(/paramCount/);
+    pool.release(b);
+  });
+
+  it('rejects the pending calls of a crashed worker and replaces it', async () => {
+    // Three calls queue three long parts on worker 0 (50 inputs of 1M floats: about 100 MB read per part), so
+    // when it dies at least the last one is still pending, whatever the timing.
+    const p = 1_000_000;
+    const slots = Array.from({ length: 50 }, (_, j) => {
+      const slot = pool.acquire(p);
+      slot.view.fill(j % 10);
+      return slot;
+    });
+    const weights = slots.map(() => 1);
+    const calls = [0, 1, 2].map(() =>
+      pool.weightedMean(slots, weights).then(
+        (mean) => ({ ok: true as const, mean }),
+        (err: unknown) => ({ ok: false as const, err }),
+      ),
+    );
+    await pool.crashWorkerForTest(0);
+    const outcomes = await Promise.all(calls);
+    expect(outcomes[2].ok).toBe(false);
+    for (const outcome of outcomes) {
+      if (outcome.ok) expect(outcome.mean[0]).toBeCloseTo(4.5, 5);
+      else expect(String(outcome.err)).toMatch(/aggregator worker 0 exited/);
+    }
+    // The replacement takes the next calls; the pool keeps working.
+    const mean = await pool.weightedMean(slots, weights);
+    expect(mean[0]).toBeCloseTo(4.5, 5);
+    expect(mean[p - 1]).toBeCloseTo(4.5, 5);
+    expect(pool.stats().workerRestarts).toBe(1);
+    expect(logs.some((l) => l.includes('starting a replacement'))).toBe(true);
+    for (const s of slots) pool.release(s);
+  });
+
+  it('close() rejects calls in flight, terminates the workers and refuses new work', async () => {
+    const own = await createAggregatorPool({ workers: 2, backend: 'wasm' });
+    const slots = [own.acquire(2_000_000), own.acquire(2_000_000)];
+    const inFlight = expect(own.weightedMean(slots, [1, 1])).rejects.toThrow(/closed/);
+    await own.close();
+    await inFlight;
+    expect(() => own.acquire(10)).toThrow(/closed/);
+    await expect(own.weightedMean(slots, [1, 1])).rejects.toThrow(/closed/);
+    await own.close(); // idempotent
+  });
+});
+
+describe('aggregator pool (JS fallback)', () => {
+  it('gives the same results on the main thread and says so once', async () => {
+    const logs: string[] = [];
+    const pool = await createAggregatorPool({ backend: 'js', log: (line) => logs.push(line) });
+    expect(pool.backend).toBe('js');
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/JS reference/);
+    const slots = Array.from({ length: 3 }, (_, j) => {
+      const slot = pool.acquire(4099);
+      fillRandom(slot.view, j);
+      return slot;
+    });
+    const weights = [5, 1, 2];
+    expectCloseToReference(await pool.weightedMean(slots, weights), slots.map((s) => s.view), weights);
+    const view = slots[0].view;
+    pool.release(slots[0]);
+    expect(pool.acquire(4099).view).toBe(view);
+    await pool.close();
+  });
+
+  it('enforces maxBytes', async () => {
+    const pool = await createAggregatorPool({ backend: 'js', maxBytes: 1 << 20 });
+    pool.acquire(200_000);
+    expect(() => pool.acquire(200_000)).toThrow(/memory exhausted/);
+    await pool.close();
+  });
+});
+
+describe('aggregator pool memory limit', () => {
+  it('refuses slots beyond maxBytes with a clear error', async () => {
+    const pool = await createAggregatorPool({ workers: 1, backend: 'wasm', maxBytes: 32 * 1024 * 1024 });
+    pool.acquire(5_000_000);
+    expect(() => pool.acquire(5_000_000)).toThrow(/memory exhausted.*maxBytes/);
+    await pool.close();
+  });
+});
