@@ -3,6 +3,9 @@
 //
 //   npx tsx prisma/schema-diff.ts            exit 0 and "-- This is an empty migration." when in sync,
 //                                            exit 2 and the SQL of the next migration otherwise
+//   npx tsx prisma/schema-diff.ts --from-empty
+//                                            the whole schema's SQL from an empty database: regenerates an
+//                                            init migration edited in place before anything shipped
 //
 // Use it after editing the schema: save the output as prisma/migrations/<UTC yyyymmddHHMMSS>_<name>/migration.sql.
 // Why this exists: the CLI's native schema engine is downloaded on first use, which fails offline (see
@@ -37,7 +40,8 @@ const work = mkdtempSync(join(tmpdir(), 'hypergpu-schema-diff-'));
 try {
   // Build the "from" side with the same code the server runs, so this also checks that the migrations apply.
   const dbFile = join(work, 'migrated.db');
-  applyMigrations(dbFile, join(root, 'prisma', 'migrations'));
+  const fromEmpty = process.argv.includes('--from-empty');
+  applyMigrations(dbFile, fromEmpty ? mkdtempSync(join(work, 'no-migrations-')) : join(root, 'prisma', 'migrations'));
   const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaBetterSqlite3({ url: dbFile }));
   const engine = await glue.SchemaEngine.new({ datamodels: [['schema.prisma', schema]] }, () => {}, adapter);
   const files = [{ path: 'schema.prisma', content: schema }];

@@ -25,6 +25,8 @@ export interface AgentOptions {
   maxBackoffMs?: number;
   /** Largest micro-batch per forward/backward pass; the agent yields to its event loop between them. */
   microBatch?: number;
+  /** Drop the connection when nothing (not even a pong) came from the coordinator for this long. */
+  coordinatorTimeoutMs?: number;
 }
 
 interface Prepared {
@@ -39,6 +41,8 @@ export class NodeAgent {
   private nodeId: number | null = null;
   private heartbeatMs = 1000;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastHeardAt = 0;
+  private readonly coordinatorTimeoutMs: number;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private backoffMs: number;
   private stopped = false;
@@ -56,6 +60,7 @@ export class NodeAgent {
 
   constructor(private readonly options: AgentOptions) {
     this.backoffMs = options.minBackoffMs ?? 250;
+    this.coordinatorTimeoutMs = options.coordinatorTimeoutMs ?? 3000;
   }
 
   /** Measures this machine's speed on the default model, so the first registration reports something real. */
@@ -99,7 +104,7 @@ export class NodeAgent {
 
   private connect(): void {
     if (this.stopped) return;
-    const socket = new WebSocket(this.options.coordinator, { perMessageDeflate: false, maxPayload: 512 * 1024 * 1024 });
+    const socket = new WebSocket(this.options.coordinator, { perMessageDeflate: false, maxPayload: 512 * 1024 * 1024, handshakeTimeout: 5000 });
     this.socket = socket;
     socket.binaryType = 'nodebuffer';
     socket.on('open', () => {
@@ -117,7 +122,9 @@ export class NodeAgent {
         },
       });
     });
+    socket.on('pong', () => (this.lastHeardAt = Date.now()));
     socket.on('message', (data: Buffer, isBinary: boolean) => {
+      this.lastHeardAt = Date.now();
       if (isBinary) this.onModelFrame(data);
       else this.onControl(data.toString('utf8'));
     });
@@ -247,7 +254,8 @@ export class NodeAgent {
     const { dataset, trainer } = prepared;
     const indices = this.shardIndices(prepared.session.seed, assignment, dataset.trainSize);
     trainer.setParams(params.values);
-    const microBatch = Math.max(1, this.options.microBatch ?? 128);
+    // Small micro-batches keep the event loop free for heartbeats (failure detection is sub-second).
+    const microBatch = Math.max(1, this.options.microBatch ?? 64);
     const inputSize = dataset.inputShape.reduce((a, b) => a * b, 1);
     const gradient = new Float32Array(prepared.spec.paramCount);
     let lossSum = 0;
@@ -297,9 +305,25 @@ export class NodeAgent {
     return this.permutation!.perm.subarray(a.shardStart, Math.min(trainSize, a.shardStart + a.shardCount));
   }
 
+  /**
+   * Heartbeats tell the coordinator this node is alive; pings tell this node the coordinator is. A link that
+   * goes silent without closing (a partition, a black hole) is cut here so the reconnect loop takes over.
+   */
   private startHeartbeat(): void {
     this.stopHeartbeat();
-    this.heartbeatTimer = setInterval(() => this.send({ v: 1, type: 'heartbeat', at: Date.now(), round: this.currentRound }), this.heartbeatMs);
+    this.lastHeardAt = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      const socket = this.socket;
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;
+      const silentFor = Date.now() - this.lastHeardAt;
+      if (silentFor > this.coordinatorTimeoutMs) {
+        this.options.log(`coordinator silent for ${silentFor} ms; dropping the connection`);
+        socket.terminate();
+        return;
+      }
+      this.send({ v: 1, type: 'heartbeat', at: Date.now(), round: this.currentRound });
+      socket.ping();
+    }, this.heartbeatMs);
   }
 
   private stopHeartbeat(): void {

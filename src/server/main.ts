@@ -30,6 +30,8 @@ const USAGE = `Usage: npm start -- [options]
   --batch-size N         samples per node per round (default 128)
   --eval-every N         evaluate on the test set every N rounds (default 10)
   --checkpoint-every N   write a checkpoint every N rounds (default 50)
+  --max-samples N        end the session once N samples were applied (a sample budget)
+  --seed N               seed for initial weights and data order (default 42)
   --data-dir DIR         database and checkpoints (default ./data, or HYPERGPU_DATA_DIR)
   --fresh                start a new session even if an interrupted one can be resumed
   --no-session           start no session (use the dashboard or POST /api/training/start)
@@ -71,6 +73,8 @@ function parseCli(argv: string[]): Cli {
       'batch-size': { type: 'string' },
       'eval-every': { type: 'string' },
       'checkpoint-every': { type: 'string' },
+      'max-samples': { type: 'string' },
+      seed: { type: 'string' },
       'data-dir': { type: 'string' },
       fresh: { type: 'boolean' },
       'no-session': { type: 'boolean' },
@@ -117,6 +121,10 @@ function parseCli(argv: string[]): Cli {
   if (evalEvery !== undefined) config.evalEvery = evalEvery;
   const checkpointEvery = num('checkpoint-every', values['checkpoint-every'], (n) => Number.isInteger(n) && n > 0);
   if (checkpointEvery !== undefined) config.checkpointEvery = checkpointEvery;
+  const maxSamples = num('max-samples', values['max-samples'], (n) => Number.isInteger(n) && n > 0);
+  if (maxSamples !== undefined) config.maxSamples = maxSamples;
+  const seed = num('seed', values.seed, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31);
+  if (seed !== undefined) config.seed = seed;
   return {
     port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
     host: values.host ?? env.HOST,

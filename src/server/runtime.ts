@@ -9,6 +9,7 @@ import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createAgentGateway, type AgentGateway } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/aggregator-pool';
 import { createFileCheckpointStore } from './adapters/checkpoint-store';
+import { createFileUpdateJournal } from './adapters/update-journal';
 import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/evaluator';
 import { EventBus } from './adapters/event-bus';
@@ -70,6 +71,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const coordinator = new Coordinator({
     repo,
     checkpoints,
+    journal: createFileUpdateJournal(path.join(dataDir, 'journal')),
     aggregator,
     createEvaluator: (model, datasetId) => createEvaluator({ model, dataset: datasetId, log: info }),
     models: {

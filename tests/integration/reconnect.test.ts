@@ -42,8 +42,8 @@ describe('agent reconnect across a coordinator crash', () => {
     await eventually(async () => agentOutput, (o) => /reconnecting in \d+ ms/.test(o), 10_000, 'the agent to notice');
 
     second = await startServer(['--no-dashboard', '--nodes', '0', '--checkpoint-every', '5', '--batch-size', '64'], { port, dataDir });
-    await second.waitForOutput(/session \d+ resumed from checkpoint at round (\d+)/);
-    const resumedAt = Number(second.output().match(/resumed from checkpoint at round (\d+)/)![1]);
+    await second.waitForOutput(/resumed after a coordinator restart from checkpoint at round (\d+)/);
+    const resumedAt = Number(second.output().match(/from checkpoint at round (\d+)/)![1]);
     expect(resumedAt).toBeGreaterThanOrEqual(10);
 
     const status = await eventually(() => json(`${base}/api/status`), (s) => s.round >= resumedAt + 5 && s.sessionId === sessionId, 120_000, 'rounds after the restart');

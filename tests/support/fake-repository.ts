@@ -11,6 +11,7 @@ import type {
   MetricPoint,
   NodeCapabilities,
   RoundSummary,
+  SessionEvent,
   SessionSnapshot,
 } from '../../src/server/core/types';
 import {
@@ -19,12 +20,16 @@ import {
   checkContributionOfRound,
   checkEpochMs,
   checkEvaluation,
+  checkEvent,
   checkMetric,
   checkNode,
   checkRejection,
   checkRound,
   checkSession,
+  checkSessionConfig,
+  checkSessionOfRound,
   compareContributions,
+  storedCursor,
 } from '../../src/server/adapters/db/record-rules';
 
 interface StoredNode {
@@ -53,6 +58,8 @@ export function createFakeRepository(): FakeRepository {
   const rejected: ContributionRecord[] = [];
   const metrics = new Map<string, MetricPoint & { sessionId: number }>();
   const checkpoints: CheckpointRecord[] = [];
+  // Recording order, like the table's autoincrement id.
+  const events: SessionEvent[] = [];
   let nextSessionId = 1;
   let nextNodeId = 1;
   let closed = false;
@@ -95,6 +102,7 @@ export function createFakeRepository(): FakeRepository {
     createSession(config, startedAt) {
       return op('createSession', () => {
         checkEpochMs('session startedAt', startedAt);
+        checkSessionConfig('session config', config);
         const id = nextSessionId++;
         sessions.set(id, {
           id,
@@ -164,11 +172,12 @@ export function createFakeRepository(): FakeRepository {
       });
     },
 
-    recordRound(round, contributions, metric) {
+    recordRound(round, contributions, metric, session) {
       return op('recordRound', () => {
         checkRound(round);
         for (const c of contributions) checkContributionOfRound(c, round);
         if (metric) checkMetric(metric, round);
+        checkSessionOfRound(session, round);
         const context = `session ${round.sessionId} round ${round.round}`;
 
         // Every check happens before the first write: all or nothing, like the database transaction.
@@ -187,10 +196,36 @@ export function createFakeRepository(): FakeRepository {
         }
         if (metric && metrics.has(key)) throw new HyperGpuError('CONFLICT', `${context}: already recorded (unique on sessionId, round)`);
 
-        rounds.set(key, clone(round));
+        // Stored as the database stores it: the cursor keeps exactly its own fields.
+        rounds.set(key, { ...clone(round), cursor: storedCursor(round.cursor) });
         for (const c of appliedNow) applied.set(contributionKey(c), { ...clone(c), reason: null });
         for (const c of contributions) if (c.status === 'rejected') rejected.push(clone(c));
         if (metric) metrics.set(key, { ...clone(metric), sessionId: round.sessionId });
+        sessions.set(session.id, clone(session));
+      });
+    },
+
+    lastRound(sessionId) {
+      return op('lastRound', () => {
+        let last: RoundSummary | null = null;
+        for (const r of rounds.values()) if (r.sessionId === sessionId && (last === null || r.round > last.round)) last = r;
+        return last ? clone(last) : null;
+      });
+    },
+
+    recordEvent(event) {
+      return op('recordEvent', () => {
+        checkEvent(event);
+        requireSession(event.sessionId, `session ${event.sessionId} event ${event.kind}`);
+        // JSON round trip, as the detail column does (drops undefined members).
+        events.push({ ...clone(event), detail: event.detail === null ? null : JSON.parse(JSON.stringify(event.detail)) });
+      });
+    },
+
+    listEvents(sessionId, limit) {
+      return op('listEvents', () => {
+        const all = events.filter((e) => e.sessionId === sessionId);
+        return (limit > 0 ? all.slice(-limit) : []).map(clone);
       });
     },
 

@@ -126,6 +126,6 @@ export class RecordingLink implements AgentLink {
 }
 
 /** Lets pending promise callbacks (repository writes, aggregation) run. */
-export async function flush(times = 10): Promise<void> {
+export async function flush(times = 40): Promise<void> {
   for (let i = 0; i < times; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }

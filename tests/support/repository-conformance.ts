@@ -12,6 +12,7 @@ import {
   type NodeCapabilities,
   type RoundSummary,
   type SessionConfig,
+  type SessionEvent,
   type SessionSnapshot,
 } from '../../src/server/core/types';
 
@@ -30,6 +31,9 @@ export const sampleConfig: SessionConfig = {
   seed: 42,
   roundTimeoutMs: 30_000,
   minUpdates: 1,
+  minCompletion: 0.5,
+  maxSamples: null,
+  maxUpdateNorm: 1e5,
 };
 
 export const sampleCapabilities = (overrides: Partial<NodeCapabilities> = {}): NodeCapabilities => ({
@@ -53,6 +57,42 @@ export function roundOf(sessionId: number, round: number, overrides: Partial<Rou
     samples: 128,
     trainLoss: 0.6931471805599453,
     failures: 0,
+    totalSamples: 128 * round,
+    cursor: { epoch: 0, position: 128 * round, pending: [] },
+    ...overrides,
+  };
+}
+
+/** The session as the coordinator would write it with `round` (recordRound's last argument). */
+export function sessionAfter(round: RoundSummary, overrides: Partial<SessionSnapshot> = {}): SessionSnapshot {
+  return {
+    id: round.sessionId,
+    state: 'running',
+    config: sampleConfig,
+    round: round.round,
+    modelVersion: round.modelVersion,
+    epoch: round.cursor.epoch,
+    totalSamples: round.totalSamples,
+    startedAt: T0,
+    endedAt: null,
+    lastTestAccuracy: null,
+    lastTestLoss: null,
+    lastRoundDurationMs: round.closedAt - round.openedAt,
+    samplesPerSecond: 170.5,
+    message: null,
+    ...overrides,
+  };
+}
+
+export function eventOf(sessionId: number, round: number, overrides: Partial<SessionEvent> = {}): SessionEvent {
+  return {
+    sessionId,
+    at: T0 + round * 1000 + 10,
+    round,
+    kind: 'node-joined',
+    message: `node joined in round ${round}`,
+    nodeId: null,
+    detail: null,
     ...overrides,
   };
 }
@@ -69,6 +109,9 @@ export function contributionOf(
     nodeId,
     attempt: 1,
     samples: 64,
+    epoch: 0,
+    shardStart: 64 * nodeId,
+    shardCount: 64,
     checksum: 0xdeadbeef,
     trainLoss: 0.5 + nodeId / 1000,
     status: 'applied',
@@ -119,6 +162,11 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
     afterEach(async () => {
       await repo.close();
     });
+
+    // recordRound with the session snapshot a coordinator would write alongside (most cases do not care).
+    function record(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null): Promise<void> {
+      return repo.recordRound(round, contributions, metric, sessionAfter(round));
+    }
 
     async function sessionWithNodes(count: number): Promise<{ sessionId: number; nodeIds: number[] }> {
       const sessionId = await repo.createSession(sampleConfig, T0);
@@ -172,6 +220,21 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         };
         await repo.updateSession(updated);
         expect(await repo.getSession(id)).toEqual(updated);
+      });
+
+      it('round-trips every config field, and refuses config values JSON cannot store faithfully', async () => {
+        const config: SessionConfig = { ...sampleConfig, minCompletion: 0.75, maxSamples: 60_000 * 20, maxUpdateNorm: 1234.5 };
+        const id = await repo.createSession(config, T0);
+        expect((await repo.getSession(id))!.config).toEqual(config);
+        // JSON writes Infinity and NaN as null: refused rather than read back as something else.
+        await expect(repo.createSession({ ...sampleConfig, maxUpdateNorm: Number.POSITIVE_INFINITY }, T0)).rejects.toMatchObject({
+          code: 'BAD_REQUEST',
+        });
+        const session = (await repo.getSession(id))!;
+        await expect(
+          repo.updateSession({ ...session, config: { ...config, optimizer: { ...config.optimizer, learningRate: Number.NaN } } }),
+        ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        expect((await repo.getSession(id))!.config).toEqual(config);
       });
 
       it('refuses to update a session that does not exist', async () => {
@@ -228,7 +291,7 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         const round = roundOf(sessionId, 1, { updates: 3, samples: 192 });
         const contributions = nodeIds.map((nodeId) => contributionOf(sessionId, 1, nodeId, { checksum: 0xffffffff - nodeId }));
         const metric = metricOf(1, { testLoss: 0.31, testAccuracy: 0.912, totalSamples: 2 ** 33 });
-        await repo.recordRound(round, contributions, metric);
+        await record(round, contributions, metric);
 
         expect(await repo.listRounds(sessionId)).toEqual([round]);
         expect(await repo.listContributions(sessionId)).toEqual(contributions);
@@ -237,9 +300,9 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
 
       it('records a round without a metric and a round nobody contributed to', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
-        await repo.recordRound(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0])], null);
+        await record(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0])], null);
         const empty = roundOf(sessionId, 2, { applied: false, updates: 0, samples: 0, trainLoss: 0, failures: 2 });
-        await repo.recordRound(empty, [], metricOf(2, { samples: 0, nodes: 0 }));
+        await record(empty, [], metricOf(2, { samples: 0, nodes: 0 }));
         expect(await repo.listRounds(sessionId)).toEqual([roundOf(sessionId, 1), empty]);
         expect((await repo.listMetrics(sessionId, 10)).map((m) => m.round)).toEqual([2]);
       });
@@ -247,8 +310,8 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('lists rounds in round order and keeps sessions apart', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
         const other = await repo.createSession(sampleConfig, T0);
-        for (const r of [3, 1, 2]) await repo.recordRound(roundOf(sessionId, r), [contributionOf(sessionId, r, nodeIds[0])], metricOf(r));
-        await repo.recordRound(roundOf(other, 1), [contributionOf(other, 1, nodeIds[0])], metricOf(1));
+        for (const r of [3, 1, 2]) await record(roundOf(sessionId, r), [contributionOf(sessionId, r, nodeIds[0])], metricOf(r));
+        await record(roundOf(other, 1), [contributionOf(other, 1, nodeIds[0])], metricOf(1));
         expect((await repo.listRounds(sessionId)).map((r) => r.round)).toEqual([1, 2, 3]);
         expect((await repo.listContributions(sessionId)).map((c) => c.round)).toEqual([1, 2, 3]);
         expect((await repo.listRounds(other)).map((r) => r.sessionId)).toEqual([other]);
@@ -259,11 +322,11 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('rejects recording the same round twice and leaves the first recording untouched', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(2);
         const first = nodeIds.map((nodeId) => contributionOf(sessionId, 1, nodeId));
-        await repo.recordRound(roundOf(sessionId, 1), first, metricOf(1));
+        await record(roundOf(sessionId, 1), first, metricOf(1));
 
         const second = [contributionOf(sessionId, 1, nodeIds[0], { samples: 999 })];
         await expect(
-          repo.recordRound(roundOf(sessionId, 1, { samples: 999 }), second, metricOf(1, { samples: 999 })),
+          record(roundOf(sessionId, 1, { samples: 999 }), second, metricOf(1, { samples: 999 })),
         ).rejects.toMatchObject({ code: 'CONFLICT' });
 
         expect(await repo.listRounds(sessionId)).toEqual([roundOf(sessionId, 1)]);
@@ -274,20 +337,20 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('rejects two contributions of one node in one round and writes nothing of that round', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
         const twice = [contributionOf(sessionId, 1, nodeIds[0]), contributionOf(sessionId, 1, nodeIds[0], { attempt: 2 })];
-        await expect(repo.recordRound(roundOf(sessionId, 1), twice, metricOf(1))).rejects.toMatchObject({ code: 'CONFLICT' });
+        await expect(record(roundOf(sessionId, 1), twice, metricOf(1))).rejects.toMatchObject({ code: 'CONFLICT' });
         expect(await repo.listRounds(sessionId)).toEqual([]);
         expect(await repo.listContributions(sessionId)).toEqual([]);
         expect(await repo.listMetrics(sessionId, 10)).toEqual([]);
         // The round can still be recorded correctly afterwards.
-        await repo.recordRound(roundOf(sessionId, 1), twice.slice(0, 1), metricOf(1));
+        await record(roundOf(sessionId, 1), twice.slice(0, 1), metricOf(1));
         expect(await repo.listRounds(sessionId)).toHaveLength(1);
       });
 
       it('rejects a round that refers to an unknown session or node, writing nothing', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
-        await expect(repo.recordRound(roundOf(9999, 1), [], null)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expect(record(roundOf(9999, 1), [], null)).rejects.toMatchObject({ code: 'NOT_FOUND' });
         await expect(
-          repo.recordRound(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0]), contributionOf(sessionId, 1, 9999)], metricOf(1)),
+          record(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0]), contributionOf(sessionId, 1, 9999)], metricOf(1)),
         ).rejects.toMatchObject({ code: 'NOT_FOUND' });
         expect(await repo.listRounds(sessionId)).toEqual([]);
         expect(await repo.listContributions(sessionId)).toEqual([]);
@@ -296,10 +359,10 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
 
       it('refuses contributions or a metric that belong to another round', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
-        await expect(repo.recordRound(roundOf(sessionId, 1), [contributionOf(sessionId, 2, nodeIds[0])], null)).rejects.toMatchObject({
+        await expect(record(roundOf(sessionId, 1), [contributionOf(sessionId, 2, nodeIds[0])], null)).rejects.toMatchObject({
           code: 'BAD_REQUEST',
         });
-        await expect(repo.recordRound(roundOf(sessionId, 1), [], metricOf(2))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(record(roundOf(sessionId, 1), [], metricOf(2))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
         expect(await repo.listRounds(sessionId)).toEqual([]);
       });
 
@@ -312,9 +375,14 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
           [roundOf(sessionId, 1), [{ ...c, samples: 12.5 }], null],
           [roundOf(sessionId, 1, { samples: 2 ** 31 }), [c], null],
           [roundOf(sessionId, 1, { closedAt: T0 + 0.5 }), [c], null],
+          [roundOf(sessionId, 1, { totalSamples: 2 ** 53 }), [c], null],
+          [roundOf(sessionId, 1, { cursor: { epoch: 0, position: 1.5, pending: [] } }), [c], null],
+          [roundOf(sessionId, 1, { cursor: { epoch: 0, position: 0, pending: [{ epoch: 0, start: 0, count: Number.NaN }] } }), [c], null],
+          [roundOf(sessionId, 1), [{ ...c, shardStart: 2 ** 31 }], null],
+          [roundOf(sessionId, 1), [{ ...c, epoch: 0.5 }], null],
         ];
         for (const [round, contributions, metric] of cases) {
-          await expect(repo.recordRound(round, contributions, metric)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+          await expect(record(round, contributions, metric)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
         }
         expect(await repo.listRounds(sessionId)).toEqual([]);
       });
@@ -322,7 +390,7 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('returns the newest metrics up to the limit, oldest first', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
         for (let r = 1; r <= 5; r++) {
-          await repo.recordRound(roundOf(sessionId, r), [contributionOf(sessionId, r, nodeIds[0])], metricOf(r, { trainLoss: 1 / r }));
+          await record(roundOf(sessionId, r), [contributionOf(sessionId, r, nodeIds[0])], metricOf(r, { trainLoss: 1 / r }));
         }
         expect((await repo.listMetrics(sessionId, 3)).map((m) => m.round)).toEqual([3, 4, 5]);
         expect((await repo.listMetrics(sessionId, 100)).map((m) => m.round)).toEqual([1, 2, 3, 4, 5]);
@@ -331,7 +399,7 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
 
       it('fills in the test figures of a recorded metric once evaluation is done, and only those', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
-        await repo.recordRound(roundOf(sessionId, 5), [contributionOf(sessionId, 5, nodeIds[0])], metricOf(5));
+        await record(roundOf(sessionId, 5), [contributionOf(sessionId, 5, nodeIds[0])], metricOf(5));
         await repo.recordEvaluation(sessionId, 5, 0.2875, 0.9431);
         expect(await repo.listMetrics(sessionId, 10)).toEqual([metricOf(5, { testLoss: 0.2875, testAccuracy: 0.9431 })]);
         // A later evaluation of the same round replaces the figures.
@@ -341,11 +409,11 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
 
       it('refuses an evaluation of a round without a metric, or with non-finite figures', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
-        await repo.recordRound(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0])], null);
+        await record(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0])], null);
         await expect(repo.recordEvaluation(sessionId, 1, 0.3, 0.9)).rejects.toMatchObject({ code: 'NOT_FOUND' });
         await expect(repo.recordEvaluation(sessionId, 2, 0.3, 0.9)).rejects.toMatchObject({ code: 'NOT_FOUND' });
         await expect(repo.recordEvaluation(9999, 1, 0.3, 0.9)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-        await repo.recordRound(roundOf(sessionId, 2), [contributionOf(sessionId, 2, nodeIds[0])], metricOf(2));
+        await record(roundOf(sessionId, 2), [contributionOf(sessionId, 2, nodeIds[0])], metricOf(2));
         await expect(repo.recordEvaluation(sessionId, 2, Number.NaN, 0.9)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
         expect(await repo.listMetrics(sessionId, 10)).toEqual([metricOf(2)]);
       });
@@ -353,8 +421,170 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('records a round of 100 contributions', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(100);
         const contributions = nodeIds.map((nodeId) => contributionOf(sessionId, 1, nodeId));
-        await repo.recordRound(roundOf(sessionId, 1, { updates: 100, samples: 6400 }), contributions, metricOf(1));
+        await record(roundOf(sessionId, 1, { updates: 100, samples: 6400 }), contributions, metricOf(1));
         expect(await repo.listContributions(sessionId)).toEqual(contributions);
+      });
+    });
+
+    describe('exactly-once accounting: recordRound writes the session in the same transaction', () => {
+      it('stores the session snapshot passed with the round', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(2);
+        const round = roundOf(sessionId, 1, { totalSamples: 2 ** 40 + 128 });
+        const session = sessionAfter(round, { lastTestAccuracy: 0.5, message: 'training', samplesPerSecond: 9876.5 });
+        await repo.recordRound(round, nodeIds.map((n) => contributionOf(sessionId, 1, n)), metricOf(1), session);
+        expect(await repo.getSession(sessionId)).toEqual(session);
+      });
+
+      it('fails as a whole on a duplicate contribution: no round, contribution, rejection, metric, nor session change', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(2);
+        const round1 = roundOf(sessionId, 1);
+        await repo.recordRound(round1, [contributionOf(sessionId, 1, nodeIds[0])], metricOf(1), sessionAfter(round1));
+        const before = await repo.getSession(sessionId);
+
+        const round2 = roundOf(sessionId, 2, { updates: 2 });
+        const contributions = [
+          contributionOf(sessionId, 2, nodeIds[0]),
+          contributionOf(sessionId, 2, nodeIds[1], { status: 'rejected', reason: 'NORM', epoch: 0, shardStart: 0, shardCount: 0 }),
+          // The same node twice in one round: the unique key refuses it, after the session update was issued.
+          contributionOf(sessionId, 2, nodeIds[0], { attempt: 2 }),
+        ];
+        await expect(
+          repo.recordRound(round2, contributions, metricOf(2), sessionAfter(round2, { state: 'completed', endedAt: T0 + 5000 })),
+        ).rejects.toMatchObject({ code: 'CONFLICT' });
+
+        expect(await repo.getSession(sessionId)).toEqual(before);
+        expect(await repo.listRounds(sessionId)).toEqual([round1]);
+        expect(await repo.lastRound(sessionId)).toEqual(round1);
+        expect(await repo.listContributions(sessionId)).toEqual([contributionOf(sessionId, 1, nodeIds[0])]);
+        expect((await repo.listMetrics(sessionId, 10)).map((m) => m.round)).toEqual([1]);
+      });
+
+      it('fails as a whole when the round was already recorded, leaving the session as the first recording left it', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const round = roundOf(sessionId, 1);
+        await repo.recordRound(round, [contributionOf(sessionId, 1, nodeIds[0])], null, sessionAfter(round));
+        await expect(
+          repo.recordRound(round, [], null, sessionAfter(round, { totalSamples: 999_999, round: 7 })),
+        ).rejects.toMatchObject({ code: 'CONFLICT' });
+        expect(await repo.getSession(sessionId)).toEqual(sessionAfter(round));
+      });
+
+      it('refuses a session snapshot of another session, or one it cannot store, writing nothing', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const other = await repo.createSession(sampleConfig, T0);
+        const round = roundOf(sessionId, 1);
+        const c = [contributionOf(sessionId, 1, nodeIds[0])];
+        await expect(repo.recordRound(round, c, null, sessionAfter(round, { id: other }))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.recordRound(round, c, null, sessionAfter(round, { totalSamples: 0.5 }))).rejects.toMatchObject({
+          code: 'BAD_REQUEST',
+        });
+        expect(await repo.listRounds(sessionId)).toEqual([]);
+        expect((await repo.getSession(sessionId))!.state).toBe('idle');
+        expect((await repo.getSession(other))!.state).toBe('idle');
+      });
+
+      it('returns the highest recorded round as the last one, with its data cursor intact', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const other = await repo.createSession(sampleConfig, T0);
+        expect(await repo.lastRound(sessionId)).toBeNull();
+        const cursor = {
+          epoch: 3,
+          position: 59_872,
+          pending: [
+            { epoch: 2, start: 59_936, count: 64 },
+            { epoch: 3, start: 128, count: 64 },
+          ],
+        };
+        const r3 = roundOf(sessionId, 3, { cursor, totalSamples: 2 ** 33 });
+        const r2 = roundOf(sessionId, 2, { applied: false, updates: 0, samples: 0, modelVersion: 1 });
+        for (const r of [roundOf(sessionId, 1), r3, r2]) {
+          await repo.recordRound(r, r.applied ? [contributionOf(sessionId, r.round, nodeIds[0])] : [], null, sessionAfter(r));
+        }
+        await repo.recordRound(roundOf(other, 9), [], null, sessionAfter(roundOf(other, 9)));
+        expect(await repo.lastRound(sessionId)).toEqual(r3);
+        expect((await repo.lastRound(sessionId))!.cursor).toEqual(cursor);
+        expect((await repo.lastRound(other))!.round).toBe(9);
+        expect(await repo.lastRound(9999)).toBeNull();
+      });
+
+      it('stores exactly the cursor fields, whatever else the caller object carries', async () => {
+        const { sessionId } = await sessionWithNodes(0);
+        const cursor = { epoch: 1, position: 64, pending: [{ epoch: 0, start: 0, count: 64, node: 7 }], extra: 'x' };
+        const round = roundOf(sessionId, 1, { cursor });
+        await repo.recordRound(round, [], null, sessionAfter(round));
+        const stored = (await repo.lastRound(sessionId))!.cursor;
+        expect(stored).toStrictEqual({ epoch: 1, position: 64, pending: [{ epoch: 0, start: 0, count: 64 }] });
+      });
+
+      it('keeps the shard of every applied contribution', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(2);
+        const contributions = [
+          contributionOf(sessionId, 1, nodeIds[0], { epoch: 4, shardStart: 59_000, shardCount: 1000 }),
+          contributionOf(sessionId, 1, nodeIds[1], { epoch: 5, shardStart: 0, shardCount: 1 }),
+        ];
+        await record(roundOf(sessionId, 1), contributions, null);
+        expect(await repo.listContributions(sessionId)).toEqual(contributions);
+      });
+
+      it('puts rejected contributions of a round that missed its quorum in the rejection ledger', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(3);
+        const round = roundOf(sessionId, 1, { applied: false, modelVersion: 0, updates: 0, samples: 0, totalSamples: 0 });
+        const rejected = nodeIds.slice(0, 2).map((nodeId) =>
+          contributionOf(sessionId, 1, nodeId, { status: 'rejected', reason: 'QUORUM', shardStart: 64 * nodeId }),
+        );
+        await repo.recordRound(round, rejected, metricOf(1, { samples: 0 }), sessionAfter(round));
+        expect(await repo.listContributions(sessionId)).toEqual(rejected);
+        expect((await repo.listContributions(sessionId)).every((c) => c.status === 'rejected')).toBe(true);
+        // No applied contribution was written, so the same nodes can still be applied in a later round.
+        await record(roundOf(sessionId, 2), [contributionOf(sessionId, 2, nodeIds[0])], null);
+        expect(await repo.listContributions(sessionId)).toHaveLength(3);
+      });
+    });
+
+    describe('events', () => {
+      it('records events and lists them oldest first, with every field intact', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const events: SessionEvent[] = [
+          eventOf(sessionId, 0, { kind: 'session-started', message: 'started' }),
+          eventOf(sessionId, 3, { kind: 'node-joined', nodeId: nodeIds[0], detail: { backend: 'wasm', samplesPerSecond: 5000.5 } }),
+          eventOf(sessionId, 4, {
+            kind: 'round-not-applied',
+            message: 'round 4 missed its quorum (1 of 3)',
+            detail: { updates: 1, assigned: 3, quorum: true, reason: null },
+          }),
+          // Same timestamp as the previous one: recording order decides.
+          eventOf(sessionId, 4, { kind: 'node-failed', nodeId: 9999, message: 'node 9999 failed' }),
+        ];
+        for (const e of events) await repo.recordEvent(e);
+        expect(await repo.listEvents(sessionId, 100)).toEqual(events);
+      });
+
+      it('returns the newest events up to the limit, oldest first, per session', async () => {
+        const { sessionId } = await sessionWithNodes(0);
+        const other = await repo.createSession(sampleConfig, T0);
+        for (let i = 1; i <= 6; i++) {
+          await repo.recordEvent(eventOf(sessionId, i, { message: `event ${i}` }));
+          await repo.recordEvent(eventOf(other, i, { message: `other ${i}` }));
+        }
+        expect((await repo.listEvents(sessionId, 3)).map((e) => e.message)).toEqual(['event 4', 'event 5', 'event 6']);
+        expect((await repo.listEvents(other, 2)).map((e) => e.message)).toEqual(['other 5', 'other 6']);
+        expect(await repo.listEvents(sessionId, 0)).toEqual([]);
+        expect(await repo.listEvents(9999, 10)).toEqual([]);
+      });
+
+      it('refuses an event of an unknown session, of an unknown kind, or with a nested detail', async () => {
+        await expect(repo.recordEvent(eventOf(9999, 1))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        const { sessionId } = await sessionWithNodes(0);
+        await expect(repo.recordEvent(eventOf(sessionId, 1, { kind: 'exploded' as SessionEvent['kind'] }))).rejects.toMatchObject({
+          code: 'BAD_REQUEST',
+        });
+        const nested = { inner: { a: 1 } } as unknown as SessionEvent['detail'];
+        await expect(repo.recordEvent(eventOf(sessionId, 1, { detail: nested }))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.recordEvent(eventOf(sessionId, 1, { detail: { norm: Number.POSITIVE_INFINITY } }))).rejects.toMatchObject({
+          code: 'BAD_REQUEST',
+        });
+        await expect(repo.recordEvent(eventOf(sessionId, 1, { at: T0 + 0.5 }))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        expect(await repo.listEvents(sessionId, 10)).toEqual([]);
       });
     });
 
@@ -376,7 +606,7 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         await repo.recordRejection(late);
         await repo.recordRejection(early);
         const applied = contributionOf(sessionId, 1, nodeIds[0], { receivedAt: T0 + 1500 });
-        await repo.recordRound(roundOf(sessionId, 1, { updates: 1 }), [applied], metricOf(1));
+        await record(roundOf(sessionId, 1, { updates: 1 }), [applied], metricOf(1));
         const round2 = contributionOf(sessionId, 2, nodeIds[0], { status: 'rejected', reason: 'NOT_ASSIGNED', receivedAt: T0 });
         await repo.recordRejection(round2);
         expect(await repo.listContributions(sessionId)).toEqual([early, applied, late, round2]);
@@ -386,7 +616,7 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         const { sessionId, nodeIds } = await sessionWithNodes(1);
         const applied = contributionOf(sessionId, 1, nodeIds[0]);
         const rejected = contributionOf(sessionId, 1, nodeIds[0], { status: 'rejected', reason: 'DUPLICATE', receivedAt: applied.receivedAt + 1 });
-        await repo.recordRound(roundOf(sessionId, 1, { updates: 1 }), [applied, rejected], null);
+        await record(roundOf(sessionId, 1, { updates: 1 }), [applied, rejected], null);
         expect(await repo.listContributions(sessionId)).toEqual([applied, rejected]);
       });
 
@@ -404,10 +634,10 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
 
       it('does not lose a rejection recorded while a duplicate round is being refused', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(2);
-        await repo.recordRound(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0])], metricOf(1));
+        await record(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[0])], metricOf(1));
         const rejection = contributionOf(sessionId, 2, nodeIds[1], { status: 'rejected', reason: 'FUTURE_ROUND' });
         const [duplicate, recorded] = await Promise.allSettled([
-          repo.recordRound(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[1])], metricOf(1)),
+          record(roundOf(sessionId, 1), [contributionOf(sessionId, 1, nodeIds[1])], metricOf(1)),
           repo.recordRejection(rejection),
         ]);
         expect(duplicate.status).toBe('rejected');

@@ -6,6 +6,7 @@ import { encodeFrame, FrameKind } from '../../src/server/core/frame-codec';
 import type { Assignment } from '../../src/server/core/types';
 import { Coordinator } from '../../src/server/services/coordinator';
 import { createFakeRepository } from '../support/fake-repository';
+import { createFakeJournal } from '../support/fake-journal';
 import { FakeAggregator, FakeClock, flush, MemoryCheckpointStore, RecordingLink, ScriptedEvaluator } from '../support/fakes';
 
 const PARAMS = 8;
@@ -17,9 +18,11 @@ function setup(accuracyFor: (call: number) => number = () => 0.5) {
   const aggregator = new FakeAggregator();
   const checkpoints = new MemoryCheckpointStore();
   const evaluator = new ScriptedEvaluator(accuracyFor);
+  const journal = createFakeJournal();
   const coordinator = new Coordinator({
     repo,
     checkpoints,
+    journal,
     aggregator,
     createEvaluator: async () => evaluator,
     models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
@@ -27,8 +30,9 @@ function setup(accuracyFor: (call: number) => number = () => 0.5) {
     clock,
     events: new EventBus(),
     options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
+    log: process.env.DEBUG_COORDINATOR ? (line) => console.log(line.message) : undefined,
   });
-  return { clock, repo, aggregator, checkpoints, evaluator, coordinator };
+  return { clock, repo, aggregator, checkpoints, evaluator, coordinator, journal };
 }
 
 async function join(coordinator: Coordinator, name: string) {
@@ -95,9 +99,9 @@ describe('coordinator rounds', () => {
     expect(coordinator.node(a.id)).toMatchObject({ acceptedContributions: 2, acceptedSamples: 200 });
   });
 
-  it('closes a round at its deadline with the updates it has, and hands the missing shard out again', async () => {
+  it('cuts off a straggler once a quorum has delivered, and hands its shard out again', async () => {
     const { coordinator, clock, repo } = setup();
-    const session = await coordinator.start({ ...sgd, roundTimeoutMs: 2000 });
+    const session = await coordinator.start({ ...sgd, roundTimeoutMs: 5000 });
     const a = await join(coordinator, 'a');
     // Finish round 1 with a alone so that b is in round 2 from the start.
     coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0));
@@ -106,18 +110,15 @@ describe('coordinator rounds', () => {
     const ra = a.link.last('assignment')!.assignment;
     const rb = b.link.last('assignment')!.assignment;
     expect(rb.round).toBe(2);
+    clock.advance(100);
     coordinator.receiveFrame(a.id, gradientFrame(ra, 1));
-    // Both stay alive (heartbeats), b just never delivers.
-    for (let t = 0; t < 19; t++) {
-      clock.advance(100);
-      coordinator.heartbeat(a.id);
-      coordinator.heartbeat(b.id);
-    }
-    clock.advance(99);
+    // Half the nodes delivered after 100 ms: b gets max(250 ms, 100 ms) more; both stay alive meanwhile.
+    clock.advance(240);
+    coordinator.heartbeat(b.id);
     await flush();
     expect(coordinator.status().round).toBe(1);
     expect(coordinator.node(b.id)!.status).toBe('training');
-    clock.advance(1);
+    clock.advance(10);
     await flush();
     expect(coordinator.status()).toMatchObject({ round: 2, modelVersion: 2 });
     expect(b.link.last('cancel')).toMatchObject({ round: 2 });
@@ -126,6 +127,67 @@ describe('coordinator rounds', () => {
     // b's undelivered shard comes back first in round 3.
     const next = [a.link.last('assignment')!.assignment, b.link.last('assignment')!.assignment].find((x) => x.round === 3 && x.shardStart === rb.shardStart);
     expect(next).toBeDefined();
+  });
+
+  it('closes a round nobody delivers at the hard deadline without applying it, and keeps its shard', async () => {
+    const { coordinator, clock, repo } = setup();
+    const session = await coordinator.start({ ...sgd, roundTimeoutMs: 2000 });
+    const a = await join(coordinator, 'a');
+    const r1 = a.link.last('assignment')!.assignment;
+    for (let t = 0; t < 19; t++) {
+      clock.advance(100);
+      coordinator.heartbeat(a.id);
+    }
+    await flush();
+    expect(coordinator.status().round).toBe(0);
+    clock.advance(100);
+    await flush();
+    expect(coordinator.status()).toMatchObject({ round: 1, modelVersion: 0 });
+    expect((await repo.listRounds(session.id))[0]).toMatchObject({ round: 1, applied: false, updates: 0, failures: 1 });
+    const r2 = a.link.last('assignment')!.assignment;
+    expect(r2).toMatchObject({ round: 2, shardStart: r1.shardStart, shardCount: r1.shardCount });
+    expect((await coordinator.ledger(session.id)).ok).toBe(true);
+  });
+
+  it('does not apply a round below quorum and records its updates as rejected, not credited', async () => {
+    const { coordinator, clock, repo } = setup();
+    const session = await coordinator.start({ ...sgd, minCompletion: 1 });
+    const a = await join(coordinator, 'a');
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0));
+    const b = await join(coordinator, 'b');
+    await flush();
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 1));
+    coordinator.disconnect(b.id, b.link, 'test: connection lost');
+    await flush();
+    expect(coordinator.status()).toMatchObject({ round: 2, modelVersion: 1 });
+    const contributions = await repo.listContributions(session.id);
+    expect(contributions.filter((c) => c.round === 2).map((c) => [c.status, c.reason?.split(':')[0]])).toEqual([['rejected', 'QUORUM_NOT_MET']]);
+    const ledger = await coordinator.ledger(session.id);
+    expect(ledger).toMatchObject({ ok: true, appliedRounds: 1, modelVersion: 1, appliedUpdates: 1, rejectedByReason: { QUORUM_NOT_MET: 1 } });
+    void clock;
+  });
+
+  it('rejects an update with an absurd norm', async () => {
+    const { coordinator } = setup();
+    await coordinator.start({ ...sgd, maxUpdateNorm: 1000 });
+    const a = await join(coordinator, 'a');
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 1e6));
+    expect(a.link.last('rejected')?.code).toBe('ABSURD_NORM');
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 1));
+    await flush();
+    expect(coordinator.status().modelVersion).toBe(1);
+  });
+
+  it('completes the session once its sample budget is applied', async () => {
+    const { coordinator } = setup();
+    await coordinator.start({ ...sgd, maxSamples: 250 });
+    const a = await join(coordinator, 'a');
+    for (let i = 0; i < 5 && coordinator.status().state === 'running'; i++) {
+      coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0.1));
+      await flush();
+    }
+    expect(coordinator.status()).toMatchObject({ state: 'completed', round: 3 });
+    expect(coordinator.status().session!.totalSamples).toBe(300);
   });
 
   it('rejects duplicate, stale, future, foreign, mis-sized and non-finite updates with reasons, and records them', async () => {
@@ -217,20 +279,22 @@ describe('coordinator rounds', () => {
     expect(checkpoints.files.size).toBeGreaterThan(0);
   });
 
-  it('resumes an interrupted session from its checkpoint with model version and optimizer state', async () => {
+  it('rebuilds the exact model after a crash from the checkpoint plus the journal, and the ledger stays exact', async () => {
     const first = setup();
-    const session = await first.coordinator.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 } });
+    const session = await first.coordinator.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 }, checkpointEvery: 2 });
     const a = await join(first.coordinator, 'a');
-    for (let i = 0; i < 3; i++) {
-      first.coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0.3));
+    for (let i = 0; i < 5; i++) {
+      first.coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0.3 + i));
       await flush();
     }
-    await first.coordinator.shutdown();
+    // No shutdown: the process "dies" here. Round 5 is applied and journaled, the last checkpoint is round 4.
     const params = first.coordinator.currentParams()!.slice();
+    expect((await first.repo.latestCheckpoint(session.id))?.round).toBe(4);
 
     const second = new Coordinator({
       repo: first.repo,
       checkpoints: first.checkpoints,
+      journal: first.journal,
       aggregator: new FakeAggregator(),
       createEvaluator: async () => first.evaluator,
       models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
@@ -240,9 +304,16 @@ describe('coordinator rounds', () => {
       options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
     });
     const resumed = await second.resumeInterrupted();
-    expect(resumed).toMatchObject({ id: session.id, modelVersion: 3, round: 3 });
+    expect(resumed).toMatchObject({ id: session.id, modelVersion: 5, round: 5 });
     expect(Array.from(second.currentParams()!)).toEqual(Array.from(params));
     const b = await join(second, 'a');
-    expect(b.link.last('assignment')).toMatchObject({ assignment: { round: 4, modelVersion: 3 } });
+    const next = b.link.last('assignment')!.assignment;
+    // The data cursor continues where round 5 left it.
+    expect(next).toMatchObject({ round: 6, modelVersion: 5, shardStart: 500 });
+    second.receiveFrame(b.id, gradientFrame(next, 0.1));
+    await flush();
+    const ledger = await second.ledger(session.id);
+    expect(ledger).toMatchObject({ ok: true, appliedRounds: 6, modelVersion: 6, appliedSamples: 600, modelSamples: 600 });
+    expect((await first.repo.listEvents(session.id, 50)).map((e) => e.kind)).toContain('coordinator-restarted');
   });
 });

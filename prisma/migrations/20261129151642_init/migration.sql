@@ -42,6 +42,8 @@ CREATE TABLE "Round" (
     "samples" INTEGER NOT NULL,
     "trainLoss" REAL NOT NULL,
     "failures" INTEGER NOT NULL,
+    "totalSamples" BIGINT NOT NULL,
+    "cursor" TEXT NOT NULL,
     CONSTRAINT "Round_sessionId_fkey" FOREIGN KEY ("sessionId") REFERENCES "TrainingSession" ("id") ON DELETE CASCADE ON UPDATE CASCADE
 );
 
@@ -53,6 +55,9 @@ CREATE TABLE "Contribution" (
     "nodeId" INTEGER NOT NULL,
     "attempt" INTEGER NOT NULL,
     "samples" INTEGER NOT NULL,
+    "epoch" INTEGER NOT NULL,
+    "shardStart" INTEGER NOT NULL,
+    "shardCount" INTEGER NOT NULL,
     "checksum" BIGINT NOT NULL,
     "trainLoss" REAL NOT NULL,
     "receivedAt" DATETIME NOT NULL,
@@ -69,6 +74,9 @@ CREATE TABLE "RejectedUpdate" (
     "nodeId" INTEGER NOT NULL,
     "attempt" INTEGER NOT NULL,
     "samples" INTEGER NOT NULL,
+    "epoch" INTEGER NOT NULL,
+    "shardStart" INTEGER NOT NULL,
+    "shardCount" INTEGER NOT NULL,
     "checksum" BIGINT NOT NULL,
     "trainLoss" REAL NOT NULL,
     "reason" TEXT NOT NULL,
@@ -107,6 +115,19 @@ CREATE TABLE "Checkpoint" (
     CONSTRAINT "Checkpoint_sessionId_fkey" FOREIGN KEY ("sessionId") REFERENCES "TrainingSession" ("id") ON DELETE CASCADE ON UPDATE CASCADE
 );
 
+-- CreateTable
+CREATE TABLE "SessionEvent" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "sessionId" INTEGER NOT NULL,
+    "at" DATETIME NOT NULL,
+    "round" INTEGER NOT NULL,
+    "kind" TEXT NOT NULL,
+    "message" TEXT NOT NULL,
+    "nodeId" INTEGER,
+    "detail" TEXT,
+    CONSTRAINT "SessionEvent_sessionId_fkey" FOREIGN KEY ("sessionId") REFERENCES "TrainingSession" ("id") ON DELETE CASCADE ON UPDATE CASCADE
+);
+
 -- CreateIndex
 CREATE INDEX "TrainingSession_state_idx" ON "TrainingSession"("state");
 
@@ -133,3 +154,6 @@ CREATE UNIQUE INDEX "Metric_sessionId_round_key" ON "Metric"("sessionId", "round
 
 -- CreateIndex
 CREATE UNIQUE INDEX "Checkpoint_sessionId_round_sha256_key" ON "Checkpoint"("sessionId", "round", "sha256");
+
+-- CreateIndex
+CREATE INDEX "SessionEvent_sessionId_id_idx" ON "SessionEvent"("sessionId", "id");

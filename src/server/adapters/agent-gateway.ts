@@ -76,6 +76,8 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         return;
       }
       const bytes = toUint8Array(data);
+      // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one).
+      if (nodeId !== null) handler.heartbeat(nodeId);
       if (isBinary) {
         if (nodeId === null) return fail('NOT_REGISTERED', 'send hello before any binary frame', true);
         try {

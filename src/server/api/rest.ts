@@ -94,6 +94,20 @@ const routes: Route[] = [
     },
   },
   {
+    method: 'GET',
+    pattern: /^\/api\/sessions\/([^/]+)\/ledger$/,
+    handler: ({ control, params }) => control.ledger(positiveId(params[0], 'session')),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/api\/sessions\/([^/]+)\/events$/,
+    handler: async ({ control, params }) => {
+      const id = positiveId(params[0], 'session');
+      if (!(await control.session(id))) throw new HttpError(404, 'NOT_FOUND', `session ${id} does not exist`);
+      return { events: await control.sessionEvents(id) };
+    },
+  },
+  {
     method: 'POST',
     pattern: /^\/api\/training\/start$/,
     status: 201,

@@ -33,6 +33,9 @@ export const startTrainingInput = z
     seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
     roundTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
     minUpdates: z.number().int().min(1).max(100_000).optional(),
+    minCompletion: z.number().min(0).max(1).optional(),
+    maxSamples: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+    maxUpdateNorm: z.number().positive().optional(),
   })
   .strict();
 

@@ -15,6 +15,9 @@ export function toSessionConfigInput(input: StartTrainingInput): SessionConfigIn
   if (input.seed !== undefined) out.seed = input.seed;
   if (input.roundTimeoutMs !== undefined) out.roundTimeoutMs = input.roundTimeoutMs;
   if (input.minUpdates !== undefined) out.minUpdates = input.minUpdates;
+  if (input.minCompletion !== undefined) out.minCompletion = input.minCompletion;
+  if (input.maxSamples !== undefined) out.maxSamples = input.maxSamples;
+  if (input.maxUpdateNorm !== undefined) out.maxUpdateNorm = input.maxUpdateNorm;
   const optimizer = typeof input.optimizer === 'string' ? { name: input.optimizer } : { ...(input.optimizer ?? {}) };
   if (input.learningRate !== undefined) optimizer.learningRate = input.learningRate;
   if (Object.keys(optimizer).length > 0) out.optimizer = optimizer;

@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'WRONG_NODE'
   | 'BAD_SAMPLE_COUNT'
   | 'STALE_MODEL'
+  | 'ABSURD_NORM'
+  | 'QUORUM_NOT_MET'
   // API
   | 'NOT_FOUND'
   | 'BAD_REQUEST'

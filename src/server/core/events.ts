@@ -1,5 +1,5 @@
 // Events the coordinator publishes for live views (dashboard subscriptions, logs). Plain data only.
-import type { MetricPoint, NodeSnapshot, SessionSnapshot } from './types';
+import type { MetricPoint, NodeSnapshot, SessionEvent, SessionSnapshot } from './types';
 
 export interface StatusSnapshot {
   state: 'idle' | 'running' | 'paused' | 'stopped' | 'completed' | 'failed';
@@ -22,7 +22,8 @@ export type CoordinatorEvent =
   | { type: 'status'; status: StatusSnapshot }
   | { type: 'metric'; sessionId: number; metric: MetricPoint }
   | { type: 'node'; node: NodeSnapshot }
-  | { type: 'log'; line: LogLine };
+  | { type: 'log'; line: LogLine }
+  | { type: 'timeline'; event: SessionEvent };
 
 /** The live view a dashboard starts from before it applies events. */
 export interface DashboardSnapshot {
@@ -30,4 +31,6 @@ export interface DashboardSnapshot {
   nodes: NodeSnapshot[];
   metrics: MetricPoint[];
   logs: LogLine[];
+  /** The current session's timeline (joins, failures, restarts...), oldest first. */
+  timeline: SessionEvent[];
 }

@@ -8,6 +8,7 @@ import type {
   NodeCapabilities,
   RoundSummary,
   SessionConfig,
+  SessionEvent,
   SessionSnapshot,
 } from './types';
 
@@ -30,10 +31,17 @@ export interface TrainingRepository {
   upsertNode(name: string, capabilities: NodeCapabilities, seenAt: number): Promise<number>;
 
   /**
-   * Records a closed round and its contributions in one transaction. Contributions are unique per
-   * (session, round, node): recording the same round twice fails rather than double counting.
+   * Records a closed round, its contributions, its metric and the session's new state in ONE transaction:
+   * after a crash either all of them are there or none. Contributions are unique per (session, round, node):
+   * recording the same round twice fails rather than double counting. Rejected contributions passed here
+   * (e.g. updates of a round that missed its quorum) go to the rejection ledger in the same transaction.
    */
-  recordRound(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null): Promise<void>;
+  recordRound(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null, session: SessionSnapshot): Promise<void>;
+  /** The most recent recorded round of a session (recovery restores its data cursor). */
+  lastRound(sessionId: number): Promise<RoundSummary | null>;
+  recordEvent(event: SessionEvent): Promise<void>;
+  /** Oldest first; the newest `limit` events. */
+  listEvents(sessionId: number, limit: number): Promise<SessionEvent[]>;
   /** Records a rejected update (applied ones are recorded with their round). */
   recordRejection(contribution: ContributionRecord): Promise<void>;
   /** Fills in the test-set figures of a round's metric row once its (asynchronous) evaluation is done. */
@@ -87,4 +95,27 @@ export interface Aggregator {
 export interface Evaluator {
   evaluate(params: Float32Array): Promise<{ loss: number; accuracy: number; samples: number }>;
   close(): Promise<void>;
+}
+
+/** One applied round in the write-ahead journal: the aggregated update and what it advanced the model to. */
+export interface JournalEntry {
+  sessionId: number;
+  round: number;
+  /** Model version after applying this entry. */
+  modelVersion: number;
+  samples: number;
+  update: Float32Array;
+}
+
+/**
+ * Write-ahead journal of applied updates. The coordinator appends (durably) before it records a round as
+ * applied, so after a crash the latest checkpoint plus the journal entries the ledger says were applied
+ * rebuild the exact model: nothing applied is lost, nothing is applied twice.
+ */
+export interface UpdateJournal {
+  append(entry: JournalEntry): Promise<void>;
+  /** Entries of a session with modelVersion > afterVersion, in order. */
+  read(sessionId: number, afterVersion: number): Promise<JournalEntry[]>;
+  /** Drops entries with modelVersion <= version (they are inside a durable checkpoint). */
+  compact(sessionId: number, version: number): Promise<void>;
 }

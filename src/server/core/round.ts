@@ -154,7 +154,19 @@ export interface RoundOutcome<TSlot> {
  * shards to the cursor so no data is silently skipped. When the round is not applied, the shards of its
  * accepted updates go back too: their samples never reached the model.
  */
-export function closeRound<TSlot>(open: OpenRound<TSlot>, cursor: DataCursor, minUpdates: number, now: number): RoundOutcome<TSlot> {
+export interface QuorumPolicy {
+  /** At least this many updates... */
+  minUpdates: number;
+  /** ...and at least this fraction of the nodes assigned to the round. */
+  minCompletion: number;
+}
+
+/** Updates a round needs to be applied. */
+export function quorumSize(assigned: number, policy: QuorumPolicy): number {
+  return Math.max(1, policy.minUpdates, Math.ceil(policy.minCompletion * assigned - 1e-9));
+}
+
+export function closeRound<TSlot>(open: OpenRound<TSlot>, cursor: DataCursor, policy: QuorumPolicy, now: number): RoundOutcome<TSlot> {
   const accepted = [...open.accepted.values()].sort((a, b) => a.nodeId - b.nodeId);
   const missing: { nodeId: number; reason: string }[] = [];
   const undelivered: Shard[] = [];
@@ -164,7 +176,8 @@ export function closeRound<TSlot>(open: OpenRound<TSlot>, cursor: DataCursor, mi
     missing.push({ nodeId, reason });
     undelivered.push({ epoch: assignment.epoch, start: assignment.shardStart, count: assignment.shardCount });
   }
-  const apply = accepted.length >= Math.max(1, minUpdates);
+  const needed = quorumSize(open.assignments.size, policy);
+  const apply = accepted.length >= needed;
   if (!apply) {
     for (const update of accepted) {
       const a = open.assignments.get(update.nodeId)!;
@@ -176,7 +189,7 @@ export function closeRound<TSlot>(open: OpenRound<TSlot>, cursor: DataCursor, mi
   const trainLoss = samples > 0 ? accepted.reduce((sum, u) => sum + u.trainLoss * u.samples, 0) / samples : NaN;
   return {
     apply,
-    reason: apply ? `${accepted.length} of ${open.assignments.size} updates` : `only ${accepted.length} of ${open.assignments.size} updates (need ${minUpdates})`,
+    reason: apply ? `${accepted.length} of ${open.assignments.size} updates` : `only ${accepted.length} of ${open.assignments.size} updates arrived (quorum ${needed})`,
     accepted,
     missing,
     samples: apply ? samples : 0,

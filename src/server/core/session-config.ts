@@ -15,6 +15,9 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   seed: 42,
   roundTimeoutMs: 30_000,
   minUpdates: 1,
+  minCompletion: 0.5,
+  maxSamples: null,
+  maxUpdateNorm: 1e5,
 };
 
 export function resolveSessionConfig(input: SessionConfigInput, base: SessionConfig = DEFAULT_SESSION_CONFIG): SessionConfig {

@@ -37,6 +37,12 @@ export interface SessionConfig {
   roundTimeoutMs: number;
   /** A round needs at least this many updates to be applied. */
   minUpdates: number;
+  /** ...and at least this fraction of its assigned nodes (quorum); below it the round is not applied. */
+  minCompletion: number;
+  /** End the session once this many samples were applied (a sample budget; null: no budget). */
+  maxSamples: number | null;
+  /** Updates whose L2 norm exceeds this are rejected as absurd. */
+  maxUpdateNorm: number;
 }
 
 export type NodeStatus = 'connecting' | 'idle' | 'training' | 'failed' | 'left';
@@ -66,6 +72,8 @@ export interface NodeSnapshot {
   /** Recent measured training throughput (samples/s). */
   samplesPerSecond: number;
   currentRound: number | null;
+  /** When status last changed (epoch ms): for a failure, the moment it was detected. */
+  statusChangedAt: number;
 }
 
 /** One assignment: which shard of the epoch permutation a node trains on in a round. */
@@ -98,9 +106,17 @@ export interface MetricPoint {
   nodes: number;
 }
 
+/** Where the session stands in its pass over the data (see core/shards.ts). */
+export interface DataCursorRecord {
+  epoch: number;
+  position: number;
+  pending: { epoch: number; start: number; count: number }[];
+}
+
 export interface RoundSummary {
   sessionId: number;
   round: number;
+  /** Model version after this round (bumped only when applied). */
   modelVersion: number;
   openedAt: number;
   closedAt: number;
@@ -109,6 +125,35 @@ export interface RoundSummary {
   samples: number;
   trainLoss: number;
   failures: number;
+  /** Session total of applied samples after this round. */
+  totalSamples: number;
+  /** Data cursor after this round: recovery resumes the data exactly here. */
+  cursor: DataCursorRecord;
+}
+
+export type SessionEventKind =
+  | 'session-started'
+  | 'session-paused'
+  | 'session-resumed'
+  | 'session-stopped'
+  | 'session-completed'
+  | 'session-failed'
+  | 'coordinator-restarted'
+  | 'node-joined'
+  | 'node-rejoined'
+  | 'node-failed'
+  | 'node-left'
+  | 'round-not-applied';
+
+/** The session timeline: durable, shown on the dashboard, survives coordinator restarts. */
+export interface SessionEvent {
+  sessionId: number;
+  at: number;
+  round: number;
+  kind: SessionEventKind;
+  message: string;
+  nodeId: number | null;
+  detail: Record<string, number | string | boolean | null> | null;
 }
 
 export interface SessionSnapshot {
@@ -134,6 +179,10 @@ export interface ContributionRecord {
   nodeId: number;
   attempt: number;
   samples: number;
+  /** The shard behind the samples (epoch permutation slice); zeros for rejected updates. */
+  epoch: number;
+  shardStart: number;
+  shardCount: number;
   checksum: number;
   trainLoss: number;
   status: 'applied' | 'rejected';

@@ -3,11 +3,12 @@
 // effects through ports. It never touches sockets, files or the database directly.
 import type { AgentChannelHandler, AgentLink, SessionDescriptor } from '../core/agent-protocol';
 import { CLOSE_CODES } from '../core/agent-protocol';
-import { HyperGpuError, RequestError } from '../core/errors';
+import { AdmissionError, HyperGpuError, RequestError } from '../core/errors';
+import { ArrivalStats, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, stragglerCutoffMs, type DeadlinePolicy } from '../core/deadline';
 import type { CoordinatorEvent, DashboardSnapshot, LogLine, StatusSnapshot } from '../core/events';
 import { decodeFrameInto, decodeHeader, encodeFrame, FrameKind } from '../core/frame-codec';
 import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../core/optimizer';
-import type { Aggregator, CheckpointStore, Clock, Evaluator, TrainingRepository, UpdateSlot } from '../core/ports';
+import type { Aggregator, CheckpointStore, Clock, Evaluator, TrainingRepository, UpdateJournal, UpdateSlot } from '../core/ports';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound, type OpenRound } from '../core/round';
 import { resolveSessionConfig } from '../core/session-config';
 import { freshCursor, type DataCursor } from '../core/shards';
@@ -20,8 +21,11 @@ import type {
   NodeSnapshot,
   RoundSummary,
   SessionConfig,
+  SessionEvent,
+  SessionEventKind,
   SessionSnapshot,
 } from '../core/types';
+import { verifyLedger, type LedgerReport } from './ledger';
 import type { EventBus } from '../adapters/event-bus';
 import type { SessionConfigInput, TrainingControl } from './training-control';
 
@@ -40,11 +44,14 @@ export interface CoordinatorOptions {
   heartbeatTimeoutMs: number;
   /** Metric points kept in memory for the live view (the database keeps all of them). */
   historyLimit: number;
+  /** Round deadline policy; the ceiling comes from each session's roundTimeoutMs. */
+  deadline?: Partial<Omit<DeadlinePolicy, 'ceilingMs'>>;
 }
 
 export interface CoordinatorDeps {
   repo: TrainingRepository;
   checkpoints: CheckpointStore;
+  journal: UpdateJournal;
   aggregator: Aggregator;
   createEvaluator(model: ModelName, dataset: string): Promise<Evaluator>;
   models: ModelCatalog;
@@ -73,9 +80,11 @@ interface ActiveSession {
   cursor: DataCursor;
   evaluator: Evaluator | null;
   lastCheckpointRound: number;
+  arrivals: ArrivalStats;
 }
 
 const LOG_LIMIT = 200;
+const TIMELINE_LIMIT = 500;
 
 export class Coordinator implements TrainingControl, AgentChannelHandler {
   readonly events: EventBus;
@@ -84,6 +93,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   private open: OpenRound<UpdateSlot> | null = null;
   private closing: Promise<void> | null = null;
   private cancelDeadline: (() => void) | null = null;
+  private cancelStraggler: (() => void) | null = null;
+  private timeline: SessionEvent[] = [];
   private cancelSweep: (() => void) | null = null;
   private history: MetricPoint[] = [];
   private readonly logs: LogLine[] = [];
@@ -123,10 +134,12 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       acceptedSamples: previous?.acceptedSamples ?? 0,
       samplesPerSecond: previous?.samplesPerSecond || capabilities.samplesPerSecond,
       currentRound: null,
+      statusChangedAt: now,
     };
     this.registry.set(id, { snapshot, link, readySession: null, assignedAt: null });
     link.sendJson({ v: 1, type: 'welcome', nodeId: id, heartbeatMs: this.deps.options.heartbeatMs, session: this.sessionDescriptor() });
     this.log('info', `node ${name} (#${id}) ${previous ? 'reconnected' : 'joined'}: ${capabilities.backend} on ${capabilities.device}, ${Math.round(capabilities.samplesPerSecond)} samples/s measured`);
+    this.recordTimeline(previous ? 'node-rejoined' : 'node-joined', `${name} ${previous ? 'rejoined' : 'joined'} (${capabilities.backend})`, id);
     this.publishNode(id);
     return id;
   }
@@ -150,8 +163,10 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     if (!entry || entry.link !== link) return; // an older, replaced connection
     entry.link = null;
     entry.readySession = null;
+    const silentForMs = this.deps.clock.now() - entry.snapshot.lastHeartbeatAt;
     this.setNodeStatus(nodeId, left ? 'left' : 'failed', reason);
     this.log(left ? 'info' : 'warn', `node ${entry.snapshot.name} (#${nodeId}) ${left ? 'left' : 'failed'}: ${reason}`);
+    this.recordTimeline(left ? 'node-left' : 'node-failed', `${entry.snapshot.name} ${left ? 'left' : 'failed'}: ${reason}`, nodeId, { silentForMs });
     this.dropFromRound(nodeId, reason);
   }
 
@@ -185,6 +200,10 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       }
       slot = this.deps.aggregator.acquire(header.paramCount);
       decodeFrameInto(bytes, slot.view);
+      const norm = l2Norm(slot.view);
+      if (norm > this.active!.config.maxUpdateNorm) {
+        throw new AdmissionError('ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${this.active!.config.maxUpdateNorm.toExponential(3)}`);
+      }
     } catch (error) {
       if (slot) this.deps.aggregator.release(slot);
       this.rejectUpdate(nodeId, header, error);
@@ -205,9 +224,35 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       entry.snapshot.samplesPerSecond = entry.snapshot.samplesPerSecond > 0 ? 0.7 * entry.snapshot.samplesPerSecond + 0.3 * rate : rate;
     }
     entry.assignedAt = null;
+    this.active!.arrivals.record(now - open!.openedAt);
     this.setNodeStatus(nodeId, 'idle', `delivered round ${header.round}`);
     entry.link.sendJson({ v: 1, type: 'accepted', round: header.round, samples: header.sampleCount });
-    if (open && isRoundComplete(open)) void this.finishRound('all assigned nodes reported');
+    this.checkRoundProgress();
+  }
+
+  /** Closes the round when everyone assigned has answered, or arms the straggler cut-off once a quorum has. */
+  private checkRoundProgress(): void {
+    const open = this.open;
+    if (!open || this.closing) return;
+    if (isRoundComplete(open)) {
+      void this.finishRound('all assigned nodes reported');
+      return;
+    }
+    if (this.cancelStraggler) return;
+    const delivered = open.accepted.size;
+    const assigned = open.assignments.size - open.failed.size;
+    const grace = stragglerCutoffMs(assigned, delivered, this.deps.clock.now() - open.openedAt, this.deadlinePolicy());
+    if (grace !== null) {
+      const round = open.round;
+      this.cancelStraggler = this.deps.clock.setTimeout(() => {
+        this.cancelStraggler = null;
+        if (this.open?.round === round) void this.finishRound(`straggler cut-off after ${grace} ms grace`);
+      }, grace);
+    }
+  }
+
+  private deadlinePolicy(): DeadlinePolicy {
+    return { ...DEFAULT_DEADLINE_POLICY, ...this.deps.options.deadline, ceilingMs: this.active?.config.roundTimeoutMs ?? 30_000 };
   }
 
   /** Protocol-level trouble on a connection that is not about one update (bad JSON, unknown message). */
@@ -236,6 +281,9 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       samples: header?.sampleCount ?? 0,
       checksum: header?.checksum ?? 0,
       trainLoss: Number.isFinite(header?.trainLoss) ? header!.trainLoss : 0,
+      epoch: 0,
+      shardStart: 0,
+      shardCount: 0,
       status: 'rejected',
       reason: `${code}: ${reason}`,
       receivedAt: this.deps.clock.now(),
@@ -270,6 +318,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       samplesPerSecond: 0,
       message: null,
     };
+    await this.deps.repo.updateSession(snapshot);
     this.active = {
       snapshot,
       config,
@@ -280,11 +329,18 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       cursor: freshCursor(),
       evaluator: null,
       lastCheckpointRound: 0,
+      arrivals: new ArrivalStats(),
     };
     this.history = [];
+    this.timeline = [];
     this.resetNodeCounters();
-    this.log('info', `session ${id} started: ${config.model} on ${config.dataset}, ${config.optimizer.name} lr ${config.optimizer.learningRate}, batch ${config.batchSize}/node` +
-      (config.targetAccuracy ? `, target accuracy ${config.targetAccuracy}` : '') + (config.maxRounds ? `, at most ${config.maxRounds} rounds` : ''));
+    const description =
+      `${config.model} on ${config.dataset}, ${config.optimizer.name} lr ${config.optimizer.learningRate}, batch ${config.batchSize}/node` +
+      (config.targetAccuracy ? `, target accuracy ${config.targetAccuracy}` : '') +
+      (config.maxRounds ? `, at most ${config.maxRounds} rounds` : '') +
+      (config.maxSamples ? `, budget ${config.maxSamples} samples` : '');
+    this.log('info', `session ${id} started: ${description}`);
+    this.recordTimeline('session-started', `session started: ${description}`);
     await this.startEvaluator();
     this.broadcastSession();
     this.publishStatus();
@@ -292,33 +348,46 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     return snapshot;
   }
 
-  /** Picks up a session that was running or paused when the coordinator last stopped. */
+  /**
+   * Picks up a session that was running or paused when the coordinator last stopped, however it stopped.
+   * The model is rebuilt exactly: the latest checkpoint, then every journaled update the ledger records as
+   * applied after it, in order. The data cursor comes from the last recorded round.
+   */
   async resumeInterrupted(): Promise<SessionSnapshot | null> {
     const saved = await this.deps.repo.findResumableSession();
     if (!saved) return null;
-    const checkpoint = await this.deps.repo.latestCheckpoint(saved.id);
     const config = saved.config;
     const { trainSize } = await this.describeDataset(config.dataset);
     const paramCount = this.deps.models.paramCount(config.model);
+    const checkpoint = await this.deps.repo.latestCheckpoint(saved.id);
     let params = this.deps.models.initialParams(config.model, config.seed);
     let optimizer = createOptimizerState(config.optimizer, paramCount);
-    let round = 0;
-    let modelVersion = 0;
+    let version = 0;
     if (checkpoint) {
       const payload = await this.deps.checkpoints.read(checkpoint.path, checkpoint.sha256);
       params = payload.params;
       optimizer = { slots: payload.optimizerState, step: payload.optimizerStep };
-      round = payload.round;
-      modelVersion = payload.modelVersion;
+      version = payload.modelVersion;
     }
+    const fromVersion = version;
+    // Entries past the ledger's model version were journaled by a round whose transaction never committed.
+    const entries = (await this.deps.journal.read(saved.id, version)).filter((e) => e.modelVersion <= saved.modelVersion);
+    for (const entry of entries) {
+      if (entry.modelVersion !== version + 1) break;
+      applyOptimizerStep(config.optimizer, optimizer, params, entry.update);
+      version = entry.modelVersion;
+    }
+    if (version !== saved.modelVersion) {
+      const message = `cannot rebuild model version ${saved.modelVersion} exactly: checkpoint at version ${fromVersion} and the journal reaches only version ${version}`;
+      await this.deps.repo.updateSession({ ...saved, state: 'failed', message, endedAt: this.deps.clock.now() });
+      this.log('error', `session ${saved.id}: ${message}`);
+      return null;
+    }
+    const lastRound = await this.deps.repo.lastRound(saved.id);
+    const how = `${checkpoint ? `checkpoint at round ${checkpoint.round}` : 'the initial model'} + ${entries.length} journaled update(s)`;
     const snapshot: SessionSnapshot = {
       ...saved,
-      // Rounds after the checkpoint are re-run: the round counter continues past them so their
-      // (unapplied) numbers are never reused.
-      round: Math.max(saved.round, round),
-      modelVersion,
-      state: saved.state,
-      message: `resumed from ${checkpoint ? `checkpoint at round ${checkpoint.round}` : 'the start (no checkpoint)'} after a coordinator restart`,
+      message: `resumed after a coordinator restart from ${how}`,
     };
     this.active = {
       snapshot,
@@ -327,14 +396,20 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       paramCount,
       params,
       optimizer,
-      // The exact data position is not checkpointed yet: the resumed session starts its next epoch afresh.
-      cursor: { epoch: saved.epoch + 1, position: 0, pending: [] },
+      cursor: lastRound ? structuredClone(lastRound.cursor) : freshCursor(),
       evaluator: null,
       lastCheckpointRound: checkpoint?.round ?? 0,
+      arrivals: new ArrivalStats(),
     };
     this.history = (await this.deps.repo.listMetrics(saved.id, this.deps.options.historyLimit)).sort((a, b) => a.round - b.round);
+    this.timeline = await this.deps.repo.listEvents(saved.id, TIMELINE_LIMIT);
     await this.restoreNodeCounters(saved.id);
-    this.log('info', `session ${saved.id} ${snapshot.message}; model version ${modelVersion}, round ${snapshot.round}`);
+    this.log('info', `session ${saved.id} ${snapshot.message}: model version ${version}, round ${snapshot.round}`);
+    this.recordTimeline('coordinator-restarted', `coordinator restarted; resumed from ${how}`, null, {
+      checkpointRound: checkpoint?.round ?? 0,
+      replayed: entries.length,
+      modelVersion: version,
+    });
     await this.deps.repo.updateSession(snapshot);
     await this.startEvaluator();
     this.broadcastSession();
@@ -350,6 +425,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     // The open round still finishes and is applied; no new round opens until resume.
     await this.deps.repo.updateSession(active.snapshot);
     this.log('info', `session ${active.snapshot.id} paused at round ${active.snapshot.round}`);
+    this.recordTimeline('session-paused', `paused at round ${active.snapshot.round}`);
     this.publishStatus();
     return active.snapshot;
   }
@@ -360,6 +436,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     active.snapshot.message = null;
     await this.deps.repo.updateSession(active.snapshot);
     this.log('info', `session ${active.snapshot.id} resumed at round ${active.snapshot.round}`);
+    this.recordTimeline('session-resumed', `resumed at round ${active.snapshot.round}`);
     this.publishStatus();
     this.maybeOpenRound();
     return active.snapshot;
@@ -401,6 +478,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     if (!active || this.open || this.closing || this.shuttingDown) return;
     if (active.snapshot.state !== 'running') return;
     if (active.config.maxRounds !== null && active.snapshot.round >= active.config.maxRounds) return;
+    if (active.config.maxSamples !== null && active.snapshot.totalSamples >= active.config.maxSamples) return;
+    if (this.completionPending) return;
     const nodeIds = [...this.registry.values()]
       .filter((n) => n.link && n.readySession === active.snapshot.id && n.snapshot.status !== 'failed' && n.snapshot.status !== 'left')
       .map((n) => n.snapshot.id)
@@ -417,7 +496,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       cursor: active.cursor,
       batchSize: active.config.batchSize,
       trainSize: active.trainSize,
-      timeoutMs: active.config.roundTimeoutMs,
+      timeoutMs: hardDeadlineMs(active.arrivals, this.deadlinePolicy()),
     });
     active.cursor = cursor;
     this.open = round;
@@ -434,120 +513,151 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       entry.link!.sendJson({ v: 1, type: 'assignment', assignment });
       this.setNodeStatus(nodeId, 'training', `round ${roundNumber}`);
     }
-    this.cancelDeadline = this.deps.clock.setTimeout(() => void this.finishRound('deadline reached'), active.config.roundTimeoutMs);
+    this.cancelDeadline = this.deps.clock.setTimeout(() => void this.finishRound('deadline reached'), round.deadlineAt - now);
   }
 
   private dropFromRound(nodeId: number, reason: string): void {
     const entry = this.registry.get(nodeId);
     if (entry) entry.assignedAt = null;
-    if (this.open && dropNode(this.open, nodeId, reason) && isRoundComplete(this.open)) {
-      void this.finishRound('remaining nodes reported');
-    }
+    if (this.open && dropNode(this.open, nodeId, reason)) this.checkRoundProgress();
   }
 
   private finishRound(why: string): Promise<void> {
     if (this.closing || !this.open || !this.active) return this.closing ?? Promise.resolve();
     const open = this.open;
     const active = this.active;
-    this.cancelDeadline?.();
-    this.cancelDeadline = null;
+    this.clearRoundTimers();
     this.closing = this.applyRound(active, open, why)
       .catch((error) => {
         this.log('error', `round ${open.round} of session ${open.sessionId} failed to close: ${errorText(error)}`);
         active.snapshot.state = 'failed';
         active.snapshot.message = `round ${open.round} failed to close: ${errorText(error)}`;
+        this.recordTimeline('session-failed', active.snapshot.message);
+        this.track(this.deps.repo.updateSession(active.snapshot), 'record the failed session');
         this.publishStatus();
       })
       .finally(() => {
         this.open = null;
         this.closing = null;
-        this.maybeOpenRound();
+        // An evaluation that crossed the target while this round was closing waits for this moment.
+        if (this.completionPending) this.track(this.confirmCompletion(active), 'confirm the session target');
+        else this.maybeOpenRound();
       });
     return this.closing;
   }
 
+  private clearRoundTimers(): void {
+    this.cancelDeadline?.();
+    this.cancelDeadline = null;
+    this.cancelStraggler?.();
+    this.cancelStraggler = null;
+  }
+
+  /**
+   * Closes a round. The order is what makes application exactly-once across crashes:
+   * aggregate -> journal the update durably -> record round, contributions, metric and session in one
+   * transaction -> apply to the in-memory model. A crash before the transaction leaves a journal entry the
+   * ledger does not know (ignored at recovery); after it, recovery replays the entry.
+   */
   private async applyRound(active: ActiveSession, open: OpenRound<UpdateSlot>, why: string): Promise<void> {
     const now = this.deps.clock.now();
-    const outcome = closeRound(open, active.cursor, active.config.minUpdates, now);
-    active.cursor = outcome.cursor;
+    const outcome = closeRound(open, active.cursor, active.config, now);
     for (const { nodeId, reason } of outcome.missing) {
       const entry = this.registry.get(nodeId);
       if (entry?.link) {
         entry.link.sendJson({ v: 1, type: 'cancel', round: open.round, reason });
         entry.assignedAt = null;
-        if (entry.snapshot.status === 'training') this.setNodeStatus(nodeId, 'idle', `missed round ${open.round}`);
+        if (entry.snapshot.status === 'training') this.setNodeStatus(nodeId, 'idle', `missed round ${open.round}: ${reason}`);
       }
     }
+    const snapshot = active.snapshot;
+    const next: SessionSnapshot = { ...snapshot };
+    let update: Float32Array | null = null;
     try {
       if (outcome.apply) {
-        const gradient = await this.deps.aggregator.weightedMean(
+        update = await this.deps.aggregator.weightedMean(
           outcome.accepted.map((u) => u.slot),
           outcome.accepted.map((u) => u.samples),
         );
-        applyOptimizerStep(active.config.optimizer, active.optimizer, active.params, gradient);
-        active.snapshot.modelVersion += 1;
+        next.modelVersion += 1;
+        await this.deps.journal.append({ sessionId: snapshot.id, round: open.round, modelVersion: next.modelVersion, samples: outcome.samples, update });
       }
     } finally {
-      for (const update of open.accepted.values()) this.deps.aggregator.release(update.slot);
+      for (const accepted of open.accepted.values()) this.deps.aggregator.release(accepted.slot);
     }
     const closedAt = this.deps.clock.now();
-    const snapshot = active.snapshot;
-    snapshot.round = open.round;
-    snapshot.epoch = active.cursor.epoch;
-    snapshot.totalSamples += outcome.samples;
-    snapshot.lastRoundDurationMs = closedAt - open.openedAt;
+    next.round = open.round;
+    next.epoch = outcome.cursor.epoch;
+    next.totalSamples += outcome.samples;
+    next.lastRoundDurationMs = closedAt - open.openedAt;
     const metric: MetricPoint = {
       round: open.round,
       at: closedAt,
-      trainLoss: outcome.trainLoss,
+      trainLoss: Number.isFinite(outcome.trainLoss) ? outcome.trainLoss : 0,
       testLoss: null,
       testAccuracy: null,
       samples: outcome.samples,
-      totalSamples: snapshot.totalSamples,
+      totalSamples: next.totalSamples,
       samplesPerSecond: 0,
       roundDurationMs: closedAt - open.openedAt,
-      nodes: outcome.accepted.length,
+      nodes: outcome.apply ? outcome.accepted.length : 0,
     };
-    this.history.push(metric);
-    if (this.history.length > this.deps.options.historyLimit) this.history.splice(0, this.history.length - this.deps.options.historyLimit);
-    metric.samplesPerSecond = this.recentThroughput();
-    snapshot.samplesPerSecond = metric.samplesPerSecond;
+    metric.samplesPerSecond = this.recentThroughput(metric);
+    next.samplesPerSecond = metric.samplesPerSecond;
     const summary: RoundSummary = {
       sessionId: snapshot.id,
       round: open.round,
-      modelVersion: snapshot.modelVersion,
+      modelVersion: next.modelVersion,
       openedAt: open.openedAt,
       closedAt,
       applied: outcome.apply,
       updates: outcome.accepted.length,
       samples: outcome.samples,
-      trainLoss: Number.isFinite(outcome.trainLoss) ? outcome.trainLoss : 0,
+      trainLoss: metric.trainLoss,
       failures: outcome.missing.length,
+      totalSamples: next.totalSamples,
+      cursor: structuredClone(outcome.cursor),
     };
-    const contributions: ContributionRecord[] = outcome.apply
-      ? outcome.accepted.map((u) => ({
-          sessionId: snapshot.id,
-          round: open.round,
-          nodeId: u.nodeId,
-          attempt: u.attempt,
-          samples: u.samples,
-          checksum: u.checksum,
-          trainLoss: u.trainLoss,
-          status: 'applied' as const,
-          reason: null,
-          receivedAt: u.receivedAt,
-        }))
-      : [];
-    await this.deps.repo.recordRound(summary, contributions, metric);
-    await this.deps.repo.updateSession(snapshot);
+    const contributions: ContributionRecord[] = outcome.accepted.map((u) => {
+      const assignment = open.assignments.get(u.nodeId)!;
+      return {
+        sessionId: snapshot.id,
+        round: open.round,
+        nodeId: u.nodeId,
+        attempt: u.attempt,
+        samples: u.samples,
+        epoch: outcome.apply ? assignment.epoch : 0,
+        shardStart: outcome.apply ? assignment.shardStart : 0,
+        shardCount: outcome.apply ? assignment.shardCount : 0,
+        checksum: u.checksum,
+        trainLoss: u.trainLoss,
+        status: outcome.apply ? ('applied' as const) : ('rejected' as const),
+        reason: outcome.apply ? null : `QUORUM_NOT_MET: round ${open.round} was not applied: ${outcome.reason}`,
+        receivedAt: u.receivedAt,
+      };
+    });
+    await this.deps.repo.recordRound(summary, contributions, metric, next);
+    // Durable: now the in-memory state may advance.
+    if (update) applyOptimizerStep(active.config.optimizer, active.optimizer, active.params, update);
+    active.cursor = outcome.cursor;
+    Object.assign(snapshot, { ...next, state: snapshot.state, message: snapshot.message, endedAt: snapshot.endedAt });
+    this.history.push(metric);
+    if (this.history.length > this.deps.options.historyLimit) this.history.splice(0, this.history.length - this.deps.options.historyLimit);
     for (const c of contributions) {
       const entry = this.registry.get(c.nodeId);
       if (!entry) continue;
-      entry.snapshot.acceptedContributions += 1;
-      entry.snapshot.acceptedSamples += c.samples;
+      if (c.status === 'applied') {
+        entry.snapshot.acceptedContributions += 1;
+        entry.snapshot.acceptedSamples += c.samples;
+      } else {
+        entry.snapshot.rejectedContributions += 1;
+      }
       this.publishNode(c.nodeId);
     }
-    if (!outcome.apply) this.log('warn', `round ${open.round} not applied: ${outcome.reason}`);
+    if (!outcome.apply) {
+      this.log('warn', `round ${open.round} not applied: ${outcome.reason}`);
+      this.recordTimeline('round-not-applied', `round ${open.round} not applied: ${outcome.reason}`);
+    }
     this.publish({ type: 'metric', sessionId: snapshot.id, metric });
     this.publishStatus();
     void why;
@@ -558,11 +668,17 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       const pending = this.writeCheckpoint(active);
       this.track(pending, 'write a checkpoint');
     }
-    if (active.config.maxRounds !== null && rounds >= active.config.maxRounds && snapshot.state !== 'completed') {
+    if (this.completionPending) {
+      await this.confirmCompletion(active);
+      return;
+    }
+    const roundLimit = active.config.maxRounds !== null && rounds >= active.config.maxRounds;
+    const sampleBudget = active.config.maxSamples !== null && snapshot.totalSamples >= active.config.maxSamples;
+    if ((roundLimit || sampleBudget) && (snapshot.state === 'running' || snapshot.state === 'paused')) {
       // Let the last evaluation land before the session ends, so its final accuracy is known.
       await this.evaluateNow(active, rounds, metric, true);
       if (snapshot.state === 'running' || snapshot.state === 'paused') {
-        await this.endSession('completed', `reached ${rounds} rounds`, true);
+        await this.endSession('completed', roundLimit ? `reached ${rounds} rounds` : `applied its budget of ${active.config.maxSamples} samples (${snapshot.totalSamples})`, true);
       }
     }
   }
@@ -570,16 +686,34 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   private cancelOpenRound(reason: string): void {
     const open = this.open;
     if (!open || !this.active) return;
-    this.cancelDeadline?.();
-    this.cancelDeadline = null;
-    for (const update of open.accepted.values()) this.deps.aggregator.release(update.slot);
+    this.clearRoundTimers();
+    for (const update of open.accepted.values()) {
+      this.deps.aggregator.release(update.slot);
+      // Received but never applied: the ledger says so, with why.
+      const record: ContributionRecord = {
+        sessionId: open.sessionId,
+        round: open.round,
+        nodeId: update.nodeId,
+        attempt: update.attempt,
+        samples: update.samples,
+        epoch: 0,
+        shardStart: 0,
+        shardCount: 0,
+        checksum: update.checksum,
+        trainLoss: Number.isFinite(update.trainLoss) ? update.trainLoss : 0,
+        status: 'rejected',
+        reason: `CANCELLED: round ${open.round} was cancelled: ${reason}`,
+        receivedAt: update.receivedAt,
+      };
+      this.track(this.deps.repo.recordRejection(record), 'record a cancelled update');
+    }
     for (const nodeId of open.assignments.keys()) {
       const entry = this.registry.get(nodeId);
       entry?.link?.sendJson({ v: 1, type: 'cancel', round: open.round, reason });
       if (entry) entry.assignedAt = null;
       if (entry && entry.snapshot.status === 'training') this.setNodeStatus(nodeId, 'idle', reason);
     }
-    const outcome = closeRound({ ...open, accepted: new Map() }, this.active.cursor, Number.POSITIVE_INFINITY, this.deps.clock.now());
+    const outcome = closeRound({ ...open, accepted: new Map() }, this.active.cursor, { minUpdates: Number.POSITIVE_INFINITY, minCompletion: 1 }, this.deps.clock.now());
     this.active.cursor = outcome.cursor;
     this.open = null;
   }
@@ -593,6 +727,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   /** `fromClose`: called while the round that triggered it is still being closed (see endSession). */
   private async evaluateNow(active: ActiveSession, round: number, metric: MetricPoint, fromClose = false): Promise<void> {
     if (!active.evaluator || metric.testAccuracy !== null) return;
+    const evaluatedVersion = active.snapshot.modelVersion;
     const result = await active.evaluator.evaluate(active.params.slice());
     metric.testLoss = result.loss;
     metric.testAccuracy = result.accuracy;
@@ -602,10 +737,42 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     this.log('info', `round ${round}: test accuracy ${(result.accuracy * 100).toFixed(2)}%, test loss ${result.loss.toFixed(4)}, ${Math.round(active.snapshot.samplesPerSecond)} samples/s`);
     this.publish({ type: 'metric', sessionId: active.snapshot.id, metric });
     const target = active.config.targetAccuracy;
-    if (target !== null && result.accuracy >= target && (active.snapshot.state === 'running' || active.snapshot.state === 'paused') && this.active === active) {
-      await this.endSession('completed', `reached test accuracy ${(result.accuracy * 100).toFixed(2)}% (target ${(target * 100).toFixed(2)}%) at round ${round}`, fromClose);
-    } else {
+    const live = (active.snapshot.state === 'running' || active.snapshot.state === 'paused') && this.active === active;
+    if (target === null || result.accuracy < target || !live) {
       this.publishStatus();
+      return;
+    }
+    const reached = `reached test accuracy ${(result.accuracy * 100).toFixed(2)}% (target ${(target * 100).toFixed(2)}%) at round ${round}`;
+    if (fromClose || (evaluatedVersion === active.snapshot.modelVersion && !this.open && !this.closing)) {
+      await this.endSession('completed', reached, fromClose);
+      return;
+    }
+    // Rounds went on while this evaluation ran, so the model now is not the one that reached the target.
+    // Open no new round; once the round in flight closes, the model as it is then must pass as well.
+    this.completionPending = true;
+    this.log('info', `${reached}; confirming on the final model`);
+    if (!this.open && !this.closing) await this.confirmCompletion(active);
+  }
+
+  private completionPending = false;
+
+  /** The session completes on a model that itself meets the target; if it does not, training carries on. */
+  private async confirmCompletion(active: ActiveSession): Promise<void> {
+    this.completionPending = false;
+    try {
+      const last = this.history.at(-1);
+      const target = active.config.targetAccuracy;
+      if (!active.evaluator || !last || target === null || this.active !== active || active.snapshot.state !== 'running') return;
+      if (last.testAccuracy === null) await this.evaluateNow(active, last.round, last, true);
+      const accuracy = last.testAccuracy;
+      if (this.active !== active || active.snapshot.state !== 'running') return;
+      if (accuracy !== null && accuracy >= target) {
+        await this.endSession('completed', `reached test accuracy ${(accuracy * 100).toFixed(2)}% (target ${(target * 100).toFixed(2)}%) at round ${last.round}`, true);
+      } else {
+        this.log('info', `the model at round ${last.round} scores ${((accuracy ?? 0) * 100).toFixed(2)}%, below the target after all; training continues`);
+      }
+    } finally {
+      this.maybeOpenRound();
     }
   }
 
@@ -621,6 +788,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     active.snapshot.message = message;
     active.snapshot.endedAt = this.deps.clock.now();
     this.log('info', `session ${active.snapshot.id} ${state}: ${message}`);
+    this.recordTimeline(state === 'completed' ? 'session-completed' : 'session-stopped', message);
     if (!fromClose) {
       if (this.closing) await this.closing;
       this.cancelOpenRound(`session ${state}`);
@@ -659,6 +827,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
         createdAt: this.deps.clock.now(),
       };
       await this.deps.repo.recordCheckpoint(record);
+      // Everything up to this version is inside a durable checkpoint now.
+      await this.deps.journal.compact(payload.sessionId, payload.modelVersion);
       this.log('info', `checkpoint at round ${payload.round} (model version ${payload.modelVersion}): ${(written.bytes / 1e6).toFixed(2)} MB, sha256 ${written.sha256.slice(0, 12)}…`);
     });
     this.checkpointChain = run.catch(() => undefined);
@@ -699,7 +869,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   // ---------------------------------------------------------------- heartbeats
 
   private scheduleSweep(): void {
-    const interval = Math.max(50, Math.floor(this.deps.options.heartbeatTimeoutMs / 4));
+    // Sweep often enough that a silent node is failed within a tenth of the timeout after it expires.
+    const interval = Math.max(20, Math.floor(this.deps.options.heartbeatTimeoutMs / 10));
     this.cancelSweep = this.deps.clock.setTimeout(() => {
       this.sweepHeartbeats();
       if (!this.shuttingDown) this.scheduleSweep();
@@ -744,7 +915,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   }
 
   dashboard(): DashboardSnapshot {
-    return { status: this.status(), nodes: this.nodeList(), metrics: this.history.slice(), logs: this.logs.slice() };
+    return { status: this.status(), nodes: this.nodeList(), metrics: this.history.slice(), logs: this.logs.slice(), timeline: this.timeline.slice() };
   }
 
   nodes(): NodeSnapshot[] {
@@ -777,6 +948,19 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   async session(id: number): Promise<SessionSnapshot | null> {
     if (this.active?.snapshot.id === id) return { ...this.active.snapshot };
     return this.deps.repo.getSession(id);
+  }
+
+  async sessionEvents(sessionId: number, limit = TIMELINE_LIMIT): Promise<SessionEvent[]> {
+    return this.deps.repo.listEvents(sessionId, limit);
+  }
+
+  /** The exactly-once audit of a session's ledger (see services/ledger.ts). */
+  async ledger(sessionId: number): Promise<LedgerReport> {
+    const session = await this.session(sessionId);
+    if (!session) throw new RequestError('NOT_FOUND', `session ${sessionId} does not exist`);
+    const [rounds, contributions] = await Promise.all([this.deps.repo.listRounds(sessionId), this.deps.repo.listContributions(sessionId)]);
+    const { trainSize } = await this.describeDataset(session.config.dataset);
+    return verifyLedger(session, rounds, contributions, trainSize);
   }
 
   rounds(sessionId: number): Promise<RoundSummary[]> {
@@ -849,6 +1033,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   private setNodeStatus(nodeId: number, status: NodeSnapshot['status'], reason: string): void {
     const entry = this.registry.get(nodeId);
     if (!entry) return;
+    if (entry.snapshot.status !== status) entry.snapshot.statusChangedAt = this.deps.clock.now();
     entry.snapshot.status = status;
     entry.snapshot.statusReason = reason;
     if (status !== 'training') entry.snapshot.currentRound = null;
@@ -856,15 +1041,26 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   }
 
   /** Samples per second over the last rounds (wall time from the first of them opening to the last closing). */
-  private recentThroughput(): number {
+  private recentThroughput(latest: MetricPoint): number {
     // Only rounds run by this process: after a resume, the gap since the last run is not training time.
-    const window = this.history.slice(-20).filter((m) => m.at >= this.startedAt);
+    const window = [...this.history.slice(-19), latest].filter((m) => m.at >= this.startedAt);
     if (window.length === 0) return 0;
     const first = window[0];
     const last = window[window.length - 1];
     const span = last.at - (first.at - first.roundDurationMs);
     const samples = window.reduce((sum, m) => sum + m.samples, 0);
     return span > 0 ? (samples * 1000) / span : 0;
+  }
+
+  /** Adds to the current session's durable timeline and tells live viewers. */
+  private recordTimeline(kind: SessionEventKind, message: string, nodeId: number | null = null, detail: SessionEvent['detail'] = null): void {
+    const active = this.active;
+    if (!active) return;
+    const event: SessionEvent = { sessionId: active.snapshot.id, at: this.deps.clock.now(), round: active.snapshot.round, kind, message, nodeId, detail };
+    this.timeline.push(event);
+    if (this.timeline.length > TIMELINE_LIMIT) this.timeline.shift();
+    this.track(this.deps.repo.recordEvent(event), 'record a timeline event');
+    this.publish({ type: 'timeline', event });
   }
 
   private publishNode(nodeId: number): void {
@@ -906,4 +1102,11 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** L2 norm in float64 (a float32 sum of squares overflows for the absurd updates this guards against). */
+function l2Norm(values: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
+  return Math.sqrt(sum);
 }

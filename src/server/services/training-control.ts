@@ -9,8 +9,10 @@ import type {
   NodeSnapshot,
   RoundSummary,
   SessionConfig,
+  SessionEvent,
   SessionSnapshot,
 } from '../core/types';
+import type { LedgerReport } from './ledger';
 
 export type SessionConfigInput = Partial<Omit<SessionConfig, 'optimizer'>> & {
   optimizer?: Partial<SessionConfig['optimizer']>;
@@ -27,6 +29,10 @@ export interface TrainingControl {
   rounds(sessionId: number): Promise<RoundSummary[]>;
   contributions(sessionId: number): Promise<ContributionRecord[]>;
   checkpoints(sessionId: number): Promise<CheckpointRecord[]>;
+  /** The session's durable timeline (joins, failures, restarts...), oldest first. */
+  sessionEvents(sessionId: number): Promise<SessionEvent[]>;
+  /** Exactly-once audit of the session's ledger. */
+  ledger(sessionId: number): Promise<LedgerReport>;
   start(config: SessionConfigInput): Promise<SessionSnapshot>;
   pause(): Promise<SessionSnapshot>;
   resume(): Promise<SessionSnapshot>;

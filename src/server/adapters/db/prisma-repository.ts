@@ -11,10 +11,12 @@ import type { TrainingRepository } from '../../core/ports';
 import type {
   CheckpointRecord,
   ContributionRecord,
+  DataCursorRecord,
   MetricPoint,
   NodeCapabilities,
   RoundSummary,
   SessionConfig,
+  SessionEvent,
   SessionSnapshot,
   SessionState,
 } from '../../core/types';
@@ -27,12 +29,17 @@ import {
   checkContributionOfRound,
   checkEpochMs,
   checkEvaluation,
+  checkEvent,
   checkMetric,
   checkNode,
   checkRejection,
   checkRound,
   checkSession,
+  checkSessionConfig,
+  checkSessionOfRound,
   compareContributions,
+  isSessionEventKind,
+  storedCursor,
 } from './record-rules';
 
 export interface PrismaRepositoryOptions {
@@ -75,6 +82,8 @@ const roundSelect = {
   samples: true,
   trainLoss: true,
   failures: true,
+  totalSamples: true,
+  cursor: true,
 } as const satisfies Prisma.RoundSelect;
 
 const contributionSelect = {
@@ -84,6 +93,9 @@ const contributionSelect = {
   nodeId: true,
   attempt: true,
   samples: true,
+  epoch: true,
+  shardStart: true,
+  shardCount: true,
   checksum: true,
   trainLoss: true,
   receivedAt: true,
@@ -114,12 +126,23 @@ const checkpointSelect = {
   createdAt: true,
 } as const satisfies Prisma.CheckpointSelect;
 
+const eventSelect = {
+  sessionId: true,
+  at: true,
+  round: true,
+  kind: true,
+  message: true,
+  nodeId: true,
+  detail: true,
+} as const satisfies Prisma.SessionEventSelect;
+
 type SessionRow = Prisma.TrainingSessionGetPayload<{ select: typeof sessionSelect }>;
 type RoundRow = Prisma.RoundGetPayload<{ select: typeof roundSelect }>;
 type ContributionRow = Prisma.ContributionGetPayload<{ select: typeof contributionSelect }>;
 type RejectedRow = Prisma.RejectedUpdateGetPayload<{ select: typeof rejectedSelect }>;
 type MetricRow = Prisma.MetricGetPayload<{ select: typeof metricSelect }>;
 type CheckpointRow = Prisma.CheckpointGetPayload<{ select: typeof checkpointSelect }>;
+type EventRow = Prisma.SessionEventGetPayload<{ select: typeof eventSelect }>;
 
 const ms = (date: Date): number => date.getTime();
 const msOrNull = (date: Date | null): number | null => (date === null ? null : date.getTime());
@@ -158,6 +181,59 @@ function toRound(row: RoundRow): RoundSummary {
     samples: row.samples,
     trainLoss: row.trainLoss,
     failures: row.failures,
+    totalSamples: Number(row.totalSamples),
+    cursor: JSON.parse(row.cursor) as DataCursorRecord,
+  };
+}
+
+function toEvent(row: EventRow): SessionEvent {
+  if (!isSessionEventKind(row.kind)) {
+    throw new Error(`session ${row.sessionId} has an event of kind ${row.kind} in the database, which is not a session event kind`);
+  }
+  return {
+    sessionId: row.sessionId,
+    at: ms(row.at),
+    round: row.round,
+    kind: row.kind,
+    message: row.message,
+    nodeId: row.nodeId,
+    detail: row.detail === null ? null : (JSON.parse(row.detail) as SessionEvent['detail']),
+  };
+}
+
+function roundData(round: RoundSummary) {
+  return {
+    sessionId: round.sessionId,
+    round: round.round,
+    modelVersion: round.modelVersion,
+    openedAt: new Date(round.openedAt),
+    closedAt: new Date(round.closedAt),
+    applied: round.applied,
+    updates: round.updates,
+    samples: round.samples,
+    trainLoss: round.trainLoss,
+    failures: round.failures,
+    totalSamples: BigInt(round.totalSamples),
+    cursor: JSON.stringify(storedCursor(round.cursor)),
+  };
+}
+
+/** Every stored field of a session but its id (updateSession and recordRound write the same columns). */
+function sessionData(session: SessionSnapshot) {
+  return {
+    state: session.state,
+    config: JSON.stringify(session.config),
+    round: session.round,
+    modelVersion: session.modelVersion,
+    epoch: session.epoch,
+    totalSamples: BigInt(session.totalSamples),
+    startedAt: new Date(session.startedAt),
+    endedAt: session.endedAt === null ? null : new Date(session.endedAt),
+    lastTestAccuracy: session.lastTestAccuracy,
+    lastTestLoss: session.lastTestLoss,
+    lastRoundDurationMs: session.lastRoundDurationMs,
+    samplesPerSecond: session.samplesPerSecond,
+    message: session.message,
   };
 }
 
@@ -169,6 +245,9 @@ function toContribution(row: ContributionRow | RejectedRow): ContributionRecord 
     nodeId: row.nodeId,
     attempt: row.attempt,
     samples: row.samples,
+    epoch: row.epoch,
+    shardStart: row.shardStart,
+    shardCount: row.shardCount,
     checksum: Number(row.checksum),
     trainLoss: row.trainLoss,
     status: rejected ? 'rejected' : 'applied',
@@ -211,6 +290,9 @@ function contributionData(c: ContributionRecord) {
     nodeId: c.nodeId,
     attempt: c.attempt,
     samples: c.samples,
+    epoch: c.epoch,
+    shardStart: c.shardStart,
+    shardCount: c.shardCount,
     checksum: BigInt(c.checksum),
     trainLoss: c.trainLoss,
     receivedAt: new Date(c.receivedAt),
@@ -263,7 +345,7 @@ function translate(error: unknown, context: string): never {
   throw error;
 }
 
-// 8 parameters a row: 8,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
+// 11 parameters a row: 11,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 const CONTRIBUTION_ROWS_PER_INSERT = 1000;
 
 /**
@@ -286,9 +368,9 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
   function insertContributions(rows: ContributionRecord[]): Prisma.PrismaPromise<number> {
     const values = rows.map((row) => {
       const c = contributionData(row);
-      return Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt})`;
+      return Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt})`;
     });
-    return prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "checksum", "trainLoss", "receivedAt") VALUES ${Prisma.join(values)}`;
+    return prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt") VALUES ${Prisma.join(values)}`;
   }
 
   // The adapter runs everything on one better-sqlite3 connection and its plain queries skip the mutex its
@@ -306,6 +388,7 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
   return {
     async createSession(config, startedAt) {
       checkEpochMs('session startedAt', startedAt);
+      checkSessionConfig('session config', config);
       return serial(async () => {
         const row = await prisma.trainingSession.create({
           data: { state: 'idle', config: JSON.stringify(config), startedAt: new Date(startedAt) },
@@ -321,21 +404,7 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
         prisma.trainingSession
           .update({
             where: { id: session.id },
-            data: {
-              state: session.state,
-              config: JSON.stringify(session.config),
-              round: session.round,
-              modelVersion: session.modelVersion,
-              epoch: session.epoch,
-              totalSamples: BigInt(session.totalSamples),
-              startedAt: new Date(session.startedAt),
-              endedAt: session.endedAt === null ? null : new Date(session.endedAt),
-              lastTestAccuracy: session.lastTestAccuracy,
-              lastTestLoss: session.lastTestLoss,
-              lastRoundDurationMs: session.lastRoundDurationMs,
-              samplesPerSecond: session.samplesPerSecond,
-              message: session.message,
-            },
+            data: sessionData(session),
             select: { id: true },
           })
           .catch((error: unknown) => translate(error, `session ${session.id}`)),
@@ -387,31 +456,22 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
       });
     },
 
-    async recordRound(round, contributions, metric) {
+    async recordRound(round, contributions, metric, session) {
       checkRound(round);
       for (const c of contributions) checkContributionOfRound(c, round);
       if (metric) checkMetric(metric, round);
+      checkSessionOfRound(session, round);
       const applied = contributions.filter((c) => c.status === 'applied');
       const rejected = contributions.filter((c) => c.status === 'rejected');
       const context = `session ${round.sessionId} round ${round.round}`;
-      // A batch transaction: the round row, its contributions and its metric commit together or not at all.
-      // The round's unique key makes a second recording of the same round fail here, before anything counts.
+      // A batch transaction: the session's new counters, the round row (with its data cursor), its contributions,
+      // its rejections and its metric commit together or not at all, so after a crash the ledger, the cursor and
+      // the session totals always agree. The round's unique key makes a second recording of the same round fail
+      // here, before anything counts. The session update goes first on purpose: the conformance suite's duplicate
+      // contribution case then proves a later failure rolls it back too.
       const writes: Prisma.PrismaPromise<unknown>[] = [
-        prisma.round.create({
-          data: {
-            sessionId: round.sessionId,
-            round: round.round,
-            modelVersion: round.modelVersion,
-            openedAt: new Date(round.openedAt),
-            closedAt: new Date(round.closedAt),
-            applied: round.applied,
-            updates: round.updates,
-            samples: round.samples,
-            trainLoss: round.trainLoss,
-            failures: round.failures,
-          },
-          select: { id: true },
-        }),
+        prisma.trainingSession.update({ where: { id: session.id }, data: sessionData(session), select: { id: true } }),
+        prisma.round.create({ data: roundData(round), select: { id: true } }),
       ];
       for (let at = 0; at < applied.length; at += CONTRIBUTION_ROWS_PER_INSERT) {
         writes.push(insertContributions(applied.slice(at, at + CONTRIBUTION_ROWS_PER_INSERT)));
@@ -439,6 +499,46 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
         );
       }
       await serial(() => prisma.$transaction(writes).catch((error: unknown) => translate(error, context)));
+    },
+
+    async lastRound(sessionId) {
+      return serial(async () => {
+        const row = await prisma.round.findFirst({ where: { sessionId }, orderBy: { round: 'desc' }, select: roundSelect });
+        return row ? toRound(row) : null;
+      });
+    },
+
+    async recordEvent(event) {
+      checkEvent(event);
+      await serial(() =>
+        prisma.sessionEvent
+          .create({
+            data: {
+              sessionId: event.sessionId,
+              at: new Date(event.at),
+              round: event.round,
+              kind: event.kind,
+              message: event.message,
+              nodeId: event.nodeId,
+              detail: event.detail === null ? null : JSON.stringify(event.detail),
+            },
+            select: { id: true },
+          })
+          .catch((error: unknown) => translate(error, `session ${event.sessionId} event ${event.kind}`)),
+      );
+    },
+
+    async listEvents(sessionId, limit) {
+      return serial(async () => {
+        // The newest `limit` events, returned oldest first; id order is recording order.
+        const rows = await prisma.sessionEvent.findMany({
+          where: { sessionId },
+          orderBy: { id: 'desc' },
+          take: Math.max(0, limit),
+          select: eventSelect,
+        });
+        return rows.reverse().map(toEvent);
+      });
     },
 
     async recordRejection(contribution) {

@@ -9,9 +9,13 @@ import { HyperGpuError } from '../../core/errors';
 import type {
   CheckpointRecord,
   ContributionRecord,
+  DataCursorRecord,
   MetricPoint,
   NodeCapabilities,
   RoundSummary,
+  SessionConfig,
+  SessionEvent,
+  SessionEventKind,
   SessionSnapshot,
   SessionState,
 } from '../../core/types';
@@ -21,6 +25,27 @@ const INT32_MAX = 2 ** 31 - 1;
 
 export const SESSION_STATES: readonly SessionState[] = ['idle', 'running', 'paused', 'stopped', 'completed', 'failed'];
 export const RESUMABLE_STATES: readonly SessionState[] = ['running', 'paused'];
+
+// A record over the union, so adding a kind to the type without listing it here is a compile error.
+const EVENT_KINDS: Record<SessionEventKind, true> = {
+  'session-started': true,
+  'session-paused': true,
+  'session-resumed': true,
+  'session-stopped': true,
+  'session-completed': true,
+  'session-failed': true,
+  'coordinator-restarted': true,
+  'node-joined': true,
+  'node-rejoined': true,
+  'node-failed': true,
+  'node-left': true,
+  'round-not-applied': true,
+};
+export const SESSION_EVENT_KINDS = Object.keys(EVENT_KINDS) as readonly SessionEventKind[];
+
+export function isSessionEventKind(kind: string): kind is SessionEventKind {
+  return Object.hasOwn(EVENT_KINDS, kind);
+}
 
 function bad(message: string): never {
   throw new HyperGpuError('BAD_REQUEST', message);
@@ -52,10 +77,38 @@ export function checkEpochMs(what: string, value: number): void {
   int53(what, value);
 }
 
+/**
+ * Values stored as JSON text must come back equal: JSON writes NaN and ±Infinity as null (an
+ * `maxUpdateNorm: Infinity` would read back as null) and cannot hold bigints, functions or undefined in arrays.
+ */
+function jsonExact(what: string, value: unknown): void {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) bad(`${what} must be a finite number (JSON stores ${value} as null), got ${value}`);
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => jsonExact(`${what}[${i}]`, item));
+    return;
+  }
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [key, item] of Object.entries(value)) if (item !== undefined) jsonExact(`${what}.${key}`, item);
+    return;
+  }
+  bad(`${what} cannot be stored as JSON (${typeof value})`);
+}
+
+/** The session config is stored as JSON text; it must survive the round trip unchanged. */
+export function checkSessionConfig(what: string, config: SessionConfig): void {
+  if (typeof config !== 'object' || config === null) bad(`${what} must be an object`);
+  jsonExact(what, config);
+}
+
 export function checkSession(session: SessionSnapshot): void {
   const at = `session ${session.id}`;
   int32(`${at} id`, session.id);
   if (!SESSION_STATES.includes(session.state)) bad(`${at} state ${String(session.state)} is not a session state`);
+  checkSessionConfig(`${at} config`, session.config);
   int32(`${at} round`, session.round);
   int32(`${at} modelVersion`, session.modelVersion);
   int32(`${at} epoch`, session.epoch);
@@ -91,6 +144,41 @@ export function checkRound(round: RoundSummary): void {
   int32(`${at} samples`, round.samples);
   finite(`${at} trainLoss`, round.trainLoss);
   int32(`${at} failures`, round.failures);
+  int53(`${at} totalSamples`, round.totalSamples);
+  checkCursor(`${at} cursor`, round.cursor);
+}
+
+function checkCursor(what: string, cursor: DataCursorRecord): void {
+  if (typeof cursor !== 'object' || cursor === null) bad(`${what} must be an object`);
+  int32(`${what} epoch`, cursor.epoch);
+  int32(`${what} position`, cursor.position);
+  if (!Array.isArray(cursor.pending)) bad(`${what} pending must be an array`);
+  cursor.pending.forEach((shard, i) => {
+    if (typeof shard !== 'object' || shard === null) bad(`${what} pending[${i}] must be an object`);
+    int32(`${what} pending[${i}] epoch`, shard.epoch);
+    int32(`${what} pending[${i}] start`, shard.start);
+    int32(`${what} pending[${i}] count`, shard.count);
+  });
+}
+
+/**
+ * The cursor as stored: exactly the fields of DataCursorRecord, in a fixed order. Both repositories store this
+ * (the database as JSON text), so extra properties on a caller's object never round-trip in one and not the other.
+ */
+export function storedCursor(cursor: DataCursorRecord): DataCursorRecord {
+  return {
+    epoch: cursor.epoch,
+    position: cursor.position,
+    pending: cursor.pending.map((shard) => ({ epoch: shard.epoch, start: shard.start, count: shard.count })),
+  };
+}
+
+/** The session written by recordRound must be the round's session. */
+export function checkSessionOfRound(session: SessionSnapshot, round: RoundSummary): void {
+  checkSession(session);
+  if (session.id !== round.sessionId) {
+    bad(`recordRound of session ${round.sessionId} round ${round.round} was given session ${session.id} to update`);
+  }
 }
 
 export function checkContribution(c: ContributionRecord): void {
@@ -100,6 +188,9 @@ export function checkContribution(c: ContributionRecord): void {
   int32(`${at} nodeId`, c.nodeId);
   int32(`${at} attempt`, c.attempt);
   int32(`${at} samples`, c.samples);
+  int32(`${at} epoch`, c.epoch);
+  int32(`${at} shardStart`, c.shardStart);
+  int32(`${at} shardCount`, c.shardCount);
   int53(`${at} checksum`, c.checksum);
   finite(`${at} trainLoss`, c.trainLoss);
   int53(`${at} receivedAt`, c.receivedAt);
@@ -158,6 +249,23 @@ export function checkCheckpoint(c: CheckpointRecord): void {
   text(`${at} path`, c.path, false);
   int53(`${at} bytes`, c.bytes);
   int53(`${at} createdAt`, c.createdAt);
+}
+
+export function checkEvent(event: SessionEvent): void {
+  const at = `session ${event.sessionId} event`;
+  int32(`${at} sessionId`, event.sessionId);
+  int53(`${at} at`, event.at);
+  int32(`${at} round`, event.round);
+  if (typeof event.kind !== 'string' || !isSessionEventKind(event.kind)) bad(`${at} kind ${String(event.kind)} is not a session event kind`);
+  text(`${at} message`, event.message);
+  if (event.nodeId !== null) int32(`${at} nodeId`, event.nodeId);
+  if (event.detail !== null) {
+    if (typeof event.detail !== 'object' || Array.isArray(event.detail)) bad(`${at} detail must be an object or null`);
+    for (const [key, value] of Object.entries(event.detail)) {
+      if (value !== null && typeof value === 'object') bad(`${at} detail.${key} must be a number, string, boolean or null`);
+    }
+    jsonExact(`${at} detail`, event.detail);
+  }
 }
 
 /** Order of listContributions: by round, then arrival, then node; applied before rejected on a tie. */

@@ -21,6 +21,10 @@ export const trainingRouter = router({
   checkpoints: publicProcedure
     .input(z.object({ sessionId: z.number().int().positive() }))
     .query(({ ctx, input }) => ctx.control.checkpoints(input.sessionId)),
+  events: publicProcedure
+    .input(z.object({ sessionId: z.number().int().positive() }))
+    .query(({ ctx, input }) => ctx.control.sessionEvents(input.sessionId)),
+  ledger: publicProcedure.input(z.object({ sessionId: z.number().int().positive() })).query(({ ctx, input }) => ctx.control.ledger(input.sessionId)),
   start: publicProcedure.input(startTrainingInput.optional()).mutation(({ ctx, input }) => ctx.control.start(toSessionConfigInput(input ?? {}))),
   pause: publicProcedure.mutation(({ ctx }) => ctx.control.pause()),
   resume: publicProcedure.mutation(({ ctx }) => ctx.control.resume()),
