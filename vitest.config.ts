@@ -23,6 +23,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          name: 'chaos',
+          include: ['tests/chaos/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 900_000,
+          hookTimeout: 600_000,
+          // Chaos scenarios kill and restart real processes; they run alone.
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -30,11 +30,12 @@ function ensureChromium() {
 }
 
 const tsx = [`${root}/node_modules/tsx/dist/cli.mjs`];
-const only = process.argv[2]; // optional: unit | integration | e2e
+const only = process.argv[2]; // optional: unit | integration | chaos | e2e
 let ok = true;
 if (!only) ok = step('typecheck', process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '--noEmit', '-p', '.']) && ok;
 if (!only || only === 'unit') ok = step('unit tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'unit']) && ok;
 if (!only || only === 'integration') ok = step('integration tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'integration']) && ok;
+if (!only || only === 'chaos') ok = step('chaos scenarios', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'chaos']) && ok;
 if (!only || only === 'e2e') {
   ok = ensureChromium() && ok;
   ok = step('dashboard build', process.execPath, [...tsx, 'src/server/dashboard-build.ts']) && ok;

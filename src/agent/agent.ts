@@ -1,6 +1,8 @@
 // The node agent: connects to a coordinator, trains on the shards it is assigned, sends gradients as binary
 // frames, heartbeats, and reconnects with backoff whenever the connection drops.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import WebSocket from 'ws';
 import type { Assignment } from '../server/core/types';
 import type { CoordinatorMessage, SessionDescriptor } from '../server/core/agent-protocol';
@@ -27,6 +29,10 @@ export interface AgentOptions {
   microBatch?: number;
   /** Drop the connection when nothing (not even a pong) came from the coordinator for this long. */
   coordinatorTimeoutMs?: number;
+  /** Called when the agent cannot go on (e.g. its name belongs to another agent). */
+  onFatal?: (reason: string) => void;
+  /** Where this agent keeps the secret that makes its name its own (null: memory only). */
+  tokenFile?: string | null;
 }
 
 interface Prepared {
@@ -113,6 +119,7 @@ export class NodeAgent {
         v: 1,
         type: 'hello',
         name: this.options.name,
+        ...(this.token() ? { token: this.token() } : {}),
         capabilities: {
           backend: this.options.backend.name,
           device: this.options.backend.device,
@@ -147,6 +154,35 @@ export class NodeAgent {
     });
   }
 
+  private cachedToken: string | null | undefined;
+
+  private token(): string | null {
+    if (this.cachedToken === undefined) {
+      const file = this.options.tokenFile;
+      try {
+        this.cachedToken = file ? readFileSync(file, 'utf8').trim() || null : null;
+      } catch {
+        this.cachedToken = null;
+      }
+    }
+    return this.cachedToken;
+  }
+
+  /** Written atomically and private to the user: whoever holds it can act as this node. */
+  private saveToken(token: string): void {
+    this.cachedToken = token;
+    const file = this.options.tokenFile;
+    if (!file) return;
+    try {
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(`${file}.tmp`, `${token}\n`, { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+      this.options.log(`saved this node's token to ${file}`);
+    } catch (error) {
+      this.options.log(`could not save the node token to ${file}: ${error instanceof Error ? error.message : String(error)}; the name is held only while this process runs`);
+    }
+  }
+
   private send(message: object): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
@@ -161,6 +197,7 @@ export class NodeAgent {
     }
     switch (message.type) {
       case 'welcome':
+        if (message.token) this.saveToken(message.token);
         this.nodeId = message.nodeId;
         this.heartbeatMs = message.heartbeatMs;
         this.startHeartbeat();
@@ -184,6 +221,10 @@ export class NodeAgent {
         return;
       case 'error':
         this.options.log(`coordinator reported ${message.code}: ${message.message}`);
+        if (message.code === 'NAME_TAKEN') {
+          // Retrying cannot help: someone else owns this name. Stop instead of hammering the coordinator.
+          this.options.onFatal?.(message.message);
+        }
         return;
     }
   }

@@ -1,5 +1,6 @@
 // hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadTf } from '../ml/backend';
 import { NodeAgent } from './agent';
@@ -9,6 +10,7 @@ const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name 
   --coordinator URL  coordinator's agent endpoint (default ws://127.0.0.1:3000/agent, or HYPERGPU_COORDINATOR)
   --name NAME        stable node name; reconnecting with the same name keeps the node id (default: host-pid)
   --backend NAME     force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu (default: fastest that loads)
+  --state-dir DIR    where the node's token is kept (default ~/.hypergpu); the token makes the name this agent's own
 `;
 
 export async function runAgentCli(argv: string[]): Promise<void> {
@@ -20,6 +22,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         coordinator: { type: 'string' },
         name: { type: 'string' },
         backend: { type: 'string' },
+        'state-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -46,7 +49,15 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     process.exit(2);
   }
   const { tf, info } = await loadTf({ prefer, log });
-  const agent = new NodeAgent({ coordinator, name, tf, backend: info, log });
+  const stateDir = values['state-dir'] ?? path.join(os.homedir(), '.hypergpu');
+  const endpoint = new URL(coordinator);
+  const tokenFile = path.join(stateDir, `${endpoint.hostname}_${endpoint.port || (endpoint.protocol === 'wss:' ? 443 : 80)}_${name}.token`);
+  let agent: NodeAgent;
+  const onFatal = (reason: string) => {
+    process.stderr.write(`[agent ${name}] cannot continue: ${reason}\n`);
+    void agent.stop('fatal').finally(() => process.exit(3));
+  };
+  agent = new NodeAgent({ coordinator, name, tf, backend: info, log, tokenFile, onFatal });
   const speed = await agent.calibrate();
   log(`measured ${Math.round(speed)} samples/s (mlp gradient, ${info.name}); connecting to ${coordinator}`);
   agent.start();

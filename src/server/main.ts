@@ -168,6 +168,7 @@ class LocalAgents {
   constructor(
     private readonly coordinatorUrl: string,
     private readonly quiet: boolean,
+    private readonly stateDir: string,
   ) {}
 
   start(count: number): void {
@@ -175,7 +176,7 @@ class LocalAgents {
   }
 
   private spawn(index: number): void {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`, '--state-dir', this.stateDir], {
       cwd: ROOT,
       // The IPC channel is only there to close when this process dies, however it dies (see agent cli).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
   const agentUrl = `ws://${localHost}:${port}${AGENT_PATH}`;
   if (cli.dashboard) await attachNext(runtime, cli.dev, cli.host, port);
 
-  const agents = new LocalAgents(agentUrl, cli.headless);
+  const agents = new LocalAgents(agentUrl, cli.headless, path.join(path.resolve(cli.dataDir), 'agents'));
   let shuttingDown = false;
   const shutdown = async (code: number, why: string) => {
     if (shuttingDown) return;

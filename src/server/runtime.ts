@@ -14,6 +14,7 @@ import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/evaluator';
 import { EventBus } from './adapters/event-bus';
 import { systemClock } from './adapters/clock';
+import { cryptoCredentials } from './adapters/credentials';
 import { appRouter } from './api/root';
 import { handleRest } from './api/rest';
 import type { LogLine } from './core/events';
@@ -85,6 +86,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       },
     },
     clock: systemClock,
+    credentials: cryptoCredentials,
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000 },
     log: options.log,

@@ -186,6 +186,25 @@ describe('agent channel under hostile input', () => {
     await healthy();
   });
 
+  it('keeps a node name for the agent that registered it first', async () => {
+    const owner = await connect(url);
+    owner.ws.send(hello('owned-name'));
+    const welcome = await owner.next('welcome');
+    expect(typeof welcome.token).toBe('string');
+    const impostor = await connect(url);
+    impostor.ws.send(hello('owned-name'));
+    const error = await impostor.next('error');
+    expect(error.code).toBe('NAME_TAKEN');
+    expect((await impostor.closed).code).toBe(4006);
+    expect(owner.ws.readyState).toBe(WebSocket.OPEN);
+    // The owner, presenting its token from a new connection, gets its node back.
+    const returning = await connect(url);
+    returning.ws.send(hello('owned-name', { token: welcome.token }));
+    expect((await returning.next('welcome')).nodeId).toBe(welcome.nodeId);
+    expect((await owner.closed).code).toBe(4003);
+    returning.ws.close();
+  });
+
   it('closes a connection whose frame exceeds the size limit, and one that floods', async () => {
     const big = await connect(url);
     big.ws.send(hello('raw-big'));

@@ -164,7 +164,7 @@ describe('schema and migration agree', () => {
       };
       const { id: sessionId } = await prisma.trainingSession.create({ data: session });
       const node = {
-        name: 'n', backend: 'wasm', device: 'cpu', samplesPerSecond: 2.5, agentVersion: '0.1.0', hostname: 'h', firstSeenAt: at, lastSeenAt: at,
+        name: 'n', backend: 'wasm', device: 'cpu', samplesPerSecond: 2.5, agentVersion: '0.1.0', hostname: 'h', firstSeenAt: at, lastSeenAt: at, tokenHash: 'cd'.repeat(32),
       };
       const { id: nodeId } = await prisma.node.create({ data: node });
       const round = {

@@ -25,7 +25,7 @@ describe('agent reconnect across a coordinator crash', () => {
     const base = `http://127.0.0.1:${port}`;
     first = await startServer(['--no-dashboard', '--nodes', '0', '--checkpoint-every', '5', '--batch-size', '64'], { port, dataDir });
     await waitForHttp(`${base}/health`);
-    agent = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/agent/cli.ts'), '--coordinator', `ws://127.0.0.1:${port}/agent`, '--name', 'roamer'], {
+    agent = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/agent/cli.ts'), '--coordinator', `ws://127.0.0.1:${port}/agent`, '--name', 'roamer', '--state-dir', path.join(dataDir, 'agent-state')], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -38,6 +38,7 @@ interface StoredNode {
   capabilities: NodeCapabilities;
   firstSeenAt: number;
   lastSeenAt: number;
+  tokenHash?: string;
 }
 
 export interface FakeRepository extends TrainingRepository {
@@ -169,6 +170,22 @@ export function createFakeRepository(): FakeRepository {
         const id = nextNodeId++;
         nodesByName.set(name, { id, name, capabilities: clone(capabilities), firstSeenAt: seenAt, lastSeenAt: seenAt });
         return id;
+      });
+    },
+
+    nodeCredential(name) {
+      return op('nodeCredential', () => {
+        const node = nodesByName.get(name);
+        return node ? { id: node.id, tokenHash: node.tokenHash ?? null } : null;
+      });
+    },
+
+    setNodeTokenHash(id, tokenHash) {
+      return op('setNodeTokenHash', () => {
+        if (!/^[0-9a-f]{64}$/.test(tokenHash)) throw new HyperGpuError('BAD_REQUEST', `node ${id} token hash must be 64 lowercase hex digits`);
+        const node = [...nodesByName.values()].find((n) => n.id === id);
+        if (!node) throw new HyperGpuError('NOT_FOUND', `node ${id} does not exist`);
+        node.tokenHash = tokenHash;
       });
     },
 

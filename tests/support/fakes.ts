@@ -129,3 +129,12 @@ export class RecordingLink implements AgentLink {
 export async function flush(times = 40): Promise<void> {
   for (let i = 0; i < times; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/** Deterministic node secrets for unit tests (sha256 still, so hashes look like the real ones). */
+export function fakeCredentials(): import('../../src/server/core/ports').Credentials {
+  let n = 0;
+  return {
+    issue: () => `test-token-${String(++n).padStart(8, '0')}`,
+    hash: (token) => createHash('sha256').update(token).digest('hex'),
+  };
+}

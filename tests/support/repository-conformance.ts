@@ -283,6 +283,18 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('refuses a node without a name', async () => {
         await expect(repo.upsertNode('', sampleCapabilities(), T0)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
       });
+
+      it('keeps a node credential: none for a new name, the stored hash after it is set', async () => {
+        expect(await repo.nodeCredential('gamma')).toBeNull();
+        const id = await repo.upsertNode('gamma', sampleCapabilities(), T0);
+        expect(await repo.nodeCredential('gamma')).toEqual({ id, tokenHash: null });
+        const hash = 'ab'.repeat(32);
+        await repo.setNodeTokenHash(id, hash);
+        await repo.upsertNode('gamma', sampleCapabilities({ backend: 'cpu' }), T0 + 5);
+        expect(await repo.nodeCredential('gamma')).toEqual({ id, tokenHash: hash });
+        await expect(repo.setNodeTokenHash(id, 'not-a-hash')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.setNodeTokenHash(9999, hash)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      });
     });
 
     describe('rounds and contributions', () => {

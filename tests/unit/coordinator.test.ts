@@ -7,7 +7,7 @@ import type { Assignment } from '../../src/server/core/types';
 import { Coordinator } from '../../src/server/services/coordinator';
 import { createFakeRepository } from '../support/fake-repository';
 import { createFakeJournal } from '../support/fake-journal';
-import { FakeAggregator, FakeClock, flush, MemoryCheckpointStore, RecordingLink, ScriptedEvaluator } from '../support/fakes';
+import { FakeAggregator, FakeClock, fakeCredentials, flush, MemoryCheckpointStore, RecordingLink, ScriptedEvaluator } from '../support/fakes';
 
 const PARAMS = 8;
 const caps = { backend: 'cpu', device: 'test', samplesPerSecond: 100, agentVersion: 't', hostname: 'h' };
@@ -28,6 +28,7 @@ function setup(accuracyFor: (call: number) => number = () => 0.5) {
     models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
     datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
     clock,
+    credentials: fakeCredentials(),
     events: new EventBus(),
     options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
     log: process.env.DEBUG_COORDINATOR ? (line) => console.log(line.message) : undefined,
@@ -35,9 +36,13 @@ function setup(accuracyFor: (call: number) => number = () => 0.5) {
   return { clock, repo, aggregator, checkpoints, evaluator, coordinator, journal };
 }
 
+const tokens = new Map<string, string>();
+
 async function join(coordinator: Coordinator, name: string) {
   const link = new RecordingLink();
-  const id = await coordinator.registerNode(name, caps, link);
+  const id = await coordinator.registerNode(name, caps, link, tokens.get(name));
+  const issued = link.last('welcome')?.token;
+  if (issued) tokens.set(name, issued);
   const sessionId = coordinator.status().sessionId;
   if (sessionId) coordinator.markReady(id, sessionId);
   return { id, link };
@@ -279,6 +284,21 @@ describe('coordinator rounds', () => {
     expect(checkpoints.files.size).toBeGreaterThan(0);
   });
 
+  it('keeps a node name for the agent it was issued to', async () => {
+    const { coordinator } = setup();
+    const first = new RecordingLink();
+    const id = await coordinator.registerNode('owner', caps, first);
+    const token = first.last('welcome')!.token!;
+    expect(token).toBeTruthy();
+    await expect(coordinator.registerNode('owner', caps, new RecordingLink())).rejects.toMatchObject({ code: 'NAME_TAKEN' });
+    await expect(coordinator.registerNode('owner', caps, new RecordingLink(), 'x'.repeat(32))).rejects.toMatchObject({ code: 'NAME_TAKEN' });
+    const again = new RecordingLink();
+    expect(await coordinator.registerNode('owner', caps, again, token)).toBe(id);
+    // No new token for a returning agent, and the older socket is closed as replaced.
+    expect(again.last('welcome')!.token).toBeUndefined();
+    expect(first.closed?.code).toBe(4003);
+  });
+
   it('rebuilds the exact model after a crash from the checkpoint plus the journal, and the ledger stays exact', async () => {
     const first = setup();
     const session = await first.coordinator.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 }, checkpointEvery: 2 });
@@ -300,6 +320,7 @@ describe('coordinator rounds', () => {
       models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
       datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
       clock: first.clock,
+      credentials: fakeCredentials(),
       events: new EventBus(),
       options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
     });

@@ -26,7 +26,8 @@ CREATE TABLE "Node" (
     "agentVersion" TEXT NOT NULL,
     "hostname" TEXT NOT NULL,
     "firstSeenAt" DATETIME NOT NULL,
-    "lastSeenAt" DATETIME NOT NULL
+    "lastSeenAt" DATETIME NOT NULL,
+    "tokenHash" TEXT
 );
 
 -- CreateTable

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
+import { HyperGpuError } from '../core/errors';
 import { AGENT_PROTOCOL_VERSION, CLOSE_CODES, type AgentChannelHandler, type AgentLink, type CoordinatorMessage } from '../core/agent-protocol';
 
 const capabilities = z.object({
@@ -16,7 +17,13 @@ const capabilities = z.object({
 });
 
 const agentMessage = z.discriminatedUnion('type', [
-  z.object({ v: z.literal(1), type: z.literal('hello'), name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1-64 letters, digits, dot, dash or underscore'), capabilities }),
+  z.object({
+    v: z.literal(1),
+    type: z.literal('hello'),
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1-64 letters, digits, dot, dash or underscore'),
+    capabilities,
+    token: z.string().min(16).max(256).optional(),
+  }),
   z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number(), round: z.number().int().nullable() }),
   z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
   z.object({ v: z.literal(1), type: z.literal('goodbye'), reason: z.string().max(500) }),
@@ -106,12 +113,20 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
           if (nodeId !== null || registering) return fail('BAD_MESSAGE', 'already registered on this connection');
           registering = true;
           handler
-            .registerNode(message.name, message.capabilities, link)
+            .registerNode(message.name, message.capabilities, link, message.token)
             .then((id) => {
               nodeId = id;
               if (socket.readyState !== socket.OPEN) handler.disconnect(id, link, 'connection closed during registration');
             })
-            .catch((error) => fail('INTERNAL', `registration failed: ${error instanceof Error ? error.message : String(error)}`, true))
+            .catch((error) => {
+              if (error instanceof HyperGpuError && error.code === 'NAME_TAKEN') {
+                handler.reportProtocolError(null, `${error.message} (from ${remote})`);
+                link.sendJson({ v: 1, type: 'error', code: error.code, message: error.message });
+                link.close(CLOSE_CODES.nameTaken, 'name taken');
+                return;
+              }
+              fail('INTERNAL', `registration failed: ${error instanceof Error ? error.message : String(error)}`, true);
+            })
             .finally(() => (registering = false));
           return;
         }

@@ -7,7 +7,7 @@ export const AGENT_PROTOCOL_VERSION = 1;
 
 /** Agent -> coordinator. */
 export type AgentMessage =
-  | { v: 1; type: 'hello'; name: string; capabilities: NodeCapabilities }
+  | { v: 1; type: 'hello'; name: string; capabilities: NodeCapabilities; token?: string }
   | { v: 1; type: 'heartbeat'; at: number; round: number | null }
   | { v: 1; type: 'ready'; sessionId: number }
   | { v: 1; type: 'goodbye'; reason: string };
@@ -22,7 +22,8 @@ export interface SessionDescriptor {
 
 /** Coordinator -> agent. */
 export type CoordinatorMessage =
-  | { v: 1; type: 'welcome'; nodeId: number; heartbeatMs: number; session: SessionDescriptor | null }
+  /** `token` is sent once, at a name's first registration: the agent keeps it and presents it from then on. */
+  | { v: 1; type: 'welcome'; nodeId: number; heartbeatMs: number; session: SessionDescriptor | null; token?: string }
   | { v: 1; type: 'session'; session: SessionDescriptor | null }
   | { v: 1; type: 'assignment'; assignment: Assignment }
   | { v: 1; type: 'cancel'; round: number; reason: string }
@@ -34,6 +35,7 @@ export type CoordinatorMessage =
 export const CLOSE_CODES = {
   protocolError: 4002,
   replaced: 4003,
+  nameTaken: 4006,
   heartbeatTimeout: 4004,
   shuttingDown: 4005,
   flood: 4008,
@@ -48,7 +50,7 @@ export interface AgentLink {
 
 /** What the gateway hands validated traffic to (the coordinator implements it). */
 export interface AgentChannelHandler {
-  registerNode(name: string, capabilities: NodeCapabilities, link: AgentLink): Promise<number>;
+  registerNode(name: string, capabilities: NodeCapabilities, link: AgentLink, token?: string): Promise<number>;
   markReady(nodeId: number, sessionId: number): void;
   heartbeat(nodeId: number): void;
   disconnect(nodeId: number, link: AgentLink, reason: string, left?: boolean): void;

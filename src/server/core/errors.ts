@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'NON_FINITE'
   | 'BAD_MESSAGE'
   | 'NOT_REGISTERED'
+  | 'NAME_TAKEN'
   // update admission
   | 'UNKNOWN_SESSION'
   | 'STALE_ROUND'

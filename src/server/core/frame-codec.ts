@@ -75,7 +75,12 @@ export function checksum32(words: Uint32Array): number {
     d = Math.imul(d ^ words[i + 3], 0x01000193);
   }
   for (; i < n; i++) a = Math.imul(a ^ words[i], 0x01000193);
-  let h = Math.imul(a ^ (b >>> 15), 0x85ebca6b) ^ Math.imul(c ^ (d >>> 13), 0xc2b2ae35) ^ n;
+  // Fold the lanes in full (each step is a bijection of the running value, so a change in any lane shows).
+  let h = Math.imul(a ^ (a >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ b ^ (h >>> 13), 0xc2b2ae35);
+  h = Math.imul(h ^ c ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ d ^ (h >>> 13), 0xc2b2ae35);
+  h ^= n;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -12,6 +12,12 @@ import type {
   SessionSnapshot,
 } from './types';
 
+/** Issues node secrets and hashes them (random bytes and sha256 in production; deterministic in tests). */
+export interface Credentials {
+  issue(): string;
+  hash(token: string): string;
+}
+
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): () => void;
@@ -29,6 +35,9 @@ export interface TrainingRepository {
 
   /** Registration is idempotent on name: the same agent name gets the same node id back. */
   upsertNode(name: string, capabilities: NodeCapabilities, seenAt: number): Promise<number>;
+  /** The id and token hash of a node name, or null for a name never registered. */
+  nodeCredential(name: string): Promise<{ id: number; tokenHash: string | null } | null>;
+  setNodeTokenHash(id: number, tokenHash: string): Promise<void>;
 
   /**
    * Records a closed round, its contributions, its metric and the session's new state in ONE transaction:

@@ -8,7 +8,7 @@ import { ArrivalStats, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, stragglerCutoffM
 import type { CoordinatorEvent, DashboardSnapshot, LogLine, StatusSnapshot } from '../core/events';
 import { decodeFrameInto, decodeHeader, encodeFrame, FrameKind } from '../core/frame-codec';
 import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../core/optimizer';
-import type { Aggregator, CheckpointStore, Clock, Evaluator, TrainingRepository, UpdateJournal, UpdateSlot } from '../core/ports';
+import type { Aggregator, CheckpointStore, Clock, Credentials, Evaluator, TrainingRepository, UpdateJournal, UpdateSlot } from '../core/ports';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound, type OpenRound } from '../core/round';
 import { resolveSessionConfig } from '../core/session-config';
 import { freshCursor, type DataCursor } from '../core/shards';
@@ -57,6 +57,7 @@ export interface CoordinatorDeps {
   models: ModelCatalog;
   datasets: DatasetCatalog;
   clock: Clock;
+  credentials: Credentials;
   events: EventBus;
   options: CoordinatorOptions;
   log?: (line: LogLine) => void;
@@ -111,9 +112,25 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
 
   // ---------------------------------------------------------------- agents
 
-  async registerNode(name: string, capabilities: NodeCapabilities, link: AgentLink): Promise<number> {
+  /**
+   * A name belongs to the agent that registered it first: it was issued a secret then, and must present it
+   * to come back under that name (and that node's ledger). Anyone else gets NAME_TAKEN.
+   */
+  async registerNode(name: string, capabilities: NodeCapabilities, link: AgentLink, token?: string): Promise<number> {
     const now = this.deps.clock.now();
+    const credential = await this.deps.repo.nodeCredential(name);
+    if (credential?.tokenHash && (!token || this.deps.credentials.hash(token) !== credential.tokenHash)) {
+      throw new AdmissionError(
+        'NAME_TAKEN',
+        `node name ${name} belongs to another agent (${token ? 'wrong token' : 'no token presented'}): pick another --name, or run with the --state-dir that holds this name's token`,
+      );
+    }
     const id = await this.deps.repo.upsertNode(name, capabilities, now);
+    let issued: string | undefined;
+    if (!credential?.tokenHash) {
+      issued = this.deps.credentials.issue();
+      await this.deps.repo.setNodeTokenHash(id, this.deps.credentials.hash(issued));
+    }
     const existing = this.registry.get(id);
     if (existing?.link && existing.link !== link) {
       // The same agent name reconnected (or someone reused it): the newest connection wins.
@@ -137,7 +154,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       statusChangedAt: now,
     };
     this.registry.set(id, { snapshot, link, readySession: null, assignedAt: null });
-    link.sendJson({ v: 1, type: 'welcome', nodeId: id, heartbeatMs: this.deps.options.heartbeatMs, session: this.sessionDescriptor() });
+    link.sendJson({ v: 1, type: 'welcome', nodeId: id, heartbeatMs: this.deps.options.heartbeatMs, session: this.sessionDescriptor(), ...(issued ? { token: issued } : {}) });
     this.log('info', `node ${name} (#${id}) ${previous ? 'reconnected' : 'joined'}: ${capabilities.backend} on ${capabilities.device}, ${Math.round(capabilities.samplesPerSecond)} samples/s measured`);
     this.recordTimeline(previous ? 'node-rejoined' : 'node-joined', `${name} ${previous ? 'rejoined' : 'joined'} (${capabilities.backend})`, id);
     this.publishNode(id);

@@ -456,6 +456,19 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
       });
     },
 
+    async nodeCredential(name) {
+      const row = await prisma.node.findUnique({ where: { name }, select: { id: true, tokenHash: true } });
+      return row ? { id: row.id, tokenHash: row.tokenHash } : null;
+    },
+
+    async setNodeTokenHash(id, tokenHash) {
+      if (!/^[0-9a-f]{64}$/.test(tokenHash)) throw new HyperGpuError('BAD_REQUEST', `node ${id} token hash must be 64 lowercase hex digits`);
+      await serial(async () => {
+        const updated = await prisma.node.updateMany({ where: { id }, data: { tokenHash } });
+        if (updated.count === 0) throw new HyperGpuError('NOT_FOUND', `node ${id} does not exist`);
+      });
+    },
+
     async recordRound(round, contributions, metric, session) {
       checkRound(round);
       for (const c of contributions) checkContributionOfRound(c, round);
