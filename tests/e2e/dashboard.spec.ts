@@ -1,5 +1,6 @@
 // The dashboard against a live coordinator with two local agents: it connects, shows the running session,
-// follows rounds and accuracy as they happen, lists both nodes, and pauses and resumes training.
+// follows rounds and accuracy as they happen, lists both nodes, and pauses and resumes training; the session
+// timeline records the start, the pause and the resume.
 import { expect, test, type Page } from '@playwright/test';
 
 const ACTIVE_ROWS = '[data-testid="node-row"][data-status="training"], [data-testid="node-row"][data-status="idle"]';
@@ -32,7 +33,13 @@ test('dashboard follows a live session and pauses and resumes it', async ({ page
   await expect(page.locator(ACTIVE_ROWS)).toHaveCount(2, { timeout: 30_000 });
   for (const row of await page.locator(ACTIVE_ROWS).all()) {
     await expect(row.getByTestId('node-backend')).toHaveText(/^[A-Za-z][\w.-]*$/);
+    // How long the node has been in its status, on the server's clock.
+    await expect(row.getByTestId('node-status-since')).toHaveText(/just now|\d+ (s|min|h|d) ago/);
   }
+
+  // The timeline holds the session's start.
+  const timeline = page.getByTestId('timeline');
+  await expect(timeline.locator('[data-testid="timeline-event"][data-kind="session-started"]')).toHaveCount(1, { timeout: 30_000 });
 
   // The accuracy chart gains points and accuracy passes 50%.
   await expect.poll(() => readPoints(page, 'accuracy-chart'), { timeout: 60_000 }).toBeGreaterThan(0);
@@ -62,6 +69,18 @@ test('dashboard follows a live session and pauses and resumes it', async ({ page
   await page.getByTestId('btn-resume').click();
   await expect(page.getByTestId('state-badge')).toHaveText('running');
   await expect.poll(() => readNumber(page, 'round-counter'), { timeout: 30_000 }).toBeGreaterThan(pausedRound);
+
+  // The timeline, newest first, has the resume above the pause above the start.
+  const kinds = () => timeline.getByTestId('timeline-event').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-kind')));
+  await expect
+    .poll(async () => {
+      const list = await kinds();
+      const [resumed, paused, started] = ['session-resumed', 'session-paused', 'session-started'].map((k) => list.indexOf(k));
+      return resumed !== -1 && resumed < paused && paused < started;
+    })
+    .toBe(true);
+  // No coordinator restart in this run: no restart markers on the charts.
+  await expect(page.getByTestId('restart-marker')).toHaveCount(0);
 
   await expect(page.getByTestId('control-error')).toHaveCount(0);
   await expect(page.getByTestId('connection-state')).toHaveAttribute('data-state', 'connected');

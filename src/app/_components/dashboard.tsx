@@ -1,14 +1,15 @@
 'use client';
-// The dashboard page: session header and controls, stat tiles, live charts, nodes and log. Everything shown
+// The dashboard page: session header and controls, stat tiles, live charts, nodes, session timeline and log. Everything shown
 // comes from the live.dashboard subscription (see use-live-dashboard.ts).
 import { useMemo } from 'react';
-import type { MetricPoint } from '../../server/core/types';
+import type { MetricPoint, SessionEvent } from '../../server/core/types';
 import { Controls } from './controls';
 import { formatAgo, formatCompact, formatDurationMs, formatInt, formatPercent, formatReal } from './format';
-import { LineChart, type ChartSeries } from './line-chart';
-import { latestFigures, type LiveState } from './live-state';
+import { LineChart, type ChartMarker, type ChartSeries } from './line-chart';
+import { latestFigures, restartRounds, type LiveState } from './live-state';
 import { LogPanel } from './log-panel';
 import { NodeTable } from './node-table';
+import { TimelinePanel } from './timeline-panel';
 import { useLiveDashboard, useNow, type ConnectionState } from './use-live-dashboard';
 
 const COLORS = {
@@ -81,12 +82,13 @@ export function Dashboard() {
       ) : (
         <>
           <StatTiles state={state} />
-          <Charts metrics={state.metrics} />
+          <Charts metrics={state.metrics} timeline={state.timeline} />
         </>
       )}
 
+      <NodeTable nodes={state.nodes} clockOffsetMs={state.clockOffsetMs} />
       <div className="bottom-grid">
-        <NodeTable nodes={state.nodes} clockOffsetMs={state.clockOffsetMs} />
+        <TimelinePanel events={state.timeline} />
         <LogPanel logs={state.logs} />
       </div>
     </div>
@@ -174,7 +176,22 @@ function Tile({ label, value, raw, hint, testId, accent }: {
   );
 }
 
-function Charts({ metrics }: { metrics: MetricPoint[] }) {
+function Charts({ metrics, timeline }: { metrics: MetricPoint[]; timeline: SessionEvent[] }) {
+  // One marker per round at which the coordinator restarted (and resumed this session).
+  const restartKey = restartRounds(timeline).join(',');
+  const markers = useMemo<ChartMarker[]>(
+    () =>
+      restartKey === ''
+        ? []
+        : restartKey.split(',').map((r) => ({
+            x: Number(r),
+            label: 'restart',
+            title: `coordinator restarted at round ${r}`,
+            testId: 'restart-marker',
+          })),
+    [restartKey],
+  );
+
   const { loss, accuracy, throughput } = useMemo(() => {
     const train: ChartSeries['points'] = [];
     const test: ChartSeries['points'] = [];
@@ -198,7 +215,15 @@ function Charts({ metrics }: { metrics: MetricPoint[] }) {
 
   return (
     <section className="charts">
-      <LineChart testId="loss-chart" title="Loss" series={loss} formatY={formatReal} yFromZero emptyText="Waiting for the first round…" />
+      <LineChart
+        testId="loss-chart"
+        title="Loss"
+        series={loss}
+        formatY={formatReal}
+        yFromZero
+        markers={markers}
+        emptyText="Waiting for the first round…"
+      />
       <LineChart
         testId="accuracy-chart"
         title="Test accuracy"
@@ -206,6 +231,7 @@ function Charts({ metrics }: { metrics: MetricPoint[] }) {
         formatY={(v) => formatPercent(v)}
         formatTick={(v) => `${Math.round(v * 1000) / 10}%`}
         yClamp={[0, 1]}
+        markers={markers}
         emptyText="Waiting for the first evaluation…"
       />
       <LineChart

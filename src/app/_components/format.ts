@@ -81,3 +81,12 @@ export function roundTicks(min: number, max: number, count = 6): number[] {
   for (let t = Math.ceil(min / step) * step; t <= max; t += step) ticks.push(t);
   return ticks;
 }
+
+/** How long something has been so, coarser than formatAgo (whole seconds): "just now", "3 s ago", "4 min ago". */
+export function formatSince(diffMs: number): string {
+  if (!Number.isFinite(diffMs)) return '—';
+  const ms = Math.max(0, diffMs);
+  if (ms < 1000) return 'just now';
+  if (ms < 60_000) return `${Math.floor(ms / 1000)} s ago`;
+  return formatAgo(ms);
+}

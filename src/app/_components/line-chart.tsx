@@ -19,6 +19,15 @@ export interface ChartSeries {
   dashed?: boolean;
 }
 
+/** A vertical dashed line at one round (e.g. where the coordinator restarted). */
+export interface ChartMarker {
+  x: number;
+  label: string;
+  /** Hover text. */
+  title?: string;
+  testId?: string;
+}
+
 export interface LineChartProps {
   testId: string;
   title: string;
@@ -32,12 +41,17 @@ export interface LineChartProps {
   yFromZero?: boolean;
   height?: number;
   emptyText: string;
+  /** Vertical markers; they widen the round axis to include themselves once the chart has data. */
+  markers?: ChartMarker[];
 }
 
 const MARGIN = { top: 12, right: 16, bottom: 26, left: 52 };
 /** Past this many points per series the path is thinned to about two points per pixel column. */
 const MAX_DRAWN_PER_PX = 2;
 const DOTS_BELOW = 48;
+/** A marker label is left out when it would crowd the previous one (px). */
+const MARKER_LABEL_GAP = 52;
+const NO_MARKERS: ChartMarker[] = [];
 
 export function LineChart({
   testId,
@@ -49,6 +63,7 @@ export function LineChart({
   yFromZero,
   height = 210,
   emptyText,
+  markers = NO_MARKERS,
 }: LineChartProps) {
   const wrapRef = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(560);
@@ -96,12 +111,17 @@ export function LineChart({
       y.max = Math.min(yClamp[1], y.max);
       y.ticks = y.ticks.filter((t) => t >= y.min - 1e-9 && t <= y.max + 1e-9);
     }
+    for (const m of markers) {
+      if (!Number.isFinite(m.x)) continue;
+      if (m.x < xMin) xMin = m.x;
+      if (m.x > xMax) xMax = m.x;
+    }
     if (xMax === xMin) {
       xMin -= 1;
       xMax += 1;
     }
     return { xMin, xMax, yMin: y.min, yMax: y.max, yTicks: y.ticks, xTicks: roundTicks(Math.ceil(xMin), Math.floor(xMax), Math.max(2, Math.floor(plotW / 70))) };
-  }, [series, yClamp, yFromZero, plotW]);
+  }, [series, markers, yClamp, yFromZero, plotW]);
 
   const sx = useCallback(
     (x: number) => (geometry ? MARGIN.left + ((x - geometry.xMin) / (geometry.xMax - geometry.xMin)) * plotW : 0),
@@ -122,6 +142,21 @@ export function LineChart({
       }),
     [series, plotW, sx, sy],
   );
+
+  const drawnMarkers = useMemo(() => {
+    if (!geometry) return [];
+    let lastLabelled = -Infinity;
+    return markers
+      .filter((m) => Number.isFinite(m.x))
+      .slice()
+      .sort((a, b) => a.x - b.x)
+      .map((m) => {
+        const px = sx(m.x);
+        const showLabel = px - lastLabelled >= MARKER_LABEL_GAP;
+        if (showLabel) lastLabelled = px;
+        return { marker: m, px, showLabel };
+      });
+  }, [geometry, markers, sx]);
 
   const onPointerMove = (event: PointerEvent<SVGSVGElement>) => {
     if (!geometry) return;
@@ -195,6 +230,25 @@ export function LineChart({
                 ))}
                 <line className="axis" x1={MARGIN.left} x2={MARGIN.left + plotW} y1={MARGIN.top + plotH} y2={MARGIN.top + plotH} />
               </g>
+              {drawnMarkers.map(({ marker, px, showLabel }, i) => (
+                <g key={`m${marker.x}-${i}`} className="marker" data-testid={marker.testId} data-round={marker.x}>
+                  {marker.title && <title>{marker.title}</title>}
+                  <line x1={px} x2={px} y1={MARGIN.top} y2={MARGIN.top + plotH} />
+                  {/* A wider, invisible target so the hover text is easy to reach. */}
+                  <line className="marker-hit" x1={px} x2={px} y1={MARGIN.top} y2={MARGIN.top + plotH} />
+                  {showLabel && (
+                    <text
+                      className="marker-label"
+                      // Near the right edge the label goes on the left of its line.
+                      x={px > MARGIN.left + plotW - 48 ? px - 4 : px + 4}
+                      y={MARGIN.top + 9}
+                      textAnchor={px > MARGIN.left + plotW - 48 ? 'end' : 'start'}
+                    >
+                      {marker.label}
+                    </text>
+                  )}
+                </g>
+              ))}
               {paths.map(({ series: s, d, drawn }) => (
                 <g key={s.key}>
                   <path

@@ -3,10 +3,11 @@
 // (the receive time comes in with the action), so it can be tested by feeding messages.
 import type { LogLine, StatusSnapshot } from '../../server/core/events';
 import type { LiveMessage } from '../../server/api/routers/live';
-import type { MetricPoint, NodeSnapshot } from '../../server/core/types';
+import type { MetricPoint, NodeSnapshot, SessionEvent } from '../../server/core/types';
 
 export const MAX_METRICS = 20_000;
 export const MAX_LOGS = 200;
+export const MAX_TIMELINE = 300;
 
 export interface LiveState {
   /** False until the first snapshot arrives. */
@@ -19,6 +20,9 @@ export interface LiveState {
   metricsSessionId: number | null;
   /** Newest last. */
   logs: LogLine[];
+  /** The session timeline of timelineSessionId (joins, failures, restarts...), oldest first, capped. */
+  timeline: SessionEvent[];
+  timelineSessionId: number | null;
   /** Server clock minus browser clock (ms), so "ago" times use the server's notion of now. */
   clockOffsetMs: number;
   /** Browser time of the last message. */
@@ -32,6 +36,8 @@ export const initialLiveState: LiveState = {
   metrics: [],
   metricsSessionId: null,
   logs: [],
+  timeline: [],
+  timelineSessionId: null,
   clockOffsetMs: 0,
   lastMessageAt: 0,
 };
@@ -44,7 +50,7 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
   switch (message.type) {
     case 'snapshot': {
       // A snapshot replaces everything: it comes first on every (re)subscription.
-      const { status, nodes, metrics, logs } = message.snapshot;
+      const { status, nodes, metrics, logs, timeline } = message.snapshot;
       return {
         ready: true,
         status,
@@ -52,6 +58,10 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
         metrics: normalizeMetrics(metrics),
         metricsSessionId: status.sessionId,
         logs: logs.slice(-MAX_LOGS),
+        timeline: normalizeTimeline(
+          status.sessionId === null ? (timeline ?? []) : (timeline ?? []).filter((e) => e.sessionId === status.sessionId),
+        ),
+        timelineSessionId: status.sessionId,
         clockOffsetMs: status.now - receivedAt,
         lastMessageAt: receivedAt,
       };
@@ -60,14 +70,15 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
       const status = message.status;
       // A different session id means a new session began: its charts start empty. (Unless a metric of
       // an even newer session already arrived ahead of this status.)
-      const keep =
-        status.sessionId === state.metricsSessionId ||
-        (status.sessionId !== null && state.metricsSessionId !== null && state.metricsSessionId > status.sessionId);
+      const keep = keepForSession(status.sessionId, state.metricsSessionId);
+      const keepTimeline = keepForSession(status.sessionId, state.timelineSessionId);
       return {
         ...state,
         status,
         metrics: keep ? state.metrics : [],
         metricsSessionId: keep ? state.metricsSessionId : status.sessionId,
+        timeline: keepTimeline ? state.timeline : [],
+        timelineSessionId: keepTimeline ? state.timelineSessionId : status.sessionId,
         clockOffsetMs: status.now - receivedAt,
         lastMessageAt: receivedAt,
       };
@@ -94,9 +105,75 @@ export function liveReducer(state: LiveState, action: LiveAction): LiveState {
       const logs = state.logs.length >= MAX_LOGS ? [...state.logs.slice(1 - MAX_LOGS), message.line] : [...state.logs, message.line];
       return { ...state, logs, lastMessageAt: receivedAt };
     }
+    case 'timeline': {
+      const event = message.event;
+      const current = state.timelineSessionId;
+      if (event.sessionId === current) {
+        return { ...state, timeline: insertTimelineEvent(state.timeline, event), lastMessageAt: receivedAt };
+      }
+      // A new session's first events ('session-started') are published just before its status: they open
+      // the new session's timeline rather than being dropped.
+      if (current === null || event.sessionId > current) {
+        return { ...state, timeline: [event], timelineSessionId: event.sessionId, lastMessageAt: receivedAt };
+      }
+      // An event of an older session is not this timeline's business.
+      return { ...state, lastMessageAt: receivedAt };
+    }
     default:
       return state;
   }
+}
+
+/**
+ * Whether what was kept for `keptSessionId` stays when a status names `statusSessionId`: the same session, or
+ * a newer one whose events overtook this (older) status.
+ */
+function keepForSession(statusSessionId: number | null, keptSessionId: number | null): boolean {
+  return statusSessionId === keptSessionId || (statusSessionId !== null && keptSessionId !== null && keptSessionId > statusSessionId);
+}
+
+/** Identity of a timeline event (they carry no id): the same event can come in the snapshot and as an event. */
+function timelineKey(e: SessionEvent): string {
+  return `${e.sessionId}|${e.at}|${e.kind}|${e.round}|${e.nodeId ?? ''}|${e.message}`;
+}
+
+/** Oldest first (stable for equal times), without repeats, capped to the newest MAX_TIMELINE. */
+function normalizeTimeline(events: SessionEvent[]): SessionEvent[] {
+  const seen = new Set<string>();
+  const unique: SessionEvent[] = [];
+  for (const e of events) {
+    const key = timelineKey(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    unique.push(e);
+  }
+  const sorted = unique.map((e, i) => ({ e, i })).sort((a, b) => a.e.at - b.e.at || a.i - b.i).map(({ e }) => e);
+  return sorted.length > MAX_TIMELINE ? sorted.slice(-MAX_TIMELINE) : sorted;
+}
+
+function insertTimelineEvent(timeline: SessionEvent[], event: SessionEvent): SessionEvent[] {
+  // A repeat: the subscription may deliver an event that its snapshot already held.
+  const key = timelineKey(event);
+  if (timeline.some((e) => e.at === event.at && timelineKey(e) === key)) return timeline;
+  let next: SessionEvent[];
+  const last = timeline[timeline.length - 1];
+  if (!last || event.at >= last.at) {
+    next = [...timeline, event];
+  } else {
+    // Out of order: after every event at or before its time.
+    let index = timeline.length;
+    while (index > 0 && timeline[index - 1].at > event.at) index--;
+    next = timeline.slice();
+    next.splice(index, 0, event);
+  }
+  return next.length > MAX_TIMELINE ? next.slice(-MAX_TIMELINE) : next;
+}
+
+/** Rounds at which the coordinator restarted (chart markers), ascending, without repeats. */
+export function restartRounds(timeline: SessionEvent[]): number[] {
+  const rounds = new Set<number>();
+  for (const e of timeline) if (e.kind === 'coordinator-restarted') rounds.add(e.round);
+  return [...rounds].sort((a, b) => a - b);
 }
 
 /** Sorted by round, one entry per round (the later report of a round wins), capped. */

@@ -1,9 +1,10 @@
 'use client';
 // Connected node agents. The heartbeat column counts up between events (a 1 s timer re-renders this table
-// only); times are compared on the server's clock (clockOffsetMs) so a skewed browser clock reads right.
+// only), and so does how long each node has been in its status; times are compared on the server's clock
+// (clockOffsetMs) so a skewed browser clock reads right.
 import { useEffect, useState } from 'react';
 import type { NodeSnapshot } from '../../server/core/types';
-import { formatAgo, formatCompact, formatInt } from './format';
+import { formatAgo, formatCompact, formatInt, formatSince } from './format';
 import { sortNodes } from './live-state';
 import { useNow } from './use-live-dashboard';
 
@@ -54,6 +55,8 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
               sorted.map((node) => {
                 const ago = now - node.lastHeartbeatAt;
                 const late = (node.status === 'idle' || node.status === 'training') && ago > LATE_HEARTBEAT_MS;
+                // statusChangedAt is missing from an older coordinator's snapshots.
+                const since = Number.isFinite(node.statusChangedAt) && node.statusChangedAt > 0 ? now - node.statusChangedAt : null;
                 return (
                   <tr key={node.id} data-testid="node-row" data-status={node.status} data-node-id={node.id} className={`status-${node.status}`}>
                     <td title={`#${node.id}${node.capabilities.hostname ? ` on ${node.capabilities.hostname}` : ''}, agent ${node.capabilities.agentVersion}`}>
@@ -65,6 +68,16 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
                         {node.status}
                         {node.status === 'training' && node.currentRound !== null ? ` r${node.currentRound}` : ''}
                       </span>
+                      {since !== null && (
+                        <span
+                          className="status-since"
+                          data-testid="node-status-since"
+                          title={`${node.status} since ${new Date(node.statusChangedAt).toISOString()}`}
+                        >
+                          {' '}
+                          {formatSince(since)}
+                        </span>
+                      )}
                       {node.statusReason && (
                         <div className="sub reason" title={node.statusReason}>
                           {node.statusReason}
