@@ -265,10 +265,17 @@ async function main(): Promise<void> {
     maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024,
     log: printLog,
   });
+  // Recover or start the session and prepare the dashboard before accepting connections, so nothing
+  // (an agent, a script polling /api/status) ever sees a half-started coordinator.
+  let session: SessionSnapshot | null = null;
+  if (cli.session) {
+    if (!cli.headless && !cli.fresh) session = await runtime.coordinator.resumeInterrupted();
+    if (!session) session = await runtime.coordinator.start(cli.config);
+  }
+  if (cli.dashboard) await attachNext(runtime, cli.dev, cli.host, cli.port);
   const port = await runtime.listen(cli.port, cli.host);
   const localHost = cli.host === '0.0.0.0' || cli.host === '::' ? '127.0.0.1' : cli.host;
   const agentUrl = `ws://${localHost}:${port}${AGENT_PATH}`;
-  if (cli.dashboard) await attachNext(runtime, cli.dev, cli.host, port);
 
   const agents = new LocalAgents(agentUrl, cli.headless, path.join(path.resolve(cli.dataDir), 'agents'));
   let shuttingDown = false;
@@ -287,11 +294,6 @@ async function main(): Promise<void> {
   });
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
 
-  let session: SessionSnapshot | null = null;
-  if (cli.session) {
-    if (!cli.headless && !cli.fresh) session = await runtime.coordinator.resumeInterrupted();
-    if (!session) session = await runtime.coordinator.start(cli.config);
-  }
   agents.start(cli.nodes);
   if (!cli.headless) {
     process.stdout.write(

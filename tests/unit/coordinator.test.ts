@@ -172,6 +172,61 @@ describe('coordinator rounds', () => {
     void clock;
   });
 
+  it('benches a node that keeps missing the cut-off, so it stops slowing every round, and tries it again later', async () => {
+    const { coordinator, clock } = setup();
+    await coordinator.start({ ...sgd });
+    const a = await join(coordinator, 'a');
+    coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0));
+    const slow = await join(coordinator, 'slow');
+    await flush();
+    const assignedRounds: number[] = [];
+    for (let round = 2; round <= 12; round++) {
+      const ra = a.link.last('assignment')!.assignment;
+      expect(ra.round).toBe(round);
+      const slowAssignment = slow.link.last('assignment')?.assignment;
+      const slowAssigned = slowAssignment?.round === round;
+      if (slowAssigned) assignedRounds.push(round);
+      coordinator.receiveFrame(a.id, gradientFrame(ra, 0.1));
+      coordinator.heartbeat(slow.id);
+      // The slow node never delivers; when it is assigned, the straggler grace runs out.
+      clock.advance(slowAssigned ? 300 : 10);
+      coordinator.heartbeat(slow.id);
+      coordinator.heartbeat(a.id);
+      await flush();
+    }
+    // Assigned in rounds 2-4, benched for 4 rounds after missing 3 in a row, tried again in round 9,
+    // missed it on probation, benched for 8 more.
+    expect(assignedRounds).toEqual([2, 3, 4, 9]);
+    expect(coordinator.node(slow.id)!.status).not.toBe('failed');
+    expect(coordinator.status().round).toBe(12);
+  });
+
+  it('keeps per-node credit across a coordinator restart, whenever the node reconnects', async () => {
+    const first = setup();
+    await first.coordinator.start({ ...sgd, checkpointEvery: 1 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 3; i++) {
+      first.coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0.1));
+      await flush();
+    }
+    const second = new Coordinator({
+      repo: first.repo,
+      checkpoints: first.checkpoints,
+      journal: first.journal,
+      aggregator: new FakeAggregator(),
+      createEvaluator: async () => first.evaluator,
+      models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
+      datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
+      clock: first.clock,
+      credentials: fakeCredentials(),
+      events: new EventBus(),
+      options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
+    });
+    await second.resumeInterrupted();
+    const again = await join(second, 'a');
+    expect(second.node(again.id)).toMatchObject({ acceptedContributions: 3, acceptedSamples: 300 });
+  });
+
   it('rejects an update with an absurd norm', async () => {
     const { coordinator } = setup();
     await coordinator.start({ ...sgd, maxUpdateNorm: 1000 });

@@ -22,6 +22,7 @@ const KIND_LOOK: Record<SessionEventKind, { icon: string; tone: Tone; label: str
   'node-failed': { icon: '✕', tone: 'bad', label: 'node failed' },
   'node-left': { icon: '−', tone: 'muted', label: 'node left' },
   'round-not-applied': { icon: '!', tone: 'warn', label: 'round not applied' },
+  'node-benched': { icon: '⏸', tone: 'warn', label: 'node benched' },
 };
 
 const FALLBACK_LOOK = { icon: '•', tone: 'muted' as Tone, label: 'event' };

@@ -143,7 +143,8 @@ export type SessionEventKind =
   | 'node-rejoined'
   | 'node-failed'
   | 'node-left'
-  | 'round-not-applied';
+  | 'round-not-applied'
+  | 'node-benched';
 
 /** The session timeline: durable, shown on the dashboard, survives coordinator restarts. */
 export interface SessionEvent {

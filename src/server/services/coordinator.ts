@@ -69,6 +69,12 @@ interface NodeEntry {
   /** Session the agent has loaded its model and data for; it gets work only for that session. */
   readySession: number | null;
   assignedAt: number | null;
+  /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
+  missedStreak: number;
+  /** Not assigned work before this round (a chronically slow node must not slow every round). */
+  benchedUntilRound: number;
+  /** How many times in a row it was benched: each time the bench lasts twice as long. */
+  benchLevel: number;
 }
 
 interface ActiveSession {
@@ -146,14 +152,14 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       capabilities,
       joinedAt: now,
       lastHeartbeatAt: now,
-      acceptedContributions: previous?.acceptedContributions ?? 0,
-      rejectedContributions: previous?.rejectedContributions ?? 0,
-      acceptedSamples: previous?.acceptedSamples ?? 0,
+      // Credit belongs to the session's ledger, not to the connection: a node (re)joining after a
+      // coordinator restart sees everything it was credited before.
+      ...this.creditOf(id),
       samplesPerSecond: previous?.samplesPerSecond || capabilities.samplesPerSecond,
       currentRound: null,
       statusChangedAt: now,
     };
-    this.registry.set(id, { snapshot, link, readySession: null, assignedAt: null });
+    this.registry.set(id, { snapshot, link, readySession: null, assignedAt: null, missedStreak: 0, benchedUntilRound: existing?.benchedUntilRound ?? 0, benchLevel: existing?.benchLevel ?? 0 });
     link.sendJson({ v: 1, type: 'welcome', nodeId: id, heartbeatMs: this.deps.options.heartbeatMs, session: this.sessionDescriptor(), ...(issued ? { token: issued } : {}) });
     this.log('info', `node ${name} (#${id}) ${previous ? 'reconnected' : 'joined'}: ${capabilities.backend} on ${capabilities.device}, ${Math.round(capabilities.samplesPerSecond)} samples/s measured`);
     this.recordTimeline(previous ? 'node-rejoined' : 'node-joined', `${name} ${previous ? 'rejoined' : 'joined'} (${capabilities.backend})`, id);
@@ -241,6 +247,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       entry.snapshot.samplesPerSecond = entry.snapshot.samplesPerSecond > 0 ? 0.7 * entry.snapshot.samplesPerSecond + 0.3 * rate : rate;
     }
     entry.assignedAt = null;
+    entry.missedStreak = 0;
+    entry.benchLevel = Math.max(0, entry.benchLevel - 1);
     this.active!.arrivals.record(now - open!.openedAt);
     this.setNodeStatus(nodeId, 'idle', `delivered round ${header.round}`);
     entry.link.sendJson({ v: 1, type: 'accepted', round: header.round, samples: header.sampleCount });
@@ -283,7 +291,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     const reason = error instanceof Error ? error.message : String(error);
     const round = header?.round ?? 0;
     if (entry) {
-      entry.snapshot.rejectedContributions += 1;
+      if (this.active) this.addCredit(nodeId, 'rejected', 0);
       entry.link?.sendJson({ v: 1, type: 'rejected', round, code, reason });
       this.publishNode(nodeId);
     }
@@ -497,13 +505,15 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     if (active.config.maxRounds !== null && active.snapshot.round >= active.config.maxRounds) return;
     if (active.config.maxSamples !== null && active.snapshot.totalSamples >= active.config.maxSamples) return;
     if (this.completionPending) return;
-    const nodeIds = [...this.registry.values()]
-      .filter((n) => n.link && n.readySession === active.snapshot.id && n.snapshot.status !== 'failed' && n.snapshot.status !== 'left')
-      .map((n) => n.snapshot.id)
-      .sort((a, b) => a - b);
+    const roundNumber = active.snapshot.round + 1;
+    const ready = [...this.registry.values()].filter(
+      (n) => n.link && n.readySession === active.snapshot.id && n.snapshot.status !== 'failed' && n.snapshot.status !== 'left',
+    );
+    const rested = ready.filter((n) => n.benchedUntilRound <= roundNumber);
+    // Benching never stops training: if every ready node is benched, they all work.
+    const nodeIds = (rested.length > 0 ? rested : ready).map((n) => n.snapshot.id).sort((a, b) => a - b);
     if (nodeIds.length === 0) return;
     const now = this.deps.clock.now();
-    const roundNumber = active.snapshot.round + 1;
     const { round, cursor } = openRound<UpdateSlot>({
       sessionId: active.snapshot.id,
       round: roundNumber,
@@ -531,6 +541,23 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       this.setNodeStatus(nodeId, 'training', `round ${roundNumber}`);
     }
     this.cancelDeadline = this.deps.clock.setTimeout(() => void this.finishRound('deadline reached'), round.deadlineAt - now);
+  }
+
+  /**
+   * Three missed cut-offs in a row bench a node for 4 rounds; on probation afterwards, one more miss benches it
+   * for twice as long (up to 64 rounds). Each delivery on time takes it one step back.
+   */
+  private noteMissedRound(entry: NodeEntry, round: number): void {
+    entry.missedStreak += 1;
+    if (entry.missedStreak < (entry.benchLevel > 0 ? 1 : 3)) return;
+    entry.missedStreak = 0;
+    entry.benchLevel += 1;
+    const rounds = Math.min(64, 4 * 2 ** (entry.benchLevel - 1));
+    entry.benchedUntilRound = round + 1 + rounds;
+    const why = `missed ${entry.benchLevel > 1 ? 'its probation round' : '3 rounds in a row'}; benched for ${rounds} rounds (until round ${entry.benchedUntilRound}), then tried again`;
+    this.setNodeStatus(entry.snapshot.id, 'idle', why);
+    this.log('warn', `node ${entry.snapshot.name} (#${entry.snapshot.id}) ${why}`);
+    this.recordTimeline('node-benched', `${entry.snapshot.name} ${why}`, entry.snapshot.id, { rounds });
   }
 
   private dropFromRound(nodeId: number, reason: string): void {
@@ -585,6 +612,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
         entry.link.sendJson({ v: 1, type: 'cancel', round: open.round, reason });
         entry.assignedAt = null;
         if (entry.snapshot.status === 'training') this.setNodeStatus(nodeId, 'idle', `missed round ${open.round}: ${reason}`);
+        this.noteMissedRound(entry, open.round);
       }
     }
     const snapshot = active.snapshot;
@@ -661,14 +689,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     this.history.push(metric);
     if (this.history.length > this.deps.options.historyLimit) this.history.splice(0, this.history.length - this.deps.options.historyLimit);
     for (const c of contributions) {
-      const entry = this.registry.get(c.nodeId);
-      if (!entry) continue;
-      if (c.status === 'applied') {
-        entry.snapshot.acceptedContributions += 1;
-        entry.snapshot.acceptedSamples += c.samples;
-      } else {
-        entry.snapshot.rejectedContributions += 1;
-      }
+      this.addCredit(c.nodeId, c.status, c.samples);
       this.publishNode(c.nodeId);
     }
     if (!outcome.apply) {
@@ -1023,28 +1044,39 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     }
   }
 
+  /** Per-node credit in the active session, kept apart from the registry so it survives reconnects. */
+  private readonly credits = new Map<number, { acceptedContributions: number; rejectedContributions: number; acceptedSamples: number }>();
+
+  private creditOf(nodeId: number) {
+    return { ...(this.credits.get(nodeId) ?? { acceptedContributions: 0, rejectedContributions: 0, acceptedSamples: 0 }) };
+  }
+
+  private addCredit(nodeId: number, status: 'applied' | 'rejected', samples: number): void {
+    const credit = this.creditOf(nodeId);
+    if (status === 'applied') {
+      credit.acceptedContributions += 1;
+      credit.acceptedSamples += samples;
+    } else {
+      credit.rejectedContributions += 1;
+    }
+    this.credits.set(nodeId, credit);
+    const entry = this.registry.get(nodeId);
+    if (entry) Object.assign(entry.snapshot, credit);
+  }
+
   private resetNodeCounters(): void {
+    this.credits.clear();
     for (const [id, entry] of this.registry) {
-      entry.snapshot.acceptedContributions = 0;
-      entry.snapshot.rejectedContributions = 0;
-      entry.snapshot.acceptedSamples = 0;
+      Object.assign(entry.snapshot, this.creditOf(id));
       this.publishNode(id);
     }
   }
 
+  /** Rebuilds every node's credit in a resumed session from its ledger. */
   private async restoreNodeCounters(sessionId: number): Promise<void> {
     const contributions = await this.deps.repo.listContributions(sessionId);
     this.resetNodeCounters();
-    for (const c of contributions) {
-      const entry = this.registry.get(c.nodeId);
-      if (!entry) continue;
-      if (c.status === 'applied') {
-        entry.snapshot.acceptedContributions += 1;
-        entry.snapshot.acceptedSamples += c.samples;
-      } else {
-        entry.snapshot.rejectedContributions += 1;
-      }
-    }
+    for (const c of contributions) this.addCredit(c.nodeId, c.status, c.samples);
   }
 
   private setNodeStatus(nodeId: number, status: NodeSnapshot['status'], reason: string): void {

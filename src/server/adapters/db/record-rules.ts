@@ -40,6 +40,7 @@ const EVENT_KINDS: Record<SessionEventKind, true> = {
   'node-failed': true,
   'node-left': true,
   'round-not-applied': true,
+  'node-benched': true,
 };
 export const SESSION_EVENT_KINDS = Object.keys(EVENT_KINDS) as readonly SessionEventKind[];
 
