@@ -20,7 +20,7 @@ import { handleRest } from './api/rest';
 import type { LogLine } from './core/events';
 import type { Aggregator, TrainingRepository } from './core/ports';
 import { Coordinator } from './services/coordinator';
-import { loadDataset, type Dataset } from '../ml/datasets';
+import { describeDataset } from '../ml/datasets';
 import { initialParams, modelSpec } from '../ml/models';
 
 export interface RuntimeOptions {
@@ -58,16 +58,6 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const repo = await createPrismaRepository(path.join(dataDir, 'hypergpu.db'), { log: info });
   const checkpoints = createFileCheckpointStore(path.join(dataDir, 'checkpoints'));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
-  const datasets = new Map<string, Promise<Dataset>>();
-  const dataset = (id: string) => {
-    let pending = datasets.get(id);
-    if (!pending) {
-      pending = loadDataset(id);
-      datasets.set(id, pending);
-      pending.catch(() => datasets.delete(id));
-    }
-    return pending;
-  };
   const events = new EventBus();
   const coordinator = new Coordinator({
     repo,
@@ -79,12 +69,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       paramCount: (model) => modelSpec(model).paramCount,
       initialParams: (model, seed) => initialParams(modelSpec(model), seed),
     },
-    datasets: {
-      describe: async (id) => {
-        const d = await dataset(id);
-        return { trainSize: d.trainSize, testSize: d.testSize };
-      },
-    },
+    datasets: { describe: describeDataset },
     clock: systemClock,
     credentials: cryptoCredentials,
     events,

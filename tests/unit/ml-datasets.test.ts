@@ -149,3 +149,10 @@ describe('folder datasets', () => {
     await expect(loadDataset(`folder:${halfIdx}`)).rejects.toThrow(/lacks train-labels-idx1-ubyte/);
   });
 });
+
+describe('describeDataset', () => {
+  it('gives the sizes of MNIST from the IDX headers alone', async () => {
+    const { describeDataset } = await import('../../src/ml/datasets');
+    expect(await describeDataset('mnist')).toEqual({ trainSize: 60_000, testSize: 10_000, inputShape: [28, 28, 1] });
+  });
+});

