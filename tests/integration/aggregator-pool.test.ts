@@ -1,3 +1,4 @@
+import { checksum32, inspectPayload } from '../../src/server/core/frame-codec';
 // The real aggregator pool: worker threads running the WebAssembly kernel on one shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/aggregator-pool';
@@ -80,6 +81,25 @@ describe('aggregator pool (wasm workers)', () => {
       });
     }
   }
+
+  it('inspects a slot with the SIMD kernel exactly as the JavaScript reference does', () => {
+    for (const n of [1, 3, 4, 5, 17, 4099, 1_000_003]) {
+      const slot = pool.acquire(n);
+      for (let i = 0; i < n; i++) slot.view[i] = Math.sin(i * 1.7) * (i % 7 === 0 ? 1e3 : 1);
+      if (n > 10) {
+        slot.view[n - 1] = Number.NaN;
+        slot.view[5] = Number.POSITIVE_INFINITY;
+      }
+      const fast = pool.inspect(slot);
+      const reference = inspectPayload(slot.view);
+      expect(fast.checksum).toBe(reference.checksum);
+      expect(fast.checksum).toBe(checksum32(new Uint32Array(slot.view.buffer, slot.view.byteOffset, n)));
+      expect(fast.nonFinite).toBe(reference.nonFinite);
+      if (n > 10) expect(fast.nonFinite).toBe(2);
+      else expect(fast.sumSquares).toBeCloseTo(reference.sumSquares, 6);
+      pool.release(slot);
+    }
+  });
 
   it('reuses released slots instead of growing', async () => {
     const p = 300_001;

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 // record what was sent to them.
 import type { AgentLink, CoordinatorMessage } from '../../src/server/core/agent-protocol';
 import { weightedMeanInto } from '../../src/server/core/aggregation';
-import { decodeFrame } from '../../src/server/core/frame-codec';
+import { decodeFrame, inspectPayload } from '../../src/server/core/frame-codec';
 import type { Aggregator, CheckpointPayload, CheckpointStore, Clock, Evaluator, UpdateSlot } from '../../src/server/core/ports';
 
 export class FakeClock implements Clock {
@@ -55,6 +55,10 @@ export class FakeAggregator implements Aggregator {
 
   release(slot: UpdateSlot): void {
     this.live.delete(slot.id);
+  }
+
+  inspect(slot: UpdateSlot) {
+    return inspectPayload(slot.view);
   }
 
   async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {

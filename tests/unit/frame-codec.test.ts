@@ -54,7 +54,8 @@ describe('frame codec', () => {
   it('decodes into a caller-owned buffer (an aggregator slot)', () => {
     const values = payload(33);
     const target = new Float32Array(new SharedArrayBuffer(33 * 4));
-    const header = decodeFrameInto(encodeFrame(fields, values), target);
+    const { header, stats } = decodeFrameInto(encodeFrame(fields, values), target);
+    expect(stats.sumSquares).toBeCloseTo(values.reduce((s, v) => s + v * v, 0), 2);
     expect(header.paramCount).toBe(33);
     expect(Array.from(target)).toEqual(Array.from(values));
     expect(codeOf(() => decodeFrameInto(encodeFrame(fields, values), new Float32Array(32)))).toBe('PARAM_COUNT');

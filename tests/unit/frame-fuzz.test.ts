@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/server/core/errors';
-import { decodeFrame, decodeFrameInto, encodeFrame, FRAME_HEADER_BYTES, FrameKind } from '../../src/server/core/frame-codec';
+import { checksum32, countNonFinite, decodeFrame, decodeFrameInto, encodeFrame, FRAME_HEADER_BYTES, FrameKind, inspectPayload } from '../../src/server/core/frame-codec';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const fields = fc.record({
@@ -104,6 +104,18 @@ describe('frame decoder under fuzzing', () => {
         } catch (error) {
           expect(error).toBeInstanceOf(ProtocolError);
         }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('the one-pass inspection agrees with the separate checks on any values, NaN and Inf included', () => {
+    fc.assert(
+      fc.property(fc.float32Array({ maxLength: 70 }), (values) => {
+        const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+        const stats = inspectPayload(values);
+        expect(stats.checksum).toBe(checksum32(words));
+        expect(stats.nonFinite).toBe(countNonFinite(words));
       }),
       { numRuns: 1000 },
     );

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { normalizeWeights, weightedMeanInto } from '../core/aggregation';
-import { MAX_FRAME_PARAMS } from '../core/frame-codec';
+import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../core/frame-codec';
 import type { Aggregator, UpdateSlot } from '../core/ports';
 import {
   parseFromAggregatorWorker,
@@ -512,6 +512,28 @@ class WasmAggregatorPool implements AggregatorPool {
     this.slots.release(slot);
   }
 
+  /**
+   * Runs the inspection kernel on this thread, over the shared memory the slot lives in: the gateway decodes a
+   * frame into a slot and must know at once whether to keep it, so this is synchronous and cheap (one read).
+   */
+  inspect(slot: UpdateSlot): PayloadStats {
+    if (!this.inspector) {
+      this.inspector = instantiateInspect(this.arena.memory);
+      this.inspectOut = this.arena.alloc(64);
+    }
+    const view = slot.view;
+    this.inspector(view.byteOffset, view.length, this.inspectOut);
+    const result = new DataView(this.arena.memory.buffer, this.inspectOut, 32);
+    return {
+      checksum: foldChecksum(result.getInt32(0, true), result.getInt32(4, true), result.getInt32(8, true), result.getInt32(12, true), view.length),
+      nonFinite: result.getInt32(16, true),
+      sumSquares: result.getFloat64(24, true),
+    };
+  }
+
+  private inspector: ((p: number, n: number, out: number) => void) | null = null;
+  private inspectOut = -1;
+
   async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
     if (this.closed) throw new Error('weightedMean: the aggregator is closed');
     const started = performance.now();
@@ -618,6 +640,11 @@ class WasmAggregatorPool implements AggregatorPool {
 class JsAggregator implements AggregatorPool {
   readonly backend = 'js' as const;
   readonly workerCount = 0;
+
+  inspect(slot: UpdateSlot): PayloadStats {
+    return inspectPayload(slot.view);
+  }
+
   private readonly freeLists = new Map<number, Float32Array[]>();
   private readonly slots: SlotTable;
   private readonly viewsByOffset = new Map<number, Float32Array>();
@@ -686,4 +713,15 @@ class JsAggregator implements AggregatorPool {
     this.freeLists.clear();
     this.viewsByOffset.clear();
   }
+}
+
+const INSPECT_WASM_URL = new URL('../../workers/kernels/inspect.wasm', import.meta.url);
+let inspectModule: WebAssembly.Module | null = null;
+
+/** The one-pass update inspection kernel (src/workers/kernels/inspect.wat), instantiated on the pool's memory. */
+function instantiateInspect(memory: WebAssembly.Memory): (p: number, n: number, out: number) => void {
+  inspectModule ??= new WebAssembly.Module(new Uint8Array(readFileSync(INSPECT_WASM_URL)));
+  const { inspect } = new WebAssembly.Instance(inspectModule, { env: { memory } }).exports;
+  if (typeof inspect !== 'function') throw new Error('inspect.wasm does not export inspect: rebuild it with scripts/build-kernels.mjs');
+  return inspect as (p: number, n: number, out: number) => void;
 }

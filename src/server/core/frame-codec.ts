@@ -56,36 +56,86 @@ export interface DecodedFrame {
   payload: Float32Array;
 }
 
+const CHECKSUM_SEEDS = [0x811c9dc5 | 0, 0x01000193 | 0, 0x9e3779b9 | 0, 0x85ebca6b | 0] as const;
+const FNV_PRIME = 0x01000193;
+
 /**
- * A 32-bit checksum over the payload's 32-bit words: four independent multiply-xor lanes so the CPU is not
- * serialised on one multiply chain, folded at the end. It detects corruption and truncation; it is not a MAC.
+ * A 32-bit checksum over the payload's 32-bit words: four independent multiply-xor lanes (word i goes to lane
+ * i % 4, the last n % 4 words to lane 0) so the CPU is not serialised on one multiply chain and a SIMD kernel
+ * (src/workers/kernels/inspect.wat) computes the very same lanes; folded at the end. It detects corruption and
+ * truncation; it is not a MAC.
  */
 export function checksum32(words: Uint32Array): number {
-  let a = 0x811c9dc5 | 0;
-  let b = 0x01000193 | 0;
-  let c = 0x9e3779b9 | 0;
-  let d = 0x85ebca6b | 0;
+  let [a, b, c, d] = CHECKSUM_SEEDS as unknown as number[];
   const n = words.length;
   const n4 = n - (n % 4);
   let i = 0;
   for (; i < n4; i += 4) {
-    a = Math.imul(a ^ words[i], 0x01000193);
-    b = Math.imul(b ^ words[i + 1], 0x01000193);
-    c = Math.imul(c ^ words[i + 2], 0x01000193);
-    d = Math.imul(d ^ words[i + 3], 0x01000193);
+    a = Math.imul(a ^ words[i], FNV_PRIME);
+    b = Math.imul(b ^ words[i + 1], FNV_PRIME);
+    c = Math.imul(c ^ words[i + 2], FNV_PRIME);
+    d = Math.imul(d ^ words[i + 3], FNV_PRIME);
   }
-  for (; i < n; i++) a = Math.imul(a ^ words[i], 0x01000193);
-  // Fold the lanes in full (each step is a bijection of the running value, so a change in any lane shows).
+  for (; i < n; i++) a = Math.imul(a ^ words[i], FNV_PRIME);
+  return foldChecksum(a, b, c, d, n);
+}
+
+/** Folds the four lanes in full (each step is a bijection of the running value, so a change in any lane shows). */
+export function foldChecksum(a: number, b: number, c: number, d: number, n: number): number {
   let h = Math.imul(a ^ (a >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ b ^ (h >>> 13), 0xc2b2ae35);
   h = Math.imul(h ^ c ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ d ^ (h >>> 13), 0xc2b2ae35);
   h ^= n;
   h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
   return h >>> 0;
 }
+
+/** What one read pass over an update's values tells: its checksum, how many are NaN/Inf, its squared norm. */
+export interface PayloadStats {
+  checksum: number;
+  nonFinite: number;
+  sumSquares: number;
+}
+
+/** Inspects values in place; the aggregator's SIMD kernel is the fast one, this is the portable one. */
+export type PayloadInspector = (values: Float32Array) => PayloadStats;
+
+/** The three checks in one JavaScript pass (the reference for the SIMD kernel, and its fallback). */
+export const inspectPayload: PayloadInspector = (values) => {
+  const words = wordsOf(values);
+  let [a, b, c, d] = CHECKSUM_SEEDS as unknown as number[];
+  let bad = 0;
+  let sumSquares = 0;
+  const n = words.length;
+  const n4 = n - (n % 4);
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const w0 = words[i];
+    const w1 = words[i + 1];
+    const w2 = words[i + 2];
+    const w3 = words[i + 3];
+    a = Math.imul(a ^ w0, FNV_PRIME);
+    b = Math.imul(b ^ w1, FNV_PRIME);
+    c = Math.imul(c ^ w2, FNV_PRIME);
+    d = Math.imul(d ^ w3, FNV_PRIME);
+    if ((w0 & 0x7f800000) === 0x7f800000) bad++;
+    if ((w1 & 0x7f800000) === 0x7f800000) bad++;
+    if ((w2 & 0x7f800000) === 0x7f800000) bad++;
+    if ((w3 & 0x7f800000) === 0x7f800000) bad++;
+    const v0 = values[i];
+    const v1 = values[i + 1];
+    const v2 = values[i + 2];
+    const v3 = values[i + 3];
+    sumSquares += v0 * v0 + v1 * v1 + v2 * v2 + v3 * v3;
+  }
+  for (; i < n; i++) {
+    a = Math.imul(a ^ words[i], FNV_PRIME);
+    if ((words[i] & 0x7f800000) === 0x7f800000) bad++;
+    sumSquares += values[i] * values[i];
+  }
+  return { checksum: foldChecksum(a, b, c, d, n), nonFinite: bad, sumSquares };
+};
 
 /** Counts NaN and +-Inf entries by their exponent bits (cheaper than Number.isFinite on each float). */
 export function countNonFinite(words: Uint32Array): number {
@@ -197,27 +247,38 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame {
 }
 
 /**
- * Copies a frame's payload into memory the caller owns (an aggregator slot), then verifies it there:
- * one copy from the socket buffer into the memory the aggregation kernel reads, one read pass to check it.
+ * Copies a frame's payload into memory the caller owns (an aggregator slot), then inspects it there in one
+ * pass: one copy from the socket buffer into the memory the aggregation kernel reads, one read to check it.
+ * Returns the header and the payload's stats (the caller checks the norm against its own limit).
  */
-export function decodeFrameInto(bytes: Uint8Array, target: Float32Array): FrameHeader {
+export function decodeFrameInto(bytes: Uint8Array, target: Float32Array, inspect: PayloadInspector = inspectPayload): { header: FrameHeader; stats: PayloadStats } {
   const header = decodeHeader(bytes);
   if (target.length !== header.paramCount) {
     throw new ProtocolError('PARAM_COUNT', `frame has ${header.paramCount} parameters, the model has ${target.length}`);
   }
   new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes.subarray(FRAME_HEADER_BYTES));
-  verifyPayload(header, target);
-  return header;
+  const stats = inspect(target);
+  checkStats(header, stats);
+  return { header, stats };
 }
 
 function verifyPayload(header: FrameHeader, payload: Float32Array): void {
-  const words = wordsOf(payload);
-  const sum = checksum32(words);
-  if (sum !== header.checksum) {
-    throw new ProtocolError('CHECKSUM', `payload checksum 0x${sum.toString(16)} does not match header 0x${header.checksum.toString(16)}`);
+  if (header.kind === FrameKind.Model) {
+    // Model frames (coordinator to agent) carry no NaN by construction; the checksum is all they need.
+    const sum = checksum32(wordsOf(payload));
+    if (sum !== header.checksum) throw checksumError(sum, header.checksum);
+    return;
   }
-  if (header.kind !== FrameKind.Model) {
-    const bad = countNonFinite(words);
-    if (bad > 0) throw new ProtocolError('NON_FINITE', `update has ${bad} NaN or infinite values; it was not applied`);
+  checkStats(header, inspectPayload(payload));
+}
+
+function checkStats(header: FrameHeader, stats: PayloadStats): void {
+  if (stats.checksum !== header.checksum) throw checksumError(stats.checksum, header.checksum);
+  if (header.kind !== FrameKind.Model && stats.nonFinite > 0) {
+    throw new ProtocolError('NON_FINITE', `update has ${stats.nonFinite} NaN or infinite values; it was not applied`);
   }
+}
+
+function checksumError(actual: number, declared: number): ProtocolError {
+  return new ProtocolError('CHECKSUM', `payload checksum 0x${actual.toString(16)} does not match header 0x${declared.toString(16)}`);
 }

@@ -1,6 +1,7 @@
 // Ports: what the coordinator needs from the outside world. Services receive these; adapters implement them.
 // Every port has a fake in tests/support and the real adapter passes the same conformance tests.
 
+import type { PayloadStats } from './frame-codec';
 import type {
   CheckpointRecord,
   ContributionRecord,
@@ -95,6 +96,8 @@ export interface Aggregator {
   /** Reserves memory for one update of paramCount floats. */
   acquire(paramCount: number): UpdateSlot;
   release(slot: UpdateSlot): void;
+  /** One read pass over a slot: checksum, NaN/Inf count and squared norm (a SIMD kernel where available). */
+  inspect(slot: UpdateSlot): PayloadStats;
   /** Sample-weighted mean of the slots' contents (weights need not sum to 1). Resolves to a new array. */
   weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array>;
   close(): Promise<void>;

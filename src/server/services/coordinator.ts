@@ -222,8 +222,10 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
         throw new HyperGpuError('PARAM_COUNT', `update has ${header.paramCount} parameters, model ${this.active!.config.model} has ${this.active!.paramCount}`);
       }
       slot = this.deps.aggregator.acquire(header.paramCount);
-      decodeFrameInto(bytes, slot.view);
-      const norm = l2Norm(slot.view);
+      const aggregator = this.deps.aggregator;
+      const acquired = slot;
+      const { stats } = decodeFrameInto(bytes, slot.view, () => aggregator.inspect(acquired));
+      const norm = Math.sqrt(stats.sumSquares);
       if (norm > this.active!.config.maxUpdateNorm) {
         throw new AdmissionError('ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${this.active!.config.maxUpdateNorm.toExponential(3)}`);
       }
@@ -1151,11 +1153,4 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/** L2 norm in float64 (a float32 sum of squares overflows for the absurd updates this guards against). */
-function l2Norm(values: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i] * values[i];
-  return Math.sqrt(sum);
 }
