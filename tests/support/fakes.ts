@@ -88,15 +88,19 @@ export class MemoryCheckpointStore implements CheckpointStore {
 
 export class ScriptedEvaluator implements Evaluator {
   readonly calls: Float32Array[] = [];
+  closed = false;
   constructor(private readonly accuracyFor: (call: number) => number) {}
 
   async evaluate(params: Float32Array) {
+    if (this.closed) throw new Error('evaluator closed');
     this.calls.push(params);
     const accuracy = this.accuracyFor(this.calls.length);
     return { loss: 1 - accuracy, accuracy, samples: 100 };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }
 
 export class RecordingLink implements AgentLink {

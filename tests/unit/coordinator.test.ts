@@ -322,7 +322,7 @@ describe('coordinator rounds', () => {
   });
 
   it('completes the session when an evaluation reaches the target accuracy, with a final checkpoint', async () => {
-    const { coordinator, checkpoints, repo } = setup((call) => (call >= 2 ? 0.97 : 0.6));
+    const { coordinator, checkpoints, repo, evaluator } = setup((call) => (call >= 2 ? 0.97 : 0.6));
     const session = await coordinator.start({ ...sgd, evalEvery: 2, targetAccuracy: 0.95 });
     const a = await join(coordinator, 'a');
     for (let i = 0; i < 6 && coordinator.status().state === 'running'; i++) {
@@ -337,6 +337,8 @@ describe('coordinator rounds', () => {
     const latest = await repo.latestCheckpoint(session.id);
     expect(latest?.round).toBe(coordinator.status().round);
     expect(checkpoints.files.size).toBeGreaterThan(0);
+    // The ended session's evaluator worker is let go.
+    expect(evaluator.closed).toBe(true);
   });
 
   it('keeps a node name for the agent it was issued to', async () => {

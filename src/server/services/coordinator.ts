@@ -836,6 +836,10 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
     await this.evaluateFinalModel(active);
     await this.writeCheckpoint(active);
     await this.deps.repo.updateSession(active.snapshot);
+    // The evaluator is a worker thread holding tfjs and the test set (100+ MB): an ended session lets it go.
+    const evaluator = active.evaluator;
+    active.evaluator = null;
+    await evaluator?.close().catch((error) => this.log('warn', `closing the evaluator failed: ${errorText(error)}`));
     this.broadcastSession();
     this.publishStatus();
   }
