@@ -120,10 +120,20 @@ export async function waitForHttp(url: string, timeoutMs = 120_000): Promise<voi
 export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 60_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
+  let lastError: unknown = null;
   for (;;) {
-    last = await probe();
-    if (accept(last)) return last;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)?.slice(0, 500)}`);
+    try {
+      // A probe that throws (a server still starting refuses connections) counts as "not yet".
+      last = await probe();
+      lastError = null;
+      if (accept(last)) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const seen = lastError ? `last error: ${lastError instanceof Error ? lastError.message : String(lastError)}` : `last value: ${JSON.stringify(last)?.slice(0, 500)}`;
+      throw new Error(`timed out waiting for ${what}; ${seen}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
