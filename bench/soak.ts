@@ -1,0 +1,104 @@
+// Soak: the real server and 2 real agents training continuously (MLP on MNIST, the session defaults) for 10
+// minutes (--minutes N), the server's RSS sampled every second from /proc/<pid>/status. After a warm-up
+// (2 minutes; 1 for runs under 5 minutes) the RSS trend is fitted two ways:
+//   - least squares over every 1-second sample (slope, residual noise);
+//   - least squares over 30-second block medians, whose 95% confidence interval is the verdict: "flat within
+//     noise" when it contains 0 (the per-second samples are strongly autocorrelated - GC sawtooth - so their
+//     own interval is too narrow to trust).
+//   npm run bench -- soak [--minutes N]    (not part of the default set)
+import { fmt, linearRegression, median, row, sleep, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
+import { processMemory, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
+import { statusSample } from './lib/training';
+
+const BLOCK_S = 30;
+
+export const soak: Benchmark = {
+  name: 'soak',
+  title: 'Soak: server RSS over a long training run (slope after warm-up)',
+  inDefault: false,
+  async run({ quick, minutes: asked, log }: BenchOptions): Promise<BenchOutcome> {
+    const minutes = asked ?? (quick ? 1.5 : 10);
+    const warmupMin = minutes >= 5 ? 2 : minutes >= 2 ? 1 : minutes / 3;
+    let server: ServerHandle | null = null;
+    const agents: AgentHandle[] = [];
+    const samples: Array<{ t: number; rssMb: number; round: number }> = [];
+    const agentRss: Array<{ t: number; mb: number[] }> = [];
+    try {
+      server = await startServer();
+      for (let i = 1; i <= 2; i++) agents.push(spawnAgent(server.agentUrl, `soak-${i}`));
+      await waitForNodes(server, agents.map((a) => a.name));
+      await startSession(server, { model: 'mlp', batchSize: 128 });
+      const started = Date.now();
+      const end = started + minutes * 60_000;
+      let nextLog = started + 60_000;
+      log(`${minutes} minutes (warm-up ${fmt(warmupMin, 1)}), RSS every second...`);
+      for (let tick = 0; Date.now() < end; tick++) {
+        const due = started + tick * 1000;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+        if (server.child.exitCode !== null) throw new Error(`the server exited during the soak: ${server.output().slice(-2000)}`);
+        const s = await statusSample(server);
+        samples.push({ t: (Date.now() - started) / 60_000, rssMb: processMemory(server.pid).rss / 2 ** 20, round: s.round });
+        if (tick % 10 === 0) agentRss.push({ t: (Date.now() - started) / 60_000, mb: agents.map((a) => processMemory(a.pid).rss / 2 ** 20) });
+        if (Date.now() >= nextLog) {
+          nextLog += 60_000;
+          const last = samples[samples.length - 1];
+          log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB`);
+        }
+      }
+    } finally {
+      await Promise.all(agents.map((a) => a.stop()));
+      await server?.stop();
+    }
+
+    const after = samples.filter((s) => s.t >= warmupMin);
+    if (after.length < 10) throw new Error(`too few samples after the warm-up (${after.length})`);
+    const perSecond = linearRegression(
+      after.map((s) => s.t),
+      after.map((s) => s.rssMb),
+    );
+    const blocks: Array<{ t: number; rssMb: number }> = [];
+    for (let from = warmupMin; from < minutes; from += BLOCK_S / 60) {
+      const inBlock = after.filter((s) => s.t >= from && s.t < from + BLOCK_S / 60);
+      if (inBlock.length >= (BLOCK_S * 2) / 3) blocks.push({ t: from + BLOCK_S / 120, rssMb: median(inBlock.map((s) => s.rssMb)) });
+    }
+    const blockFit = blocks.length >= 3 ? linearRegression(blocks.map((b) => b.t), blocks.map((b) => b.rssMb)) : null;
+    const fit = blockFit ?? perSecond;
+    const [lo, hi] = fit.ci95;
+    const flat = lo <= 0 && hi >= 0;
+    const measuredMin = minutes - warmupMin;
+    const verdictText = flat ? 'flat within noise' : fit.slope > 0 ? 'growing' : 'shrinking';
+    const first = samples[0];
+    const last = samples[samples.length - 1];
+    const warm = after[0];
+    const rounds = last.round - warm.round;
+    log(`slope ${fmt(fit.slope, 2)} MB/min (95% CI ${fmt(lo, 2)} .. ${fmt(hi, 2)}): ${verdictText}`);
+    const rows: Row[] = [
+      row(
+        `server RSS slope after ${fmt(warmupMin, 1)} min warm-up (${fmt(measuredMin, 1)} min fitted)`,
+        `${fmt(fit.slope, 2)} MB/min (95% CI ${fmt(lo, 2)} .. ${fmt(hi, 2)})`,
+        fit.slope,
+        'MB/min',
+        'flat within noise',
+        flat ? { verdict: 'met' } : { verdict: 'MISSED', note: `${verdictText}: ${fmt(fit.slope * 60, 0)} MB/hour at this rate` },
+        `${blockFit ? `${blocks.length} block medians of ${BLOCK_S} s` : 'per-second samples'}; per-second fit ${fmt(perSecond.slope, 2)} MB/min, residual noise ${fmt(perSecond.residualSd, 1)} MB (sd)`,
+      ),
+      row(
+        'server RSS',
+        `${fmt(first.rssMb, 0)} MB at start, ${fmt(warm.rssMb, 0)} after warm-up, ${fmt(last.rssMb, 0)} at the end`,
+        last.rssMb,
+        'MB',
+        '',
+        undefined,
+        `peak ${fmt(Math.max(...samples.map((s) => s.rssMb)), 0)} MB; ${rounds} rounds (${fmt(rounds / (measuredMin * 60), 1)}/s) in the fitted window, ${last.round} in all`,
+      ),
+    ];
+    return {
+      rows,
+      notes: [
+        `${fmt(minutes, 1)} minutes, 2 real agents, session defaults (Adam, batch 128/node, evaluation every 10 rounds, checkpoint every 50: the in-memory metric history grows by one point per round up to 20,000 points, by design). Verdict from the ${BLOCK_S}-second block-median fit: flat when its 95% confidence interval contains 0.`,
+      ],
+      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss },
+    };
+  },
+};
