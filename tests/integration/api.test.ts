@@ -68,6 +68,11 @@ describe('REST and tRPC API', () => {
     expect(metrics.body.samples).toBe(metrics.body.history.reduce((s: number, m: { samples: number }) => s + m.samples, 0));
     expect(metrics.body.samplesPerSecond).toBeGreaterThan(0);
     expect(metrics.body.accuracy).toBeGreaterThan(0.1);
+    const recent = await get(`/api/metrics?limit=2`);
+    expect(recent.body.history.map((m: { round: number }) => m.round)).toEqual([recent.body.round - 1, recent.body.round]);
+    const since = await get(`/api/metrics?since=3&limit=2`);
+    expect(since.body.history.map((m: { round: number }) => m.round)).toEqual([4, 5]);
+    expect((await get('/api/metrics?limit=0')).status).toBe(400);
   });
 
   it('serves tRPC queries over HTTP at /trpc', async () => {

@@ -19,7 +19,14 @@ class HttpError extends Error {
   }
 }
 
-type Handler = (ctx: { control: TrainingControl; params: string[]; body: () => Promise<unknown> }) => Promise<unknown> | unknown;
+type Handler = (ctx: { control: TrainingControl; params: string[]; query: URLSearchParams; body: () => Promise<unknown> }) => Promise<unknown> | unknown;
+
+function boundedInt(raw: string | null, name: string, min: number, max: number): number | undefined {
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, 'BAD_REQUEST', `${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  return n;
+}
 
 interface Route {
   method: 'GET' | 'POST';
@@ -57,9 +64,14 @@ const routes: Route[] = [
   {
     method: 'GET',
     pattern: /^\/api\/metrics$/,
-    handler: async ({ control }) => {
-      const { latest, history } = await control.metrics();
-      const lastEval = [...history].reverse().find((m) => m.testAccuracy !== null) ?? null;
+    handler: async ({ control, query }) => {
+      // The history grows by one point a round: scripts get the last `limit` points (default 1000), or those
+      // after round `since`, instead of megabytes on every poll.
+      const limit = boundedInt(query.get('limit'), 'limit', 1, 100_000) ?? 1000;
+      const since = boundedInt(query.get('since'), 'since', 0, Number.MAX_SAFE_INTEGER);
+      const { latest, history: all } = await control.metrics(undefined, since === undefined ? limit : 100_000);
+      const history = since === undefined ? all : all.filter((m) => m.round > since).slice(0, limit);
+      const lastEval = [...all].reverse().find((m) => m.testAccuracy !== null) ?? null;
       return {
         sessionId: control.status().sessionId,
         round: latest?.round ?? 0,
@@ -145,7 +157,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, cont
       throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${matching.map((r) => r.method).join(' or ')}`);
     }
     const params = route.pattern.exec(path)!.slice(1);
-    const result = await route.handler({ control, params, body: () => readJsonBody(req) });
+    const result = await route.handler({ control, params, query: url.searchParams, body: () => readJsonBody(req) });
     send(res, route.status ?? 200, result);
   } catch (error) {
     sendError(res, error);

@@ -105,7 +105,8 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
   private cancelSweep: (() => void) | null = null;
   private history: MetricPoint[] = [];
   private readonly logs: LogLine[] = [];
-  private background: Promise<unknown> = Promise.resolve();
+  /** Background work in flight (writes, evaluations); each removes itself when done. */
+  private readonly background = new Set<Promise<unknown>>();
   private readonly startedAt: number;
   private shuttingDown = false;
   private sessionWaiters: { resolve: (s: SessionSnapshot) => void; predicate: (s: SessionSnapshot) => boolean }[] = [];
@@ -493,7 +494,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       await this.writeCheckpoint(active);
       await this.deps.repo.updateSession(active.snapshot);
     }
-    await this.background;
+    while (this.background.size > 0) await Promise.all([...this.background]);
     await active?.evaluator?.close();
     for (const entry of this.registry.values()) entry.link?.close(CLOSE_CODES.shuttingDown, 'coordinator shutting down');
   }
@@ -1150,8 +1151,11 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
 
   /** Background work whose failure must be logged, and which shutdown waits for. */
   private track(promise: Promise<unknown>, what: string): void {
-    const guarded = promise.catch((error) => this.log('error', `failed to ${what}: ${errorText(error)}`));
-    this.background = Promise.all([this.background, guarded]);
+    // A set, not a growing chain of Promise.all: finished work must not stay reachable for the process's life.
+    const guarded: Promise<unknown> = promise
+      .catch((error) => this.log('error', `failed to ${what}: ${errorText(error)}`))
+      .finally(() => this.background.delete(guarded));
+    this.background.add(guarded);
   }
 }
 
