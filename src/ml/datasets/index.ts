@@ -157,6 +157,11 @@ function idxFolderOf(id: string): string | null {
   return existsSync(dir) && findIdxFile(dir, 'train', 'images') ? dir : null;
 }
 
+/** Drops a dataset from this process's cache, so it can be collected once the caller lets go of it too. */
+export function forgetDataset(id: string): void {
+  cache.delete(id.startsWith('folder:') ? `folder:${path.resolve(id.slice('folder:'.length))}` : id);
+}
+
 function loadUncached(id: string): Dataset {
   if (id === 'mnist') {
     const require = createRequire(import.meta.url);
