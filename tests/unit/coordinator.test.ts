@@ -36,6 +36,23 @@ function setup(accuracyFor: (call: number) => number = () => 0.5) {
   return { clock, repo, aggregator, checkpoints, evaluator, coordinator, journal };
 }
 
+/** A second coordinator on the first one's durable state (repository, checkpoints, journal): a restart. */
+function restartOn(first: ReturnType<typeof setup>): Coordinator {
+  return new Coordinator({
+    repo: first.repo,
+    checkpoints: first.checkpoints,
+    journal: first.journal,
+    aggregator: new FakeAggregator(),
+    createEvaluator: async () => first.evaluator,
+    models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
+    datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
+    clock: first.clock,
+    credentials: fakeCredentials(),
+    events: new EventBus(),
+    options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
+  });
+}
+
 const tokens = new Map<string, string>();
 
 async function join(coordinator: Coordinator, name: string) {
@@ -209,19 +226,7 @@ describe('coordinator rounds', () => {
       first.coordinator.receiveFrame(a.id, gradientFrame(a.link.last('assignment')!.assignment, 0.1));
       await flush();
     }
-    const second = new Coordinator({
-      repo: first.repo,
-      checkpoints: first.checkpoints,
-      journal: first.journal,
-      aggregator: new FakeAggregator(),
-      createEvaluator: async () => first.evaluator,
-      models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
-      datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
-      clock: first.clock,
-      credentials: fakeCredentials(),
-      events: new EventBus(),
-      options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
-    });
+    const second = restartOn(first);
     await second.resumeInterrupted();
     const again = await join(second, 'a');
     expect(second.node(again.id)).toMatchObject({ acceptedContributions: 3, acceptedSamples: 300 });
@@ -368,19 +373,7 @@ describe('coordinator rounds', () => {
     const params = first.coordinator.currentParams()!.slice();
     expect((await first.repo.latestCheckpoint(session.id))?.round).toBe(4);
 
-    const second = new Coordinator({
-      repo: first.repo,
-      checkpoints: first.checkpoints,
-      journal: first.journal,
-      aggregator: new FakeAggregator(),
-      createEvaluator: async () => first.evaluator,
-      models: { paramCount: () => PARAMS, initialParams: () => new Float32Array(PARAMS).fill(1) },
-      datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
-      clock: first.clock,
-      credentials: fakeCredentials(),
-      events: new EventBus(),
-      options: { heartbeatMs: 100, heartbeatTimeoutMs: 1000, historyLimit: 1000 },
-    });
+    const second = restartOn(first);
     const resumed = await second.resumeInterrupted();
     expect(resumed).toMatchObject({ id: session.id, modelVersion: 5, round: 5 });
     expect(Array.from(second.currentParams()!)).toEqual(Array.from(params));
