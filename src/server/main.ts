@@ -298,7 +298,7 @@ async function main(): Promise<void> {
   if (!cli.headless) {
     process.stdout.write(
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +
-        `  Agents:     npx hypergpu agent --coordinator ws://<this-host>:${port}${AGENT_PATH}\n` +
+        `  Agents:     npm run agent -- --coordinator ws://<this-host>:${port}${AGENT_PATH}\n` +
         `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;

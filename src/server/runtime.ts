@@ -80,7 +80,6 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const gateway = createAgentGateway(coordinator, {
     maxFrameBytes: options.maxFrameBytes,
     maxMessagesPerSecond: 500,
-    log: (level, message) => options.log({ at: Date.now(), level, message }),
   });
 
   const createContext = () => ({ control: coordinator });

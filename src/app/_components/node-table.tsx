@@ -48,7 +48,7 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
             {sorted.length === 0 ? (
               <tr className="empty-row">
                 <td colSpan={8}>
-                  No nodes connected. Start one with <code>npx hypergpu agent --coordinator {agentUrl}</code>
+                  No nodes connected. Start one with <code>npm run agent -- --coordinator {agentUrl}</code>
                 </td>
               </tr>
             ) : (

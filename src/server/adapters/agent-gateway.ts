@@ -34,7 +34,6 @@ export interface AgentGatewayOptions {
   maxFrameBytes: number;
   /** Control messages per second a connection may send before it is closed as a flood. */
   maxMessagesPerSecond: number;
-  log?: (level: 'info' | 'warn', message: string) => void;
 }
 
 export interface AgentGateway {

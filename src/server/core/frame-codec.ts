@@ -251,8 +251,13 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame {
  * pass: one copy from the socket buffer into the memory the aggregation kernel reads, one read to check it.
  * Returns the header and the payload's stats (the caller checks the norm against its own limit).
  */
-export function decodeFrameInto(bytes: Uint8Array, target: Float32Array, inspect: PayloadInspector = inspectPayload): { header: FrameHeader; stats: PayloadStats } {
-  const header = decodeHeader(bytes);
+export function decodeFrameInto(
+  bytes: Uint8Array,
+  target: Float32Array,
+  inspect: PayloadInspector = inspectPayload,
+  /** The header when the caller already decoded it (to admit the update before copying it). */
+  header: FrameHeader = decodeHeader(bytes),
+): { header: FrameHeader; stats: PayloadStats } {
   if (target.length !== header.paramCount) {
     throw new ProtocolError('PARAM_COUNT', `frame has ${header.paramCount} parameters, the model has ${target.length}`);
   }

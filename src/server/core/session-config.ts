@@ -29,9 +29,6 @@ export function resolveSessionConfig(input: SessionConfigInput, base: SessionCon
     ...stripUndefined(input),
     optimizer: { ...optimizerBase, ...stripUndefined(input.optimizer ?? {}), name: optimizerName },
   };
-  if (config.maxRounds === null && config.targetAccuracy === null) {
-    // An open-ended session is allowed (the operator stops it), so nothing to reject here.
-  }
   if (config.batchSize < 1) throw new RequestError('BAD_REQUEST', `batchSize must be at least 1 (got ${config.batchSize})`);
   return config;
 }

@@ -225,7 +225,7 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       slot = this.deps.aggregator.acquire(header.paramCount);
       const aggregator = this.deps.aggregator;
       const acquired = slot;
-      const { stats } = decodeFrameInto(bytes, slot.view, () => aggregator.inspect(acquired));
+      const { stats } = decodeFrameInto(bytes, slot.view, () => aggregator.inspect(acquired), header);
       const norm = Math.sqrt(stats.sumSquares);
       if (norm > this.active!.config.maxUpdateNorm) {
         throw new AdmissionError('ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${this.active!.config.maxUpdateNorm.toExponential(3)}`);
@@ -696,12 +696,11 @@ export class Coordinator implements TrainingControl, AgentChannelHandler {
       this.publishNode(c.nodeId);
     }
     if (!outcome.apply) {
-      this.log('warn', `round ${open.round} not applied: ${outcome.reason}`);
-      this.recordTimeline('round-not-applied', `round ${open.round} not applied: ${outcome.reason}`);
+      this.log('warn', `round ${open.round} not applied (${why}): ${outcome.reason}`);
+      this.recordTimeline('round-not-applied', `round ${open.round} not applied (${why}): ${outcome.reason}`);
     }
     this.publish({ type: 'metric', sessionId: snapshot.id, metric });
     this.publishStatus();
-    void why;
 
     const rounds = snapshot.round;
     if (rounds % active.config.evalEvery === 0) this.evaluate(active, rounds, metric);
