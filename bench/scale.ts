@@ -9,7 +9,7 @@
 //   npm run bench -- scale                 (about a minute)
 import { createAggregatorPool } from '../src/server/adapters/aggregator-pool';
 import { applyOptimizerStep, createOptimizerState } from '../src/server/core/optimizer';
-import { decodeFrameInto, encodeFrame, FrameKind } from '../src/server/core/frame-codec';
+import { decodeFrameInto, encodeFrame, FrameKind } from '../src/protocol/frame';
 import { DEFAULT_SESSION_CONFIG } from '../src/server/core/session-config';
 import { below, fmt, fmtMs, median, percentile, row, sleep, timeRuns, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { getJson, processCpuSeconds, processMemory, startServer, startSession, type ServerHandle } from './lib/procs';

@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { encodeFrame, FrameKind } from '../src/server/core/frame-codec';
+import { encodeFrame, FrameKind } from '../src/protocol/frame';
 import { atLeast, fmt, fmtMs, median, percentile, ROOT, row, type BenchOptions, type BenchOutcome, type Benchmark } from './lib/common';
 import { spawnTracked, stopChild } from './lib/procs';
 

@@ -4,7 +4,7 @@
 // bytes are encoded once per agent (encodeFrame: the product codec); each round only the header fields that
 // change are rewritten (the checksum covers the payload only, which stays the same).
 import WebSocket from 'ws';
-import { encodeFrame, FRAME_HEADER_BYTES, FrameKind } from '../../src/server/core/frame-codec';
+import { encodeFrame, FRAME_HEADER_BYTES, FrameKind } from '../../src/protocol/frame';
 import type { CoordinatorMessage } from '../../src/server/core/agent-protocol';
 
 export interface SimAgentStats {

@@ -14,7 +14,7 @@ import { createAgentGateway } from '../../src/server/adapters/agent-gateway';
 import { createAggregatorPool } from '../../src/server/adapters/aggregator-pool';
 import type { UpdateSlot } from '../../src/server/core/ports';
 import type { AgentChannelHandler, AgentLink } from '../../src/server/core/agent-protocol';
-import { decodeFrameInto, decodeHeader } from '../../src/server/core/frame-codec';
+import { decodeFrameInto, decodeHeader } from '../../src/protocol/frame';
 
 // Updates land in slots of the product's aggregator pool and are inspected by its kernel, as in receiveFrame.
 const pool = await createAggregatorPool({});

@@ -6,7 +6,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import type { Assignment } from '../server/core/types';
 import type { CoordinatorMessage, SessionDescriptor } from '../server/core/agent-protocol';
-import { decodeFrame, encodeFrame, FrameKind } from '../server/core/frame-codec';
+import { decodeFrame, encodeFrame, FrameKind } from '../protocol/frame';
 import { epochPermutation } from '../server/core/shards';
 import type { BackendInfo, Tf } from '../ml/backend';
 import { loadDataset, type Dataset } from '../ml/datasets';

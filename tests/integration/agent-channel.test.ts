@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Assignment } from '../../src/server/core/types';
-import { encodeFrame, FrameKind } from '../../src/server/core/frame-codec';
+import { encodeFrame, FrameKind } from '../../src/protocol/frame';
 import { eventually, startServer, waitForHttp, type ServerProcess } from '../support/server-process';
 
 interface Client {

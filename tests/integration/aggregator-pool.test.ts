@@ -1,4 +1,4 @@
-import { checksum32, inspectPayload } from '../../src/server/core/frame-codec';
+import { checksum32, inspectPayload } from '../../src/protocol/frame';
 // The real aggregator pool: worker threads running the WebAssembly kernel on one shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/aggregator-pool';

@@ -3,7 +3,7 @@
 // so a service test against the fake fails where production would; tests/support/repository-conformance.ts
 // runs the same behaviour tests against both.
 
-import { HyperGpuError } from '../../src/server/core/errors';
+import { HyperGpuError } from '../../src/protocol/errors';
 import type { TrainingRepository } from '../../src/server/core/ports';
 import type {
   CheckpointRecord,

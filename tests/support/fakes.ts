@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 // record what was sent to them.
 import type { AgentLink, CoordinatorMessage } from '../../src/server/core/agent-protocol';
 import { weightedMeanInto } from '../../src/server/core/aggregation';
-import { decodeFrame, inspectPayload } from '../../src/server/core/frame-codec';
+import { decodeFrame, inspectPayload } from '../../src/protocol/frame';
 import type { Aggregator, CheckpointPayload, CheckpointStore, Clock, Evaluator, UpdateSlot } from '../../src/server/core/ports';
 
 export class FakeClock implements Clock {

@@ -2,7 +2,7 @@
 // no real time, no tfjs.
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/server/adapters/event-bus';
-import { encodeFrame, FrameKind } from '../../src/server/core/frame-codec';
+import { encodeFrame, FrameKind } from '../../src/protocol/frame';
 import type { Assignment } from '../../src/server/core/types';
 import { Coordinator } from '../../src/server/services/coordinator';
 import { createFakeRepository } from '../support/fake-repository';

@@ -8,8 +8,8 @@ import {
   FRAME_HEADER_BYTES,
   FrameKind,
   PROTOCOL_VERSION,
-} from '../../src/server/core/frame-codec';
-import { ProtocolError } from '../../src/server/core/errors';
+} from '../../src/protocol/frame';
+import { ProtocolError } from '../../src/protocol/errors';
 
 const fields = { kind: FrameKind.Gradient, sessionId: 7, round: 12, nodeId: 3, attempt: 1, modelVersion: 11, sampleCount: 128, trainLoss: 0.25 };
 

@@ -2,8 +2,8 @@
 // to exactly what was encoded or fail with a ProtocolError - never another exception, never a wrong payload.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError } from '../../src/server/core/errors';
-import { checksum32, countNonFinite, decodeFrame, decodeFrameInto, encodeFrame, FRAME_HEADER_BYTES, FrameKind, inspectPayload } from '../../src/server/core/frame-codec';
+import { ProtocolError } from '../../src/protocol/errors';
+import { checksum32, countNonFinite, decodeFrame, decodeFrameInto, encodeFrame, FRAME_HEADER_BYTES, FrameKind, inspectPayload } from '../../src/protocol/frame';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const fields = fc.record({

@@ -4,30 +4,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { z } from 'zod';
-import { HyperGpuError } from '../core/errors';
-import { AGENT_PROTOCOL_VERSION, CLOSE_CODES, type AgentChannelHandler, type AgentLink, type CoordinatorMessage } from '../core/agent-protocol';
-
-const capabilities = z.object({
-  backend: z.string().min(1).max(64),
-  device: z.string().min(1).max(256),
-  samplesPerSecond: z.number().finite().min(0).max(1e9),
-  agentVersion: z.string().min(1).max(64),
-  hostname: z.string().min(1).max(256),
-});
-
-const agentMessage = z.discriminatedUnion('type', [
-  z.object({
-    v: z.literal(1),
-    type: z.literal('hello'),
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1-64 letters, digits, dot, dash or underscore'),
-    capabilities,
-    token: z.string().min(16).max(256).optional(),
-  }),
-  z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number(), round: z.number().int().nullable() }),
-  z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
-  z.object({ v: z.literal(1), type: z.literal('goodbye'), reason: z.string().max(500) }),
-]);
+import { HyperGpuError } from '../../protocol/errors';
+import { CLOSE_CODES, type AgentChannelHandler, type AgentLink, type CoordinatorMessage } from '../core/agent-protocol';
+import { agentMessageSchema, parseMessage } from '../../protocol/messages';
 
 export interface AgentGatewayOptions {
   /** Largest frame accepted, in bytes; larger ones close the connection (ws enforces it before buffering). */
@@ -93,20 +72,9 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         }
         return;
       }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-      } catch {
-        return fail('BAD_MESSAGE', 'text frame is not JSON');
-      }
-      if (typeof parsed === 'object' && parsed !== null && 'v' in parsed && parsed.v !== AGENT_PROTOCOL_VERSION) {
-        return fail('PROTOCOL_VERSION', `agent speaks protocol ${String(parsed.v)}, this coordinator speaks ${AGENT_PROTOCOL_VERSION}: upgrade the agent`, true);
-      }
-      const result = agentMessage.safeParse(parsed);
-      if (!result.success) {
-        return fail('BAD_MESSAGE', result.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; '));
-      }
-      const message = result.data;
+      const result = parseMessage(agentMessageSchema, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+      if (!result.ok) return fail(result.code, result.reason, result.code === 'PROTOCOL_VERSION');
+      const message = result.message;
       switch (message.type) {
         case 'hello': {
           if (nodeId !== null || registering) return fail('BAD_MESSAGE', 'already registered on this connection');

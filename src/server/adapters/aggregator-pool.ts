@@ -21,7 +21,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { normalizeWeights, weightedMeanInto } from '../core/aggregation';
-import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../core/frame-codec';
+import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../../protocol/frame';
 import type { Aggregator, UpdateSlot } from '../core/ports';
 import {
   parseFromAggregatorWorker,

@@ -2,7 +2,7 @@
 // { error: { code, message } } with a meaningful status. Same validation as the tRPC procedures.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { HyperGpuError } from '../core/errors';
+import { HyperGpuError } from '../../protocol/errors';
 import { startTrainingInput } from './schemas';
 import { toSessionConfigInput } from './session-config-input';
 import type { TrainingControl } from '../services/training-control';

@@ -1,6 +1,6 @@
 // The one tRPC init. Coded domain errors are translated to tRPC codes here and nowhere else.
 import { initTRPC, TRPCError } from '@trpc/server';
-import { HyperGpuError } from '../core/errors';
+import { HyperGpuError } from '../../protocol/errors';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {

@@ -1,7 +1,7 @@
 // Ports: what the coordinator needs from the outside world. Services receive these; adapters implement them.
 // Every port has a fake in tests/support and the real adapter passes the same conformance tests.
 
-import type { PayloadStats } from './frame-codec';
+import type { PayloadStats } from '../../protocol/frame';
 import type {
   CheckpointRecord,
   ContributionRecord,

@@ -1,6 +1,6 @@
 // One synchronous round: who is assigned what, which updates are admitted, and when and how it closes.
 // Pure: time comes in as arguments, nothing here does I/O. The coordinator service drives it.
-import { AdmissionError } from './errors';
+import { AdmissionError } from '../../protocol/errors';
 import { returnShards, takeShards, type DataCursor, type Shard } from './shards';
 import type { Assignment } from './types';
 

@@ -1,5 +1,5 @@
 // Defaults for a training session, and the merge of what a user asked for over them.
-import { RequestError } from './errors';
+import { RequestError } from '../../protocol/errors';
 import { DEFAULT_OPTIMIZER, type OptimizerName, type SessionConfig } from './types';
 import type { SessionConfigInput } from '../services/training-control';
 

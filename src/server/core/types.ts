@@ -1,5 +1,8 @@
 // Domain types shared by the coordinator core, its services, adapters and the API.
 // Pure data: no classes with I/O, no Date objects (times are epoch milliseconds from the clock port).
+import type { Assignment, NodeCapabilities } from '../../protocol/messages';
+
+export type { Assignment, NodeCapabilities };
 
 export type ModelName = 'mlp' | 'cnn';
 export type OptimizerName = 'sgd' | 'adam';
@@ -47,14 +50,6 @@ export interface SessionConfig {
 
 export type NodeStatus = 'connecting' | 'idle' | 'training' | 'failed' | 'left';
 
-export interface NodeCapabilities {
-  backend: string;
-  device: string;
-  /** Samples per second the agent measured on itself at start. */
-  samplesPerSecond: number;
-  agentVersion: string;
-  hostname: string;
-}
 
 export interface NodeSnapshot {
   id: number;
@@ -76,20 +71,6 @@ export interface NodeSnapshot {
   statusChangedAt: number;
 }
 
-/** One assignment: which shard of the epoch permutation a node trains on in a round. */
-export interface Assignment {
-  sessionId: number;
-  round: number;
-  modelVersion: number;
-  nodeId: number;
-  attempt: number;
-  epoch: number;
-  /** Slice [start, start + count) of the epoch permutation, taken modulo the training set size. */
-  shardStart: number;
-  shardCount: number;
-  batchSize: number;
-  deadlineAt: number;
-}
 
 export interface MetricPoint {
   round: number;

@@ -3,10 +3,10 @@
 // effects through ports. It never touches sockets, files or the database directly.
 import type { AgentChannelHandler, AgentLink, SessionDescriptor } from '../core/agent-protocol';
 import { CLOSE_CODES } from '../core/agent-protocol';
-import { AdmissionError, HyperGpuError, RequestError } from '../core/errors';
+import { AdmissionError, HyperGpuError, RequestError } from '../../protocol/errors';
 import { ArrivalStats, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, stragglerCutoffMs, type DeadlinePolicy } from '../core/deadline';
 import type { CoordinatorEvent, DashboardSnapshot, LogLine, StatusSnapshot } from '../core/events';
-import { decodeFrameInto, decodeHeader, encodeFrame, FrameKind } from '../core/frame-codec';
+import { decodeFrameInto, decodeHeader, encodeFrame, FrameKind } from '../../protocol/frame';
 import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../core/optimizer';
 import type { Aggregator, CheckpointStore, Clock, Credentials, Evaluator, TrainingRepository, UpdateJournal, UpdateSlot } from '../core/ports';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound, type OpenRound } from '../core/round';

@@ -4,7 +4,7 @@
 // must be applied exactly once. Frames are built as in tests/integration/agent-channel.test.ts.
 import WebSocket from 'ws';
 import type { Assignment } from '../../../src/server/core/types';
-import { encodeFrame, FrameKind } from '../../../src/server/core/frame-codec';
+import { encodeFrame, FrameKind } from '../../../src/protocol/frame';
 import type { CoordinatorApi } from './api';
 
 interface Client {

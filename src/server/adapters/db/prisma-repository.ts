@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { HyperGpuError } from '../../core/errors';
+import { HyperGpuError } from '../../../protocol/errors';
 import type { TrainingRepository } from '../../core/ports';
 import type {
   CheckpointRecord,

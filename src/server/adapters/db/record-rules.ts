@@ -5,7 +5,7 @@
 // PostgreSQL `integer` columns are 32-bit, so a value that works in one database fails in the other. Checking
 // here gives one clear error on every backend, and the fake makes service tests hit it too.
 
-import { HyperGpuError } from '../../core/errors';
+import { HyperGpuError } from '../../../protocol/errors';
 import type {
   CheckpointRecord,
   ContributionRecord,

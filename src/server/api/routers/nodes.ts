@@ -1,6 +1,6 @@
 import { publicProcedure, router } from '../trpc';
 import { idInput } from '../schemas';
-import { RequestError } from '../../core/errors';
+import { RequestError } from '../../../protocol/errors';
 
 export const nodesRouter = router({
   list: publicProcedure.query(({ ctx }) => ctx.control.nodes()),

@@ -2,7 +2,7 @@ import { publicProcedure, router } from '../trpc';
 import { idInput, sessionIdInput, startTrainingInput } from '../schemas';
 import { toSessionConfigInput } from '../session-config-input';
 import { z } from 'zod';
-import { RequestError } from '../../core/errors';
+import { RequestError } from '../../../protocol/errors';
 
 export const trainingRouter = router({
   status: publicProcedure.query(({ ctx }) => ctx.control.status()),

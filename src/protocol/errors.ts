@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'FRAME_TRUNCATED'
   | 'FRAME_BAD_MAGIC'
   | 'FRAME_BAD_KIND'
+  | 'FRAME_BAD_CODEC'
   | 'FRAME_BAD_HEADER'
   | 'FRAME_TOO_LARGE'
   | 'FRAME_SIZE_MISMATCH'

@@ -1,11 +1,11 @@
 // Binary frames for tensors on the agent channel. Control messages are small JSON text frames
-// (see agent-protocol.ts); anything with parameters in it travels here, never as JSON.
+// (see messages.ts); anything with parameters in it travels here, never as JSON.
 //
 // Layout (little-endian), 64-byte header then float32 payload:
 //   0  u32  magic 'HGPU' (0x55504748 read as LE u32 of the bytes 48 47 50 55)
 //   4  u16  protocol version
 //   6  u8   kind (FrameKind)
-//   7  u8   flags (reserved, 0)
+//   7  u8   payload codec (FrameCodec: 0 = float32; fp16/int8/top-k come later and are named here)
 //   8  u32  session id
 //  12  u32  round
 //  16  u32  node id
@@ -36,9 +36,15 @@ export enum FrameKind {
   Model = 3,
 }
 
+/** How the payload's values are encoded. Only float32 exists today; the byte is reserved for compression. */
+export enum FrameCodec {
+  Float32 = 0,
+}
+
 export interface FrameHeader {
   version: number;
   kind: FrameKind;
+  codec: FrameCodec;
   sessionId: number;
   round: number;
   nodeId: number;
@@ -150,7 +156,7 @@ function wordsOf(values: Float32Array): Uint32Array {
   return new Uint32Array(values.buffer, values.byteOffset, values.length);
 }
 
-export type FrameFields = Omit<FrameHeader, 'version' | 'checksum' | 'paramCount'>;
+export type FrameFields = Omit<FrameHeader, 'version' | 'checksum' | 'paramCount' | 'codec'>;
 
 /** Encodes a frame into one fresh buffer: header and payload copied once, ready for ws.send. */
 export function encodeFrame(fields: FrameFields, payload: Float32Array): Uint8Array {
@@ -166,7 +172,7 @@ function writeHeader(bytes: Uint8Array, f: FrameFields, paramCount: number, chec
   v.setUint32(0, FRAME_MAGIC, true);
   v.setUint16(4, PROTOCOL_VERSION, true);
   v.setUint8(6, f.kind);
-  v.setUint8(7, 0);
+  v.setUint8(7, FrameCodec.Float32);
   v.setUint32(8, f.sessionId, true);
   v.setUint32(12, f.round, true);
   v.setUint32(16, f.nodeId, true);
@@ -197,6 +203,10 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   if (kind !== FrameKind.Gradient && kind !== FrameKind.PseudoGradient && kind !== FrameKind.Model) {
     throw new ProtocolError('FRAME_BAD_KIND', `unknown frame kind ${kind}`);
   }
+  const codec = v.getUint8(7);
+  if (codec !== FrameCodec.Float32) {
+    throw new ProtocolError('FRAME_BAD_CODEC', `unknown payload codec ${codec}; this coordinator decodes float32 (codec 0) only: upgrade the coordinator or run the agent without compression`);
+  }
   const headerBytes = v.getUint32(44, true);
   if (headerBytes !== FRAME_HEADER_BYTES) {
     throw new ProtocolError('FRAME_BAD_HEADER', `header length ${headerBytes}, expected ${FRAME_HEADER_BYTES}`);
@@ -215,6 +225,7 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   return {
     version,
     kind,
+    codec,
     sessionId: v.getUint32(8, true),
     round: v.getUint32(12, true),
     nodeId: v.getUint32(16, true),

@@ -1,0 +1,126 @@
+// Control messages on the agent channel: small versioned JSON text frames, in both directions. Tensors never
+// travel here (see frame.ts). Each message is a zod schema and its type is inferred from it, so the agent
+// and the coordinator check what they receive against the one definition both sides are built from.
+import { z } from 'zod';
+
+export const AGENT_PROTOCOL_VERSION = 1;
+
+/** Agent-supplied strings end up in logs and the dashboard: printable characters only, bounded. */
+const printable = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\p{Cc}\p{Cf}]*$/u, 'must not contain control or formatting characters');
+
+export const nodeName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1-64 letters, digits, dot, dash or underscore');
+
+export const nodeCapabilitiesSchema = z.object({
+  backend: printable(64),
+  device: printable(256),
+  /** Samples per second the agent measured on itself at start. */
+  samplesPerSecond: z.number().finite().min(0).max(1e9),
+  agentVersion: printable(64),
+  hostname: printable(256),
+});
+export type NodeCapabilities = z.infer<typeof nodeCapabilitiesSchema>;
+
+const u32 = z.number().int().min(0).max(0xffff_ffff);
+
+/** One assignment: which shard of the epoch permutation a node trains on in a round. */
+export const assignmentSchema = z.object({
+  sessionId: u32,
+  round: u32,
+  modelVersion: u32,
+  nodeId: u32,
+  /** Bound to this (round, shard): a retry of the round after a restart gets a new attempt number. */
+  attempt: u32,
+  epoch: u32,
+  /** Slice [start, start + count) of the epoch permutation, taken modulo the training set size. */
+  shardStart: u32,
+  shardCount: u32,
+  batchSize: u32,
+  deadlineAt: z.number().finite(),
+});
+export type Assignment = z.infer<typeof assignmentSchema>;
+
+export const sessionDescriptorSchema = z.object({
+  sessionId: u32,
+  model: z.enum(['mlp', 'cnn']),
+  dataset: z.string().min(1).max(4096),
+  seed: z.number().int(),
+  paramCount: u32,
+});
+export type SessionDescriptor = z.infer<typeof sessionDescriptorSchema>;
+
+/** Agent -> coordinator. */
+export const agentMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    v: z.literal(1),
+    type: z.literal('hello'),
+    name: nodeName,
+    capabilities: nodeCapabilitiesSchema,
+    /** The secret issued at this name's first registration; presented on every later one. */
+    token: z.string().min(16).max(256).optional(),
+  }),
+  z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number().finite(), round: z.number().int().nullable() }),
+  z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
+  z.object({ v: z.literal(1), type: z.literal('goodbye'), reason: z.string().max(500) }),
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+
+const reasonText = z.string().max(2000);
+
+/** Coordinator -> agent. */
+export const coordinatorMessageSchema = z.discriminatedUnion('type', [
+  z.object({
+    v: z.literal(1),
+    type: z.literal('welcome'),
+    nodeId: u32,
+    heartbeatMs: z.number().int().positive(),
+    session: sessionDescriptorSchema.nullable(),
+    /** Sent once, at a name's first registration: the agent keeps it and presents it from then on. */
+    token: z.string().min(16).max(256).optional(),
+  }),
+  z.object({ v: z.literal(1), type: z.literal('session'), session: sessionDescriptorSchema.nullable() }),
+  z.object({ v: z.literal(1), type: z.literal('assignment'), assignment: assignmentSchema }),
+  z.object({ v: z.literal(1), type: z.literal('cancel'), round: u32, reason: reasonText }),
+  z.object({ v: z.literal(1), type: z.literal('accepted'), round: u32, samples: u32 }),
+  z.object({ v: z.literal(1), type: z.literal('rejected'), round: u32, code: z.string().max(64), reason: reasonText }),
+  z.object({ v: z.literal(1), type: z.literal('error'), code: z.string().max(64), message: reasonText }),
+]);
+export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
+
+export type ParseResult<T> = { ok: true; message: T } | { ok: false; code: 'BAD_MESSAGE' | 'PROTOCOL_VERSION'; reason: string };
+
+/** Parses one text frame: JSON, then the protocol version, then the schema. Never throws. */
+export function parseMessage<T>(schema: z.ZodType<T>, text: string): ParseResult<T> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { ok: false, code: 'BAD_MESSAGE', reason: 'text frame is not JSON' };
+  }
+  if (typeof parsed === 'object' && parsed !== null && 'v' in parsed && parsed.v !== AGENT_PROTOCOL_VERSION) {
+    return {
+      ok: false,
+      code: 'PROTOCOL_VERSION',
+      reason: `peer speaks protocol ${String(parsed.v)}, this side speaks ${AGENT_PROTOCOL_VERSION}: upgrade the older one`,
+    };
+  }
+  const result = schema.safeParse(parsed);
+  if (!result.success) {
+    return { ok: false, code: 'BAD_MESSAGE', reason: result.error.issues.map((i) => `${i.path.join('.') || 'message'}: ${i.message}`).join('; ') };
+  }
+  return { ok: true, message: result.data };
+}
+
+/** WebSocket close codes (4000-4999 is the application range). The error table maps error codes onto them. */
+export const CLOSE_CODES = {
+  protocolError: 4002,
+  replaced: 4003,
+  heartbeatTimeout: 4004,
+  shuttingDown: 4005,
+  nameTaken: 4006,
+  flood: 4008,
+} as const;
