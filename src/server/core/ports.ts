@@ -2,6 +2,7 @@
 // Every port has a fake in tests/support and the real adapter passes the same conformance tests.
 
 import type { PayloadStats } from '../../protocol/frame';
+import type { CommittedEvent, OutboxRecord } from './engine/committed';
 import type {
   CheckpointRecord,
   ContributionRecord,
@@ -26,8 +27,15 @@ export interface Clock {
 
 /** Durable storage of sessions, nodes, rounds, contributions, metrics and checkpoint rows. */
 export interface TrainingRepository {
-  createSession(config: SessionConfig, startedAt: number): Promise<number>;
-  updateSession(session: SessionSnapshot): Promise<void>;
+  /**
+   * Creates a session row. `id` is the id the engine allocated (the highest id so far + 1); without it the
+   * database picks one. `outbox` events are written in the same transaction.
+   */
+  createSession(config: SessionConfig, startedAt: number, options?: { id?: number; outbox?: CommittedEvent[] }): Promise<number>;
+  /** Writes the session row, and the outbox events of the change in the same transaction. */
+  updateSession(session: SessionSnapshot, outbox?: CommittedEvent[]): Promise<OutboxRecord[]>;
+  /** The highest session id ever created (0 when none). */
+  lastSessionId(): Promise<number>;
   getSession(id: number): Promise<SessionSnapshot | null>;
   /** Newest first. */
   listSessions(limit: number): Promise<SessionSnapshot[]>;
@@ -46,19 +54,33 @@ export interface TrainingRepository {
    * recording the same round twice fails rather than double counting. Rejected contributions passed here
    * (e.g. updates of a round that missed its quorum) go to the rejection ledger in the same transaction.
    */
-  recordRound(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null, session: SessionSnapshot): Promise<void>;
+  recordRound(
+    round: RoundSummary,
+    contributions: ContributionRecord[],
+    metric: MetricPoint | null,
+    session: SessionSnapshot,
+    outbox?: CommittedEvent[],
+  ): Promise<OutboxRecord[]>;
   /** The most recent recorded round of a session (recovery restores its data cursor). */
   lastRound(sessionId: number): Promise<RoundSummary | null>;
   recordEvent(event: SessionEvent): Promise<void>;
   /** Oldest first; the newest `limit` events. */
   listEvents(sessionId: number, limit: number): Promise<SessionEvent[]>;
   /** Records a rejected update (applied ones are recorded with their round). */
-  recordRejection(contribution: ContributionRecord): Promise<void>;
+  recordRejection(contribution: ContributionRecord, outbox?: CommittedEvent[]): Promise<OutboxRecord[]>;
   /** Fills in the test-set figures of a round's metric row once its (asynchronous) evaluation is done. */
   recordEvaluation(sessionId: number, round: number, testLoss: number, testAccuracy: number): Promise<void>;
   listContributions(sessionId: number): Promise<ContributionRecord[]>;
   listRounds(sessionId: number): Promise<RoundSummary[]>;
   listMetrics(sessionId: number, limit: number): Promise<MetricPoint[]>;
+
+  /** Outbox rows with id > afterId, oldest first, at most `limit`. */
+  readOutbox(afterId: number, limit: number): Promise<OutboxRecord[]>;
+  /** A consumer's durable position in the outbox (0 for a consumer never seen). */
+  outboxCursor(consumer: string): Promise<number>;
+  saveOutboxCursor(consumer: string, position: number): Promise<void>;
+  /** Deletes outbox rows with id <= upToId (every consumer is past them); returns how many. */
+  pruneOutbox(upToId: number): Promise<number>;
 
   recordCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
   latestCheckpoint(sessionId: number): Promise<CheckpointRecord | null>;
