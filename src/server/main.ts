@@ -9,7 +9,7 @@ import { readEnv } from './env';
 import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
 import type { LogLine } from './core/events';
-import type { SessionConfigInput } from './services/training-control';
+import type { SessionConfigInput } from './core/session-config';
 import type { SessionSnapshot } from './core/types';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -19,7 +19,8 @@ import { appRouter } from './api/root';
 import { handleRest } from './api/rest';
 import type { LogLine } from './core/events';
 import type { Aggregator, TrainingRepository } from './core/ports';
-import { Coordinator } from './services/coordinator';
+import { createCoordinator } from './services/create-coordinator';
+import type { CoordinatorService } from './services/control';
 import { describeDataset } from '../ml/datasets';
 import { initialParams, modelSpec } from '../ml/models';
 
@@ -33,7 +34,7 @@ export interface RuntimeOptions {
 }
 
 export interface Runtime {
-  coordinator: Coordinator;
+  coordinator: CoordinatorService;
   repo: TrainingRepository;
   aggregator: Aggregator;
   gateway: AgentGateway;
@@ -59,7 +60,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const checkpoints = createFileCheckpointStore(path.join(dataDir, 'checkpoints'));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
   const events = new EventBus();
-  const coordinator = new Coordinator({
+  const { service: coordinator, channel, start } = await createCoordinator({
     repo,
     checkpoints,
     journal: createFileUpdateJournal(path.join(dataDir, 'journal')),
@@ -76,8 +77,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000 },
     log: options.log,
   });
+  await start();
 
-  const gateway = createAgentGateway(coordinator, {
+  const gateway = createAgentGateway(channel, {
     maxFrameBytes: options.maxFrameBytes,
     maxMessagesPerSecond: 500,
   });

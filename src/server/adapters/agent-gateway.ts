@@ -1,12 +1,14 @@
-// The agent channel over WebSocket: validates every message at the edge, then hands it to the coordinator.
-// Text frames carry small versioned JSON control messages; binary frames carry tensors (frame-codec.ts).
-// Nothing an agent sends can throw past this file.
+// The agent channel over WebSocket: only I/O. It validates every message and decodes every frame header at
+// the edge, then hands typed traffic to the agent channel service. Text frames carry small versioned JSON
+// control messages; binary frames carry tensors (protocol/frame.ts). Nothing an agent sends can throw past
+// this file.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { HyperGpuError } from '../../protocol/errors';
 import { CLOSE_CODES, type AgentChannelHandler, type AgentLink, type CoordinatorMessage } from '../core/agent-protocol';
 import { agentMessageSchema, parseMessage } from '../../protocol/messages';
+import { decodeHeader, type FrameHeader } from '../../protocol/frame';
 
 export interface AgentGatewayOptions {
   /** Largest frame accepted, in bytes; larger ones close the connection (ws enforces it before buffering). */
@@ -23,9 +25,11 @@ export interface AgentGateway {
 
 export function createAgentGateway(handler: AgentChannelHandler, options: AgentGatewayOptions): AgentGateway {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  let nextConnection = 1;
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const remote = `${request.socket.remoteAddress}:${request.socket.remotePort}`;
+    const connection = nextConnection++;
     let nodeId: number | null = null;
     let registering = false;
     let windowStart = Date.now();
@@ -42,9 +46,10 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason.slice(0, 120));
       },
     };
+    handler.connected(connection, link);
 
     const fail = (code: string, message: string, close = false) => {
-      handler.reportProtocolError(nodeId, `${code}: ${message} (from ${remote})`);
+      handler.protocolError(nodeId, `${code}: ${message} (from ${remote})`);
       link.sendJson({ v: 1, type: 'error', code, message });
       if (close) link.close(CLOSE_CODES.protocolError, `${code}: ${message}`);
     };
@@ -56,19 +61,27 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         messagesInWindow = 0;
       }
       if (++messagesInWindow > options.maxMessagesPerSecond) {
-        handler.reportProtocolError(nodeId, `flood: more than ${options.maxMessagesPerSecond} messages/s from ${remote}; closing`);
+        handler.protocolError(nodeId, `flood: more than ${options.maxMessagesPerSecond} messages/s from ${remote}; closing`);
         link.close(CLOSE_CODES.flood, `more than ${options.maxMessagesPerSecond} messages per second`);
         return;
       }
       const bytes = toUint8Array(data);
       // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one).
-      if (nodeId !== null) handler.heartbeat(nodeId);
+      if (nodeId !== null) handler.heartbeat(connection, nodeId);
       if (isBinary) {
         if (nodeId === null) return fail('NOT_REGISTERED', 'send hello before any binary frame', true);
+        // Decoded once, here: the header now, the payload straight into its aggregator slot if it is admitted.
+        let header: FrameHeader | null = null;
+        let error: { code: string; message: string } | null = null;
         try {
-          handler.receiveFrame(nodeId, bytes);
-        } catch (error) {
-          fail('INTERNAL', `frame could not be processed: ${error instanceof Error ? error.message : String(error)}`);
+          header = decodeHeader(bytes);
+        } catch (e) {
+          error = { code: e instanceof HyperGpuError ? e.code : 'BAD_MESSAGE', message: e instanceof Error ? e.message : String(e) };
+        }
+        try {
+          handler.frame(connection, nodeId, bytes, header, error);
+        } catch (e) {
+          fail('INTERNAL', `frame could not be processed: ${e instanceof Error ? e.message : String(e)}`);
         }
         return;
       }
@@ -80,14 +93,14 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
           if (nodeId !== null || registering) return fail('BAD_MESSAGE', 'already registered on this connection');
           registering = true;
           handler
-            .registerNode(message.name, message.capabilities, link, message.token)
+            .hello(connection, message.name, message.capabilities, message.token)
             .then((id) => {
               nodeId = id;
-              if (socket.readyState !== socket.OPEN) handler.disconnect(id, link, 'connection closed during registration');
+              if (socket.readyState !== socket.OPEN) handler.closed(connection, id, 'connection closed during registration', false);
             })
             .catch((error) => {
               if (error instanceof HyperGpuError && error.code === 'NAME_TAKEN') {
-                handler.reportProtocolError(null, `${error.message} (from ${remote})`);
+                handler.protocolError(null, `${error.message} (from ${remote})`);
                 link.sendJson({ v: 1, type: 'error', code: error.code, message: error.message });
                 link.close(CLOSE_CODES.nameTaken, 'name taken');
                 return;
@@ -98,25 +111,24 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
           return;
         }
         case 'heartbeat':
-          if (nodeId !== null) handler.heartbeat(nodeId);
-          return;
+          return; // counted above, like any traffic
         case 'ready':
           if (nodeId === null) return fail('NOT_REGISTERED', 'send hello first');
-          handler.markReady(nodeId, message.sessionId);
+          handler.ready(connection, nodeId, message.sessionId);
           return;
         case 'goodbye':
-          if (nodeId !== null) handler.disconnect(nodeId, link, `agent said goodbye: ${message.reason}`, true);
+          if (nodeId !== null) handler.closed(connection, nodeId, `agent said goodbye: ${message.reason}`, true);
           link.close(1000, 'goodbye');
           return;
       }
     });
 
     socket.on('close', (code: number, reason: Buffer) => {
-      if (nodeId !== null) handler.disconnect(nodeId, link, `connection closed (code ${code}${reason.length ? `: ${reason.toString()}` : ''})`);
+      handler.closed(connection, nodeId, `connection closed (code ${code}${reason.length ? `: ${reason.toString()}` : ''})`, false);
     });
     socket.on('error', (error: Error) => {
       // ws reports oversized frames and protocol violations here, then closes the socket.
-      handler.reportProtocolError(nodeId, `socket error from ${remote}: ${error.message}`);
+      handler.protocolError(nodeId, `socket error from ${remote}: ${error.message}`);
     });
   });
 

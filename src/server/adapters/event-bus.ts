@@ -2,10 +2,11 @@
 // a slow subscriber must never slow the coordinator, so delivery is synchronous and cheap and each
 // subscriber buffers on its own side (see api/routers/live.ts).
 import type { CoordinatorEvent } from '../core/events';
+import type { EventPublisher } from '../core/ports';
 
 export type Listener = (event: CoordinatorEvent) => void;
 
-export class EventBus {
+export class EventBus implements EventPublisher {
   private readonly listeners = new Set<Listener>();
 
   publish(event: CoordinatorEvent): void {

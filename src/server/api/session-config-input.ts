@@ -1,6 +1,6 @@
 // Maps the public start-training body (the original REST design's field names) onto the service's input.
 import type { StartTrainingInput } from './schemas';
-import type { SessionConfigInput } from '../services/training-control';
+import type { SessionConfigInput } from '../core/session-config';
 
 export function toSessionConfigInput(input: StartTrainingInput): SessionConfigInput {
   const out: SessionConfigInput = {};

@@ -1,6 +1,8 @@
-// The server's side of the agent channel: how the engine's effects reach one connected agent. The wire
-// format itself (messages, frames, close codes) lives in src/protocol, shared with the agent.
-import type { CoordinatorMessage } from '../../protocol/messages';
+// The server's side of the agent channel: how the engine's effects reach one connected agent, and what the
+// gateway hands validated traffic to. The wire format itself (messages, frames, close codes) lives in
+// src/protocol, shared with the agent.
+import type { FrameHeader } from '../../protocol/frame';
+import type { CoordinatorMessage, NodeCapabilities } from '../../protocol/messages';
 
 export { AGENT_PROTOCOL_VERSION, CLOSE_CODES } from '../../protocol/messages';
 export type { AgentMessage, CoordinatorMessage, SessionDescriptor } from '../../protocol/messages';
@@ -12,12 +14,18 @@ export interface AgentLink {
   close(code: number, reason: string): void;
 }
 
-/** What the gateway hands validated traffic to. */
+/**
+ * What the gateway hands validated, decoded traffic to. `connection` is the gateway's id for one socket: a
+ * node that reconnects speaks on a new one, and events of the old one are recognised as stale.
+ */
 export interface AgentChannelHandler {
-  registerNode(name: string, capabilities: import('../../protocol/messages').NodeCapabilities, link: AgentLink, token?: string): Promise<number>;
-  markReady(nodeId: number, sessionId: number): void;
-  heartbeat(nodeId: number): void;
-  disconnect(nodeId: number, link: AgentLink, reason: string, left?: boolean): void;
-  receiveFrame(nodeId: number, bytes: Uint8Array): void;
-  reportProtocolError(nodeId: number | null, message: string): void;
+  connected(connection: number, link: AgentLink): void;
+  /** Registers the connection as the node `name`; rejects with NAME_TAKEN for a name another agent owns. */
+  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string): Promise<number>;
+  ready(connection: number, nodeId: number, sessionId: number): void;
+  heartbeat(connection: number, nodeId: number): void;
+  /** A binary frame; its header decoded at the edge, or the reason it could not be. */
+  frame(connection: number, nodeId: number, bytes: Uint8Array, header: FrameHeader | null, error: { code: string; message: string } | null): void;
+  closed(connection: number, nodeId: number | null, reason: string, left: boolean): void;
+  protocolError(nodeId: number | null, message: string): void;
 }

@@ -3,7 +3,7 @@
 //   ceiling), for nodes that go quiet without failing;
 // - the straggler cut-off: once a quorum of the assigned nodes has delivered, the rest get a grace period
 //   proportional to how long the quorum took (with a floor), so one slow link cannot stall everyone.
-// Pure: the coordinator feeds it arrival times and asks for durations.
+// Pure: the engine feeds it arrival times and asks for durations.
 
 export interface DeadlinePolicy {
   /** Multiplier on the p90 of recent arrival times. */
@@ -26,32 +26,27 @@ export const DEFAULT_DEADLINE_POLICY: Omit<DeadlinePolicy, 'ceilingMs'> = {
   graceFloorMs: 250,
 };
 
-/** A ring of recent arrival durations (ms from round open to an update's arrival). */
-export class ArrivalStats {
-  private readonly values: number[] = [];
+/** Recent arrival durations (ms from round open to an update's arrival), newest last, at most `capacity`. */
+export type Arrivals = readonly number[];
 
-  constructor(private readonly capacity = 64) {}
+export const ARRIVALS_KEPT = 64;
 
-  record(ms: number): void {
-    this.values.push(ms);
-    if (this.values.length > this.capacity) this.values.shift();
-  }
+export function recordArrival(arrivals: Arrivals, ms: number, capacity = ARRIVALS_KEPT): Arrivals {
+  const next = arrivals.length >= capacity ? arrivals.slice(arrivals.length - capacity + 1) : arrivals.slice();
+  next.push(ms);
+  return next;
+}
 
-  get count(): number {
-    return this.values.length;
-  }
-
-  quantile(q: number): number | null {
-    if (this.values.length === 0) return null;
-    const sorted = [...this.values].sort((a, b) => a - b);
-    const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-    return sorted[index];
-  }
+export function arrivalQuantile(arrivals: Arrivals, q: number): number | null {
+  if (arrivals.length === 0) return null;
+  const sorted = [...arrivals].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[index];
 }
 
 /** Hard deadline for a new round: the ceiling until enough arrivals have been seen to estimate it. */
-export function hardDeadlineMs(stats: ArrivalStats, policy: DeadlinePolicy): number {
-  const p90 = stats.count >= 5 ? stats.quantile(0.9) : null;
+export function hardDeadlineMs(arrivals: Arrivals, policy: DeadlinePolicy): number {
+  const p90 = arrivals.length >= 5 ? arrivalQuantile(arrivals, 0.9) : null;
   if (p90 === null) return policy.ceilingMs;
   return Math.round(Math.min(policy.ceilingMs, Math.max(policy.floorMs, p90 * policy.margin)));
 }

@@ -3,10 +3,12 @@
 
 import type { PayloadStats } from '../../protocol/frame';
 import type { CommittedEvent, OutboxRecord } from './engine/committed';
+import type { CoordinatorEvent } from './events';
 import type {
   CheckpointRecord,
   ContributionRecord,
   MetricPoint,
+  ModelName,
   NodeCapabilities,
   RoundSummary,
   SessionConfig,
@@ -18,6 +20,23 @@ import type {
 export interface Credentials {
   issue(): string;
   hash(token: string): string;
+}
+
+/** The models the coordinator can train: their size and their seeded initial weights. */
+export interface ModelCatalog {
+  paramCount(model: ModelName): number;
+  initialParams(model: ModelName, seed: number): Float32Array;
+}
+
+/** Datasets the coordinator can hand out shards of. */
+export interface DatasetCatalog {
+  describe(id: string): Promise<{ trainSize: number; testSize: number }>;
+}
+
+/** In-process publish/subscribe of live events (dashboard subscriptions, /ws clients, loggers). */
+export interface EventPublisher {
+  publish(event: CoordinatorEvent): void;
+  subscribe(listener: (event: CoordinatorEvent) => void): () => void;
 }
 
 export interface Clock {

@@ -1,5 +1,5 @@
 // One synchronous round: who is assigned what, which updates are admitted, and when and how it closes.
-// Pure: time comes in as arguments, nothing here does I/O. The coordinator service drives it.
+// Pure and immutable: time comes in as arguments, every change returns a new round. The engine drives it.
 import { AdmissionError } from '../../protocol/errors';
 import { returnShards, takeShards, type DataCursor, type Shard } from './shards';
 import type { Assignment } from './types';
@@ -20,9 +20,9 @@ export interface OpenRound<TSlot> {
   modelVersion: number;
   openedAt: number;
   deadlineAt: number;
-  assignments: Map<number, Assignment>;
-  accepted: Map<number, AcceptedUpdate<TSlot>>;
-  failed: Map<number, string>;
+  assignments: ReadonlyMap<number, Assignment>;
+  accepted: ReadonlyMap<number, AcceptedUpdate<TSlot>>;
+  failed: ReadonlyMap<number, string>;
 }
 
 export interface RoundPlan {
@@ -122,15 +122,21 @@ export function admitUpdate<TSlot>(open: OpenRound<TSlot> | null, currentSession
   return assignment;
 }
 
-export function acceptUpdate<TSlot>(open: OpenRound<TSlot>, update: AcceptedUpdate<TSlot>): void {
-  open.accepted.set(update.nodeId, update);
+export function acceptUpdate<TSlot>(open: OpenRound<TSlot>, update: AcceptedUpdate<TSlot>): OpenRound<TSlot> {
+  const accepted = new Map(open.accepted);
+  accepted.set(update.nodeId, update);
+  return { ...open, accepted };
 }
 
-/** A node assigned in this round failed or left; its shard goes back to the queue when the round closes. */
-export function dropNode<TSlot>(open: OpenRound<TSlot>, nodeId: number, reason: string): boolean {
-  if (!open.assignments.has(nodeId) || open.accepted.has(nodeId) || open.failed.has(nodeId)) return false;
-  open.failed.set(nodeId, reason);
-  return true;
+/**
+ * A node assigned in this round failed or left; its shard goes back to the queue when the round closes.
+ * Returns the same round when the node had nothing outstanding in it.
+ */
+export function dropNode<TSlot>(open: OpenRound<TSlot>, nodeId: number, reason: string): OpenRound<TSlot> {
+  if (!open.assignments.has(nodeId) || open.accepted.has(nodeId) || open.failed.has(nodeId)) return open;
+  const failed = new Map(open.failed);
+  failed.set(nodeId, reason);
+  return { ...open, failed };
 }
 
 /** Every assigned node has either delivered or failed: no reason to wait for the deadline. */

@@ -1,7 +1,11 @@
 // Defaults for a training session, and the merge of what a user asked for over them.
 import { RequestError } from '../../protocol/errors';
 import { DEFAULT_OPTIMIZER, type OptimizerName, type SessionConfig } from './types';
-import type { SessionConfigInput } from '../services/training-control';
+
+/** What a caller may set when starting a session; everything else comes from the defaults. */
+export type SessionConfigInput = Partial<Omit<SessionConfig, 'optimizer'>> & {
+  optimizer?: Partial<SessionConfig['optimizer']>;
+};
 
 export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   model: 'mlp',

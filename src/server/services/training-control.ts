@@ -1,22 +1,20 @@
-// What the API layer (tRPC routers and the REST facade) may ask of the coordinator. Routers stay thin:
+// What the API layer (tRPC procedures and the REST facade) may ask of the coordinator. Procedures stay thin:
 // validate input, call one of these, return the DTO.
+import type { LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
-import type { EventBus } from '../adapters/event-bus';
+import type { EventPublisher } from '../core/ports';
+import type { SessionConfigInput } from '../core/session-config';
 import type {
   CheckpointRecord,
   ContributionRecord,
   MetricPoint,
   NodeSnapshot,
   RoundSummary,
-  SessionConfig,
   SessionEvent,
   SessionSnapshot,
 } from '../core/types';
-import type { LedgerReport } from './ledger';
 
-export type SessionConfigInput = Partial<Omit<SessionConfig, 'optimizer'>> & {
-  optimizer?: Partial<SessionConfig['optimizer']>;
-};
+export type { SessionConfigInput };
 
 export interface TrainingControl {
   status(): StatusSnapshot;
@@ -37,5 +35,5 @@ export interface TrainingControl {
   pause(): Promise<SessionSnapshot>;
   resume(): Promise<SessionSnapshot>;
   stop(): Promise<SessionSnapshot>;
-  readonly events: EventBus;
+  readonly events: EventPublisher;
 }

@@ -1,6 +1,6 @@
 // The exactly-once audit of a session's ledger: every applied update recorded once, none lost, none twice,
 // and the model consumed exactly the samples the ledger credits. Pure: it checks rows it is given.
-import type { ContributionRecord, RoundSummary, SessionSnapshot } from '../core/types';
+import type { ContributionRecord, RoundSummary, SessionSnapshot } from './types';
 
 export interface EpochCoverage {
   epoch: number;

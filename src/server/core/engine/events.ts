@@ -1,0 +1,57 @@
+// What the engine hears: from agents (through the gateway), from the API, from timers, and the results of
+// the effects it asked for. Every event carries the time it happened (`at`, epoch ms from the clock port).
+import type { FrameHeader, PayloadStats } from '../../../protocol/frame';
+import type { NodeCapabilities, SessionConfig } from '../types';
+import type { CommittedEvent, DurableSession, NodeCredit } from './committed';
+import type { RequestId } from './state';
+import type { MetricPoint } from '../types';
+
+export type TimerName = 'sweep' | 'straggler' | 'deadline';
+export type EvaluationPurpose = 'periodic' | 'confirm' | 'final';
+export type CheckpointPurpose = 'final' | 'shutdown';
+export type PersistPurpose = 'control' | 'ending' | 'shutdown' | 'recovered';
+
+/** The part of an update frame's header the engine decides on. */
+export type UpdateHeader = Pick<FrameHeader, 'kind' | 'sessionId' | 'round' | 'nodeId' | 'attempt' | 'modelVersion' | 'sampleCount' | 'paramCount' | 'checksum' | 'trainLoss'>;
+
+export type EngineEvent =
+  // agents
+  | { type: 'node-registered'; at: number; nodeId: number; name: string; capabilities: NodeCapabilities; connection: number; issuedToken: string | null }
+  | { type: 'node-ready'; at: number; nodeId: number; connection: number; sessionId: number }
+  | { type: 'heartbeat'; at: number; nodeId: number; connection: number }
+  | { type: 'node-lost'; at: number; nodeId: number; connection: number; reason: string; left: boolean }
+  | { type: 'update-arrived'; at: number; nodeId: number; connection: number; header: UpdateHeader | null; error: { code: string; message: string } | null }
+  | { type: 'update-ingested'; at: number; nodeId: number; header: UpdateHeader; slot: number; stats: PayloadStats }
+  | { type: 'update-ingest-failed'; at: number; nodeId: number; header: UpdateHeader; code: string; message: string }
+  // the API
+  | { type: 'start'; at: number; requestId: RequestId; config: SessionConfig; trainSize: number; paramCount: number }
+  | { type: 'pause' | 'resume' | 'stop' | 'shutdown'; at: number; requestId: RequestId }
+  | {
+      type: 'recovered';
+      at: number;
+      requestId: RequestId;
+      session: DurableSession;
+      credits: ReadonlyMap<number, NodeCredit>;
+      recent: MetricPoint[];
+      lastTestAccuracy: number | null;
+      lastTestLoss: number | null;
+      how: string;
+      detail: Record<string, number>;
+    }
+  // the runner started: arm the heartbeat sweep
+  | { type: 'booted'; at: number }
+  // timers
+  | { type: 'timer-fired'; at: number; timer: TimerName; round: number | null }
+  // results of effects
+  | { type: 'session-created'; at: number; sessionId: number }
+  | { type: 'session-create-failed'; at: number; sessionId: number; message: string }
+  | { type: 'session-persisted'; at: number; sessionId: number; purpose: PersistPurpose; requestId: RequestId | null }
+  | { type: 'session-persist-failed'; at: number; sessionId: number; purpose: PersistPurpose; requestId: RequestId | null; message: string }
+  | { type: 'aggregation-done'; at: number; sessionId: number; round: number }
+  | { type: 'aggregation-failed'; at: number; sessionId: number; round: number; message: string }
+  | { type: 'round-committed'; at: number; sessionId: number; round: number; events: CommittedEvent[] }
+  | { type: 'commit-failed'; at: number; sessionId: number; round: number; message: string }
+  | { type: 'evaluation-done'; at: number; sessionId: number; round: number; modelVersion: number; loss: number; accuracy: number; purpose: EvaluationPurpose }
+  | { type: 'evaluation-failed'; at: number; sessionId: number; round: number; purpose: EvaluationPurpose; message: string }
+  | { type: 'checkpoint-written'; at: number; sessionId: number; round: number; purpose: CheckpointPurpose }
+  | { type: 'checkpoint-failed'; at: number; sessionId: number; purpose: CheckpointPurpose; message: string };

@@ -1,0 +1,174 @@
+// The node pool decides *who*: which nodes are known and connected, their status, how fast they are, who is
+// benched for missing cut-offs, and who gets work in the next round. Pure and immutable: every change
+// returns a new pool; time comes in as arguments.
+import type { NodeCapabilities, NodeSnapshot, NodeStatus } from '../types';
+import { NO_CREDIT, type NodeCredit } from './committed';
+
+export interface PoolNode {
+  id: number;
+  name: string;
+  status: NodeStatus;
+  statusReason: string | null;
+  statusChangedAt: number;
+  capabilities: NodeCapabilities;
+  joinedAt: number;
+  lastHeartbeatAt: number;
+  /** The live connection (runner-assigned id); null once it closed. Stale connections' events are ignored. */
+  connection: number | null;
+  /** Session the agent has loaded its model and data for; it gets work only for that session. */
+  readySession: number | null;
+  /** When its current assignment went out (null: none outstanding). */
+  assignedAt: number | null;
+  currentRound: number | null;
+  /** Recent measured training throughput (samples/s), smoothed. */
+  samplesPerSecond: number;
+  /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
+  missedStreak: number;
+  /** Not assigned work before this round (a chronically slow node must not slow every round). */
+  benchedUntilRound: number;
+  /** How many times in a row it was benched: each time the bench lasts twice as long. */
+  benchLevel: number;
+}
+
+export type NodePool = ReadonlyMap<number, PoolNode>;
+
+export const EMPTY_POOL: NodePool = new Map();
+
+function put(pool: NodePool, node: PoolNode): NodePool {
+  const next = new Map(pool);
+  next.set(node.id, node);
+  return next;
+}
+
+export function updateNode(pool: NodePool, id: number, change: (node: PoolNode) => PoolNode): NodePool {
+  const node = pool.get(id);
+  return node ? put(pool, change(node)) : pool;
+}
+
+/** (Re)registers a node on a new connection. A node coming back keeps its speed estimate and its bench. */
+export function registerNode(
+  pool: NodePool,
+  input: { id: number; name: string; capabilities: NodeCapabilities; connection: number; at: number },
+): { pool: NodePool; previous: PoolNode | undefined } {
+  const previous = pool.get(input.id);
+  const node: PoolNode = {
+    id: input.id,
+    name: input.name,
+    status: 'idle',
+    statusReason: previous ? 'reconnected' : 'joined',
+    statusChangedAt: input.at,
+    capabilities: input.capabilities,
+    joinedAt: input.at,
+    lastHeartbeatAt: input.at,
+    connection: input.connection,
+    readySession: null,
+    assignedAt: null,
+    currentRound: null,
+    samplesPerSecond: previous?.samplesPerSecond || input.capabilities.samplesPerSecond,
+    missedStreak: 0,
+    benchedUntilRound: previous?.benchedUntilRound ?? 0,
+    benchLevel: previous?.benchLevel ?? 0,
+  };
+  return { pool: put(pool, node), previous };
+}
+
+export function setStatus(node: PoolNode, status: NodeStatus, reason: string, at: number): PoolNode {
+  return {
+    ...node,
+    status,
+    statusReason: reason,
+    statusChangedAt: node.status !== status ? at : node.statusChangedAt,
+    currentRound: status === 'training' ? node.currentRound : null,
+  };
+}
+
+/** The connection closed, the agent left, or it went silent: it gets no more work until it registers again. */
+export function disconnect(node: PoolNode, left: boolean, reason: string, at: number): PoolNode {
+  return { ...setStatus(node, left ? 'left' : 'failed', reason, at), connection: null, readySession: null, assignedAt: null };
+}
+
+/** Nodes that may work in `round` of `sessionId`, benched ones left out unless every ready node is benched. */
+export function selectForRound(pool: NodePool, sessionId: number, round: number): number[] {
+  const ready = [...pool.values()].filter(
+    (n) => n.connection !== null && n.readySession === sessionId && n.status !== 'failed' && n.status !== 'left',
+  );
+  const rested = ready.filter((n) => n.benchedUntilRound <= round);
+  // Benching never stops training: if every ready node is benched, they all work.
+  return (rested.length > 0 ? rested : ready).map((n) => n.id).sort((a, b) => a - b);
+}
+
+export function assign(node: PoolNode, round: number, at: number): PoolNode {
+  return { ...setStatus({ ...node, currentRound: round }, 'training', `round ${round}`, at), assignedAt: at, currentRound: round };
+}
+
+/** A delivery on time: update the speed estimate and take one step back from probation. */
+export function delivered(node: PoolNode, round: number, samples: number, at: number): PoolNode {
+  let samplesPerSecond = node.samplesPerSecond;
+  if (node.assignedAt !== null) {
+    const rate = samples / Math.max(1e-3, (at - node.assignedAt) / 1000);
+    samplesPerSecond = samplesPerSecond > 0 ? 0.7 * samplesPerSecond + 0.3 * rate : rate;
+  }
+  return {
+    ...setStatus(node, 'idle', `delivered round ${round}`, at),
+    samplesPerSecond,
+    assignedAt: null,
+    missedStreak: 0,
+    benchLevel: Math.max(0, node.benchLevel - 1),
+  };
+}
+
+export interface MissOutcome {
+  node: PoolNode;
+  /** Set when this miss benched the node: for how many rounds, and why (for the log and the timeline). */
+  benched: { rounds: number; why: string } | null;
+}
+
+/**
+ * Three missed cut-offs in a row bench a node for 4 rounds; on probation afterwards, one more miss benches it
+ * for twice as long (up to 64 rounds). Each delivery on time takes it one step back.
+ */
+export function missedRound(node: PoolNode, round: number, reason: string, at: number): MissOutcome {
+  let next: PoolNode = { ...node, assignedAt: null, missedStreak: node.missedStreak + 1 };
+  if (next.status === 'training') next = setStatus(next, 'idle', `missed round ${round}: ${reason}`, at);
+  if (next.missedStreak < (next.benchLevel > 0 ? 1 : 3)) return { node: next, benched: null };
+  const benchLevel = next.benchLevel + 1;
+  const rounds = Math.min(64, 4 * 2 ** (benchLevel - 1));
+  const benchedUntilRound = round + 1 + rounds;
+  const why = `missed ${benchLevel > 1 ? 'its probation round' : '3 rounds in a row'}; benched for ${rounds} rounds (until round ${benchedUntilRound}), then tried again`;
+  next = setStatus({ ...next, missedStreak: 0, benchLevel, benchedUntilRound }, 'idle', why, at);
+  return { node: next, benched: { rounds, why } };
+}
+
+/** Connected nodes silent for longer than the timeout (any traffic counts as a heartbeat). */
+export function silentNodes(pool: NodePool, at: number, timeoutMs: number): { id: number; silentForMs: number }[] {
+  const silent: { id: number; silentForMs: number }[] = [];
+  for (const node of pool.values()) {
+    if (node.connection === null) continue;
+    const silentForMs = at - node.lastHeartbeatAt;
+    if (silentForMs > timeoutMs) silent.push({ id: node.id, silentForMs });
+  }
+  return silent;
+}
+
+export function connectedNodes(pool: NodePool): PoolNode[] {
+  return [...pool.values()].filter((n) => n.connection !== null);
+}
+
+/** What the API and the dashboard see of a node: the pool's view plus the session's credit. */
+export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): NodeSnapshot {
+  return {
+    id: node.id,
+    name: node.name,
+    status: node.status,
+    statusReason: node.statusReason,
+    capabilities: node.capabilities,
+    joinedAt: node.joinedAt,
+    lastHeartbeatAt: node.lastHeartbeatAt,
+    acceptedContributions: credit.acceptedContributions,
+    rejectedContributions: credit.rejectedContributions,
+    acceptedSamples: credit.acceptedSamples,
+    samplesPerSecond: node.samplesPerSecond,
+    currentRound: node.currentRound,
+    statusChangedAt: node.statusChangedAt,
+  };
+}

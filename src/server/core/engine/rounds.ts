@@ -1,0 +1,305 @@
+// The round lifecycle: open -> collect (admit, ingest, accept) -> close (cut-off, deadline or everyone in)
+// -> aggregate -> commit -> apply. Each function takes the step's Transition and records the new state and
+// the effects; none does I/O.
+import { CLOSE_CODES } from '../../../protocol/messages';
+import { FrameKind } from '../../../protocol/frame';
+import { HyperGpuError } from '../../../protocol/errors';
+import { DEFAULT_DEADLINE_POLICY, hardDeadlineMs, recordArrival, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
+import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
+import { returnShards } from '../shards';
+import type { ContributionRecord } from '../types';
+import { roundRecords, committedSnapshot } from './accounting';
+import type { CommittedEvent } from './committed';
+import type { EngineEvent, UpdateHeader } from './events';
+import { assign, delivered, missedRound, selectForRound, setStatus, updateNode } from './node-pool';
+import type { EngineState } from './state';
+import { strategyFor } from './strategy';
+import type { Transition } from './transition';
+
+export function deadlinePolicy(state: EngineState): DeadlinePolicy {
+  const session = state.session && state.durable.sessions.get(state.session.id);
+  return { ...DEFAULT_DEADLINE_POLICY, ...state.options.deadline, ceilingMs: session?.config.roundTimeoutMs ?? 30_000 };
+}
+
+/** Opens the next round if the session may run one and any node is ready for it. */
+export function maybeOpenRound(t: Transition): void {
+  const { session: live, round, shuttingDown } = t.state;
+  if (!live || round || shuttingDown || live.ending || live.completionPending) return;
+  const session = t.state.durable.sessions.get(live.id)!;
+  if (session.state !== 'running') return;
+  if (session.config.maxRounds !== null && session.round >= session.config.maxRounds) return;
+  if (session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples) return;
+  const roundNumber = session.round + 1;
+  const nodeIds = selectForRound(t.state.pool, session.id, roundNumber);
+  if (nodeIds.length === 0) return;
+  const { samplesPerNode } = strategyFor(session.config).configureRound(nodeIds);
+  const opened = openRound<number>({
+    sessionId: session.id,
+    round: roundNumber,
+    modelVersion: session.modelVersion,
+    now: t.at,
+    nodeIds,
+    cursor: live.cursor,
+    batchSize: samplesPerNode,
+    trainSize: session.trainSize,
+    timeoutMs: hardDeadlineMs(live.arrivals, deadlinePolicy(t.state)),
+  });
+  t.setSession({ cursor: opened.cursor });
+  t.set({ round: { open: opened.round, stage: 'collecting', stragglerArmed: false, closedBecause: null, outcome: null } });
+  t.emit({ type: 'send-model', nodeIds, sessionId: session.id, round: roundNumber, modelVersion: session.modelVersion });
+  let pool = t.state.pool;
+  for (const [nodeId, assignment] of opened.round.assignments) {
+    t.emit({ type: 'send', nodeId, message: { v: 1, type: 'assignment', assignment } });
+    pool = updateNode(pool, nodeId, (n) => assign(n, roundNumber, t.at));
+    t.publishNode(nodeId);
+  }
+  t.set({ pool });
+  t.emit({ type: 'set-timer', timer: 'deadline', delayMs: opened.round.deadlineAt - t.at, round: roundNumber });
+}
+
+/** A rejected update: the agent is told why, the ledger records it, and the node's rejections count it. */
+export function rejectUpdate(t: Transition, nodeId: number, header: UpdateHeader | null, code: string, reason: string): void {
+  const node = t.state.pool.get(nodeId);
+  const round = header?.round ?? 0;
+  if (node) t.emit({ type: 'send', nodeId, message: { v: 1, type: 'rejected', round, code, reason } });
+  t.log('warn', `rejected update from node #${nodeId} for round ${round}: ${code}: ${reason}`);
+  const live = t.state.session;
+  if (live) {
+    const record: ContributionRecord = {
+      sessionId: live.id,
+      round,
+      nodeId,
+      attempt: header?.attempt ?? 0,
+      samples: header?.sampleCount ?? 0,
+      checksum: header?.checksum ?? 0,
+      trainLoss: header && Number.isFinite(header.trainLoss) ? header.trainLoss : 0,
+      epoch: 0,
+      shardStart: 0,
+      shardCount: 0,
+      status: 'rejected',
+      reason: `${code}: ${reason}`,
+      receivedAt: t.at,
+    };
+    const events: CommittedEvent[] = [{ kind: 'node-credited', sessionId: live.id, round, nodeId, status: 'rejected', samples: 0 }];
+    t.commit(events);
+    t.emit({ type: 'record-rejection', record, events });
+  }
+  if (node) t.publishNode(nodeId);
+}
+
+/** The header of a binary frame arrived: admit it against the open round, or refuse it before any copy. */
+export function onUpdateArrived(t: Transition, e: Extract<EngineEvent, { type: 'update-arrived' }>): void {
+  const node = t.state.pool.get(e.nodeId);
+  if (!node || node.connection !== e.connection) return;
+  if (!e.header) return rejectUpdate(t, e.nodeId, null, e.error?.code ?? 'BAD_MESSAGE', e.error?.message ?? 'unreadable frame');
+  const header = e.header;
+  if (header.kind === FrameKind.Model) return rejectUpdate(t, e.nodeId, header, 'BAD_REQUEST', 'agents may not send model frames');
+  const round = t.state.round;
+  // While a round is being aggregated or committed its set of updates is fixed: anything arriving is too late.
+  const open = round?.stage === 'collecting' ? round.open : null;
+  try {
+    admitUpdate(open, t.state.session?.id ?? null, e.nodeId, header);
+  } catch (error) {
+    const code = error instanceof HyperGpuError ? error.code : 'BAD_MESSAGE';
+    return rejectUpdate(t, e.nodeId, header, code, error instanceof Error ? error.message : String(error));
+  }
+  const session = t.state.durable.sessions.get(t.state.session!.id)!;
+  if (header.paramCount !== session.paramCount) {
+    return rejectUpdate(t, e.nodeId, header, 'PARAM_COUNT', `update has ${header.paramCount} parameters, model ${session.config.model} has ${session.paramCount}`);
+  }
+  t.emit({ type: 'ingest', nodeId: e.nodeId, header });
+}
+
+/** The payload is in its slot and was inspected in one pass: accept it, or release the slot and refuse it. */
+export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 'update-ingested' }>): void {
+  const round = t.state.round;
+  const session = t.state.session && t.state.durable.sessions.get(t.state.session.id);
+  if (!round || round.stage !== 'collecting' || round.open.round !== e.header.round || !session) {
+    t.emit({ type: 'release-slots', slots: [e.slot] });
+    return rejectUpdate(t, e.nodeId, e.header, 'STALE_ROUND', `round ${e.header.round} stopped collecting while the update was copied`);
+  }
+  const norm = Math.sqrt(e.stats.sumSquares);
+  if (!(norm <= session.config.maxUpdateNorm)) {
+    t.emit({ type: 'release-slots', slots: [e.slot] });
+    return rejectUpdate(t, e.nodeId, e.header, 'ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${session.config.maxUpdateNorm.toExponential(3)}`);
+  }
+  const open = acceptUpdate(round.open, {
+    nodeId: e.nodeId,
+    attempt: e.header.attempt,
+    samples: e.header.sampleCount,
+    trainLoss: e.header.trainLoss,
+    checksum: e.header.checksum,
+    receivedAt: t.at,
+    slot: e.slot,
+  });
+  t.setRound({ open });
+  t.setSession({ arrivals: recordArrival(t.state.session!.arrivals, t.at - open.openedAt) });
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at)) });
+  t.emit({ type: 'send', nodeId: e.nodeId, message: { v: 1, type: 'accepted', round: e.header.round, samples: e.header.sampleCount } });
+  t.publishNode(e.nodeId);
+  checkRoundProgress(t);
+}
+
+/** Closes the round when everyone assigned has answered, or arms the straggler cut-off once a quorum has. */
+export function checkRoundProgress(t: Transition): void {
+  const round = t.state.round;
+  if (!round || round.stage !== 'collecting') return;
+  if (isRoundComplete(round.open)) return closeCollecting(t, 'all assigned nodes reported');
+  if (round.stragglerArmed) return;
+  const delivered = round.open.accepted.size;
+  const assigned = round.open.assignments.size - round.open.failed.size;
+  const grace = stragglerCutoffMs(assigned, delivered, t.at - round.open.openedAt, deadlinePolicy(t.state));
+  if (grace === null) return;
+  t.setRound({ stragglerArmed: true });
+  t.emit({ type: 'set-timer', timer: 'straggler', delayMs: grace, round: round.open.round });
+}
+
+export function onRoundTimer(t: Transition, e: Extract<EngineEvent, { type: 'timer-fired' }>): void {
+  const round = t.state.round;
+  if (!round || round.stage !== 'collecting' || round.open.round !== e.round) return;
+  closeCollecting(t, e.timer === 'straggler' ? `straggler cut-off after the grace period` : 'deadline reached');
+}
+
+/** A node assigned in the open round failed or left: its shard goes back, and the round may be complete now. */
+export function dropFromRound(t: Transition, nodeId: number, reason: string): void {
+  const round = t.state.round;
+  if (!round || round.stage !== 'collecting') return;
+  const open = dropNode(round.open, nodeId, reason);
+  if (open === round.open) return;
+  t.setRound({ open });
+  checkRoundProgress(t);
+}
+
+/** Stops collecting: decides what the round amounts to, tells the missing nodes, and starts aggregating. */
+function closeCollecting(t: Transition, why: string): void {
+  const round = t.state.round!;
+  const live = t.state.session!;
+  const session = t.state.durable.sessions.get(live.id)!;
+  t.emit({ type: 'cancel-timer', timer: 'deadline' });
+  t.emit({ type: 'cancel-timer', timer: 'straggler' });
+  const outcome = closeRound(round.open, live.cursor, session.config, t.at);
+  let pool = t.state.pool;
+  for (const { nodeId, reason } of outcome.missing) {
+    const node = pool.get(nodeId);
+    if (!node || node.connection === null) continue;
+    t.emit({ type: 'send', nodeId, message: { v: 1, type: 'cancel', round: round.open.round, reason } });
+    const miss = missedRound(node, round.open.round, reason, t.at);
+    pool = updateNode(pool, nodeId, () => miss.node);
+    if (miss.benched) {
+      t.log('warn', `node ${node.name} (#${nodeId}) ${miss.benched.why}`);
+      t.timeline('node-benched', `${node.name} ${miss.benched.why}`, nodeId, { rounds: miss.benched.rounds });
+    }
+    t.publishNode(nodeId);
+  }
+  t.set({ pool });
+  t.setSession({ cursor: outcome.cursor });
+  t.setRound({ closedBecause: why, outcome });
+  if (outcome.apply) {
+    t.setRound({ stage: 'aggregating' });
+    const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples })));
+    t.emit({ type: 'aggregate', sessionId: session.id, round: round.open.round, plan });
+    return;
+  }
+  t.emit({ type: 'release-slots', slots: outcome.accepted.map((u) => u.slot) });
+  commitRound(t, false);
+}
+
+export function onAggregationDone(t: Transition, e: Extract<EngineEvent, { type: 'aggregation-done' }>): void {
+  const round = t.state.round;
+  if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
+  t.emit({ type: 'release-slots', slots: round.outcome!.accepted.map((u) => u.slot) });
+  commitRound(t, true);
+}
+
+/** The aggregator failed (a crashed worker): the round is dropped whole, its shards go back, training goes on. */
+export function onAggregationFailed(t: Transition, e: Extract<EngineEvent, { type: 'aggregation-failed' }>): void {
+  const round = t.state.round;
+  if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
+  t.log('error', `round ${e.round} could not be aggregated (${e.message}); its updates are dropped and their shards handed out again`);
+  cancelRound(t, `AGGREGATION_FAILED: ${e.message}`);
+}
+
+function commitRound(t: Transition, withUpdate: boolean): void {
+  const round = t.state.round!;
+  const live = t.state.session!;
+  const session = t.state.durable.sessions.get(live.id)!;
+  const records = roundRecords({ session, open: round.open, outcome: round.outcome!, closedAt: t.at, recent: live.recent, since: t.state.startedAt });
+  const snapshot = committedSnapshot(session, records.events, {
+    lastTestAccuracy: live.lastTestAccuracy,
+    lastTestLoss: live.lastTestLoss,
+    lastRoundDurationMs: records.metric.roundDurationMs,
+    samplesPerSecond: records.metric.samplesPerSecond,
+  });
+  t.setRound({ stage: 'committing' });
+  t.emit({
+    type: 'commit-round',
+    sessionId: session.id,
+    round: round.open.round,
+    journal: withUpdate ? { modelVersion: records.summary.modelVersion, samples: records.summary.samples } : null,
+    summary: records.summary,
+    contributions: records.contributions,
+    metric: records.metric,
+    session: snapshot,
+    events: records.events,
+  });
+}
+
+/** Returns every shard of the open round and drops its updates (recorded with why): shutdown, stop, failure. */
+export function cancelRound(t: Transition, reason: string): void {
+  const round = t.state.round;
+  const live = t.state.session;
+  if (!round || !live) return;
+  t.emit({ type: 'cancel-timer', timer: 'deadline' });
+  t.emit({ type: 'cancel-timer', timer: 'straggler' });
+  const open = round.open;
+  // Slots are released once aggregation is done; before that they are still held.
+  if (round.stage !== 'committing') t.emit({ type: 'release-slots', slots: [...open.accepted.values()].map((u) => u.slot) });
+  for (const update of open.accepted.values()) {
+    const events: CommittedEvent[] = [{ kind: 'node-credited', sessionId: live.id, round: open.round, nodeId: update.nodeId, status: 'rejected', samples: 0 }];
+    t.commit(events);
+    t.emit({
+      type: 'record-rejection',
+      record: {
+        sessionId: live.id,
+        round: open.round,
+        nodeId: update.nodeId,
+        attempt: update.attempt,
+        samples: update.samples,
+        epoch: 0,
+        shardStart: 0,
+        shardCount: 0,
+        checksum: update.checksum,
+        trainLoss: Number.isFinite(update.trainLoss) ? update.trainLoss : 0,
+        status: 'rejected',
+        reason: reason.includes(':') ? reason : `CANCELLED: round ${open.round} was cancelled: ${reason}`,
+        receivedAt: update.receivedAt,
+      },
+      events,
+    });
+  }
+  let pool = t.state.pool;
+  for (const nodeId of open.assignments.keys()) {
+    const node = pool.get(nodeId);
+    if (!node) continue;
+    if (node.connection !== null && round.stage === 'collecting') t.emit({ type: 'send', nodeId, message: { v: 1, type: 'cancel', round: open.round, reason } });
+    pool = updateNode(pool, nodeId, (n) => ({ ...(n.status === 'training' ? setStatus(n, 'idle', reason, t.at) : n), assignedAt: null }));
+    t.publishNode(nodeId);
+  }
+  t.set({ pool });
+  // Every shard of the round goes back. Once collecting stopped, the live cursor already took back the
+  // missing ones (and, for a round below quorum, the accepted ones too); the rest go back now.
+  const shardOf = (nodeId: number) => {
+    const a = open.assignments.get(nodeId)!;
+    return { epoch: a.epoch, start: a.shardStart, count: a.shardCount };
+  };
+  const outcome = round.outcome;
+  const back = outcome ? (outcome.apply ? outcome.accepted.map((u) => shardOf(u.nodeId)) : []) : [...open.assignments.keys()].map(shardOf);
+  back.sort((a, b) => a.epoch - b.epoch || a.start - b.start);
+  t.setSession({ cursor: back.length > 0 ? returnShards(live.cursor, back) : live.cursor });
+  t.set({ round: null });
+}
+
+/** The close effect for a connection, used when the engine itself drops a node (silent, replaced). */
+export function closeConnection(t: Transition, nodeId: number, connection: number, code: keyof typeof CLOSE_CODES, reason: string): void {
+  t.emit({ type: 'close', nodeId, connection, code: CLOSE_CODES[code], reason });
+}

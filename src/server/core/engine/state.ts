@@ -1,0 +1,98 @@
+// All session and round state of the coordinator, in one immutable value. The engine's step function is the
+// only thing that makes a new one; the runner holds the current one and the big arrays (the model, optimizer
+// state, aggregator slots) that the state only refers to.
+import type { DeadlinePolicy, Arrivals } from '../deadline';
+import type { OpenRound, RoundOutcome } from '../round';
+import type { DataCursor } from '../shards';
+import type { MetricPoint, SessionConfig, SessionState } from '../types';
+import { EMPTY_DURABLE, type DurableState } from './committed';
+import { EMPTY_POOL, type NodePool } from './node-pool';
+
+export interface EngineOptions {
+  heartbeatMs: number;
+  heartbeatTimeoutMs: number;
+  /** Round deadline policy; the ceiling comes from each session's roundTimeoutMs. */
+  deadline: Omit<DeadlinePolicy, 'ceilingMs'>;
+}
+
+/** A request from the API waiting for its answer (start, pause, resume, stop, shutdown). */
+export type RequestId = number;
+
+/** The session in memory: the durable part lives in `durable.sessions`, this is what only a live engine knows. */
+export interface LiveSession {
+  id: number;
+  /** The data cursor after the last committed round plus the shards handed out since. */
+  cursor: DataCursor;
+  arrivals: Arrivals;
+  /** The last few committed rounds' metrics (throughput over a window, and the latest for evaluation). */
+  recent: readonly MetricPoint[];
+  lastTestAccuracy: number | null;
+  lastTestLoss: number | null;
+  samplesPerSecond: number;
+  lastRoundDurationMs: number | null;
+  /** An evaluation crossed the target while rounds went on: confirm on the model as it is once they stop. */
+  completionPending: boolean;
+  /** Set while the session is being ended: each stage waits for the one before it. */
+  ending: SessionEnding | null;
+}
+
+export interface SessionEnding {
+  state: Extract<SessionState, 'stopped' | 'completed'>;
+  message: string;
+  at: number;
+  stage: 'waiting-for-round' | 'evaluating' | 'checkpointing' | 'persisting';
+  requestId: RequestId | null;
+}
+
+export type RoundStage =
+  /** Collecting updates. */
+  | 'collecting'
+  /** The set of updates is fixed; the aggregator is computing. */
+  | 'aggregating'
+  /** Journal append and the round's transaction are in flight. */
+  | 'committing';
+
+export interface LiveRound {
+  open: OpenRound<number>;
+  stage: RoundStage;
+  stragglerArmed: boolean;
+  /** Why it closed, and what closing decided (set once it stops collecting). */
+  closedBecause: string | null;
+  outcome: RoundOutcome<number> | null;
+}
+
+export interface PendingStart {
+  requestId: RequestId;
+  sessionId: number;
+  config: SessionConfig;
+  trainSize: number;
+  paramCount: number;
+  at: number;
+}
+
+export interface EngineState {
+  options: EngineOptions;
+  startedAt: number;
+  shuttingDown: { requestId: RequestId; stage: 'waiting-for-round' | 'checkpointing' | 'persisting' | 'done' } | null;
+  /** The highest session id allocated so far (the engine allocates them, so a replay gets the same ones). */
+  lastSessionId: number;
+  durable: DurableState;
+  pool: NodePool;
+  session: LiveSession | null;
+  round: LiveRound | null;
+  starting: PendingStart | null;
+}
+
+export function initialState(options: EngineOptions, startedAt: number, lastSessionId = 0): EngineState {
+  return {
+    options,
+    startedAt,
+    shuttingDown: null,
+    lastSessionId,
+    durable: EMPTY_DURABLE,
+    pool: EMPTY_POOL,
+    session: null,
+    round: null,
+    starting: null,
+  };
+}

@@ -1,0 +1,190 @@
+// The coordinator as the API and the server entry see it: commands go to the engine through the runner and
+// resolve with its reply; reads come from the engine's state, the live view, or the repository.
+import { RequestError } from '../../protocol/errors';
+import { CLOSE_CODES } from '../../protocol/messages';
+import { verifyLedger, type LedgerReport } from '../core/ledger';
+import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
+import { nodeSnapshot, nodeSnapshots, sessionSnapshot, statusOf } from '../core/engine/views';
+import type { Clock, DatasetCatalog, EventPublisher, TrainingRepository } from '../core/ports';
+import { resolveSessionConfig, type SessionConfigInput } from '../core/session-config';
+import type { CheckpointRecord, ContributionRecord, MetricPoint, NodeSnapshot, RoundSummary, SessionEvent, SessionSnapshot } from '../core/types';
+import type { Evaluations } from './evaluations';
+import type { LiveView } from './live-view';
+import { TIMELINE_LIMIT } from './live-view';
+import type { ModelStore } from './model-store';
+import type { OutboxDispatcher } from './outbox';
+import { recoverSession, type RecoveryDeps } from './recovery';
+import { errorText, type Runner } from './runner';
+import type { TrainingControl } from './training-control';
+
+export interface CoordinatorServiceDeps {
+  runner: Runner;
+  repo: TrainingRepository;
+  live: LiveView;
+  model: ModelStore;
+  evaluations: Evaluations;
+  outbox: OutboxDispatcher;
+  datasets: DatasetCatalog;
+  recovery: RecoveryDeps;
+  clock: Clock;
+  events: EventPublisher;
+  historyLimit: number;
+}
+
+export class CoordinatorService implements TrainingControl {
+  readonly events: EventPublisher;
+
+  constructor(private readonly deps: CoordinatorServiceDeps) {
+    this.events = deps.events;
+  }
+
+  private get state() {
+    return this.deps.runner.state;
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  async start(input: SessionConfigInput): Promise<SessionSnapshot> {
+    const config = resolveSessionConfig(input);
+    const { trainSize } = await this.describeDataset(config.dataset);
+    const paramCount = this.deps.model.paramCount(config.model);
+    const session = await this.deps.runner.request((requestId, at) => ({ type: 'start', at, requestId, config, trainSize, paramCount }));
+    return session!;
+  }
+
+  async pause(): Promise<SessionSnapshot> {
+    return (await this.deps.runner.request((requestId, at) => ({ type: 'pause', at, requestId })))!;
+  }
+
+  async resume(): Promise<SessionSnapshot> {
+    return (await this.deps.runner.request((requestId, at) => ({ type: 'resume', at, requestId })))!;
+  }
+
+  async stop(): Promise<SessionSnapshot> {
+    return (await this.deps.runner.request((requestId, at) => ({ type: 'stop', at, requestId })))!;
+  }
+
+  /**
+   * Picks up the session that was running or paused when the coordinator last stopped. Returns null when
+   * there is none, or when its model cannot be rebuilt exactly (that session is marked failed, with why).
+   */
+  async resumeInterrupted(): Promise<SessionSnapshot | null> {
+    const result = await recoverSession(this.deps.recovery, this.deps.historyLimit);
+    if (!result) return null;
+    if ('failed' in result) {
+      const at = this.deps.clock.now();
+      await this.deps.repo.updateSession({ ...result.failed, state: 'failed', message: result.message, endedAt: at }, [
+        { kind: 'session-state-changed', sessionId: result.failed.id, at, state: 'failed', message: result.message, endedAt: at },
+      ]);
+      this.deps.runner.log('error', `session ${result.failed.id}: ${result.message}`);
+      return null;
+    }
+    const r = result.recovered;
+    this.deps.model.load(r.model, r.session.config);
+    this.deps.live.reset(r.session.id, r.recent, await this.deps.repo.listEvents(r.session.id, TIMELINE_LIMIT));
+    return this.deps.runner.request((requestId, at) => ({
+      type: 'recovered',
+      at,
+      requestId,
+      session: r.session,
+      credits: r.credits,
+      recent: r.recent.slice(-20),
+      lastTestAccuracy: r.snapshot.lastTestAccuracy,
+      lastTestLoss: r.snapshot.lastTestLoss,
+      how: r.how,
+      detail: r.detail,
+    }));
+  }
+
+  /** Resolves when the current session reaches a state the predicate accepts (headless mode waits on it). */
+  waitForSession(predicate: (s: SessionSnapshot) => boolean): Promise<SessionSnapshot> {
+    return this.deps.runner.waitForSession(predicate);
+  }
+
+  /** Graceful shutdown: the round in flight commits or is cancelled, a final checkpoint, the session left resumable. */
+  async shutdown(): Promise<void> {
+    try {
+      await this.deps.runner.request((requestId, at) => ({ type: 'shutdown', at, requestId }));
+    } catch (error) {
+      this.deps.runner.log('warn', `shutdown: ${errorText(error)}`);
+    }
+    await this.deps.runner.settle();
+    await this.deps.outbox.close();
+    await this.deps.evaluations.stop();
+    this.deps.runner.closeAllLinks(CLOSE_CODES.shuttingDown, 'coordinator shutting down');
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  status(): StatusSnapshot {
+    return statusOf(this.state, this.deps.clock.now());
+  }
+
+  dashboard(): DashboardSnapshot {
+    const live = this.deps.live;
+    return { status: this.status(), nodes: nodeSnapshots(this.state), metrics: live.metrics(this.deps.historyLimit), logs: live.logs(), timeline: live.timeline() };
+  }
+
+  nodes(): NodeSnapshot[] {
+    return nodeSnapshots(this.state);
+  }
+
+  node(id: number): NodeSnapshot | null {
+    return nodeSnapshot(this.state, id);
+  }
+
+  async metrics(sessionId?: number, limit = 10_000): Promise<{ latest: MetricPoint | null; history: MetricPoint[] }> {
+    const current = this.state.session?.id;
+    const history =
+      sessionId === undefined || sessionId === current ? this.deps.live.metrics(limit) : (await this.deps.repo.listMetrics(sessionId, limit)).sort((a, b) => a.round - b.round);
+    return { latest: history.at(-1) ?? null, history };
+  }
+
+  sessions(limit: number): Promise<SessionSnapshot[]> {
+    return this.deps.repo.listSessions(limit);
+  }
+
+  async session(id: number): Promise<SessionSnapshot | null> {
+    const current = sessionSnapshot(this.state);
+    if (current?.id === id) return current;
+    return this.deps.repo.getSession(id);
+  }
+
+  sessionEvents(sessionId: number, limit = TIMELINE_LIMIT): Promise<SessionEvent[]> {
+    return this.deps.repo.listEvents(sessionId, limit);
+  }
+
+  /** The exactly-once audit of a session's ledger (see core/ledger.ts). */
+  async ledger(sessionId: number): Promise<LedgerReport> {
+    const session = await this.session(sessionId);
+    if (!session) throw new RequestError('NOT_FOUND', `session ${sessionId} does not exist`);
+    const [rounds, contributions] = await Promise.all([this.deps.repo.listRounds(sessionId), this.deps.repo.listContributions(sessionId)]);
+    const { trainSize } = await this.describeDataset(session.config.dataset);
+    return verifyLedger(session, rounds, contributions, trainSize);
+  }
+
+  rounds(sessionId: number): Promise<RoundSummary[]> {
+    return this.deps.repo.listRounds(sessionId);
+  }
+
+  contributions(sessionId: number): Promise<ContributionRecord[]> {
+    return this.deps.repo.listContributions(sessionId);
+  }
+
+  checkpoints(sessionId: number): Promise<CheckpointRecord[]> {
+    return this.deps.repo.listCheckpoints(sessionId);
+  }
+
+  /** Test support and headless summaries: the parameters the coordinator holds now. */
+  currentParams(): Float32Array | null {
+    return this.deps.model.model?.params ?? null;
+  }
+
+  private async describeDataset(id: string): Promise<{ trainSize: number; testSize: number }> {
+    try {
+      return await this.deps.datasets.describe(id);
+    } catch (error) {
+      throw new RequestError('BAD_REQUEST', `dataset ${id} cannot be used: ${errorText(error)}`);
+    }
+  }
+}
