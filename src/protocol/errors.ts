@@ -31,7 +31,9 @@ export type ErrorCode =
   // API
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  // storage: a stored row that does not hold what its writer checked (edited by hand, or a bug)
+  | 'CORRUPT_RECORD';
 
 export class HyperGpuError extends Error {
   constructor(

@@ -1,7 +1,8 @@
 // The Prisma + SQLite repository against the shared conformance suite, plus what only a real database has:
-// migrations (idempotent, checksum-guarded) and the speed of the hot write path.
+// migrations (idempotent, checksum-guarded, upgrading an existing database), rows damaged on disk, and the
+// speed of the hot write path.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, cpSync, appendFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, cpSync, appendFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
@@ -12,12 +13,16 @@ import { applyMigrations } from '../../src/server/adapters/db/migrate';
 import { createPrismaRepository, defaultMigrationsDir } from '../../src/server/adapters/db/prisma-repository';
 import {
   contributionOf,
+  credited,
   describeRepositoryConformance,
   metricOf,
+  roundCommitted,
   roundOf,
   sampleCapabilities,
   sampleConfig,
   sessionAfter,
+  started,
+  stateChanged,
 } from '../support/repository-conformance';
 
 // One temporary folder for this file; each test gets a fresh database file in it.
@@ -33,7 +38,10 @@ describe('migrations', () => {
   it('creates the folder and the database, applies once, and is idempotent', () => {
     const file = nextDbFile();
     const logs: string[] = [];
-    expect(applyMigrations(file, defaultMigrationsDir(), (m) => logs.push(m))).toEqual([expect.stringMatching(/_init$/)]);
+    expect(applyMigrations(file, defaultMigrationsDir(), (m) => logs.push(m))).toEqual([
+      expect.stringMatching(/_init$/),
+      expect.stringMatching(/_outbox$/),
+    ]);
     expect(existsSync(file)).toBe(true);
     expect(applyMigrations(file, defaultMigrationsDir())).toEqual([]);
 
@@ -42,11 +50,17 @@ describe('migrations', () => {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
     const journal = db.pragma('journal_mode', { simple: true });
     db.close();
-    expect(rows).toEqual([
-      { migration_name: expect.stringMatching(/_init$/), checksum: expect.stringMatching(/^[0-9a-f]{64}$/), finished_at: expect.any(Number), applied_steps_count: 1 },
-    ]);
+    const applied = (name: RegExp) => ({
+      migration_name: expect.stringMatching(name),
+      checksum: expect.stringMatching(/^[0-9a-f]{64}$/),
+      finished_at: expect.any(Number),
+      applied_steps_count: 1,
+    });
+    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/)]);
     expect(tables).toEqual(
-      expect.arrayContaining(['TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent']),
+      expect.arrayContaining([
+        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor',
+      ]),
     );
     expect(journal).toBe('wal');
   });
@@ -80,7 +94,38 @@ describe('migrations', () => {
     const recorded = db.prepare('SELECT migration_name FROM _prisma_migrations').pluck().all();
     db.close();
     expect(half).toBe(0);
-    expect(recorded).toEqual([expect.stringMatching(/_init$/)]);
+    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/)]);
+  });
+
+  it('upgrades a database the init migration created, keeping its rows, and the outbox works after', async () => {
+    const initOnly = join(dir, 'migrations-init-only');
+    mkdirSync(initOnly);
+    cpSync(join(defaultMigrationsDir(), 'migration_lock.toml'), join(initOnly, 'migration_lock.toml'));
+    const init = readdirSync(defaultMigrationsDir()).find((name) => name.endsWith('_init'))!;
+    cpSync(join(defaultMigrationsDir(), init), join(initOnly, init), { recursive: true });
+
+    // A database as the previous release left it: data in it, no outbox tables.
+    const file = nextDbFile();
+    const old = await createPrismaRepository(file, { migrationsDir: initOnly });
+    const id = await old.createSession(sampleConfig, 1000);
+    const nodeId = await old.upsertNode('alpha', sampleCapabilities(), 1000);
+    const round = roundOf(id, 1);
+    await old.recordRound(round, [contributionOf(id, 1, nodeId)], metricOf(1), sessionAfter(round));
+    await old.close();
+    const before = new Database(file, { readonly: true });
+    expect(before.prepare("SELECT count(*) FROM sqlite_master WHERE name LIKE 'Outbox%'").pluck().get()).toBe(0);
+    before.close();
+
+    const logs: string[] = [];
+    const upgraded = await createPrismaRepository(file, { log: (m) => logs.push(m) });
+    expect(logs).toEqual([expect.stringMatching(/^applied migration \d+_outbox$/)]);
+    expect(await upgraded.getSession(id)).toEqual(sessionAfter(round));
+    expect(await upgraded.listContributions(id)).toEqual([contributionOf(id, 1, nodeId)]);
+    const round2 = roundOf(id, 2);
+    const records = await upgraded.recordRound(round2, [], null, sessionAfter(round2), [roundCommitted(round2, metricOf(2))]);
+    expect(await upgraded.readOutbox(0, 10)).toEqual(records);
+    expect(await upgraded.lastSessionId()).toBe(id);
+    await upgraded.close();
   });
 });
 
@@ -108,14 +153,17 @@ describe('prisma repository on disk', () => {
       const contributions = nodeIds.map((nodeId) => contributionOf(sessionId, r, nodeId));
       const started = performance.now();
       const round = roundOf(sessionId, r, { updates: 100, samples: 6400, totalSamples: 6400 * r });
-      await repo.recordRound(round, contributions, metricOf(r), sessionAfter(round));
+      // With the events a commit brings: the round, and a credit for every node in it.
+      const events = [roundCommitted(round, metricOf(r)), ...nodeIds.map((nodeId) => credited(sessionId, r, nodeId, 'applied', 64))];
+      await repo.recordRound(round, contributions, metricOf(r), sessionAfter(round), events);
       times.push(performance.now() - started);
     }
     const sorted = [...times].sort((a, b) => a - b);
     console.log(
-      `recordRound x100 contributions: first ${times[0].toFixed(1)} ms, median ${sorted[10].toFixed(1)} ms, max ${sorted[19].toFixed(1)} ms`,
+      `recordRound x100 contributions + 101 outbox events: first ${times[0].toFixed(1)} ms, median ${sorted[10].toFixed(1)} ms, max ${sorted[19].toFixed(1)} ms`,
     );
     expect(await repo.listContributions(sessionId)).toHaveLength(2000);
+    expect(await repo.readOutbox(0, 10_000)).toHaveLength(20 * 101);
     // Generous bound: a round lasts seconds; this only catches a pathological regression.
     expect(sorted[10]).toBeLessThan(500);
     await repo.close();
@@ -134,6 +182,8 @@ describe('schema and migration agree', () => {
     Metric: Prisma.MetricScalarFieldEnum,
     Checkpoint: Prisma.CheckpointScalarFieldEnum,
     SessionEvent: Prisma.SessionEventScalarFieldEnum,
+    OutboxEvent: Prisma.OutboxEventScalarFieldEnum,
+    OutboxCursor: Prisma.OutboxCursorScalarFieldEnum,
   };
 
   it('has a table for every model with exactly the columns of its scalar fields', () => {
@@ -181,6 +231,8 @@ describe('schema and migration agree', () => {
       };
       const checkpoint = { sessionId, round: 1, modelVersion: 1, sha256: 'a'.repeat(64), path: '/x', bytes: big, createdAt: at };
       const event = { sessionId, at, round: 1, kind: 'node-joined', message: 'joined', nodeId: 12345, detail: '{"a":1}' };
+      const outboxEvent = { sessionId, kind: 'epoch-closed', payload: '{"kind":"epoch-closed"}', createdAt: at };
+      const outboxCursor = { consumer: 'live-view', position: 2 ** 31 - 1, updatedAt: at };
       const rows = [
         [session, await prisma.trainingSession.findUniqueOrThrow({ where: { id: sessionId } })],
         [node, await prisma.node.findUniqueOrThrow({ where: { id: nodeId } })],
@@ -192,16 +244,103 @@ describe('schema and migration agree', () => {
         [metric, await prisma.metric.findUniqueOrThrow({ where: { id: (await prisma.metric.create({ data: metric })).id } })],
         [checkpoint, await prisma.checkpoint.findUniqueOrThrow({ where: { id: (await prisma.checkpoint.create({ data: checkpoint })).id } })],
         [event, await prisma.sessionEvent.findUniqueOrThrow({ where: { id: (await prisma.sessionEvent.create({ data: event })).id } })],
+        [outboxEvent, await prisma.outboxEvent.findUniqueOrThrow({ where: { id: (await prisma.outboxEvent.create({ data: outboxEvent })).id } })],
       ] as const;
       for (const [written, read] of rows) expect(read).toEqual({ id: expect.any(Number), ...written });
+      await prisma.outboxCursor.create({ data: outboxCursor });
+      expect(await prisma.outboxCursor.findUniqueOrThrow({ where: { consumer: 'live-view' } })).toEqual(outboxCursor);
+      expect((await prisma.outboxEvent.create({ data: { ...outboxEvent, sessionId: null } })).sessionId).toBeNull();
       // Deleting the session cascades to everything that belongs to it (the node stays).
       await prisma.trainingSession.delete({ where: { id: sessionId } });
       expect(await prisma.sessionEvent.count()).toBe(0);
       expect(await prisma.round.count()).toBe(0);
       expect(await prisma.rejectedUpdate.count()).toBe(0);
       expect(await prisma.node.count()).toBe(1);
+      // The outbox is history, not a child of the session: deleting the session leaves its events.
+      expect(await prisma.outboxEvent.count()).toBe(2);
     } finally {
       await prisma.$disconnect();
+    }
+  });
+});
+
+describe('outbox on disk', () => {
+  it('keeps events and cursors across reopening, and ids keep growing after everything was pruned', async () => {
+    const file = nextDbFile();
+    const first = await createPrismaRepository(file);
+    const id = await first.createSession(sampleConfig, 1000, { id: 1, outbox: [started(1, 1000)] });
+    const session = (await first.getSession(id))!;
+    const records = await first.updateSession({ ...session, state: 'running' }, [stateChanged(id, 'running', 2000)]);
+    await first.saveOutboxCursor('live-view', records[0].id);
+    expect(await first.pruneOutbox(records[0].id)).toBe(2);
+    await first.close();
+
+    const second = await createPrismaRepository(file);
+    expect(await second.outboxCursor('live-view')).toBe(records[0].id);
+    expect(await second.readOutbox(0, 10)).toEqual([]);
+    const [next] = await second.updateSession({ ...session, state: 'paused' }, [stateChanged(id, 'paused', 3000)]);
+    expect(next.id).toBeGreaterThan(records[0].id);
+    await second.close();
+  });
+
+  it('writes the sessionId and kind columns from the event', async () => {
+    const file = nextDbFile();
+    const repo = await createPrismaRepository(file);
+    await repo.createSession(sampleConfig, 1000, { id: 42, outbox: [started(42, 1000)] });
+    await repo.close();
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT "sessionId", "kind", "payload" FROM "OutboxEvent"').all() as { sessionId: number; kind: string; payload: string }[];
+    db.close();
+    expect(rows).toEqual([{ sessionId: 42, kind: 'session-started', payload: JSON.stringify(started(42, 1000)) }]);
+  });
+
+  it('raises CORRUPT_RECORD with the row id for a damaged outbox row, and reads on past it', async () => {
+    const file = nextDbFile();
+    applyMigrations(file, defaultMigrationsDir());
+    const good = JSON.stringify(stateChanged(1, 'running', 1000));
+    const damaged: Array<[number | null, string, string, RegExp]> = [
+      [1, 'session-state-changed', '{"kind":"session-state-changed","sessionId":1,', /payload is not JSON/],
+      [1, 'session-state-changed', JSON.stringify({ ...stateChanged(1, 'running', 1000), state: 'exploded' }), /state must be one of/],
+      [1, 'round-committed', JSON.stringify({ kind: 'round-committed', sessionId: 1, round: 1 }), /round-committed.applied must be a boolean/],
+      [1, 'node-credited', good, /kind column says node-credited, payload says session-state-changed/],
+      [2, 'session-state-changed', good, /sessionId column says 2, payload says 1/],
+      [1, 'session-state-changed', '[]', /event must be an object/],
+    ];
+    const db = new Database(file);
+    const insert = db.prepare('INSERT INTO "OutboxEvent" ("sessionId", "kind", "payload", "createdAt") VALUES (?, ?, ?, ?)');
+    const ids = damaged.map(([sessionId, kind, payload]) => Number(insert.run(sessionId, kind, payload, new Date(0).toISOString()).lastInsertRowid));
+    const goodId = Number(insert.run(1, 'session-state-changed', good, new Date(0).toISOString()).lastInsertRowid);
+    db.close();
+
+    const repo = await createPrismaRepository(file);
+    try {
+      for (const [i, [, , , message]] of damaged.entries()) {
+        const read = repo.readOutbox(ids[i] - 1, 1);
+        await expect(read).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+        await expect(read).rejects.toThrow(new RegExp(`outbox event ${ids[i]} is corrupt: .*${message.source}`));
+      }
+      expect(await repo.readOutbox(ids.at(-1)!, 10)).toEqual([{ id: goodId, event: stateChanged(1, 'running', 1000) }]);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  it('raises CORRUPT_RECORD for a session row whose config or state was damaged', async () => {
+    const file = nextDbFile();
+    const repo = await createPrismaRepository(file);
+    const a = await repo.createSession(sampleConfig, 1000);
+    const b = await repo.createSession(sampleConfig, 1000);
+    await repo.close();
+    const db = new Database(file);
+    db.prepare('UPDATE "TrainingSession" SET "config" = ? WHERE "id" = ?').run('{"model":', a);
+    db.prepare('UPDATE "TrainingSession" SET "state" = ? WHERE "id" = ?').run('exploded', b);
+    db.close();
+    const reopened = await createPrismaRepository(file);
+    try {
+      await expect(reopened.getSession(a)).rejects.toMatchObject({ code: 'CORRUPT_RECORD', message: expect.stringMatching(`session ${a} config is not JSON`) });
+      await expect(reopened.getSession(b)).rejects.toMatchObject({ code: 'CORRUPT_RECORD' });
+    } finally {
+      await reopened.close();
     }
   });
 });

@@ -1,9 +1,11 @@
 // In-memory TrainingRepository for service and unit tests. It keeps the real adapter's rules (the same input
-// checks, unique keys, references to existing sessions and nodes, all-or-nothing recordRound, coded errors)
+// checks, unique keys, references to existing sessions and nodes, all-or-nothing writes with their outbox
+// events, outbox ids that are never reused, coded errors)
 // so a service test against the fake fails where production would; tests/support/repository-conformance.ts
 // runs the same behaviour tests against both.
 
 import { HyperGpuError } from '../../src/protocol/errors';
+import type { CommittedEvent, OutboxRecord } from '../../src/server/core/engine/committed';
 import type { TrainingRepository } from '../../src/server/core/ports';
 import type {
   CheckpointRecord,
@@ -31,6 +33,14 @@ import {
   compareContributions,
   storedCursor,
 } from '../../src/server/adapters/db/record-rules';
+import {
+  checkExplicitSessionId,
+  checkOutboxConsumer,
+  checkOutboxPosition,
+  checkOutboxRead,
+  checkPruneUpTo,
+  storedOutboxEvents,
+} from '../../src/server/adapters/db/outbox-rules';
 
 interface StoredNode {
   id: number;
@@ -61,6 +71,10 @@ export function createFakeRepository(): FakeRepository {
   const checkpoints: CheckpointRecord[] = [];
   // Recording order, like the table's autoincrement id.
   const events: SessionEvent[] = [];
+  // Id order, like the table; ids only grow, even once everything was pruned (SQLite's AUTOINCREMENT).
+  let outbox: OutboxRecord[] = [];
+  let nextOutboxId = 1;
+  const cursors = new Map<string, number>();
   let nextSessionId = 1;
   let nextNodeId = 1;
   let closed = false;
@@ -93,6 +107,13 @@ export function createFakeRepository(): FakeRepository {
     }
   }
 
+  /** The last step of a write, after every check passed: its events join the outbox with the next ids. */
+  function appendOutbox(stored: CommittedEvent[]): OutboxRecord[] {
+    const records = stored.map((event) => ({ id: nextOutboxId++, event }));
+    outbox.push(...records.map(clone));
+    return records;
+  }
+
   return {
     calls,
 
@@ -100,11 +121,18 @@ export function createFakeRepository(): FakeRepository {
       return [...nodesByName.values()].sort((a, b) => a.id - b.id).map(clone);
     },
 
-    createSession(config, startedAt) {
+    createSession(config, startedAt, options = {}) {
       return op('createSession', () => {
         checkEpochMs('session startedAt', startedAt);
         checkSessionConfig('session config', config);
-        const id = nextSessionId++;
+        if (options.id !== undefined) checkExplicitSessionId(options.id);
+        const stored = storedOutboxEvents(options.outbox);
+        if (options.id !== undefined && sessions.has(options.id)) {
+          throw new HyperGpuError('CONFLICT', `session ${options.id}: already recorded (unique on id)`);
+        }
+        const id = options.id ?? nextSessionId;
+        // An explicit id moves the sequence past it, as it does SQLite's AUTOINCREMENT.
+        nextSessionId = Math.max(nextSessionId, id + 1);
         sessions.set(id, {
           id,
           state: 'idle',
@@ -121,16 +149,23 @@ export function createFakeRepository(): FakeRepository {
           samplesPerSecond: 0,
           message: null,
         });
+        appendOutbox(stored);
         return id;
       });
     },
 
-    updateSession(session) {
+    updateSession(session, events) {
       return op('updateSession', () => {
         checkSession(session);
+        const stored = storedOutboxEvents(events);
         if (!sessions.has(session.id)) throw new HyperGpuError('NOT_FOUND', `session ${session.id}: not found`);
         sessions.set(session.id, clone(session));
+        return appendOutbox(stored);
       });
+    },
+
+    lastSessionId() {
+      return op('lastSessionId', () => Math.max(0, ...sessions.keys()));
     },
 
     getSession(id) {
@@ -189,12 +224,13 @@ export function createFakeRepository(): FakeRepository {
       });
     },
 
-    recordRound(round, contributions, metric, session) {
+    recordRound(round, contributions, metric, session, events) {
       return op('recordRound', () => {
         checkRound(round);
         for (const c of contributions) checkContributionOfRound(c, round);
         if (metric) checkMetric(metric, round);
         checkSessionOfRound(session, round);
+        const stored = storedOutboxEvents(events);
         const context = `session ${round.sessionId} round ${round.round}`;
 
         // Every check happens before the first write: all or nothing, like the database transaction.
@@ -219,6 +255,7 @@ export function createFakeRepository(): FakeRepository {
         for (const c of contributions) if (c.status === 'rejected') rejected.push(clone(c));
         if (metric) metrics.set(key, { ...clone(metric), sessionId: round.sessionId });
         sessions.set(session.id, clone(session));
+        return appendOutbox(stored);
       });
     },
 
@@ -246,13 +283,15 @@ export function createFakeRepository(): FakeRepository {
       });
     },
 
-    recordRejection(contribution) {
+    recordRejection(contribution, events) {
       return op('recordRejection', () => {
         checkRejection(contribution);
+        const stored = storedOutboxEvents(events);
         const context = `session ${contribution.sessionId} round ${contribution.round} node ${contribution.nodeId} rejection`;
         requireSession(contribution.sessionId, context);
         requireNode(contribution.nodeId, context);
         rejected.push(clone(contribution));
+        return appendOutbox(stored);
       });
     },
 
@@ -288,6 +327,39 @@ export function createFakeRepository(): FakeRepository {
         const all = [...metrics.values()].filter((m) => m.sessionId === sessionId).sort((a, b) => a.round - b.round);
         const newest = limit > 0 ? all.slice(-limit) : [];
         return newest.map(({ sessionId: _omit, ...point }) => clone(point));
+      });
+    },
+
+    readOutbox(afterId, limit) {
+      return op('readOutbox', () => {
+        checkOutboxRead(afterId, limit);
+        return outbox
+          .filter((record) => record.id > afterId)
+          .slice(0, limit)
+          .map(clone);
+      });
+    },
+
+    outboxCursor(consumer) {
+      return op('outboxCursor', () => {
+        checkOutboxConsumer(consumer);
+        return cursors.get(consumer) ?? 0;
+      });
+    },
+
+    saveOutboxCursor(consumer, position) {
+      return op('saveOutboxCursor', () => {
+        checkOutboxPosition(consumer, position);
+        cursors.set(consumer, position);
+      });
+    },
+
+    pruneOutbox(upToId) {
+      return op('pruneOutbox', () => {
+        checkPruneUpTo(upToId);
+        const before = outbox.length;
+        outbox = outbox.filter((record) => record.id > upToId);
+        return before - outbox.length;
       });
     },
 

@@ -3,6 +3,7 @@
 // whichever side is wrong here rather than in one adapter's own test.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CommittedEvent, OutboxRecord } from '../../src/server/core/engine/committed';
 import type { TrainingRepository } from '../../src/server/core/ports';
 import {
   DEFAULT_OPTIMIZER,
@@ -14,10 +15,11 @@ import {
   type SessionConfig,
   type SessionEvent,
   type SessionSnapshot,
+  type SessionState,
 } from '../../src/server/core/types';
 
 // A fixed, realistic epoch (2026-01-01T00:00:00Z) rather than Date.now(): tests must not read the clock.
-const T0 = Date.UTC(2026, 0, 1);
+export const T0 = Date.UTC(2026, 0, 1);
 
 export const sampleConfig: SessionConfig = {
   model: 'mlp',
@@ -151,6 +153,37 @@ export function checkpointOf(sessionId: number, round: number, overrides: Partia
   };
 }
 
+// Committed events as an engine would write them beside the rows of a commit.
+type EventOf<K extends CommittedEvent['kind']> = Extract<CommittedEvent, { kind: K }>;
+
+export function started(sessionId: number, at = T0): EventOf<'session-started'> {
+  return { kind: 'session-started', sessionId, at, config: sampleConfig, trainSize: 60_000, paramCount: 109_386 };
+}
+
+export function roundCommitted(round: RoundSummary, metric: MetricPoint): EventOf<'round-committed'> {
+  return {
+    kind: 'round-committed',
+    sessionId: round.sessionId,
+    round: round.round,
+    applied: round.applied,
+    modelVersion: round.modelVersion,
+    samples: round.samples,
+    totalSamples: round.totalSamples,
+    epoch: round.cursor.epoch,
+    cursor: round.cursor,
+    metric,
+  };
+}
+
+export function credited(sessionId: number, round: number, nodeId: number, status: 'applied' | 'rejected', samples: number): EventOf<'node-credited'> {
+  return { kind: 'node-credited', sessionId, round, nodeId, status, samples };
+}
+
+export function stateChanged(sessionId: number, state: SessionState, at: number): EventOf<'session-state-changed'> {
+  const ended = state === 'stopped' || state === 'completed' || state === 'failed';
+  return { kind: 'session-state-changed', sessionId, at, state, message: ended ? `session ${state}` : null, endedAt: ended ? at : null };
+}
+
 export function describeRepositoryConformance(name: string, makeRepo: () => Promise<TrainingRepository>): void {
   describe(`TrainingRepository conformance: ${name}`, () => {
     let repo: TrainingRepository;
@@ -164,7 +197,7 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
     });
 
     // recordRound with the session snapshot a coordinator would write alongside (most cases do not care).
-    function record(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null): Promise<void> {
+    function record(round: RoundSummary, contributions: ContributionRecord[], metric: MetricPoint | null): Promise<OutboxRecord[]> {
       return repo.recordRound(round, contributions, metric, sessionAfter(round));
     }
 
@@ -699,6 +732,257 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         await expect(repo.recordCheckpoint(checkpointOf(9999, 1))).rejects.toMatchObject({ code: 'NOT_FOUND' });
         const { sessionId } = await sessionWithNodes(0);
         await expect(repo.recordCheckpoint(checkpointOf(sessionId, 1, { sha256: 'xyz' }))).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      });
+    });
+
+    describe('outbox: committed events written in the same transaction as their rows', () => {
+      const all = () => repo.readOutbox(0, 1_000_000);
+
+      function expectIncreasing(records: OutboxRecord[]): void {
+        for (let i = 1; i < records.length; i++) expect(records[i].id).toBeGreaterThan(records[i - 1].id);
+      }
+
+      it('writes a round\'s events with its rows and returns them with increasing ids, in order', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(2);
+        const round = roundOf(sessionId, 1, { cursor: { epoch: 1, position: 64, pending: [{ epoch: 0, start: 59_936, count: 64 }] } });
+        const metric = metricOf(1, { testLoss: 0.3, testAccuracy: 0.91 });
+        const events = [
+          roundCommitted(round, metric),
+          credited(sessionId, 1, nodeIds[0], 'applied', 64),
+          credited(sessionId, 1, nodeIds[1], 'applied', 64),
+          { kind: 'epoch-closed', sessionId, epoch: 0, round: 1 } satisfies CommittedEvent,
+        ];
+        const contributions = nodeIds.map((nodeId) => contributionOf(sessionId, 1, nodeId));
+        const records = await repo.recordRound(round, contributions, metric, sessionAfter(round), events);
+        expect(records.map((r) => r.event)).toEqual(events);
+        expect(records[0].id).toBeGreaterThan(0);
+        expectIncreasing(records);
+        expect(await all()).toEqual(records);
+
+        // Later commits continue the order, whatever method writes them.
+        const stopped = stateChanged(sessionId, 'stopped', T0 + 9000);
+        const fromUpdate = await repo.updateSession(sessionAfter(round, { state: 'stopped', endedAt: T0 + 9000 }), [stopped]);
+        const rejection = contributionOf(sessionId, 2, nodeIds[1], { status: 'rejected', reason: 'STALE_ROUND' });
+        const fromRejection = await repo.recordRejection(rejection, [credited(sessionId, 2, nodeIds[1], 'rejected', 0)]);
+        expect(fromUpdate.map((r) => r.event)).toEqual([stopped]);
+        expect(fromRejection.map((r) => r.event)).toEqual([credited(sessionId, 2, nodeIds[1], 'rejected', 0)]);
+        const everything = [...records, ...fromUpdate, ...fromRejection];
+        expectIncreasing(everything);
+        expect(await all()).toEqual(everything);
+        // ...and the rows went in with them.
+        expect((await repo.getSession(sessionId))!.state).toBe('stopped');
+        expect((await repo.listContributions(sessionId)).filter((c) => c.status === 'rejected')).toEqual([rejection]);
+      });
+
+      it('writes no outbox rows when a call brings no events, and returns none', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const round = roundOf(sessionId, 1);
+        expect(await repo.recordRound(round, [contributionOf(sessionId, 1, nodeIds[0])], null, sessionAfter(round), [])).toEqual([]);
+        expect(await repo.recordRound(roundOf(sessionId, 2), [], null, sessionAfter(roundOf(sessionId, 2)))).toEqual([]);
+        expect(await repo.updateSession(sessionAfter(round))).toEqual([]);
+        expect(await repo.recordRejection(contributionOf(sessionId, 3, nodeIds[0], { status: 'rejected', reason: 'X' }))).toEqual([]);
+        expect(await all()).toEqual([]);
+      });
+
+      it('creates a session with the id the engine allocated, its started event in the same transaction', async () => {
+        expect(await repo.lastSessionId()).toBe(0);
+        const id = await repo.createSession(sampleConfig, T0, { id: 7, outbox: [started(7)] });
+        expect(id).toBe(7);
+        expect((await repo.getSession(7))!).toMatchObject({ id: 7, state: 'idle', config: sampleConfig, startedAt: T0 });
+        expect(await all()).toEqual([{ id: expect.any(Number), event: started(7) }]);
+        expect(await repo.lastSessionId()).toBe(7);
+        // An id the database picks comes after the explicit one.
+        expect(await repo.createSession(sampleConfig, T0)).toBe(8);
+        expect(await repo.lastSessionId()).toBe(8);
+        expect(await repo.createSession(sampleConfig, T0, { id: 9 })).toBe(9);
+        expect(await repo.lastSessionId()).toBe(9);
+      });
+
+      it('refuses an explicit session id that is taken or not a positive integer, writing neither row nor event', async () => {
+        await repo.createSession(sampleConfig, T0, { id: 3, outbox: [started(3)] });
+        await expect(
+          repo.createSession({ ...sampleConfig, seed: 7 }, T0 + 1, { id: 3, outbox: [started(3, T0 + 1)] }),
+        ).rejects.toMatchObject({ code: 'CONFLICT' });
+        for (const bad of [0, -1, 1.5, 2 ** 31]) {
+          await expect(repo.createSession(sampleConfig, T0, { id: bad, outbox: [started(bad)] })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        }
+        expect((await repo.getSession(3))!.config).toEqual(sampleConfig);
+        expect((await repo.listSessions(10)).map((s) => s.id)).toEqual([3]);
+        expect((await all()).map((r) => r.event)).toEqual([started(3)]);
+      });
+
+      it('reads after a position, oldest first, at most limit events', async () => {
+        const { sessionId } = await sessionWithNodes(0);
+        const session = (await repo.getSession(sessionId))!;
+        const records: OutboxRecord[] = [];
+        for (let i = 0; i < 5; i++) {
+          records.push(...(await repo.updateSession({ ...session, state: 'running' }, [stateChanged(sessionId, 'running', T0 + i)])));
+        }
+        expectIncreasing(records);
+        expect(await repo.readOutbox(0, 10)).toEqual(records);
+        expect(await repo.readOutbox(records[1].id, 2)).toEqual(records.slice(2, 4));
+        expect(await repo.readOutbox(records[3].id, 10)).toEqual(records.slice(4));
+        expect(await repo.readOutbox(records[4].id, 10)).toEqual([]);
+        expect(await repo.readOutbox(0, 0)).toEqual([]);
+        await expect(repo.readOutbox(0, -1)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.readOutbox(0.5, 10)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      });
+
+      it('keeps a cursor per consumer: 0 for one never seen, the saved position after', async () => {
+        expect(await repo.outboxCursor('live-view')).toBe(0);
+        await repo.saveOutboxCursor('live-view', 5);
+        await repo.saveOutboxCursor('settlement', 2);
+        expect(await repo.outboxCursor('live-view')).toBe(5);
+        expect(await repo.outboxCursor('settlement')).toBe(2);
+        await repo.saveOutboxCursor('live-view', 9);
+        expect(await repo.outboxCursor('live-view')).toBe(9);
+        expect(await repo.outboxCursor('settlement')).toBe(2);
+        expect(await repo.outboxCursor('evaluation')).toBe(0);
+        await expect(repo.saveOutboxCursor('', 1)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.saveOutboxCursor('live-view', -1)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.saveOutboxCursor('live-view', 2.5)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.outboxCursor('')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        expect(await repo.outboxCursor('live-view')).toBe(9);
+      });
+
+      it('prunes up to a position, and never hands out a pruned id again', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const records: OutboxRecord[] = [];
+        for (let r = 1; r <= 4; r++) {
+          const rejection = contributionOf(sessionId, r, nodeIds[0], { status: 'rejected', reason: 'STALE_ROUND' });
+          records.push(...(await repo.recordRejection(rejection, [credited(sessionId, r, nodeIds[0], 'rejected', 0)])));
+        }
+        expect(await repo.pruneOutbox(records[1].id)).toBe(2);
+        expect(await all()).toEqual(records.slice(2));
+        expect(await repo.pruneOutbox(records[1].id)).toBe(0);
+        expect(await repo.pruneOutbox(records[3].id)).toBe(2);
+        expect(await all()).toEqual([]);
+        // The rows the events described stay: pruning only drops what every consumer has seen.
+        expect(await repo.listContributions(sessionId)).toHaveLength(4);
+        const [next] = await repo.recordRejection(
+          contributionOf(sessionId, 5, nodeIds[0], { status: 'rejected', reason: 'STALE_ROUND' }),
+          [credited(sessionId, 5, nodeIds[0], 'rejected', 0)],
+        );
+        expect(next.id).toBeGreaterThan(records[3].id);
+        expect(await all()).toEqual([next]);
+        await expect(repo.pruneOutbox(0.5)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      });
+
+      it('writes no outbox events when recordRound fails: neither on a duplicate round nor on a duplicate contribution', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(2);
+        const round1 = roundOf(sessionId, 1);
+        const first = await repo.recordRound(round1, [contributionOf(sessionId, 1, nodeIds[0])], metricOf(1), sessionAfter(round1), [
+          roundCommitted(round1, metricOf(1)),
+          credited(sessionId, 1, nodeIds[0], 'applied', 64),
+        ]);
+        const session = await repo.getSession(sessionId);
+
+        // The same round again, with its events: refused as a whole.
+        await expect(
+          repo.recordRound(round1, [contributionOf(sessionId, 1, nodeIds[1])], null, sessionAfter(round1, { round: 7 }), [
+            roundCommitted(round1, metricOf(1)),
+            credited(sessionId, 1, nodeIds[1], 'applied', 64),
+          ]),
+        ).rejects.toMatchObject({ code: 'CONFLICT' });
+        // A duplicate contribution, refused after the session update and the round row were issued.
+        const round2 = roundOf(sessionId, 2);
+        await expect(
+          repo.recordRound(
+            round2,
+            [contributionOf(sessionId, 2, nodeIds[0]), contributionOf(sessionId, 2, nodeIds[0], { attempt: 2 })],
+            metricOf(2),
+            sessionAfter(round2, { state: 'completed' }),
+            [roundCommitted(round2, metricOf(2)), stateChanged(sessionId, 'completed', T0 + 5000)],
+          ),
+        ).rejects.toMatchObject({ code: 'CONFLICT' });
+
+        expect(await all()).toEqual(first);
+        expect(await repo.getSession(sessionId)).toEqual(session);
+        expect(await repo.listRounds(sessionId)).toEqual([round1]);
+        // The next commit takes the next position as if nothing had happened.
+        const [after] = await repo.recordRound(round2, [], null, sessionAfter(round2), [roundCommitted(round2, metricOf(2))]);
+        expect(after.id).toBeGreaterThan(first[1].id);
+      });
+
+      it('writes no outbox events when updateSession, recordRejection or createSession fail', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const session = (await repo.getSession(sessionId))!;
+        await expect(
+          repo.updateSession({ ...session, id: sessionId + 100 }, [stateChanged(sessionId + 100, 'running', T0)]),
+        ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expect(
+          repo.recordRejection(contributionOf(sessionId, 1, 9999, { status: 'rejected', reason: 'X' }), [credited(sessionId, 1, 9999, 'rejected', 0)]),
+        ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expect(
+          repo.recordRejection(contributionOf(9999, 1, nodeIds[0], { status: 'rejected', reason: 'X' }), [credited(9999, 1, nodeIds[0], 'rejected', 0)]),
+        ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expect(repo.createSession(sampleConfig, T0, { id: sessionId, outbox: [started(sessionId)] })).rejects.toMatchObject({
+          code: 'CONFLICT',
+        });
+        expect(await all()).toEqual([]);
+        expect(await repo.listContributions(sessionId)).toEqual([]);
+      });
+
+      it('does not lose the events of a call made while another call\'s transaction fails', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(2);
+        const round1 = roundOf(sessionId, 1);
+        await repo.recordRound(round1, [contributionOf(sessionId, 1, nodeIds[0])], null, sessionAfter(round1));
+        const rejection = contributionOf(sessionId, 2, nodeIds[1], { status: 'rejected', reason: 'FUTURE_ROUND' });
+        const [duplicate, recorded] = await Promise.allSettled([
+          repo.recordRound(round1, [contributionOf(sessionId, 1, nodeIds[1])], null, sessionAfter(round1), [roundCommitted(round1, metricOf(1))]),
+          repo.recordRejection(rejection, [credited(sessionId, 2, nodeIds[1], 'rejected', 0)]),
+        ]);
+        expect(duplicate.status).toBe('rejected');
+        expect(recorded.status).toBe('fulfilled');
+        expect((await all()).map((r) => r.event)).toEqual([credited(sessionId, 2, nodeIds[1], 'rejected', 0)]);
+      });
+
+      it('refuses events it could not read back faithfully, writing neither the rows nor the events', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const round = roundOf(sessionId, 1);
+        const c = [contributionOf(sessionId, 1, nodeIds[0])];
+        const badEvents: unknown[] = [
+          { ...roundCommitted(round, metricOf(1)), metric: metricOf(1, { trainLoss: Number.NaN }) },
+          { ...roundCommitted(round, metricOf(1)), totalSamples: 2 ** 53 },
+          { ...roundCommitted(round, metricOf(1)), cursor: { epoch: 0, position: 1.5, pending: [] } },
+          { kind: 'round-exploded', sessionId },
+          { ...credited(sessionId, 1, nodeIds[0], 'applied', 64), status: 'maybe' },
+          { ...credited(sessionId, 1, nodeIds[0], 'applied', 64), nodeId: undefined },
+          { ...stateChanged(sessionId, 'running', T0), state: 'exploded' },
+          { ...started(sessionId), config: { ...sampleConfig, maxUpdateNorm: Number.POSITIVE_INFINITY } },
+          { ...started(sessionId), config: { ...sampleConfig, model: 'transformer' } },
+          null,
+        ];
+        for (const bad of badEvents) {
+          const outbox = [roundCommitted(round, metricOf(1)), bad as CommittedEvent];
+          await expect(repo.recordRound(round, c, null, sessionAfter(round), outbox)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        }
+        await expect(
+          repo.updateSession(sessionAfter(round, { state: 'stopped' }), [{ ...stateChanged(sessionId, 'stopped', T0), at: T0 + 0.5 }]),
+        ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(
+          repo.createSession(sampleConfig, T0, { id: 50, outbox: [{ ...started(50), trainSize: Number.NaN }] }),
+        ).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        expect(await repo.listRounds(sessionId)).toEqual([]);
+        expect((await repo.getSession(sessionId))!.state).toBe('idle');
+        expect(await repo.getSession(50)).toBeNull();
+        expect(await all()).toEqual([]);
+      });
+
+      it('stores exactly the fields of each event, whatever else the caller object carries', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const round = roundOf(sessionId, 1);
+        const event = roundCommitted(round, metricOf(1));
+        const noisy = {
+          ...event,
+          note: 'not part of the event',
+          cursor: { ...event.cursor, extra: 1, pending: [{ epoch: 0, start: 0, count: 64, node: 7 }] },
+          metric: { ...event.metric, debug: true },
+        };
+        const [record] = await repo.recordRound(round, [contributionOf(sessionId, 1, nodeIds[0])], null, sessionAfter(round), [noisy]);
+        const clean = { ...event, cursor: { ...event.cursor, pending: [{ epoch: 0, start: 0, count: 64 }] } };
+        expect(record.event).toStrictEqual(clean);
+        expect((await all())[0].event).toStrictEqual(clean);
       });
     });
   });

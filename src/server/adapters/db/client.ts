@@ -1,0 +1,114 @@
+// The Prisma side every repository module shares: opening the client on a migrated SQLite file, the queue
+// that runs calls one at a time, Prisma errors translated to coded HyperGpuErrors, and date helpers.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { HyperGpuError } from '../../../protocol/errors';
+import { Prisma, PrismaClient } from './generated/client';
+import { applyMigrations, sqliteFilePath, type MigrationLog } from './migrate';
+
+export interface PrismaRepositoryOptions {
+  /** Folder of Prisma migration folders; defaults to the repository's prisma/migrations. */
+  migrationsDir?: string;
+  log?: MigrationLog;
+}
+
+/** What each aggregate's module works with: the client, and the queue every call goes through. */
+export interface Db {
+  prisma: PrismaClient;
+  serial<T>(work: () => Promise<T>): Promise<T>;
+}
+
+/** prisma/migrations next to the sources; falls back to the working directory (e.g. in a bundled build). */
+export function defaultMigrationsDir(): string {
+  const besideSources = fileURLToPath(new URL('../../../../prisma/migrations', import.meta.url));
+  return existsSync(besideSources) ? besideSources : join(process.cwd(), 'prisma', 'migrations');
+}
+
+/**
+ * Opens (creating and migrating when needed) the SQLite database at `dbFile` (a path or a `file:` URL) on one
+ * connection.
+ */
+export async function openDb(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<Db> {
+  const path = sqliteFilePath(dbFile);
+  // Migrations and Prisma use separate connections, and two connections to ':memory:' are two databases.
+  if (path === ':memory:') throw new Error('createPrismaRepository needs a database file; use the fake repository for in-memory tests');
+  applyMigrations(path, options.migrationsDir ?? defaultMigrationsDir(), options.log);
+  // better-sqlite3's own busy timeout (ms): wait for another process's write lock rather than fail.
+  const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: path, timeout: 5_000 }) });
+  await prisma.$connect();
+
+  // The adapter runs everything on one better-sqlite3 connection and its plain queries skip the mutex its
+  // transactions take, so a call arriving while another call's transaction is open could run inside it and be
+  // rolled back with it (a rejection recorded while a duplicate round fails would vanish). Prisma 7.10's batch
+  // transactions did not show it in our tests, but nothing guarantees that. Running calls one at a time closes
+  // the gap at no real cost: SQLite has a single writer and better-sqlite3 is synchronous anyway.
+  let tail: Promise<unknown> = Promise.resolve();
+  function serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = tail.then(work, work);
+    tail = run.catch(() => undefined);
+    return run;
+  }
+  return { prisma, serial };
+}
+
+export const ms = (date: Date): number => date.getTime();
+export const msOrNull = (date: Date | null): number | null => (date === null ? null : date.getTime());
+
+/** A stored row that does not hold what its writer checked: found where it is read, with its ids. */
+export function corrupt(message: string): never {
+  throw new HyperGpuError('CORRUPT_RECORD', message);
+}
+
+/** Parses a JSON text column; a damaged one is a coded CORRUPT_RECORD naming the row, not a bare SyntaxError. */
+export function storedJson(what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    return corrupt(`${what} is not JSON (${(error as Error).message})`);
+  }
+}
+
+type ConstraintKind = 'unique' | 'foreignKey' | 'notFound' | null;
+
+interface DriverAdapterMeta {
+  target?: unknown;
+  driverAdapterError?: { cause?: { kind?: string; constraint?: { fields?: string[] } } };
+}
+
+/** Model calls report P2002/P2003/P2025; raw SQL reports P2010 with the driver adapter's portable kind. */
+function constraintKind(error: Prisma.PrismaClientKnownRequestError): ConstraintKind {
+  const kind = (error.meta as DriverAdapterMeta | undefined)?.driverAdapterError?.cause?.kind;
+  if (error.code === 'P2002' || kind === 'UniqueConstraintViolation') return 'unique';
+  if (error.code === 'P2003' || kind === 'ForeignKeyConstraintViolation') return 'foreignKey';
+  if (error.code === 'P2025') return 'notFound';
+  return null;
+}
+
+function uniqueTarget(error: Prisma.PrismaClientKnownRequestError): string {
+  const meta = error.meta as DriverAdapterMeta | undefined;
+  const fields = meta?.driverAdapterError?.cause?.constraint?.fields ?? meta?.target;
+  return Array.isArray(fields) ? `unique on ${fields.join(', ')}` : 'unique constraint';
+}
+
+/** Turns constraint failures into coded errors with ids in the message; anything else passes through. */
+export function translate(error: unknown, context: string): never {
+  if (error instanceof Prisma.PrismaClientKnownRequestError) {
+    const kind = constraintKind(error);
+    const wrapped =
+      kind === 'unique'
+        ? new HyperGpuError('CONFLICT', `${context}: already recorded (${uniqueTarget(error)})`)
+        : kind === 'foreignKey'
+          ? new HyperGpuError('NOT_FOUND', `${context}: refers to a session, round or node that does not exist`)
+          : kind === 'notFound'
+            ? new HyperGpuError('NOT_FOUND', `${context}: not found`)
+            : null;
+    if (wrapped) {
+      wrapped.cause = error;
+      throw wrapped;
+    }
+  }
+  throw error;
+}
