@@ -37,21 +37,27 @@ function receive(bytes: Uint8Array, decode: boolean): { round: number; samples: 
   return { round: header.round, samples: header.sampleCount };
 }
 
+const connections = new Map<number, AgentLink>();
 const links = new Map<number, AgentLink>();
 let nextId = 1;
 const handler: AgentChannelHandler = {
-  async registerNode(_name, _capabilities, link) {
+  connected(connection, link) {
+    connections.set(connection, link);
+  },
+  async hello(connection) {
     const id = nextId++;
+    const link = connections.get(connection)!;
     links.set(id, link);
     link.sendJson({ v: 1, type: 'welcome', nodeId: id, heartbeatMs: 200, session: null });
     return id;
   },
-  markReady() {},
+  ready() {},
   heartbeat() {},
-  disconnect(nodeId) {
-    links.delete(nodeId);
+  closed(connection, nodeId) {
+    connections.delete(connection);
+    if (nodeId !== null) links.delete(nodeId);
   },
-  receiveFrame(nodeId, bytes) {
+  frame(_connection, nodeId, bytes) {
     const link = links.get(nodeId);
     try {
       const attempt = new DataView(bytes.buffer, bytes.byteOffset, 64).getUint32(20, true);
@@ -61,7 +67,7 @@ const handler: AgentChannelHandler = {
       link?.sendJson({ v: 1, type: 'rejected', round: 0, code: 'BENCH', reason: error instanceof Error ? error.message : String(error) });
     }
   },
-  reportProtocolError(nodeId, message) {
+  protocolError(nodeId, message) {
     process.stderr.write(`gateway: node ${nodeId}: ${message}\n`);
   },
 };

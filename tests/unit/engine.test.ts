@@ -1,0 +1,300 @@
+// The round engine as a pure function: events in, state and effects out. The only fake is the clock.
+import { describe, expect, it } from 'vitest';
+import { CLOSE_CODES } from '../../src/protocol/messages';
+import { FrameKind } from '../../src/protocol/frame';
+import { evolveAll, EMPTY_DURABLE } from '../../src/server/core/engine/committed';
+import { sessionSnapshot, statusOf, nodeSnapshot } from '../../src/server/core/engine/views';
+import { EngineDriver } from '../support/engine-driver';
+
+function running(options: ConstructorParameters<typeof EngineDriver>[0] = {}, config: Parameters<EngineDriver['start']>[0] = {}) {
+  const d = new EngineDriver(options);
+  const reply = d.start(config);
+  expect(reply).toMatchObject({ ok: true });
+  return d;
+}
+
+function rejections(d: EngineDriver): string[] {
+  return d.of('record-rejection').map((e) => e.record.reason!.split(':')[0]);
+}
+
+describe('round engine: rounds', () => {
+  it('assigns every ready node, aggregates the sample-weighted mean when all reported, commits, then applies', () => {
+    const d = running();
+    d.join(1);
+    const a1 = d.assignment(1)!;
+    expect(a1).toMatchObject({ round: 1, modelVersion: 0, shardStart: 0, shardCount: 100, attempt: 1 });
+    expect(d.of('send-model').at(-1)).toMatchObject({ nodeIds: [1], round: 1, modelVersion: 0 });
+    d.join(2); // joins during round 1: works from round 2
+    const from = d.effects.length;
+    d.deliver(1);
+    const effects = d.effects.slice(from).map((e) => e.type);
+    // The order is what makes application exactly-once: aggregate -> commit -> apply, then the next round.
+    expect(effects.indexOf('aggregate')).toBeLessThan(effects.indexOf('commit-round'));
+    expect(effects.indexOf('commit-round')).toBeLessThan(effects.indexOf('apply-update'));
+    expect(effects.indexOf('apply-update')).toBeLessThan(effects.lastIndexOf('send-model'));
+    expect(d.of('aggregate', from)[0].plan).toMatchObject({ rule: 'weighted-mean', weights: [100] });
+    expect(sessionSnapshot(d.state)).toMatchObject({ round: 1, modelVersion: 1, totalSamples: 100 });
+
+    const r2 = [d.assignment(1)!, d.assignment(2)!];
+    expect(r2.map((a) => a.round)).toEqual([2, 2]);
+    expect(new Set(r2.map((a) => a.shardStart))).toEqual(new Set([100, 200]));
+    d.deliver(1);
+    expect(sessionSnapshot(d.state)!.round).toBe(1); // still waiting for node 2
+    d.deliver(2);
+    expect(sessionSnapshot(d.state)).toMatchObject({ round: 2, modelVersion: 2, totalSamples: 300 });
+    const commit = d.of('commit-round').at(-1)!;
+    expect(commit.contributions.map((c) => [c.nodeId, c.status, c.samples])).toEqual([
+      [1, 'applied', 100],
+      [2, 'applied', 100],
+    ]);
+    expect(commit.journal).toEqual({ modelVersion: 2, samples: 200 });
+    expect(d.liveSlots.size).toBe(0); // every slot of rounds 1 and 2 went back once aggregated
+    expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 2, acceptedSamples: 200 });
+  });
+
+  it('cuts off a straggler once a quorum has delivered, hands its shard out again, and benches it after three misses', () => {
+    const d = running({}, { minCompletion: 0.5 });
+    d.join(1); // round 1 opens for node 1 alone
+    d.join(2);
+    d.join(3);
+    d.deliver(1);
+    for (let round = 2; round <= 4; round++) {
+      const slow = d.assignment(3)!;
+      expect(slow.round).toBe(round);
+      d.advance(100);
+      d.deliver(1);
+      d.deliver(2);
+      // grace = time the quorum took (100 ms), at least 250 ms
+      d.advance(260);
+      expect(sessionSnapshot(d.state)!.round).toBe(round);
+      expect(d.lastSent(3, 'cancel')).toMatchObject({ round });
+      // The shard comes back first in the next round.
+      const next = [d.assignment(1)!, d.assignment(2)!, d.assignment(3)!].filter((a) => a.round === round + 1);
+      expect(next.map((a) => a.shardStart)).toContain(slow.shardStart);
+    }
+    // Third miss in a row: benched for 4 rounds.
+    const benched = d.of('timeline').find((e) => e.event.kind === 'node-benched');
+    expect(benched?.event.nodeId).toBe(3);
+    expect(d.assignment(3)!.round).toBe(4);
+    d.deliver(1);
+    d.deliver(2);
+    expect(d.assignment(1)!.round).toBe(6);
+    expect(nodeSnapshot(d.state, 3)!.statusReason).toContain('benched for 4 rounds');
+    expect(d.assignment(3)!.round).toBe(4); // not assigned while benched
+  });
+
+  it('closes a round nobody delivers at the hard deadline without applying it, and keeps its shard', () => {
+    const d = running({}, { roundTimeoutMs: 2000 });
+    d.join(1);
+    const a = d.assignment(1)!;
+    d.advance(2001);
+    const commit = d.of('commit-round').at(-1)!;
+    expect(commit.summary).toMatchObject({ round: 1, applied: false, failures: 1, samples: 0 });
+    expect(commit.journal).toBeNull();
+    expect(d.of('aggregate')).toHaveLength(0);
+    expect(sessionSnapshot(d.state)).toMatchObject({ round: 1, modelVersion: 0, totalSamples: 0 });
+    expect(d.assignment(1)).toMatchObject({ round: 2, shardStart: a.shardStart });
+  });
+
+  it('does not apply a round below quorum and records its updates as rejected, not credited', () => {
+    const d = running({}, { minCompletion: 1 });
+    d.join(1);
+    d.join(2);
+    d.deliver(1); // round 1: node 1 alone
+    d.deliver(1);
+    d.lose(2);
+    const commit = d.of('commit-round').at(-1)!;
+    expect(commit.summary).toMatchObject({ round: 2, applied: false });
+    expect(commit.contributions.map((c) => [c.nodeId, c.status, c.reason?.split(':')[0]])).toEqual([[1, 'rejected', 'QUORUM_NOT_MET']]);
+    expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 1, rejectedContributions: 1, acceptedSamples: 100 });
+    // Both shards of round 2 come back.
+    expect(d.state.session!.cursor.pending.length).toBeGreaterThan(0);
+  });
+
+  it('rejects duplicate, stale, future, foreign, mis-sized, absurd and model frames with reasons, and credits nothing', () => {
+    const d = running({}, { maxUpdateNorm: 10 });
+    d.join(1);
+    d.join(2);
+    d.deliver(1); // round 1 had only node 1
+    const a1 = d.assignment(1)!;
+    d.deliver(1, { round: a1.round + 1 });
+    d.deliver(1, { round: a1.round - 1 });
+    d.deliver(1, { nodeId: 2 });
+    d.deliver(1, { sampleCount: 7 });
+    d.deliver(1, { modelVersion: 0 });
+    d.deliver(1, { paramCount: 9 });
+    d.deliver(1, { kind: FrameKind.Model });
+    d.sumSquares = 1e4; // norm 100 > limit 10
+    d.deliver(1);
+    d.sumSquares = 1;
+    d.deliver(1);
+    d.deliver(1); // duplicate
+    expect(rejections(d)).toEqual(['FUTURE_ROUND', 'STALE_ROUND', 'WRONG_NODE', 'BAD_SAMPLE_COUNT', 'STALE_MODEL', 'PARAM_COUNT', 'BAD_REQUEST', 'ABSURD_NORM', 'DUPLICATE']);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'DUPLICATE' });
+    expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 1, rejectedContributions: 9 });
+    // The slot of the absurd update went back at once.
+    expect(d.of('release-slots').some((e) => e.slots.length === 1)).toBe(true);
+  });
+
+  it('fails a silent node after the heartbeat timeout, closes its connection and drops it from the round', () => {
+    const d = running({ heartbeatTimeoutMs: 1000 });
+    d.join(1);
+    d.join(2);
+    d.deliver(1);
+    expect(d.assignment(2)!.round).toBe(2);
+    for (let i = 0; i < 11; i++) {
+      d.advance(100);
+      d.heartbeat(1);
+    }
+    const close = d.of('close').find((c) => c.nodeId === 2);
+    expect(close).toMatchObject({ connection: d.connectionOf(2), code: CLOSE_CODES.heartbeatTimeout });
+    expect(nodeSnapshot(d.state, 2)!.status).toBe('failed');
+    expect(nodeSnapshot(d.state, 1)!.status).not.toBe('failed');
+    // Node 2's shard is back and node 1 carries on alone.
+    d.deliver(1);
+    expect(sessionSnapshot(d.state)!.round).toBe(2);
+  });
+
+  it('ignores the events of a replaced connection, and closes the old one', () => {
+    const d = running();
+    const first = d.join(1);
+    const second = d.join(1);
+    expect(d.of('close')[0]).toMatchObject({ nodeId: 1, connection: first, code: CLOSE_CODES.replaced });
+    d.send({ type: 'node-lost', at: d.now, nodeId: 1, connection: first, reason: 'old socket closed', left: false });
+    expect(d.state.pool.get(1)).toMatchObject({ connection: second, status: 'training' });
+  });
+});
+
+describe('round engine: sessions', () => {
+  it('refuses a second start while one runs, and allocates session ids itself', () => {
+    const d = running();
+    expect(d.start()).toMatchObject({ ok: false, code: 'CONFLICT' });
+    d.request('stop');
+    expect([...d.replies.values()].at(-1)).toMatchObject({ ok: true, session: { state: 'stopped' } });
+    expect(d.start()).toMatchObject({ ok: true, session: { id: 2, state: 'running' } });
+  });
+
+  it('pause lets the open round finish and opens no new one until resume', () => {
+    const d = running();
+    d.join(1);
+    expect(d.request('pause')).toMatchObject({ ok: true, session: { state: 'paused' } });
+    d.deliver(1);
+    expect(sessionSnapshot(d.state)).toMatchObject({ round: 1, state: 'paused' });
+    expect(d.state.round).toBeNull();
+    expect(d.request('pause')).toMatchObject({ ok: false, code: 'CONFLICT' });
+    expect(d.request('resume')).toMatchObject({ ok: true, session: { state: 'running' } });
+    expect(d.assignment(1)!.round).toBe(2);
+  });
+
+  it('stop while a round commits waits for the commit, then evaluates, checkpoints and saves, in that order', () => {
+    const d = running();
+    d.join(1);
+    d.hold.add('commit-round');
+    d.deliver(1);
+    expect(d.request('stop')).toBeUndefined();
+    const from = d.effects.length;
+    d.hold.clear();
+    d.release('commit-round');
+    const order = d.effects.slice(from).map((e) => e.type).filter((t) => ['apply-update', 'evaluate', 'checkpoint', 'persist-session', 'stop-evaluator'].includes(t));
+    expect(order).toEqual(['apply-update', 'evaluate', 'checkpoint', 'persist-session', 'stop-evaluator']);
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'stopped', round: 1, modelVersion: 1 });
+    expect(d.lastSent(1, 'session')).toMatchObject({ session: null });
+  });
+
+  it('stop cancels a round still collecting: its updates are recorded as cancelled and every shard returns', () => {
+    const d = running();
+    d.join(1);
+    d.join(2);
+    d.deliver(1); // round 1: node 1 alone
+    d.deliver(1); // round 2: node 1 in, node 2 outstanding
+    d.request('stop');
+    expect(rejections(d)).toEqual(['CANCELLED']);
+    expect(d.liveSlots.size).toBe(0);
+    expect(d.state.session!.cursor.pending.map((s) => s.start).sort((a, b) => a - b)).toEqual([100, 200]);
+  });
+
+  it('completes once the sample budget is applied, after a final evaluation', () => {
+    const d = running({}, { maxSamples: 300 });
+    d.join(1);
+    for (let i = 0; i < 3; i++) d.deliver(1);
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'completed', totalSamples: 300, lastTestAccuracy: 0.5 });
+    expect(d.of('evaluate').at(-1)).toMatchObject({ purpose: 'final' });
+  });
+
+  it('completes when an evaluation reaches the target, confirmed on the model as it is once rounds stop', () => {
+    const d = running({}, { targetAccuracy: 0.9, evalEvery: 2 });
+    d.accuracy = (purpose, round) => (round >= 4 ? 0.95 : 0.5);
+    d.join(1);
+    for (let i = 0; i < 4; i++) d.deliver(1);
+    // Round 4's evaluation crossed the target while round 5 was already open: confirm after it commits.
+    expect(d.state.session!.completionPending).toBe(true);
+    d.deliver(1);
+    expect(d.of('evaluate').at(-1)).toMatchObject({ purpose: 'confirm', round: 5 });
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'completed', round: 5 });
+    expect(d.of('checkpoint').at(-1)).toMatchObject({ purpose: 'final' });
+  });
+
+  it('training carries on when the confirming evaluation falls short of the target', () => {
+    const d = running({}, { targetAccuracy: 0.9, evalEvery: 2 });
+    d.accuracy = (purpose) => (purpose === 'periodic' ? 0.95 : 0.8);
+    d.join(1);
+    for (let i = 0; i < 3; i++) d.deliver(1);
+    expect(sessionSnapshot(d.state)!.state).toBe('running');
+    expect(d.assignment(1)!.round).toBe(4);
+  });
+
+  it('a failed commit pauses the session with the reason and hands the round out again', () => {
+    const d = running();
+    d.join(1);
+    d.hold.add('commit-round');
+    d.deliver(1);
+    const commit = d.held[0];
+    d.hold.clear();
+    d.held.length = 0;
+    d.send({ type: 'commit-failed', at: d.now, sessionId: 1, round: 1, message: 'SQLITE_BUSY' });
+    expect(commit.type).toBe('commit-round');
+    expect(d.of('discard-update')).toHaveLength(1);
+    expect(d.of('apply-update')).toHaveLength(0);
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'paused', round: 0, modelVersion: 0 });
+    expect(sessionSnapshot(d.state)!.message).toContain('SQLITE_BUSY');
+    d.request('resume');
+    expect(d.assignment(1)).toMatchObject({ round: 1, shardStart: 0 });
+  });
+
+  it('shutdown waits for the round being committed, then checkpoints and saves a resumable session', () => {
+    const d = running();
+    d.join(1);
+    d.hold.add('aggregate');
+    d.deliver(1);
+    expect(d.request('shutdown')).toBeUndefined();
+    d.hold.clear();
+    d.release();
+    const reply = [...d.replies.values()].at(-1)!;
+    expect(reply).toMatchObject({ ok: true, session: { state: 'running', round: 1 } });
+    expect(d.of('checkpoint').at(-1)).toMatchObject({ purpose: 'shutdown' });
+    expect(sessionSnapshot(d.state)!.message).toContain('resumes on the next start');
+    expect(d.of('set-timer').filter((t) => t.timer === 'deadline').length).toBe(1); // no round opened after
+  });
+
+  it('reports status from the state alone', () => {
+    const d = running();
+    d.join(1);
+    d.join(2);
+    expect(statusOf(d.state, d.now)).toMatchObject({ state: 'running', round: 0, nodes: { total: 2, training: 1, active: 2 } });
+  });
+});
+
+describe('round engine: committed events', () => {
+  it('folding what was committed rebuilds the durable state, epochs closed included', () => {
+    const d = running({}, { batchSize: 400 });
+    d.join(1);
+    d.join(2);
+    for (let i = 0; i < 4; i++) {
+      d.deliver(1);
+      if (d.assignment(2)?.round === d.assignment(1)?.round) d.deliver(2);
+    }
+    d.request('stop');
+    expect(d.committed.filter((e) => e.kind === 'epoch-closed').map((e) => e.kind === 'epoch-closed' && e.epoch)).toEqual([0, 1]);
+    expect(evolveAll(EMPTY_DURABLE, d.committed)).toEqual(d.state.durable);
+  });
+});
