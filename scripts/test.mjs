@@ -33,6 +33,8 @@ const tsx = [`${root}/node_modules/tsx/dist/cli.mjs`];
 const only = process.argv[2]; // optional: unit | integration | chaos | e2e
 let ok = true;
 if (!only) ok = step('typecheck', process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '--noEmit', '-p', '.']) && ok;
+// Import zones and cycles (shared/notes/architecture.md, "Dependency direction"); about a second.
+if (!only) ok = step('architecture rules', process.execPath, [`${root}/scripts/check-architecture.mjs`]) && ok;
 if (!only || only === 'unit') ok = step('unit tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'unit']) && ok;
 if (!only || only === 'integration') ok = step('integration tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'integration']) && ok;
 if (!only || only === 'chaos') ok = step('chaos scenarios', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'chaos']) && ok;

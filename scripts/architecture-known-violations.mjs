@@ -1,0 +1,31 @@
+// KNOWN ARCHITECTURE VIOLATIONS: the allow-list that lets `npm test` pass while the layering refactor is in
+// flight. Each entry is one exact import (rule, from -> to) that breaks scripts/architecture-rules.mjs today.
+//
+// This list may only shrink:
+//   - a violation NOT listed here fails `npm run lint:arch` and `npm test`;
+//   - an entry here that no longer occurs ALSO fails (reported as stale), so delete it in the commit that fixes it.
+// Do not add entries to let a new import through: fix the import (every report says what to do instead).
+// When this list is empty, delete nothing else: keep the file with an empty array.
+//
+// Cycles are listed as { rule: 'no-cycle', members: [...] } (the files of one strongly connected component).
+
+/** @type {({ rule: string, from: string, to: string } | { rule: 'no-cycle', members: string[] })[]} */
+export const KNOWN_VIOLATIONS = [
+  // core reaches up into services for the SessionConfigInput type: move that type into src/server/core.
+  { rule: 'zone/core', from: 'src/server/core/session-config.ts', to: 'src/server/services/training-control.ts' },
+
+  // Services name the EventBus adapter class as a type: declare an event-publishing port in src/server/core/ports.ts.
+  // (coordinator.ts is expected to disappear in the refactor, which removes its entry.)
+  { rule: 'zone/services', from: 'src/server/services/coordinator.ts', to: 'src/server/adapters/event-bus.ts' },
+  { rule: 'zone/services', from: 'src/server/services/training-control.ts', to: 'src/server/adapters/event-bus.ts' },
+
+  // The dashboard takes LiveMessage (type-only) from a router file rather than from AppRouter or a DTO module:
+  // move the LiveMessage type into src/server/core/events.ts (or derive it from AppRouter).
+  { rule: 'zone/app', from: 'src/app/_components/live-state.ts', to: 'src/server/api/routers/live.ts' },
+
+  // The agent imports server code: Assignment and the agent message types already live in src/protocol/messages.ts
+  // (import them from there); epochPermutation, the one runtime import, belongs in src/protocol or src/ml.
+  { rule: 'zone/agent', from: 'src/agent/agent.ts', to: 'src/server/core/types.ts' },
+  { rule: 'zone/agent', from: 'src/agent/agent.ts', to: 'src/server/core/agent-protocol.ts' },
+  { rule: 'zone/agent', from: 'src/agent/agent.ts', to: 'src/server/core/shards.ts' },
+];
