@@ -3,3 +3,4 @@
 export * from './errors';
 export * from './frame';
 export * from './messages';
+export * from './permutation';

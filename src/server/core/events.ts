@@ -34,3 +34,6 @@ export interface DashboardSnapshot {
   /** The current session's timeline (joins, failures, restarts...), oldest first. */
   timeline: SessionEvent[];
 }
+
+/** What the live dashboard subscription streams: one snapshot, then every event as it happens. */
+export type LiveMessage = { type: 'snapshot'; snapshot: DashboardSnapshot } | CoordinatorEvent;

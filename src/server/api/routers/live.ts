@@ -1,8 +1,8 @@
 // Live dashboard feed: one snapshot, then every coordinator event as it happens. No polling anywhere.
 import { publicProcedure, router } from '../trpc';
-import type { CoordinatorEvent, DashboardSnapshot } from '../../core/events';
+import type { CoordinatorEvent, LiveMessage } from '../../core/events';
 
-export type LiveMessage = { type: 'snapshot'; snapshot: DashboardSnapshot } | CoordinatorEvent;
+export type { LiveMessage };
 
 /** Events a slow client has not taken yet are capped; past this the oldest non-status events are dropped. */
 const MAX_BUFFERED = 1000;
