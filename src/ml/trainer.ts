@@ -79,7 +79,7 @@ export class Trainer {
     y: Int32Array,
     count: number,
     microBatch: number,
-    gradient = new Float32Array(this.spec.paramCount),
+    gradient: Float32Array = new Float32Array(this.spec.paramCount),
     scale = 1,
   ): { step: (start: number) => void; result: () => GradientResult } {
     const params = this.requireParams();
