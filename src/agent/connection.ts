@@ -100,6 +100,8 @@ export class AgentConnection {
     // Why this link ended, when we know better than the close code: a socket error or our own decision.
     let why: { text: string; unreachable: boolean } | null = null;
     socket.on('open', () => {
+      // stop() came while this link was still being set up: leave instead of registering.
+      if (this.stopped) return socket.close(1000, 'agent stopping');
       const token = this.options.tokens.get();
       this.send({ v: 1, type: 'hello', name: this.options.name, ...(token ? { token } : {}), capabilities: this.options.capabilities() });
     });
