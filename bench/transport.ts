@@ -27,7 +27,7 @@ interface Channel {
 }
 
 async function openWs(port: number, zeroMask: boolean): Promise<Channel> {
-  // The agent's client options (src/agent/agent.ts).
+  // The agent's client options (src/agent/connection.ts).
   const socket = new WebSocket(`ws://127.0.0.1:${port}/agent`, {
     perMessageDeflate: false,
     maxPayload: 512 * 1024 * 1024,

@@ -51,6 +51,17 @@ export class Trainer {
   }
 
   /**
+   * Adds `weight` times the mean gradient over `count` samples into `into` (the model's flat layout) and
+   * returns the mean loss. The agent passes the outgoing frame's body, so a round's gradient is summed where
+   * it will be sent from, without an array of its own. `into` must hold paramCount values.
+   */
+  accumulateGradient(x: Float32Array, y: Int32Array, count: number, into: Float32Array, weight = 1, microBatch = 128): number {
+    const run = this.startGradient(x, y, count, microBatch, into, weight);
+    for (let start = 0; start < count; start += microBatch) run.step(start);
+    return run.result().loss;
+  }
+
+  /**
    * Same result as computeGradient, but yields to the event loop between micro-batches so a node agent
    * keeps answering heartbeats and socket traffic during a long shard.
    */
@@ -68,18 +79,24 @@ export class Trainer {
     y: Int32Array,
     count: number,
     microBatch: number,
+    gradient: Float32Array = new Float32Array(this.spec.paramCount),
+    scale = 1,
   ): { step: (start: number) => void; result: () => GradientResult } {
     const params = this.requireParams();
     this.checkBatch(x, y, count);
     if (count === 0) throw new RangeError('computeGradient needs at least one sample');
     if (!Number.isInteger(microBatch) || microBatch < 1) throw new RangeError(`microBatch must be a positive integer, got ${microBatch}`);
+    if (gradient.length !== this.spec.paramCount) {
+      throw new RangeError(`gradient target holds ${gradient.length} values; the ${this.spec.name} has ${this.spec.paramCount} parameters`);
+    }
+    if (!Number.isFinite(scale)) throw new RangeError(`gradient weight must be finite, got ${scale}`);
     const tf = this.tf;
-    const gradient = new Float32Array(this.spec.paramCount);
     let loss = 0;
     const step = (start: number): void => {
       const n = Math.min(microBatch, count - start);
       // Each micro-batch's mean is weighted by its share of the samples, so the sum is the overall mean.
-      const weight = n / count;
+      const share = n / count;
+      const weight = share * scale;
       const { value, grads } = tf.tidy(() => {
         const xb = this.inputTensor(x, start, n);
         const yb = tf.tensor1d(y.subarray(start, start + n), 'int32');
@@ -88,7 +105,7 @@ export class Trainer {
         return { value: result.value, grads: result.grads };
       });
       try {
-        loss += value.dataSync()[0] * weight;
+        loss += value.dataSync()[0] * share;
         this.spec.params.forEach((p, i) => {
           const g = grads[i].dataSync() as Float32Array;
           const base = p.offset;

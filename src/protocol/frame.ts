@@ -160,15 +160,53 @@ export type FrameFields = Omit<FrameHeader, 'version' | 'checksum' | 'paramCount
 
 /** Encodes a frame into one fresh buffer: header and payload copied once, ready for ws.send. */
 export function encodeFrame(fields: FrameFields, payload: Float32Array): Uint8Array {
-  const bytes = new Uint8Array(FRAME_HEADER_BYTES + payload.byteLength);
-  const body = new Float32Array(bytes.buffer, FRAME_HEADER_BYTES, payload.length);
+  const { bytes, body } = frameBuffer(payload.length);
   body.set(payload);
-  writeHeader(bytes, fields, payload.length, checksum32(wordsOf(body)));
+  return sealFrame(bytes, fields);
+}
+
+/** An outgoing frame's memory: `body` is a view over the payload part of `bytes`. */
+export interface FrameBuffer {
+  bytes: Uint8Array;
+  body: Float32Array;
+}
+
+/**
+ * Allocates a whole frame (zeroed header and payload) in one buffer, so a producer can write the payload in
+ * place (the agent accumulates its gradient straight into `body`) and sealFrame then finishes the header:
+ * no intermediate array, no copy into the frame. The buffer starts at offset 0, so the body is 4-byte aligned.
+ */
+export function allocateFrame(paramCount: number): FrameBuffer {
+  if (!Number.isInteger(paramCount) || paramCount < 0 || paramCount > MAX_FRAME_PARAMS) {
+    throw new RangeError(`a frame holds 0 to ${MAX_FRAME_PARAMS} parameters, not ${paramCount}`);
+  }
+  return frameBuffer(paramCount);
+}
+
+function frameBuffer(paramCount: number): FrameBuffer {
+  const buffer = new ArrayBuffer(FRAME_HEADER_BYTES + paramCount * 4);
+  return { bytes: new Uint8Array(buffer), body: new Float32Array(buffer, FRAME_HEADER_BYTES, paramCount) };
+}
+
+/**
+ * Writes the header of a frame whose payload is already in place (from allocateFrame): the parameter count
+ * follows from the length, the checksum is computed over the body as it is now. Returns `bytes`, ready for
+ * ws.send; the result decodes exactly like encodeFrame(fields, body).
+ */
+export function sealFrame(bytes: Uint8Array, fields: FrameFields): Uint8Array {
+  const payloadBytes = bytes.byteLength - FRAME_HEADER_BYTES;
+  if (payloadBytes < 0 || payloadBytes % 4 !== 0 || bytes.byteOffset % 4 !== 0) {
+    throw new RangeError(`sealFrame needs a 4-byte aligned frame of ${FRAME_HEADER_BYTES} + 4n bytes (got ${bytes.byteLength} at offset ${bytes.byteOffset}); use allocateFrame`);
+  }
+  const paramCount = payloadBytes / 4;
+  writeHeader(bytes, fields, paramCount, checksum32(new Uint32Array(bytes.buffer, bytes.byteOffset + FRAME_HEADER_BYTES, paramCount)));
   return bytes;
 }
 
 function writeHeader(bytes: Uint8Array, f: FrameFields, paramCount: number, checksum: number): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
+  // Reserved bytes are zero even when a caller seals a buffer it wrote before.
+  bytes.fill(0, 48, FRAME_HEADER_BYTES);
   v.setUint32(0, FRAME_MAGIC, true);
   v.setUint16(4, PROTOCOL_VERSION, true);
   v.setUint8(6, f.kind);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  allocateFrame,
   checksum32,
   decodeFrame,
   decodeFrameInto,
@@ -7,7 +8,9 @@ import {
   encodeFrame,
   FRAME_HEADER_BYTES,
   FrameKind,
+  MAX_FRAME_PARAMS,
   PROTOCOL_VERSION,
+  sealFrame,
 } from '../../src/protocol/frame';
 import { ProtocolError } from '../../src/protocol/errors';
 
@@ -103,5 +106,47 @@ describe('frame codec', () => {
     expect(checksum32(a)).not.toBe(checksum32(b));
     expect(checksum32(a.subarray(0, 4))).not.toBe(checksum32(a));
     expect(checksum32(new Uint32Array(0))).toBe(checksum32(new Uint32Array(0)));
+  });
+
+  it('a frame filled in place and sealed is byte for byte what encodeFrame makes, and decodes the same', () => {
+    for (const n of [0, 1, 3, 1001, 109_386]) {
+      const values = payload(n, n);
+      const { bytes, body } = allocateFrame(n);
+      expect(bytes.byteOffset % 4).toBe(0);
+      expect(body.buffer).toBe(bytes.buffer);
+      expect(body.byteOffset).toBe(FRAME_HEADER_BYTES);
+      // Accumulate the way the agent does: a weighted sum of micro-batch gradients, straight into the body.
+      for (let i = 0; i < n; i++) body[i] += values[i] * 0.5;
+      for (let i = 0; i < n; i++) body[i] += values[i] * 0.5;
+      expect(sealFrame(bytes, fields)).toBe(bytes);
+      const reference = encodeFrame(fields, body.slice());
+      expect(Buffer.from(bytes).equals(Buffer.from(reference))).toBe(true);
+      const sealed = decodeFrame(bytes);
+      const encoded = decodeFrame(reference);
+      expect(sealed.header).toEqual(encoded.header);
+      expect(sealed.payload.buffer).toBe(bytes.buffer);
+      expect(Buffer.from(sealed.payload.buffer, sealed.payload.byteOffset, sealed.payload.byteLength).equals(Buffer.from(encoded.payload.buffer, encoded.payload.byteOffset, encoded.payload.byteLength))).toBe(true);
+    }
+  });
+
+  it('sealing again after the body changed writes the new checksum, and reserved bytes stay zero', () => {
+    const { bytes, body } = allocateFrame(64);
+    body.set(payload(64));
+    sealFrame(bytes, fields);
+    body[10] += 1;
+    bytes[50] = 0xaa;
+    sealFrame(bytes, { ...fields, round: 13 });
+    expect(decodeFrame(bytes).header.round).toBe(13);
+    expect(Array.from(bytes.subarray(48, FRAME_HEADER_BYTES))).toEqual(new Array(16).fill(0));
+    expect(Buffer.from(bytes).equals(Buffer.from(encodeFrame({ ...fields, round: 13 }, body.slice())))).toBe(true);
+  });
+
+  it('refuses to allocate or seal what cannot be a frame', () => {
+    expect(() => allocateFrame(-1)).toThrow(RangeError);
+    expect(() => allocateFrame(1.5)).toThrow(RangeError);
+    expect(() => allocateFrame(MAX_FRAME_PARAMS + 1)).toThrow(RangeError);
+    expect(() => sealFrame(new Uint8Array(10), fields)).toThrow(/allocateFrame/);
+    expect(() => sealFrame(new Uint8Array(FRAME_HEADER_BYTES + 6), fields)).toThrow(/allocateFrame/);
+    expect(() => sealFrame(new Uint8Array(FRAME_HEADER_BYTES + 9).subarray(1), fields)).toThrow(/allocateFrame/);
   });
 });

@@ -127,6 +127,28 @@ describe('Trainer', () => {
     trainer.dispose();
   });
 
+  it('accumulates weighted gradients into a caller-owned array exactly as summing computeGradient results', () => {
+    const spec = modelSpec('mlp');
+    const trainer = new Trainer(tf, spec);
+    trainer.setParams(initialParams(spec, 4));
+    const first = batch(mnist, range(0, 24));
+    const second = batch(mnist, range(24, 8));
+    // The agent's old path: one array per micro-batch from computeGradient, then its own weighted sum.
+    const expected = new Float32Array(spec.paramCount);
+    const a = trainer.computeGradient(first.x, first.y, 24);
+    const b = trainer.computeGradient(second.x, second.y, 8);
+    for (let i = 0; i < expected.length; i++) expected[i] += a.gradient[i] * 0.75;
+    for (let i = 0; i < expected.length; i++) expected[i] += b.gradient[i] * 0.25;
+    // The new one: straight into the target (in the agent, the outgoing frame's body).
+    const into = new Float32Array(spec.paramCount);
+    expect(trainer.accumulateGradient(first.x, first.y, 24, into, 0.75)).toBe(a.loss);
+    expect(trainer.accumulateGradient(second.x, second.y, 8, into, 0.25)).toBe(b.loss);
+    expect(into).toEqual(expected);
+    expect(() => trainer.accumulateGradient(first.x, first.y, 24, new Float32Array(10))).toThrow(/target holds 10 values/);
+    expect(() => trainer.accumulateGradient(first.x, first.y, 24, into, Number.NaN)).toThrow(/weight must be finite/);
+    trainer.dispose();
+  });
+
   it('does not leak tensors across 20 calls', () => {
     for (const name of ['mlp', 'cnn'] as const) {
       const spec = modelSpec(name);
