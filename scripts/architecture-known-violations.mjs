@@ -11,9 +11,4 @@
 
 /** @type {({ rule: string, from: string, to: string } | { rule: 'no-cycle', members: string[] })[]} */
 export const KNOWN_VIOLATIONS = [
-  // The agent imports server code: Assignment and the agent message types already live in src/protocol/messages.ts
-  // (import them from there); epochPermutation, the one runtime import, belongs in src/protocol or src/ml.
-  { rule: 'zone/agent', from: 'src/agent/agent.ts', to: 'src/server/core/types.ts' },
-  { rule: 'zone/agent', from: 'src/agent/agent.ts', to: 'src/server/core/agent-protocol.ts' },
-  { rule: 'zone/agent', from: 'src/agent/agent.ts', to: 'src/server/core/shards.ts' },
 ];

@@ -5,7 +5,7 @@
 import type { Dataset } from '../ml/datasets';
 import { allocateFrame, FrameKind, sealFrame } from '../protocol/frame';
 import type { Assignment } from '../protocol/messages';
-import { epochPermutation } from '../server/core/shards';
+import { epochPermutation } from '../protocol/permutation';
 import type { ModelFrame } from './inbound';
 import type { ProgressMeter } from './progress';
 
