@@ -45,6 +45,12 @@ export function updateNode(pool: NodePool, id: number, change: (node: PoolNode) 
   return node ? put(pool, change(node)) : pool;
 }
 
+/** Changes a node in a pool being built within one step (copied once, however many nodes change). */
+export function changeNode(draft: Map<number, PoolNode>, id: number, change: (node: PoolNode) => PoolNode): void {
+  const node = draft.get(id);
+  if (node) draft.set(id, change(node));
+}
+
 /** (Re)registers a node on a new connection. A node coming back keeps its speed estimate and its bench. */
 export function registerNode(
   pool: NodePool,

@@ -11,7 +11,7 @@ import type { ContributionRecord } from '../types';
 import { roundRecords, committedSnapshot } from './accounting';
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
-import { assign, delivered, missedRound, selectForRound, setStatus, updateNode } from './node-pool';
+import { assign, changeNode, delivered, missedRound, selectForRound, setStatus, updateNode } from './node-pool';
 import type { EngineState } from './state';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
@@ -47,10 +47,10 @@ export function maybeOpenRound(t: Transition): void {
   t.setSession({ cursor: opened.cursor });
   t.set({ round: { open: opened.round, stage: 'collecting', stragglerArmed: false, closedBecause: null, outcome: null } });
   t.emit({ type: 'send-model', nodeIds, sessionId: session.id, round: roundNumber, modelVersion: session.modelVersion });
-  let pool = t.state.pool;
+  const pool = new Map(t.state.pool);
   for (const [nodeId, assignment] of opened.round.assignments) {
     t.emit({ type: 'send', nodeId, message: { v: 1, type: 'assignment', assignment } });
-    pool = updateNode(pool, nodeId, (n) => assign(n, roundNumber, t.at));
+    changeNode(pool, nodeId, (n) => assign(n, roundNumber, t.at));
     t.publishNode(nodeId);
   }
   t.set({ pool });
@@ -178,13 +178,13 @@ function closeCollecting(t: Transition, why: string): void {
   t.emit({ type: 'cancel-timer', timer: 'deadline' });
   t.emit({ type: 'cancel-timer', timer: 'straggler' });
   const outcome = closeRound(round.open, live.cursor, session.config, t.at);
-  let pool = t.state.pool;
+  const pool = new Map(t.state.pool);
   for (const { nodeId, reason } of outcome.missing) {
     const node = pool.get(nodeId);
     if (!node || node.connection === null) continue;
     t.emit({ type: 'send', nodeId, message: { v: 1, type: 'cancel', round: round.open.round, reason } });
     const miss = missedRound(node, round.open.round, reason, t.at);
-    pool = updateNode(pool, nodeId, () => miss.node);
+    changeNode(pool, nodeId, () => miss.node);
     if (miss.benched) {
       t.log('warn', `node ${node.name} (#${nodeId}) ${miss.benched.why}`);
       t.timeline('node-benched', `${node.name} ${miss.benched.why}`, nodeId, { rounds: miss.benched.rounds });
@@ -277,12 +277,12 @@ export function cancelRound(t: Transition, reason: string): void {
       events,
     });
   }
-  let pool = t.state.pool;
+  const pool = new Map(t.state.pool);
   for (const nodeId of open.assignments.keys()) {
     const node = pool.get(nodeId);
     if (!node) continue;
     if (node.connection !== null && round.stage === 'collecting') t.emit({ type: 'send', nodeId, message: { v: 1, type: 'cancel', round: open.round, reason } });
-    pool = updateNode(pool, nodeId, (n) => ({ ...(n.status === 'training' ? setStatus(n, 'idle', reason, t.at) : n), assignedAt: null }));
+    changeNode(pool, nodeId, (n) => ({ ...(n.status === 'training' ? setStatus(n, 'idle', reason, t.at) : n), assignedAt: null }));
     t.publishNode(nodeId);
   }
   t.set({ pool });

@@ -8,7 +8,7 @@ import { cancelRound, maybeOpenRound } from './rounds';
 import type { RequestId, SessionEnding } from './state';
 import type { Transition } from './transition';
 import { sessionDescriptor, sessionSnapshot } from './views';
-import { updateNode } from './node-pool';
+import { changeNode } from './node-pool';
 
 const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
 
@@ -37,10 +37,10 @@ function persist(t: Transition, change: { state?: 'running' | 'paused' | 'stoppe
 /** Tells every connected agent which session to load now (null: none); they answer `ready` once loaded. */
 function broadcastSession(t: Transition): void {
   const session = sessionDescriptor(t.state);
-  let pool = t.state.pool;
+  const pool = new Map(t.state.pool);
   for (const node of pool.values()) {
     if (node.connection === null) continue;
-    pool = updateNode(pool, node.id, (n) => ({ ...n, readySession: null }));
+    changeNode(pool, node.id, (n) => ({ ...n, readySession: null }));
     t.emit({ type: 'send', nodeId: node.id, message: { v: 1, type: 'session', session } });
   }
   t.set({ pool });
