@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'FUTURE_ROUND'
   | 'NOT_ASSIGNED'
   | 'DUPLICATE'
+  | 'STALE_ATTEMPT'
   | 'WRONG_NODE'
   | 'BAD_SAMPLE_COUNT'
   | 'STALE_MODEL'

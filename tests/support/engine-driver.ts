@@ -40,7 +40,7 @@ export class EngineDriver {
 
   constructor(options: Partial<EngineOptions> = {}) {
     this.state = initialState({ heartbeatMs: 100, heartbeatTimeoutMs: 60_000, deadline: DEFAULT_DEADLINE_POLICY, ...options }, this.clock.now());
-    this.send({ type: 'booted', at: this.clock.now() });
+    this.send({ type: 'booted', at: this.clock.now(), seed: 0x5eed });
   }
 
   get now(): number {

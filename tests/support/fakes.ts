@@ -144,5 +144,6 @@ export function fakeCredentials(): import('../../src/server/core/ports').Credent
   return {
     issue: () => `test-token-${String(++n).padStart(8, '0')}`,
     hash: (token) => createHash('sha256').update(token).digest('hex'),
+    seed: () => 12345,
   };
 }

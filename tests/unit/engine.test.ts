@@ -22,7 +22,8 @@ describe('round engine: rounds', () => {
     const d = running();
     d.join(1);
     const a1 = d.assignment(1)!;
-    expect(a1).toMatchObject({ round: 1, modelVersion: 0, shardStart: 0, shardCount: 100, attempt: 1 });
+    expect(a1).toMatchObject({ round: 1, modelVersion: 0, shardStart: 0, shardCount: 100 });
+    expect(a1.attempt).toBeGreaterThan(0);
     expect(d.of('send-model').at(-1)).toMatchObject({ nodeIds: [1], round: 1, modelVersion: 0 });
     d.join(2); // joins during round 1: works from round 2
     const from = d.effects.length;
@@ -259,6 +260,35 @@ describe('round engine: sessions', () => {
     expect(sessionSnapshot(d.state)!.message).toContain('SQLITE_BUSY');
     d.request('resume');
     expect(d.assignment(1)).toMatchObject({ round: 1, shardStart: 0 });
+  });
+
+  it('a round opened again gets a new attempt: an update for the earlier opening is refused, not credited to the new shard', () => {
+    const d = running();
+    d.join(1);
+    d.join(2);
+    d.deliver(1); // round 1
+    const before = d.assignment(2)!; // round 2, first opening
+    d.hold.add('commit-round');
+    d.deliver(1);
+    d.deliver(2);
+    d.hold.clear();
+    d.held.length = 0;
+    d.send({ type: 'commit-failed', at: d.now, sessionId: 1, round: 2, message: 'disk full' });
+    d.request('resume');
+    const after = d.assignment(2)!;
+    expect(after.round).toBe(2);
+    expect(after.attempt).not.toBe(before.attempt);
+    d.deliver(2, { attempt: before.attempt, shardStart: before.shardStart, shardCount: before.shardCount, sampleCount: before.shardCount });
+    expect(rejections(d).at(-1)).toBe('STALE_ATTEMPT');
+    // A restarted coordinator draws a new seed: its first opening of the same round has another attempt.
+    const restarted = new EngineDriver();
+    restarted.send({ type: 'booted', at: restarted.now, seed: 0x1234 });
+    restarted.start();
+    restarted.join(1);
+    const first = new EngineDriver();
+    first.start();
+    first.join(1);
+    expect(restarted.assignment(1)!.attempt).not.toBe(first.assignment(1)!.attempt);
   });
 
   it('shutdown waits for the round being committed, then checkpoints and saves a resumable session', () => {

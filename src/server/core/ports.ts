@@ -20,6 +20,8 @@ import type {
 export interface Credentials {
   issue(): string;
   hash(token: string): string;
+  /** A random 32-bit seed (the engine derives its round nonces from it, so a restart never reuses one). */
+  seed(): number;
 }
 
 /** The models the coordinator can train: their size and their seeded initial weights. */

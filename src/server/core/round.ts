@@ -111,7 +111,7 @@ export function admitUpdate<TSlot>(open: OpenRound<TSlot> | null, currentSession
     throw new AdmissionError('DUPLICATE', `node ${senderId} already delivered round ${open.round}`);
   }
   if (claim.attempt !== assignment.attempt) {
-    throw new AdmissionError('DUPLICATE', `update attempt ${claim.attempt} does not match assignment attempt ${assignment.attempt}`);
+    throw new AdmissionError('STALE_ATTEMPT', `update answers attempt ${claim.attempt} of round ${open.round}, which was opened again as attempt ${assignment.attempt} (its shard may differ): drop it`);
   }
   if (claim.modelVersion !== open.modelVersion) {
     throw new AdmissionError('STALE_MODEL', `update computed on model version ${claim.modelVersion}, round ${open.round} trains version ${open.modelVersion}`);

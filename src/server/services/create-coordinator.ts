@@ -112,7 +112,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     runner: started,
     async start() {
       await outbox.start();
-      started.dispatch({ type: 'booted', at: clock.now() });
+      started.dispatch({ type: 'booted', at: clock.now(), seed: ports.credentials.seed() });
     },
   };
 }

@@ -39,7 +39,7 @@ export type EngineEvent =
       detail: Record<string, number>;
     }
   // the runner started: arm the heartbeat sweep
-  | { type: 'booted'; at: number }
+  | { type: 'booted'; at: number; seed: number }
   // timers
   | { type: 'timer-fired'; at: number; timer: TimerName; round: number | null }
   // results of effects

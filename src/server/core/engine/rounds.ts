@@ -16,6 +16,16 @@ import type { EngineState } from './state';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
 
+/** A non-zero 31-bit nonce from (seed, n): splitmix32, the same mixer the shard permutation uses (31 bits: the
+ * ledger stores attempts as signed 32-bit integers). */
+export function roundNonce(seed: number, n: number): number {
+  let z = (seed + Math.imul(n, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  z = (z ^ (z >>> 16)) & 0x7fffffff;
+  return z === 0 ? 1 : z;
+}
+
 export function deadlinePolicy(state: EngineState): DeadlinePolicy {
   const session = state.session && state.durable.sessions.get(state.session.id);
   return { ...DEFAULT_DEADLINE_POLICY, ...state.options.deadline, ceilingMs: session?.config.roundTimeoutMs ?? 30_000 };
@@ -33,7 +43,12 @@ export function maybeOpenRound(t: Transition): void {
   const nodeIds = selectForRound(t.state.pool, session.id, roundNumber);
   if (nodeIds.length === 0) return;
   const { samplesPerNode } = strategyFor(session.config).configureRound(nodeIds);
+  // Every open of a round, also of the same round number after a cancel or a restart, gets its own attempt
+  // number: an update computed for an earlier opening (another shard, perhaps) can never be credited here.
+  const opens = t.state.opens + 1;
+  t.set({ opens });
   const opened = openRound<number>({
+    attempt: roundNonce(t.state.nonceSeed, opens),
     sessionId: session.id,
     round: roundNumber,
     modelVersion: session.modelVersion,

@@ -74,6 +74,9 @@ export interface EngineState {
   options: EngineOptions;
   startedAt: number;
   shuttingDown: { requestId: RequestId; stage: 'waiting-for-round' | 'checkpointing' | 'persisting' | 'done' } | null;
+  /** Round nonces: attempt numbers are derived from this seed (new at every start) and the count of opens. */
+  nonceSeed: number;
+  opens: number;
   /** The highest session id allocated so far (the engine allocates them, so a replay gets the same ones). */
   lastSessionId: number;
   durable: DurableState;
@@ -88,6 +91,8 @@ export function initialState(options: EngineOptions, startedAt: number, lastSess
     options,
     startedAt,
     shuttingDown: null,
+    nonceSeed: 0,
+    opens: 0,
     lastSessionId,
     durable: EMPTY_DURABLE,
     pool: EMPTY_POOL,

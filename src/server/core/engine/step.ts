@@ -53,6 +53,7 @@ export function step(state: EngineState, event: EngineEvent): StepResult {
       rejectUpdate(t, event.nodeId, event.header, event.code, event.message);
       break;
     case 'booted':
+      t.set({ nonceSeed: event.seed >>> 0 });
       t.emit({ type: 'set-timer', timer: 'sweep', delayMs: sweepIntervalMs(state.options.heartbeatTimeoutMs), round: null });
       break;
     case 'timer-fired':
