@@ -5,18 +5,23 @@ import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createFileBlobStore } from '../../src/server/adapters/blob-store';
 import {
   CHECKPOINT_HEADER_BYTES,
   CheckpointIntegrityError,
-  createFileCheckpointStore,
+  createCheckpointStore,
 } from '../../src/server/adapters/checkpoint-store';
 import type { CheckpointPayload } from '../../src/server/core/ports';
+import { createFakeBlobStore } from '../support/fake-blob-store';
 
 const root = mkdtempSync(join(tmpdir(), 'hypergpu-ckpt-'));
 let dirs = 0;
 const freshDir = () => join(root, `store-${++dirs}`, 'checkpoints');
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The production wiring (runtime.ts): the checkpoint store on a file blob store. */
+const createFileCheckpointStore = (dir: string) => createCheckpointStore(createFileBlobStore(dir));
 
 /** Deterministic values, including the awkward ones a float file must keep bit for bit. */
 function payloadOf(paramCount: number, slots: number, seed = 1): CheckpointPayload {
