@@ -12,7 +12,6 @@ import {
   createCheckpointStore,
 } from '../../src/server/adapters/checkpoint-store';
 import type { CheckpointPayload } from '../../src/server/core/ports';
-import { createFakeBlobStore } from '../support/fake-blob-store';
 
 const root = mkdtempSync(join(tmpdir(), 'hypergpu-ckpt-'));
 let dirs = 0;
