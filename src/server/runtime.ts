@@ -8,8 +8,9 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createAgentGateway, type AgentGateway } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/aggregator-pool';
-import { createFileCheckpointStore } from './adapters/checkpoint-store';
-import { createFileUpdateJournal } from './adapters/update-journal';
+import { createFileBlobStore } from './adapters/blob-store';
+import { createCheckpointStore } from './adapters/checkpoint-store';
+import { createUpdateJournal } from './adapters/update-journal';
 import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/evaluator';
 import { EventBus } from './adapters/event-bus';
@@ -57,13 +58,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const info = (message: string) => options.log({ at: Date.now(), level: 'info', message });
 
   const repo = await createPrismaRepository(path.join(dataDir, 'hypergpu.db'), { log: info });
-  const checkpoints = createFileCheckpointStore(path.join(dataDir, 'checkpoints'));
+  const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
   const events = new EventBus();
   const { service: coordinator, channel, start } = await createCoordinator({
     repo,
     checkpoints,
-    journal: createFileUpdateJournal(path.join(dataDir, 'journal')),
+    journal: createUpdateJournal(createFileBlobStore(path.join(dataDir, 'journal'))),
     aggregator,
     createEvaluator: (model, datasetId) => createEvaluator({ model, dataset: datasetId, log: info }),
     models: {

@@ -1,5 +1,6 @@
 // Aggregator worker entry: wires parentPort to the handler. All logic lives in kernels/aggregator-protocol.ts.
-// Started by src/server/adapters/aggregator-pool.ts, which makes sure the tsx loader is registered here.
+// Started by src/server/adapters/aggregator-pool.ts through the WorkerSupervisor, whose bootstrap registers tsx's
+// loader in this thread first when this file runs as TypeScript.
 
 import { parentPort } from 'node:worker_threads';
 import { createAggregatorWorkerHandler } from './kernels/aggregator-protocol';

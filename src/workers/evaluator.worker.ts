@@ -1,4 +1,5 @@
-// Worker thread entry for test-set evaluation (spawned by src/server/adapters/evaluator.ts).
+// Worker thread entry for test-set evaluation (spawned by src/server/adapters/evaluator.ts through the
+// WorkerSupervisor, whose bootstrap registers tsx's loader in this thread first when this file runs as TypeScript).
 // Evaluation takes 0.1-0.5 s of CPU per call; running it here keeps the coordinator's event loop free.
 
 import { parentPort, workerData } from 'node:worker_threads';

@@ -213,14 +213,14 @@ describe('aggregator pool (wasm workers)', () => {
     expect(outcomes[2].ok).toBe(false);
     for (const outcome of outcomes) {
       if (outcome.ok) expect(outcome.mean[0]).toBeCloseTo(4.5, 5);
-      else expect(String(outcome.err)).toMatch(/aggregator worker 0 exited/);
+      else expect(String(outcome.err)).toMatch(/aggregator worker 0 crashed: exited with code 1/);
     }
     // The replacement takes the next calls; the pool keeps working.
     const mean = await pool.weightedMean(slots, weights);
     expect(mean[0]).toBeCloseTo(4.5, 5);
     expect(mean[p - 1]).toBeCloseTo(4.5, 5);
     expect(pool.stats().workerRestarts).toBe(1);
-    expect(logs.some((l) => l.includes('starting a replacement'))).toBe(true);
+    expect(logs.some((l) => l.startsWith('aggregator: aggregator worker 0 crashed') && l.includes('starting a replacement'))).toBe(true);
     for (const s of slots) pool.release(s);
   });
 

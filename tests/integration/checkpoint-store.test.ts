@@ -5,10 +5,11 @@ import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createFileBlobStore } from '../../src/server/adapters/blob-store';
 import {
   CHECKPOINT_HEADER_BYTES,
   CheckpointIntegrityError,
-  createFileCheckpointStore,
+  createCheckpointStore,
 } from '../../src/server/adapters/checkpoint-store';
 import type { CheckpointPayload } from '../../src/server/core/ports';
 
@@ -17,6 +18,9 @@ let dirs = 0;
 const freshDir = () => join(root, `store-${++dirs}`, 'checkpoints');
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The production wiring (runtime.ts): the checkpoint store on a file blob store. */
+const createFileCheckpointStore = (dir: string) => createCheckpointStore(createFileBlobStore(dir));
 
 /** Deterministic values, including the awkward ones a float file must keep bit for bit. */
 function payloadOf(paramCount: number, slots: number, seed = 1): CheckpointPayload {

@@ -131,7 +131,7 @@ describe('createEvaluator failures', () => {
       expect(r.status).toBe('rejected');
       expect((r as PromiseRejectedResult).reason.message).toMatch(/evaluator worker crashed: exited with code 3/);
     }
-    expect(lines.some((l) => /stopped: exited with code 3/.test(l))).toBe(true);
+    expect(lines.some((l) => /evaluator worker crashed: exited with code 3; .*the next call starts a new one/.test(l))).toBe(true);
     // The next request starts a fresh worker (this stand-in crashes again, which proves it was asked).
     await expect(evaluator.evaluate(params)).rejects.toThrow(/crashed/);
     await evaluator.close();

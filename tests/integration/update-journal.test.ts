@@ -2,18 +2,20 @@
 // then what only files have (torn tails after a crash, corruption in the middle, compaction by rename, reopening
 // after a restart) and the cost of a durable append.
 
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createFileBlobStore } from '../../src/server/adapters/blob-store';
 import {
   JOURNAL_HEADER_BYTES,
   JournalCorruptError,
-  createFileUpdateJournal,
+  createUpdateJournal,
   journalBytes,
-  journalFile,
+  journalKey,
 } from '../../src/server/adapters/update-journal';
 import type { JournalEntry, UpdateJournal } from '../../src/server/core/ports';
+import { withFaults } from '../support/fake-blob-store';
 import { createFakeJournal } from '../support/fake-journal';
 
 const root = mkdtempSync(join(tmpdir(), 'hypergpu-journal-'));
@@ -21,6 +23,10 @@ let dirs = 0;
 const freshDir = () => join(root, `journal-${++dirs}`, 'journal');
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** The production wiring (runtime.ts): the journal on a file blob store. */
+const createFileUpdateJournal = (dir: string) => createUpdateJournal(createFileBlobStore(dir));
+const journalFile = (dir: string, sessionId: number) => createFileBlobStore(dir).locate(journalKey(sessionId));
 
 /** Deterministic values, including the ones a float file must keep bit for bit (-0, Infinity, NaN, subnormals). */
 function updateOf(length: number, seed: number): Float32Array {
@@ -191,8 +197,8 @@ describe('file journal on disk', () => {
     const { dir, file } = await journalWith([1, 2, 3]);
     expect(file).toBe(join(dir, 'session-1.journal'));
     expect(statSync(file).size).toBe(3 * size);
-    expect(await journalBytes(dir, 1)).toBe(3 * size);
-    expect(await journalBytes(dir, 2)).toBe(0);
+    expect(await journalBytes(createFileBlobStore(dir), 1)).toBe(3 * size);
+    expect(await journalBytes(createFileBlobStore(dir), 2)).toBe(0);
     expect(readFileSync(file).subarray(0, 4).toString('latin1')).toBe('HGJR');
   });
 
@@ -340,21 +346,22 @@ describe('file journal on disk', () => {
       expectEntries(await journal.read(1, 0), entries.slice(1, 3));
     });
 
-    it('a failed compaction leaves the journal as it was', async () => {
+    it('a failed compaction leaves the journal as it was, and no temporary file behind', async () => {
       const { dir, file, entries } = await journalWith([1, 2, 3]);
-      const journal = createFileUpdateJournal(dir);
-      // The temporary file cannot be created (a folder is in the way): the original must be untouched.
-      mkdirSync(`${file}.compact.tmp`);
-      await expect(journal.compact(1, 2)).rejects.toThrow();
+      const files = withFaults(createFileBlobStore(dir));
+      const journal = createUpdateJournal(files);
+      // The new journal is written but cannot be committed (a full disk at fsync, say): the original must be untouched.
+      files.failNext('commit', new Error('no space left (injected)'));
+      await expect(journal.compact(1, 2)).rejects.toThrow('no space left (injected)');
       expectEntries(await journal.read(1, 0), entries);
       expect(statSync(file).size).toBe(3 * size);
+      expect(readdirSync(dir)).toEqual(['session-1.journal']);
       await journal.append(entryOf(1, 4, length));
-      rmSync(`${file}.compact.tmp`, { recursive: true });
       await journal.compact(1, 2);
       expectEntries(await journal.read(1, 0), [entries[2], entryOf(1, 4, length)]);
     });
 
-    it('overwrites the temporary file a crashed compaction left behind', async () => {
+    it('removes the temporary file an older build left when it crashed mid-compaction', async () => {
       const { dir, file, entries } = await journalWith([1, 2, 3]);
       writeFileSync(`${file}.compact.tmp`, 'leftover of a crash');
       const journal = createFileUpdateJournal(dir);

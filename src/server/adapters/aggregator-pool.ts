@@ -15,11 +15,7 @@
 // returned to the OS before close().
 
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { normalizeWeights, weightedMeanInto } from '../core/aggregation';
 import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../../protocol/frame';
 import type { Aggregator, UpdateSlot } from '../core/ports';
@@ -27,6 +23,7 @@ import {
   parseFromAggregatorWorker,
   type ToAggregatorWorker,
 } from '../../workers/kernels/aggregator-protocol';
+import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './worker-supervisor';
 import {
   compileWeightedSum,
   KERNEL_ALIGN_BYTES,
@@ -47,6 +44,11 @@ export interface AggregatorPoolOptions {
    * else the JS reference on the main thread (logged once). 'wasm' throws instead of falling back; 'js' forces it.
    */
   backend?: 'auto' | 'wasm' | 'js';
+  /**
+   * The worker entry. Default: src/workers/aggregator.worker.ts next to this file's source, run through tsx. A
+   * bundled server passes its compiled .js worker file here (see spawnWorker in worker-supervisor.ts).
+   */
+  workerUrl?: URL;
 }
 
 export interface AggregatorPoolStats {
@@ -105,7 +107,7 @@ export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Pr
     log(`aggregator: WebAssembly SIMD kernel unavailable (${support.reason}); falling back to the JS reference on the main thread`);
     return new JsAggregator(maxBytes);
   }
-  const pool = new WasmAggregatorPool(support.module, support.memory, support.maxBytes, workers, log);
+  const pool = new WasmAggregatorPool(support.module, support.memory, support.maxBytes, workers, opts.workerUrl ?? WORKER_ENTRY, log);
   try {
     await pool.start();
   } catch (err) {
@@ -284,195 +286,31 @@ class SharedArena {
   }
 }
 
-interface PendingPart {
-  resolve(kernelMs: number): void;
-  reject(err: Error): void;
-}
+type WeightedSumRequest = Extract<ToAggregatorWorker, { type: 'weighted-sum' }>;
 
-/**
- * One worker thread and the requests it has not answered yet. When a ready worker dies, the pool starts a
- * replacement at once; when one dies before it is ready (a broken entry or loader), nothing respawns in a loop:
- * the next call routed here tries one fresh start, and rejects with the reason if that fails too.
- */
-class WorkerHandle {
-  worker: Worker | null = null;
-  private state: 'down' | 'starting' | 'ready' = 'down';
-  private ready: Promise<void> = Promise.resolve();
-  private readonly pending = new Map<number, PendingPart>();
-  private lastError: Error | null = null;
-  private exited: Promise<void> = Promise.resolve();
-  /** Set by terminate(): an exit after it is a shutdown, not a crash. */
-  private stopping = false;
-
-  constructor(
-    readonly index: number,
-    private readonly init: Extract<ToAggregatorWorker, { type: 'init' }>,
-    private readonly onExit: (handle: WorkerHandle, err: Error, wasReady: boolean) => void,
-  ) {}
-
-  start(): Promise<void> {
-    const worker = spawnWorker(WORKER_ENTRY, `aggregator-${this.index}`);
-    this.worker = worker;
-    this.state = 'starting';
-    this.lastError = null;
-    let settleReady: { resolve(): void; reject(err: Error): void } | null = null;
-    this.ready = new Promise<void>((resolve, reject) => {
-      settleReady = { resolve, reject };
-    });
-    // A failed start must not surface as an unhandled rejection when no call is waiting on it.
-    this.ready.catch(() => {});
-    const failStart = (err: Error): void => {
-      clearTimeout(timer);
-      settleReady?.reject(err);
-      settleReady = null;
-    };
-    const timer = setTimeout(() => {
-      failStart(new Error(`aggregator worker ${this.index} did not start within ${WORKER_START_TIMEOUT_MS} ms`));
-      void worker.terminate();
-    }, WORKER_START_TIMEOUT_MS);
-    timer.unref();
-
-    worker.on('message', (raw: unknown) => {
-      const message = parseFromAggregatorWorker(raw);
-      if (!message) return;
-      if (message.type === 'ready') {
-        clearTimeout(timer);
-        this.state = 'ready';
-        settleReady?.resolve();
-        settleReady = null;
-        return;
-      }
-      if (message.id === null) {
-        // A failure that belongs to no request: fatal while starting (init), otherwise only worth keeping as the
-        // reason to report if the worker dies later.
-        if (message.type === 'failed') {
-          this.lastError = new Error(message.message);
-          if (this.state === 'starting') {
-            failStart(this.lastError);
-            void worker.terminate();
-          }
-        }
-        return;
-      }
-      const part = this.pending.get(message.id);
-      if (!part) return;
-      this.pending.delete(message.id);
-      if (message.type === 'done') part.resolve(message.kernelMs);
-      else part.reject(new Error(message.message));
-    });
-    worker.on('error', (err: Error) => {
-      this.lastError = err;
-    });
-    this.exited = new Promise<void>((resolve) => {
-      worker.once('exit', (code: number) => {
-        const wasReady = this.state === 'ready';
-        if (this.worker === worker) {
-          this.worker = null;
-          this.state = 'down';
-        }
-        const reason = this.lastError ? `: ${this.lastError.message}` : '';
-        const err = this.stopping
-          ? new Error('the aggregator was closed while this call was running')
-          : new Error(`aggregator worker ${this.index} exited (code ${code})${reason}`);
-        failStart(err);
-        this.failPending(err);
-        if (!this.stopping) this.onExit(this, err, wasReady);
-        resolve();
-      });
-    });
-    worker.postMessage(this.init);
-    return this.ready;
+/** The aggregator protocol's replies, as the supervisor needs them: a reply carries the kernel time. */
+function interpretAggregatorReply(raw: unknown): WorkerMessage<number> {
+  const message = parseFromAggregatorWorker(raw);
+  if (!message) return IGNORE;
+  switch (message.type) {
+    case 'ready':
+      return READY;
+    case 'done':
+      return { type: 'reply', id: message.id, value: message.kernelMs };
+    case 'failed':
+      // A failure that belongs to no request is fatal during init, otherwise the reason kept for a later death.
+      return message.id === null ? { type: 'fault', message: message.message } : { type: 'reply-error', id: message.id, message: message.message };
   }
-
-  run(message: Extract<ToAggregatorWorker, { type: 'weighted-sum' }>): Promise<number> {
-    if (this.stopping) return Promise.reject(new Error('the aggregator is closed'));
-    // Post synchronously when the worker is up, so the kernel starts while the caller goes on (the pool
-    // prefaults the result array meanwhile); a .then() here would hold the message until the caller yields.
-    if (this.state === 'ready') return this.post(message);
-    if (this.state === 'down') void this.start();
-    return this.ready.then(() => this.post(message));
-  }
-
-  private post(message: Extract<ToAggregatorWorker, { type: 'weighted-sum' }>): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      const worker = this.worker;
-      if (this.stopping) {
-        reject(new Error('the aggregator was closed while this call was running'));
-        return;
-      }
-      if (!worker || this.state !== 'ready') {
-        reject(new Error(`aggregator worker ${this.index} is not running`));
-        return;
-      }
-      this.pending.set(message.id, { resolve, reject });
-      worker.postMessage(message);
-    });
-  }
-
-  failPending(err: Error): void {
-    const parts = [...this.pending.values()];
-    this.pending.clear();
-    for (const part of parts) part.reject(err);
-  }
-
-  async terminate(): Promise<void> {
-    this.stopping = true;
-    const worker = this.worker;
-    if (worker) await worker.terminate();
-    await this.exited;
-  }
-}
-
-/**
- * Starts a worker on a TypeScript entry, under tsx, vitest or plain node alike.
- * Node 20 ignores ESM loaders given in a Worker's execArgv or inherited from the parent (nodejs/node#47747,
- * privatenumber/tsx#354: "Unknown file extension .ts" even under `tsx`), so a two-line bootstrap registers tsx
- * inside the worker through tsx's public ESM API, then imports the entry. Entries that are already JavaScript
- * (a bundled build) start directly. A failure in the bootstrap reaches the pool as the worker's 'error' and 'exit'.
- */
-function spawnWorker(entry: URL, name: string): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { name });
-  const bootstrap =
-    `import(${JSON.stringify(tsxEsmApiUrl())})` +
-    `.then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, name });
-}
-
-let cachedTsxEsmApiUrl: string | null = null;
-/** The file behind tsx's "./esm/api" export (its import condition), resolved from this file, not the cwd. */
-function tsxEsmApiUrl(): string {
-  if (cachedTsxEsmApiUrl) return cachedTsxEsmApiUrl;
-  const manifestPath = createRequire(import.meta.url).resolve('tsx/package.json');
-  const manifest: unknown = JSON.parse(readFileSync(manifestPath, 'utf8'));
-  const target = exportTarget(manifest, './esm/api');
-  if (!target) throw new Error(`cannot find the "./esm/api" import export in ${manifestPath}; the aggregator worker needs tsx's ESM API`);
-  cachedTsxEsmApiUrl = pathToFileURL(path.join(path.dirname(manifestPath), target)).href;
-  return cachedTsxEsmApiUrl;
-}
-
-function exportTarget(manifest: unknown, subpath: string): string | null {
-  if (typeof manifest !== 'object' || manifest === null || !('exports' in manifest)) return null;
-  const exportsField = manifest.exports;
-  if (typeof exportsField !== 'object' || exportsField === null || !(subpath in exportsField)) return null;
-  let entry: unknown = (exportsField as Record<string, unknown>)[subpath];
-  // Walk the conditions an ESM import would take: import, then default.
-  for (let depth = 0; depth < 4 && typeof entry === 'object' && entry !== null; depth++) {
-    const conditions = entry as Record<string, unknown>;
-    entry = conditions.import ?? conditions.default;
-  }
-  return typeof entry === 'string' ? entry : null;
 }
 
 class WasmAggregatorPool implements AggregatorPool {
   readonly backend = 'wasm-simd' as const;
   private readonly arena: SharedArena;
   private readonly slots: SlotTable;
-  private readonly handles: WorkerHandle[] = [];
-  private nextRequestId = 1;
+  /** One per worker thread. Each restarts its worker at once after a crash; a failed start is retried by the next call. */
+  private readonly workers: Array<WorkerSupervisor<WeightedSumRequest, number>> = [];
   private nextWorker = 0;
   private closed = false;
-  /** Until start() resolves, a dying worker is reported by start()'s rejection, not logged here. */
-  private started = false;
   private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0 };
 
   constructor(
@@ -480,13 +318,27 @@ class WasmAggregatorPool implements AggregatorPool {
     memory: WebAssembly.Memory,
     maxBytes: number,
     readonly workerCount: number,
-    private readonly log: (line: string) => void,
+    entry: URL,
+    log: (line: string) => void,
   ) {
     this.arena = new SharedArena(memory, maxBytes);
     this.slots = new SlotTable((offset, bytes) => this.arena.free(offset, bytes));
-    const init = { v: 1, type: 'init', module, memory } as const;
+    const init: ToAggregatorWorker = { v: 1, type: 'init', module, memory };
     for (let i = 0; i < workerCount; i++) {
-      this.handles.push(new WorkerHandle(i, init, (handle, err, wasReady) => this.onWorkerExit(handle, err, wasReady)));
+      this.workers.push(
+        new WorkerSupervisor<WeightedSumRequest, number>({
+          entry,
+          name: `aggregator worker ${i}`,
+          initMessage: init,
+          interpret: interpretAggregatorReply,
+          startTimeoutMs: WORKER_START_TIMEOUT_MS,
+          restart: 'immediately',
+          log: (line) => log(`aggregator: ${line}`),
+          onCrash: () => {
+            this.counters.workerRestarts++;
+          },
+        }),
+      );
     }
   }
 
@@ -495,8 +347,7 @@ class WasmAggregatorPool implements AggregatorPool {
   }
 
   async start(): Promise<void> {
-    await Promise.all(this.handles.map((handle) => handle.start()));
-    this.started = true;
+    await Promise.all(this.workers.map((worker) => worker.start()));
   }
 
   acquire(paramCount: number): UpdateSlot {
@@ -549,20 +400,14 @@ class WasmAggregatorPool implements AggregatorPool {
         entries.setUint32(j * TABLE_ENTRY_BYTES, record.offset, true);
         entries.setFloat32(j * TABLE_ENTRY_BYTES + 4, normalized[j], true);
       });
+      const n = records.length;
+      // request() posts at once to a ready worker, so the kernel starts while this thread goes on (it prefaults
+      // the result array meanwhile).
       const parts = this.split(paramCount).map(({ first, count }, k) =>
-        this.handles[(this.nextWorker + k) % this.handles.length].run({
-          v: 1,
-          type: 'weighted-sum',
-          id: this.nextRequestId++,
-          out,
-          table,
-          n: records.length,
-          first,
-          count,
-        }),
+        this.workers[(this.nextWorker + k) % this.workers.length].request((id) => ({ v: 1, type: 'weighted-sum', id, out, table, n, first, count })),
       );
       // Rotate so that concurrent small calls (one part each) spread over the workers.
-      this.nextWorker = (this.nextWorker + 1) % this.handles.length;
+      this.nextWorker = (this.nextWorker + 1) % this.workers.length;
       // The result is the one copy out of shared memory: callers own it, and `out` goes back to the pool. A
       // fresh 40 MB array costs more in first-touch page faults (about 16 ms here) than in the copy itself
       // (3 ms), so touch its pages now, while the workers run, instead of after.
@@ -586,7 +431,7 @@ class WasmAggregatorPool implements AggregatorPool {
 
   /** Ranges of at least MIN_FLOATS_PER_PART floats, one per worker, starting on kernel-aligned indices. */
   private split(paramCount: number): Array<{ first: number; count: number }> {
-    const partCount = Math.max(1, Math.min(this.handles.length, Math.floor(paramCount / MIN_FLOATS_PER_PART)));
+    const partCount = Math.max(1, Math.min(this.workers.length, Math.floor(paramCount / MIN_FLOATS_PER_PART)));
     const partSize = roundUp(Math.ceil(paramCount / partCount), KERNEL_RANGE_ALIGN_FLOATS);
     const parts: Array<{ first: number; count: number }> = [];
     for (let first = 0; first < paramCount; first += partSize) {
@@ -595,40 +440,21 @@ class WasmAggregatorPool implements AggregatorPool {
     return parts;
   }
 
-  private onWorkerExit(handle: WorkerHandle, err: Error, wasReady: boolean): void {
-    if (this.closed || !this.started) return;
-    if (!wasReady) {
-      this.log(`aggregator: ${err.message} before it was ready; the next call routed to it retries once`);
-      return;
-    }
-    this.counters.workerRestarts++;
-    this.log(`aggregator: ${err.message}; its pending calls were rejected, starting a replacement`);
-    handle.start().catch((startErr: unknown) => {
-      this.log(`aggregator: replacement worker ${handle.index} failed to start: ${startErr instanceof Error ? startErr.message : String(startErr)}`);
-    });
-  }
-
   stats(): AggregatorPoolStats {
     return { ...this.counters, memoryBytes: this.arena.committedBytes, liveSlots: this.slots.size };
   }
 
   async crashWorkerForTest(index: number): Promise<void> {
-    const handle = this.handles[index];
-    if (!handle) throw new Error(`crashWorkerForTest: no worker ${index}`);
-    const worker = handle.worker;
-    if (!worker) return;
-    await new Promise<void>((resolve) => {
-      worker.once('exit', () => resolve());
-      void worker.terminate();
-    });
+    const worker = this.workers[index];
+    if (!worker) throw new Error(`crashWorkerForTest: no worker ${index}`);
+    await worker.crashForTest();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const err = new Error('the aggregator was closed while this call was running');
-    for (const handle of this.handles) handle.failPending(err);
-    await Promise.all(this.handles.map((handle) => handle.terminate()));
+    await Promise.all(this.workers.map((worker) => worker.close(err)));
     this.slots.clear();
   }
 }

@@ -1,6 +1,8 @@
-// Checkpoints (weights + optimizer state) in files named by their sha256, next to a DB row that records the
-// hash. Why files and not a Bytes column: a 10M-parameter model with Adam is 120 MB, and Prisma round trips
-// of multi-MB blobs are slow; a content-addressed file is also trivially deduplicated and verifiable.
+// Checkpoints (weights + optimizer state) as blobs keyed by their sha256 (`<sha256>.ckpt`; on the file store,
+// `<data>/checkpoints/<sha256>.ckpt`, as before the BlobStore existed), next to a DB row that records the hash.
+// Why blobs and not a Bytes column: a 10M-parameter model with Adam is 120 MB, and Prisma round trips of
+// multi-MB blobs are slow; a content-addressed blob is also trivially deduplicated and verifiable. This file
+// does no I/O of its own: the BlobStore port makes a write durable and atomic (see blob-store.ts).
 //
 // File layout (little-endian), version 1:
 //   0  4 bytes  magic "HGCK"
@@ -16,11 +18,10 @@
 //  40  24 bytes reserved (0)
 //  64  float32[paramCount] params, then float32[paramCount] per optimizer slot
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { CheckpointPayload, CheckpointStore } from '../core/ports';
+import { basename, resolve } from 'node:path';
+import type { BlobReader, BlobStore, CheckpointPayload, CheckpointStore } from '../core/ports';
 
 export const CHECKPOINT_MAGIC = 'HGCK';
 export const CHECKPOINT_VERSION = 1;
@@ -65,30 +66,32 @@ function* chunksOf(array: Float32Array): Generator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += CHUNK_BYTES) yield bytes.subarray(at, Math.min(at + CHUNK_BYTES, bytes.length));
 }
 
-async function fsyncDirectory(dir: string): Promise<void> {
-  // Makes the rename itself durable. Linux allows fsync on a directory opened read-only; some platforms do
-  // not, and there the rename is as durable as the platform makes it.
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    /* best effort */
-  }
+/** The key a checkpoint with this sha256 (hex) is stored under. */
+export function checkpointKey(sha256: string): string {
+  return `${sha256}.ckpt`;
 }
 
 /**
- * Stores checkpoints as `<dir>/<sha256>.ckpt`. A write goes to a temporary file in the same folder, is
- * fsync'd, then renamed into place, so a crash never leaves a partial file under a hash name.
+ * Stores checkpoints in a BlobStore under `<sha256>.ckpt` (runtime.ts gives it the file store on
+ * `<data>/checkpoints`). A write streams into a new blob that becomes visible under its hash only once durable
+ * (BlobWriter.commit), so a crash never leaves a partial checkpoint under a hash key. `path` in write's result
+ * is the store's location of the blob (the file path on the file store).
  */
-export function createFileCheckpointStore(dir: string): CheckpointStore {
-  const root = resolve(dir);
+export function createCheckpointStore(blobs: BlobStore): CheckpointStore {
   // Float32Array has the platform's byte order and we write its memory as is; every platform Node ships on
   // today is little-endian, and refusing here beats writing files other machines would misread.
   if (endianness() !== 'LE') throw new Error('checkpoint files are little-endian; this platform is big-endian');
+
+  /** The key a recorded path names, when it is a location in this store (the path recorded at write time). */
+  const keyAt = (path: string): string | null => {
+    const name = basename(path);
+    try {
+      const location = blobs.locate(name);
+      return location === path || location === resolve(path) ? name : null;
+    } catch {
+      return null; // not a valid key: not one of ours
+    }
+  };
 
   return {
     async write(payload) {
@@ -99,114 +102,113 @@ export function createFileCheckpointStore(dir: string): CheckpointStore {
         }
       });
       const header = encodeHeader(payload);
-      await mkdir(root, { recursive: true });
-      const temp = join(root, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}.ckpt`);
       const hash = createHash('sha256');
-      let bytes = 0;
       // Each chunk is copied into one reusable staging buffer, then hashed and written from there: the hash
-      // always describes the bytes in the file, even if the caller touches its arrays while the write runs.
+      // always describes the bytes stored, even if the caller touches its arrays while the write runs.
       // (Whether the arrays hold one consistent model version is the caller's business: do not step the
       // optimizer on them until write() resolves, or hand over copies.)
       const staging = new Uint8Array(CHUNK_BYTES);
-      const handle = await open(temp, 'wx');
+      const writer = await blobs.createWriter();
       try {
         const put = async (source: Uint8Array) => {
           staging.set(source);
           const chunk = staging.subarray(0, source.length);
           hash.update(chunk);
-          let written = 0;
-          while (written < chunk.length) {
-            const { bytesWritten } = await handle.write(chunk, written, chunk.length - written);
-            written += bytesWritten;
-          }
-          bytes += chunk.length;
+          await writer.write(chunk);
         };
         await put(header);
         for (const array of [payload.params, ...payload.optimizerState]) for (const chunk of chunksOf(array)) await put(chunk);
-        await handle.sync();
+        const sha256 = hash.digest('hex');
+        const key = checkpointKey(sha256);
+        // Same key means same bytes, so replacing an existing blob of the same checkpoint is harmless.
+        await writer.commit(key);
+        return { sha256, path: blobs.locate(key), bytes: writer.size };
       } catch (error) {
-        await handle.close().catch(() => undefined);
-        await rm(temp, { force: true });
+        await writer.abort().catch(() => undefined);
         throw error;
       }
-      await handle.close();
-      const sha256 = hash.digest('hex');
-      const path = join(root, `${sha256}.ckpt`);
-      try {
-        // Same name means same bytes, so replacing an existing file of the same checkpoint is harmless.
-        await rename(temp, path);
-      } catch (error) {
-        await rm(temp, { force: true });
-        throw error;
-      }
-      await fsyncDirectory(root);
-      return { sha256, path, bytes };
     },
 
     async read(path, sha256) {
-      // Content addressing lets us find the file even if the recorded path went stale (data folder moved).
-      const candidates = [path, join(root, `${sha256}.ckpt`)];
-      let found: string | null = null;
-      let size = 0;
-      for (const candidate of candidates) {
-        const info = await stat(candidate).catch(() => null);
-        if (info?.isFile()) {
-          found = candidate;
-          size = info.size;
+      // Content addressing finds the blob even if the recorded path went stale (the data folder moved).
+      const byHash = validKey(checkpointKey(sha256));
+      let reader: BlobReader | null = null;
+      let found = '';
+      for (const key of new Set([keyAt(path), byHash])) {
+        if (key === null) continue;
+        reader = await blobs.openReader(key);
+        if (reader) {
+          found = blobs.locate(key);
           break;
         }
       }
-      if (!found) throw new CheckpointIntegrityError(`checkpoint ${sha256} not found at ${path} or in ${root}`);
-      if (size < CHECKPOINT_HEADER_BYTES) {
-        throw new CheckpointIntegrityError(`checkpoint ${found} is ${size} bytes, shorter than its header`);
+      if (!reader) {
+        throw new CheckpointIntegrityError(`checkpoint ${sha256} not found at ${path}${byHash ? ` or at ${blobs.locate(byHash)}` : ''}`);
       }
-
-      // One allocation of the file's size; the returned arrays are views into it, not copies.
-      const buffer = new ArrayBuffer(size);
-      const bytes = new Uint8Array(buffer);
-      const hash = createHash('sha256');
-      const handle = await open(found, 'r');
       try {
-        let at = 0;
-        while (at < size) {
-          const { bytesRead } = await handle.read(bytes, at, Math.min(CHUNK_BYTES, size - at), at);
-          if (bytesRead === 0) throw new CheckpointIntegrityError(`checkpoint ${found} ended at byte ${at} of ${size}`);
-          hash.update(bytes.subarray(at, at + bytesRead));
-          at += bytesRead;
-        }
+        return await readVerified(reader, found, sha256);
       } finally {
-        await handle.close();
+        await reader.close();
       }
-      const actual = hash.digest('hex');
-      if (actual !== sha256) {
-        throw new CheckpointIntegrityError(`checkpoint ${found} has sha256 ${actual}, but ${sha256} was recorded: the file is damaged or was replaced`);
-      }
-
-      const view = new DataView(buffer);
-      const magic = Buffer.from(bytes.subarray(0, 4)).toString('latin1');
-      const version = view.getUint16(4, true);
-      const headerBytes = view.getUint16(6, true);
-      if (magic !== CHECKPOINT_MAGIC) throw new CheckpointIntegrityError(`${found} is not a checkpoint (magic ${JSON.stringify(magic)})`);
-      if (version !== CHECKPOINT_VERSION) {
-        throw new CheckpointIntegrityError(`checkpoint ${found} has format version ${version}; this build reads version ${CHECKPOINT_VERSION}`);
-      }
-      const paramCount = view.getUint32(20, true);
-      const slotCount = view.getUint32(24, true);
-      const expected = headerBytes + (1 + slotCount) * paramCount * 4;
-      if (headerBytes % 4 !== 0 || expected !== size) {
-        throw new CheckpointIntegrityError(
-          `checkpoint ${found} is ${size} bytes but its header describes ${expected} (${paramCount} params, ${slotCount} slots)`,
-        );
-      }
-      const arrayAt = (index: number) => new Float32Array(buffer, headerBytes + index * paramCount * 4, paramCount);
-      return {
-        sessionId: view.getUint32(8, true),
-        round: view.getUint32(12, true),
-        modelVersion: view.getUint32(16, true),
-        params: arrayAt(0),
-        optimizerState: Array.from({ length: slotCount }, (_, i) => arrayAt(i + 1)),
-        optimizerStep: view.getFloat64(32, true),
-      };
     },
+  };
+
+  /** key, or null when the store refuses it (a recorded hash that is not hex, say). */
+  function validKey(key: string): string | null {
+    try {
+      blobs.locate(key);
+      return key;
+    } catch {
+      return null;
+    }
+  }
+}
+
+async function readVerified(reader: BlobReader, found: string, sha256: string): Promise<CheckpointPayload> {
+  const size = await reader.size();
+  if (size < CHECKPOINT_HEADER_BYTES) {
+    throw new CheckpointIntegrityError(`checkpoint ${found} is ${size} bytes, shorter than its header`);
+  }
+
+  // One allocation of the blob's size; the returned arrays are views into it, not copies.
+  const buffer = new ArrayBuffer(size);
+  const bytes = new Uint8Array(buffer);
+  const hash = createHash('sha256');
+  let at = 0;
+  while (at < size) {
+    const bytesRead = await reader.read(bytes.subarray(at, Math.min(size, at + CHUNK_BYTES)), at);
+    if (bytesRead === 0) throw new CheckpointIntegrityError(`checkpoint ${found} ended at byte ${at} of ${size}`);
+    hash.update(bytes.subarray(at, at + bytesRead));
+    at += bytesRead;
+  }
+  const actual = hash.digest('hex');
+  if (actual !== sha256) {
+    throw new CheckpointIntegrityError(`checkpoint ${found} has sha256 ${actual}, but ${sha256} was recorded: the file is damaged or was replaced`);
+  }
+
+  const view = new DataView(buffer);
+  const magic = Buffer.from(bytes.subarray(0, 4)).toString('latin1');
+  const version = view.getUint16(4, true);
+  const headerBytes = view.getUint16(6, true);
+  if (magic !== CHECKPOINT_MAGIC) throw new CheckpointIntegrityError(`${found} is not a checkpoint (magic ${JSON.stringify(magic)})`);
+  if (version !== CHECKPOINT_VERSION) {
+    throw new CheckpointIntegrityError(`checkpoint ${found} has format version ${version}; this build reads version ${CHECKPOINT_VERSION}`);
+  }
+  const paramCount = view.getUint32(20, true);
+  const slotCount = view.getUint32(24, true);
+  const expected = headerBytes + (1 + slotCount) * paramCount * 4;
+  if (headerBytes % 4 !== 0 || expected !== size) {
+    throw new CheckpointIntegrityError(
+      `checkpoint ${found} is ${size} bytes but its header describes ${expected} (${paramCount} params, ${slotCount} slots)`,
+    );
+  }
+  const arrayAt = (index: number) => new Float32Array(buffer, headerBytes + index * paramCount * 4, paramCount);
+  return {
+    sessionId: view.getUint32(8, true),
+    round: view.getUint32(12, true),
+    modelVersion: view.getUint32(16, true),
+    params: arrayAt(0),
+    optimizerState: Array.from({ length: slotCount }, (_, i) => arrayAt(i + 1)),
+    optimizerStep: view.getFloat64(32, true),
   };
 }

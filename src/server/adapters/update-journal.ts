@@ -1,7 +1,9 @@
-// Write-ahead journal of applied aggregated updates (the UpdateJournal port): one append-only file per session,
-// `<dir>/session-<id>.journal`, a sequence of self-checking records. The coordinator appends a round's update
-// and waits for the fsync before it records the round as applied, so after a crash the latest checkpoint plus
-// the journal entries the ledger lists rebuild the exact model.
+// Write-ahead journal of applied aggregated updates (the UpdateJournal port): one append-only blob per session,
+// key `session-<id>.journal` in a BlobStore (on files: `<data>/journal/session-<id>.journal`, as before the
+// store existed), a sequence of self-checking records. The coordinator appends a round's update and waits for
+// the sync before it records the round as applied, so after a crash the latest checkpoint plus the journal
+// entries the ledger lists rebuild the exact model. This file does no I/O of its own: every byte goes through
+// the BlobStore port, so the same code runs on files and on the in-memory fake (which can simulate power loss).
 //
 // Record layout (little-endian), format version 1:
 //   0  4 bytes  magic "HGJR"
@@ -22,10 +24,8 @@
 // the middle (a valid record follows the damage), which is refused loudly instead of being silently cut off.
 
 import { createHash } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { JournalEntry, UpdateJournal } from '../core/ports';
+import type { BlobReader, BlobStore, BlobUpdater, BlobWriter, JournalEntry, UpdateJournal } from '../core/ports';
 
 export const JOURNAL_MAGIC = 'HGJR';
 export const JOURNAL_VERSION = 1;
@@ -47,10 +47,13 @@ export class JournalCorruptError extends Error {
   }
 }
 
-/** The file that holds a session's journal. */
-export function journalFile(dir: string, sessionId: number): string {
-  return join(resolve(dir), `session-${sessionId}.journal`);
+/** The key of a session's journal in its BlobStore. */
+export function journalKey(sessionId: number): string {
+  return `session-${sessionId}.journal`;
 }
+
+/** Where a crashed compaction of a build before the BlobStore left its output; removed by the next compaction. */
+const legacyCompactionKey = (sessionId: number) => `${journalKey(sessionId)}.compact.tmp`;
 
 function u32(what: string, value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > U32_MAX) throw new RangeError(`journal entry ${what} must be a u32, got ${value}`);
@@ -113,26 +116,18 @@ function decodeHeader(header: Buffer, sessionId: number): RecordHeader | string 
   };
 }
 
-async function readExactly(handle: FileHandle, into: Uint8Array, position: number): Promise<boolean> {
+async function readExactly(handle: BlobReader, into: Uint8Array, position: number): Promise<boolean> {
   let at = 0;
   while (at < into.length) {
-    const { bytesRead } = await handle.read(into, at, into.length - at, position + at);
+    const bytesRead = await handle.read(into.subarray(at), position + at);
     if (bytesRead === 0) return false;
     at += bytesRead;
   }
   return true;
 }
 
-async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at, position + at);
-    at += bytesWritten;
-  }
-}
-
 /** sha256 of `length` bytes at `position`, read in chunks into `scratch` (no allocation of the whole payload). */
-async function hashRange(handle: FileHandle, position: number, length: number, scratch: Uint8Array): Promise<Buffer | null> {
+async function hashRange(handle: BlobReader, position: number, length: number, scratch: Uint8Array): Promise<Buffer | null> {
   const hash = createHash('sha256');
   for (let at = 0; at < length; at += scratch.length) {
     const chunk = scratch.subarray(0, Math.min(scratch.length, length - at));
@@ -140,21 +135,6 @@ async function hashRange(handle: FileHandle, position: number, length: number, s
     hash.update(chunk);
   }
   return hash.digest();
-}
-
-async function fsyncDirectory(dir: string): Promise<void> {
-  // Makes a created or renamed file's directory entry durable. Linux allows fsync on a directory opened
-  // read-only; where a platform does not, the entry is as durable as the platform makes it.
-  try {
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    /* best effort */
-  }
 }
 
 interface RecordIndex {
@@ -180,8 +160,8 @@ interface ScanResult {
  * record whose payload fails its hash is torn only when it is the last thing in the file. Anything else throws
  * JournalCorruptError.
  */
-async function scanFile(handle: FileHandle, file: string, sessionId: number, verify: (header: RecordHeader) => boolean): Promise<ScanResult> {
-  const size = (await handle.stat()).size;
+async function scanFile(handle: BlobReader, file: string, sessionId: number, verify: (header: RecordHeader) => boolean): Promise<ScanResult> {
+  const size = await handle.size();
   const records: RecordIndex[] = [];
   const header = Buffer.alloc(JOURNAL_HEADER_BYTES);
   const scratch = new Uint8Array(Math.max(1, Math.min(CHUNK_BYTES, size)));
@@ -247,7 +227,7 @@ function payloadCorrupt(file: string, index: number, offset: number, header: Rec
 }
 
 /** Offset of the first valid record header at or after `from`, or null. Only runs when something is damaged. */
-async function findValidHeader(handle: FileHandle, sessionId: number, from: number, size: number): Promise<number | null> {
+async function findValidHeader(handle: BlobReader, sessionId: number, from: number, size: number): Promise<number | null> {
   const window = Buffer.allocUnsafe(Math.min(CHUNK_BYTES + JOURNAL_HEADER_BYTES, Math.max(1, size - from)));
   const header = Buffer.alloc(JOURNAL_HEADER_BYTES);
   for (let base = from; base < size; base += CHUNK_BYTES) {
@@ -263,8 +243,6 @@ async function findValidHeader(handle: FileHandle, sessionId: number, from: numb
   return null;
 }
 
-const isMissing = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
-
 /** What an appender knows about a session's file: where valid records end and which versions they hold. */
 interface AppendState {
   size: number;
@@ -273,23 +251,24 @@ interface AppendState {
 }
 
 /**
- * The file-backed UpdateJournal. Operations on one session run one at a time in call order (appends fired
- * without awaiting land in that order); sessions do not wait for each other. One process owns a journal
- * folder: two coordinators appending to the same files would corrupt them.
+ * The UpdateJournal over a BlobStore (runtime.ts gives it the file store on `<data>/journal`). Operations on one
+ * session run one at a time in call order (appends fired without awaiting land in that order); sessions do not
+ * wait for each other. One process owns a journal store: two coordinators appending to the same blobs would
+ * corrupt them.
  *
- * - append writes the record, fdatasyncs it (and the folder when it created the file) and only then
- *   resolves. A torn tail left by a crash is cut off before the first append after it. An entry whose model
- *   version is not above the last one supersedes: the entries from that version on are dropped first (they
- *   are leftovers of a crash that the ledger never recorded, since the coordinator appends version v only
- *   when its ledger says v - 1).
+ * - append writes the record in place, syncs it (BlobUpdater.sync: fdatasync, plus the folder when the blob was
+ *   created) and only then resolves. A torn tail left by a crash is cut off (and synced) before the first
+ *   append after it. An entry whose model version is not above the last one supersedes: the entries from that
+ *   version on are dropped first (they are leftovers of a crash that the ledger never recorded, since the
+ *   coordinator appends version v only when its ledger says v - 1).
  * - read verifies every record's payload hash and returns copies.
- * - compact rewrites the kept records to a temporary file, fsyncs it and renames it over the journal, so at
- *   every instant either the old or the new file is in place; both hold every entry above `version`.
+ * - compact writes the kept records to a new blob and commits it over the journal (temporary file, fsync,
+ *   rename, folder fsync), so at every instant either the old or the new journal is in place; both hold every
+ *   entry above `version`.
  *
  * The caller must not change `entry.update` until append resolves (the bytes are staged and hashed in chunks).
  */
-export function createFileUpdateJournal(dir: string): UpdateJournal {
-  const root = resolve(dir);
+export function createUpdateJournal(blobs: BlobStore): UpdateJournal {
   // Float32Array memory is written as is; every platform Node ships on today is little-endian.
   if (endianness() !== 'LE') throw new Error('journal files are little-endian; this platform is big-endian');
 
@@ -307,33 +286,24 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
     return run;
   }
 
-  /** Opens the session's file for writing, scanning it (once per process) and cutting off a torn tail. */
-  async function openForAppend(sessionId: number): Promise<{ handle: FileHandle; state: AppendState; created: boolean }> {
-    const file = journalFile(root, sessionId);
-    let handle: FileHandle;
-    let created = false;
-    try {
-      handle = await open(file, 'r+');
-    } catch (error) {
-      if (!isMissing(error)) throw error;
-      await mkdir(root, { recursive: true });
-      handle = await open(file, 'wx+');
-      created = true;
-      states.set(sessionId, { size: 0, offsets: [], versions: [] });
-    }
+  /** Opens the session's blob for writing, scanning it (once per process) and cutting off a torn tail. */
+  async function openForAppend(sessionId: number): Promise<{ handle: BlobUpdater; state: AppendState }> {
+    const key = journalKey(sessionId);
+    const handle = await blobs.openUpdater(key);
+    if (handle.created) states.set(sessionId, { size: 0, offsets: [], versions: [] });
     try {
       let state = states.get(sessionId);
       if (!state) {
-        // Payloads before the last are not hashed here: they were fsynced by earlier appends, and read() checks them.
-        const scan = await scanFile(handle, file, sessionId, () => false);
+        // Payloads before the last are not hashed here: they were synced by earlier appends, and read() checks them.
+        const scan = await scanFile(handle, blobs.locate(key), sessionId, () => false);
         if (scan.validEnd < scan.size) {
           await handle.truncate(scan.validEnd);
-          await handle.datasync();
+          await handle.sync();
         }
         state = { size: scan.validEnd, offsets: scan.records.map((r) => r.offset), versions: scan.records.map((r) => r.header.modelVersion) };
         states.set(sessionId, state);
       }
-      return { handle, state, created };
+      return { handle, state };
     } catch (error) {
       await handle.close().catch(() => undefined);
       throw error;
@@ -342,12 +312,14 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
 
   async function appendNow(entry: JournalEntry): Promise<void> {
     const { sessionId } = entry;
-    const { handle, state, created } = await openForAppend(sessionId);
+    const { handle, state } = await openForAppend(sessionId);
     try {
       const superseded = state.versions.findIndex((version) => version >= entry.modelVersion);
       if (superseded !== -1) {
+        // Synced before the new record is written: a disk that kept the new record but not the cut could leave a
+        // superseded record valid behind it (the power-cut tests in tests/unit/fake-blob-store.test.ts catch that).
         await handle.truncate(state.offsets[superseded]);
-        await handle.datasync();
+        await handle.sync();
         state.size = state.offsets[superseded];
         state.offsets.length = superseded;
         state.versions.length = superseded;
@@ -355,23 +327,22 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
 
       // The header goes first with its hash unknown (a crash leaves a record that fails its header check: a torn
       // tail), then the payload, staged chunk by chunk so the hash describes exactly the bytes written, then the
-      // real header over the first, and one fdatasync for all of it.
+      // real header over the first, and one sync for all of it (the blob's name too, when this append created it).
       const start = state.size;
       const payload = new Uint8Array(entry.update.buffer, entry.update.byteOffset, entry.update.byteLength);
       // Per append, not shared: appends of different sessions run concurrently.
       const staging = new Uint8Array(Math.min(CHUNK_BYTES, payload.length));
-      await writeFully(handle, new Uint8Array(JOURNAL_HEADER_BYTES), start);
+      await handle.write(new Uint8Array(JOURNAL_HEADER_BYTES), start);
       const hash = createHash('sha256');
       for (let at = 0; at < payload.length; at += CHUNK_BYTES) {
         const source = payload.subarray(at, Math.min(at + CHUNK_BYTES, payload.length));
         const chunk = staging.subarray(0, source.length);
         chunk.set(source);
         hash.update(chunk);
-        await writeFully(handle, chunk, start + JOURNAL_HEADER_BYTES + at);
+        await handle.write(chunk, start + JOURNAL_HEADER_BYTES + at);
       }
-      await writeFully(handle, encodeHeader(entry, hash.digest()), start);
-      await handle.datasync();
-      if (created) await fsyncDirectory(root);
+      await handle.write(encodeHeader(entry, hash.digest()), start);
+      await handle.sync();
 
       state.offsets.push(start);
       state.versions.push(entry.modelVersion);
@@ -386,14 +357,10 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
   }
 
   async function readNow(sessionId: number, afterVersion: number): Promise<JournalEntry[]> {
-    const file = journalFile(root, sessionId);
-    let handle: FileHandle;
-    try {
-      handle = await open(file, 'r');
-    } catch (error) {
-      if (isMissing(error)) return [];
-      throw error;
-    }
+    const key = journalKey(sessionId);
+    const file = blobs.locate(key);
+    const handle = await blobs.openReader(key);
+    if (!handle) return [];
     try {
       // Every payload is checked: skipped ones by the scan, returned ones below while they are copied out (one
       // read and one hash each, rather than two).
@@ -417,46 +384,34 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
   }
 
   async function compactNow(sessionId: number, version: number): Promise<void> {
-    const file = journalFile(root, sessionId);
-    let handle: FileHandle;
+    const key = journalKey(sessionId);
+    const file = blobs.locate(key);
+    const handle = await blobs.openReader(key);
+    if (!handle) return;
+    let out: BlobWriter | null = null;
     try {
-      handle = await open(file, 'r');
-    } catch (error) {
-      if (isMissing(error)) return;
-      throw error;
-    }
-    const temp = `${file}.compact.tmp`;
-    try {
+      await blobs.delete(legacyCompactionKey(sessionId));
       // Kept payloads are hashed while copied below; dropped ones are inside a checkpoint and need no check.
       const scan = await scanFile(handle, file, sessionId, () => false);
       const kept = scan.records.filter((r) => r.header.modelVersion > version);
       if (kept.length === scan.records.length && scan.validEnd === scan.size) return;
 
-      // A leftover of a crashed compaction is simply overwritten ('w' truncates).
-      const out = await open(temp, 'w');
-      try {
-        const chunk = new Uint8Array(Math.max(1, Math.min(CHUNK_BYTES, scan.validEnd)));
-        let written = 0;
-        for (const record of kept) {
-          const hash = createHash('sha256');
-          for (let at = 0; at < record.bytes; at += CHUNK_BYTES) {
-            const part = chunk.subarray(0, Math.min(CHUNK_BYTES, record.bytes - at));
-            if (!(await readExactly(handle, part, record.offset + at))) {
-              throw new JournalCorruptError(file, record.offset, `journal ${file}: record at byte ${record.offset} shrank during compaction`);
-            }
-            // The first JOURNAL_HEADER_BYTES of the record are its header; the rest is hashed as payload.
-            hash.update(at === 0 ? part.subarray(JOURNAL_HEADER_BYTES) : part);
-            await writeFully(out, part, written);
-            written += part.length;
+      out = await blobs.createWriter();
+      const chunk = new Uint8Array(Math.max(1, Math.min(CHUNK_BYTES, scan.validEnd)));
+      for (const record of kept) {
+        const hash = createHash('sha256');
+        for (let at = 0; at < record.bytes; at += CHUNK_BYTES) {
+          const part = chunk.subarray(0, Math.min(CHUNK_BYTES, record.bytes - at));
+          if (!(await readExactly(handle, part, record.offset + at))) {
+            throw new JournalCorruptError(file, record.offset, `journal ${file}: record at byte ${record.offset} shrank during compaction`);
           }
-          if (!hash.digest().equals(record.header.payloadSha256)) throw payloadCorrupt(file, scan.records.indexOf(record), record.offset, record.header);
+          // The first JOURNAL_HEADER_BYTES of the record are its header; the rest is hashed as payload.
+          hash.update(at === 0 ? part.subarray(JOURNAL_HEADER_BYTES) : part);
+          await out.write(part);
         }
-        await out.datasync();
-      } finally {
-        await out.close();
+        if (!hash.digest().equals(record.header.payloadSha256)) throw payloadCorrupt(file, scan.records.indexOf(record), record.offset, record.header);
       }
-      await rename(temp, file);
-      await fsyncDirectory(root);
+      await out.commit(key);
       let offset = 0;
       const offsets = kept.map((r) => {
         const at = offset;
@@ -466,7 +421,7 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
       states.set(sessionId, { size: offset, offsets, versions: kept.map((r) => r.header.modelVersion) });
     } catch (error) {
       states.delete(sessionId);
-      await rm(temp, { force: true }).catch(() => undefined);
+      await out?.abort().catch(() => undefined);
       throw error;
     } finally {
       await handle.close();
@@ -493,11 +448,13 @@ export function createFileUpdateJournal(dir: string): UpdateJournal {
   };
 }
 
-/** Size in bytes of a session's journal file (0 when there is none): for logs and tests. */
-export async function journalBytes(dir: string, sessionId: number): Promise<number> {
-  const info = await stat(journalFile(dir, sessionId)).catch((error: unknown) => {
-    if (isMissing(error)) return null;
-    throw error;
-  });
-  return info?.size ?? 0;
+/** Size in bytes of a session's journal (0 when there is none): for logs and tests. */
+export async function journalBytes(blobs: BlobStore, sessionId: number): Promise<number> {
+  const reader = await blobs.openReader(journalKey(sessionId));
+  if (!reader) return 0;
+  try {
+    return await reader.size();
+  } finally {
+    await reader.close();
+  }
 }

@@ -174,3 +174,68 @@ export interface UpdateJournal {
   /** Drops entries with modelVersion <= version (they are inside a durable checkpoint). */
   compact(sessionId: number, version: number): Promise<void>;
 }
+
+/**
+ * Named blobs of bytes in one flat namespace: what checkpoint files and the update journal are stored as.
+ * Keys are 1-200 characters of [A-Za-z0-9._-] not starting with '.' (the file adapter's own temporary names do).
+ *
+ * Durability: every operation that changes what a key holds resolves only once the change is durable (survives
+ * a crash or power loss), except writes and truncates through a BlobUpdater, which are durable once its sync()
+ * resolves. Replacement is atomic: a reader sees the old blob or the new one, never a mix, also after a crash.
+ * An open BlobReader or BlobUpdater keeps the blob it opened, as a file descriptor does, even if the key is
+ * replaced or deleted meanwhile.
+ */
+export interface BlobStore {
+  /** Where a key's blob lives, for records and messages (a file path for the file store). No I/O. */
+  locate(key: string): string;
+  /** Stores bytes under key, atomically replacing what it held. */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** A copy of the whole blob, or null when the key holds none. */
+  get(key: string): Promise<Uint8Array | null>;
+  /**
+   * Starts a blob written in pieces, invisible under any key until commit(key): for blobs too big to hold twice
+   * in memory, and for content-addressed ones whose key is known only once every byte is written.
+   */
+  createWriter(): Promise<BlobWriter>;
+  /** Random-access reads of one blob, or null when the key holds none. */
+  openReader(key: string): Promise<BlobReader | null>;
+  /** Opens a blob for writing in place (an append-only log), creating an empty one when the key holds none. */
+  openUpdater(key: string): Promise<BlobUpdater>;
+  /** Durably removes the key's blob; false when there was none. */
+  delete(key: string): Promise<boolean>;
+  /** The keys that start with prefix, sorted. */
+  list(prefix?: string): Promise<string[]>;
+}
+
+export interface BlobWriter {
+  /** Appends bytes (copied or written before it resolves: the caller may reuse the array afterwards). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly size: number;
+  /** Makes the bytes durable, then the blob visible under key (replacing what it held); the writer is done. */
+  commit(key: string): Promise<void>;
+  /** Drops what was written; nothing becomes visible. Idempotent, and harmless after commit. */
+  abort(): Promise<void>;
+}
+
+export interface BlobReader {
+  /** The blob's current length in bytes. */
+  size(): Promise<number>;
+  /** Reads up to into.length bytes from position into `into`; resolves with the count, 0 at or past the end. */
+  read(into: Uint8Array, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface BlobUpdater extends BlobReader {
+  /** Whether opening created the blob (it was not there). */
+  readonly created: boolean;
+  /** Writes all of bytes at position, growing the blob (with zeros before position if it lies past the end). */
+  write(bytes: Uint8Array, position: number): Promise<void>;
+  /** Cuts the blob to length bytes. */
+  truncate(length: number): Promise<void>;
+  /**
+   * Makes every write and truncate so far durable (fdatasync), and the blob's key too when opening created it:
+   * the write-ahead journal resolves an append only after this.
+   */
+  sync(): Promise<void>;
+}
