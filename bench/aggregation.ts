@@ -13,7 +13,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { coordinateMedianInto, trimmedMeanInto } from '../src/server/core/aggregation';
 import { decodeFrameInto, encodeFrame, FrameKind, inspectPayload, type FrameHeader } from '../src/protocol/frame';
-import { createAggregatorPool } from '../src/server/adapters/aggregator-pool';
+import { createAggregatorPool } from '../src/server/adapters/workers/aggregator-pool';
 import { DEFAULT_SESSION_CONFIG } from '../src/server/core/session-config';
 import { compileWeightedSum, instantiateWeightedSum, KERNEL_ALIGN_BYTES, WASM_PAGE_BYTES } from '../src/workers/kernels/weighted-sum-kernel';
 import { atLeast, below, fmt, fmtMs, median, row, timeRuns, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';

@@ -7,7 +7,7 @@
 // product code: N x (decodeFrameInto with the pool's inspection kernel, as receiveFrame does) + pool.weightedMean over N slots + the
 // model frame's encodeFrame + the Adam step.
 //   npm run bench -- scale                 (about a minute)
-import { createAggregatorPool } from '../src/server/adapters/aggregator-pool';
+import { createAggregatorPool } from '../src/server/adapters/workers/aggregator-pool';
 import { applyOptimizerStep, createOptimizerState } from '../src/server/core/optimizer';
 import { decodeFrameInto, encodeFrame, FrameKind } from '../src/protocol/frame';
 import { DEFAULT_SESSION_CONFIG } from '../src/server/core/session-config';

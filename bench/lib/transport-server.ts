@@ -11,7 +11,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import { createAgentGateway } from '../../src/server/adapters/agent-gateway';
-import { createAggregatorPool } from '../../src/server/adapters/aggregator-pool';
+import { createAggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
 import type { UpdateSlot } from '../../src/server/core/ports';
 import type { AgentChannelHandler, AgentLink } from '../../src/server/core/agent-protocol';
 import { decodeFrameInto, decodeHeader } from '../../src/protocol/frame';

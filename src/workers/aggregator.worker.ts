@@ -1,5 +1,5 @@
 // Aggregator worker entry: wires parentPort to the handler. All logic lives in kernels/aggregator-protocol.ts.
-// Started by src/server/adapters/aggregator-pool.ts through the WorkerSupervisor, whose bootstrap registers tsx's
+// Started by src/server/adapters/workers/aggregator-pool.ts through the WorkerSupervisor, whose bootstrap registers tsx's
 // loader in this thread first when this file runs as TypeScript.
 
 import { parentPort } from 'node:worker_threads';

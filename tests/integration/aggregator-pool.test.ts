@@ -1,7 +1,7 @@
 import { checksum32, inspectPayload } from '../../src/protocol/frame';
 // The real aggregator pool: worker threads running the WebAssembly kernel on one shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/aggregator-pool';
+import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
 import type { UpdateSlot } from '../../src/server/core/ports';
 
 function rng(seed: number): () => number {

@@ -10,7 +10,7 @@ import { loadTf } from '../../src/ml/backend';
 import { loadDataset } from '../../src/ml/datasets';
 import { initialParams, modelSpec } from '../../src/ml/models';
 import { Trainer } from '../../src/ml/trainer';
-import { createEvaluator, type EvaluatorHandle } from '../../src/server/adapters/evaluator';
+import { createEvaluator, type EvaluatorHandle } from '../../src/server/adapters/workers/evaluator';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hypergpu-evaluator-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ import {
   WorkerSupervisor,
   type WorkerMessage,
   type WorkerSupervisorOptions,
-} from '../../src/server/adapters/worker-supervisor';
+} from '../../src/server/adapters/workers/supervisor';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'hypergpu-supervisor-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

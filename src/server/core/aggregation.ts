@@ -1,5 +1,5 @@
 // Reference aggregation math: pure functions over Float32Arrays, no I/O.
-// The aggregator pool (src/server/adapters/aggregator-pool.ts) runs a WebAssembly SIMD kernel for the weighted
+// The aggregator pool (src/server/adapters/workers/aggregator-pool.ts) runs a WebAssembly SIMD kernel for the weighted
 // mean and falls back to weightedMeanInto here when the runtime lacks SIMD or shared memory; tests compare both
 // against a float64 reference. The robust rules (trimmed mean, median) live only here for now.
 

@@ -6,7 +6,7 @@
 ;; The memory is imported and shared: the pool creates one WebAssembly.Memory({ shared: true }) that holds every
 ;; update slot and output, and each worker instantiates this module on it to work on a disjoint range.
 ;;
-;; Contract with the caller (src/server/adapters/aggregator-pool.ts):
+;; Contract with the caller (src/server/adapters/workers/aggregator-pool.ts):
 ;;   - every buffer (inputs, output) starts 64-byte aligned and is padded to a multiple of 64 bytes, so the
 ;;     kernels run in whole 64-byte steps and never need a scalar tail. Padding lanes are read (inputs) and
 ;;     written (output) with garbage that the caller ignores;

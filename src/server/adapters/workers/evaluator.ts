@@ -2,16 +2,16 @@
 // keeps serving sockets while tfjs computes. Starting, correlating, crash handling and restarts are the
 // WorkerSupervisor's (worker-supervisor.ts); this file is the evaluator protocol and its policy.
 
-import type { BackendInfo, BackendName } from '../../ml/backend';
+import type { BackendInfo, BackendName } from '../../../ml/backend';
 import {
   isEvaluatorResponse,
   type EvaluatorRequest,
   type EvaluatorWorkerData,
-} from '../../ml/evaluator-protocol';
-import { modelSpec } from '../../ml/models';
-import type { Evaluator } from '../core/ports';
-import type { ModelName } from '../core/types';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './worker-supervisor';
+} from '../../../ml/evaluator-protocol';
+import { modelSpec } from '../../../ml/models';
+import type { Evaluator } from '../../core/ports';
+import type { ModelName } from '../../core/types';
+import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
 
 export interface EvaluatorOptions {
   model: ModelName;
@@ -39,7 +39,7 @@ export interface EvaluatorHandle extends Evaluator {
   readonly backend: BackendInfo;
 }
 
-const DEFAULT_WORKER_URL = new URL('../../workers/evaluator.worker.ts', import.meta.url);
+const DEFAULT_WORKER_URL = new URL('../../../workers/evaluator.worker.ts', import.meta.url);
 
 type EvaluationResult = { loss: number; accuracy: number; samples: number };
 

@@ -16,14 +16,14 @@
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { normalizeWeights, weightedMeanInto } from '../core/aggregation';
-import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../../protocol/frame';
-import type { Aggregator, UpdateSlot } from '../core/ports';
+import { normalizeWeights, weightedMeanInto } from '../../core/aggregation';
+import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../../../protocol/frame';
+import type { Aggregator, UpdateSlot } from '../../core/ports';
 import {
   parseFromAggregatorWorker,
   type ToAggregatorWorker,
-} from '../../workers/kernels/aggregator-protocol';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './worker-supervisor';
+} from '../../../workers/kernels/aggregator-protocol';
+import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
 import {
   compileWeightedSum,
   KERNEL_ALIGN_BYTES,
@@ -31,7 +31,7 @@ import {
   KERNEL_RANGE_ALIGN_FLOATS,
   TABLE_ENTRY_BYTES,
   WASM_PAGE_BYTES,
-} from '../../workers/kernels/weighted-sum-kernel';
+} from '../../../workers/kernels/weighted-sum-kernel';
 
 export interface AggregatorPoolOptions {
   /** Worker threads; default min(2, os.availableParallelism()). */
@@ -86,7 +86,7 @@ const MIN_FLOATS_PER_PART = 64 * 1024;
 const WORKER_START_TIMEOUT_MS = 60_000;
 /** Floats in a 4 KiB page: touching one per page faults the whole array in without writing all of it. */
 const FLOATS_PER_PAGE = 1024;
-const WORKER_ENTRY = new URL('../../workers/aggregator.worker.ts', import.meta.url);
+const WORKER_ENTRY = new URL('../../../workers/aggregator.worker.ts', import.meta.url);
 
 export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Promise<AggregatorPool> {
   const log = opts.log ?? (() => {});
@@ -541,7 +541,7 @@ class JsAggregator implements AggregatorPool {
   }
 }
 
-const INSPECT_WASM_URL = new URL('../../workers/kernels/inspect.wasm', import.meta.url);
+const INSPECT_WASM_URL = new URL('../../../workers/kernels/inspect.wasm', import.meta.url);
 let inspectModule: WebAssembly.Module | null = null;
 
 /** The one-pass update inspection kernel (src/workers/kernels/inspect.wat), instantiated on the pool's memory. */
