@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'BAD_MESSAGE'
   | 'NOT_REGISTERED'
   | 'NAME_TAKEN'
+  | 'BANNED'
   // update admission
   | 'UNKNOWN_SESSION'
   | 'STALE_ROUND'

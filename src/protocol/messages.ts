@@ -123,4 +123,6 @@ export const CLOSE_CODES = {
   shuttingDown: 4005,
   nameTaken: 4006,
   flood: 4008,
+  /** Too many rejected updates: the node is refused for a while (the close reason says until when). */
+  banned: 4009,
 } as const;

@@ -41,6 +41,7 @@ describe('migrations', () => {
     expect(applyMigrations(file, defaultMigrationsDir(), (m) => logs.push(m))).toEqual([
       expect.stringMatching(/_init$/),
       expect.stringMatching(/_outbox$/),
+      expect.stringMatching(/_rejection_count$/),
     ]);
     expect(existsSync(file)).toBe(true);
     expect(applyMigrations(file, defaultMigrationsDir())).toEqual([]);
@@ -56,7 +57,7 @@ describe('migrations', () => {
       finished_at: expect.any(Number),
       applied_steps_count: 1,
     });
-    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/)]);
+    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/)]);
     expect(tables).toEqual(
       expect.arrayContaining([
         'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor',
@@ -94,7 +95,7 @@ describe('migrations', () => {
     const recorded = db.prepare('SELECT migration_name FROM _prisma_migrations').pluck().all();
     db.close();
     expect(half).toBe(0);
-    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/)]);
+    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/)]);
   });
 
   it('upgrades a database the init migration created, keeping its rows, and the outbox works after', async () => {
@@ -118,7 +119,7 @@ describe('migrations', () => {
 
     const logs: string[] = [];
     const upgraded = await createPrismaRepository(file, { log: (m) => logs.push(m) });
-    expect(logs).toEqual([expect.stringMatching(/^applied migration \d+_outbox$/)]);
+    expect(logs).toEqual([expect.stringMatching(/^applied migration \d+_outbox$/), expect.stringMatching(/^applied migration \d+_rejection_count$/)]);
     expect(await upgraded.getSession(id)).toEqual(sessionAfter(round));
     expect(await upgraded.listContributions(id)).toEqual([contributionOf(id, 1, nodeId)]);
     const round2 = roundOf(id, 2);
@@ -238,8 +239,8 @@ describe('schema and migration agree', () => {
         [node, await prisma.node.findUniqueOrThrow({ where: { id: nodeId } })],
         [round, await prisma.round.findUniqueOrThrow({ where: { id: (await prisma.round.create({ data: round })).id } })],
         [contribution, await prisma.contribution.findUniqueOrThrow({ where: { id: (await prisma.contribution.create({ data: contribution })).id } })],
-        [{ ...contribution, reason: 'NORM' }, await prisma.rejectedUpdate.findUniqueOrThrow({
-          where: { id: (await prisma.rejectedUpdate.create({ data: { ...contribution, reason: 'NORM' } })).id },
+        [{ ...contribution, reason: 'NORM', count: 3 }, await prisma.rejectedUpdate.findUniqueOrThrow({
+          where: { id: (await prisma.rejectedUpdate.create({ data: { ...contribution, reason: 'NORM', count: 3 } })).id },
         })],
         [metric, await prisma.metric.findUniqueOrThrow({ where: { id: (await prisma.metric.create({ data: metric })).id } })],
         [checkpoint, await prisma.checkpoint.findUniqueOrThrow({ where: { id: (await prisma.checkpoint.create({ data: checkpoint })).id } })],

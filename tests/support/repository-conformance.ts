@@ -665,6 +665,16 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         expect(await repo.listContributions(sessionId)).toEqual([applied, rejected]);
       });
 
+      it('keeps the count of a row that stands for many identical rejections, and refuses a bad count', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        const flood = contributionOf(sessionId, 3, nodeIds[0], { status: 'rejected', reason: 'FUTURE_ROUND: round 9 has not opened', count: 250 });
+        await repo.recordRejection(flood);
+        expect(await repo.listContributions(sessionId)).toEqual([flood]);
+        for (const count of [0, 1.5, -2]) {
+          await expect(repo.recordRejection({ ...flood, count })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        }
+      });
+
       it('refuses applied updates, rejections without a reason, and unknown nodes', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(1);
         await expect(repo.recordRejection(contributionOf(sessionId, 1, nodeIds[0]))).rejects.toMatchObject({ code: 'BAD_REQUEST' });

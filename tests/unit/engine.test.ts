@@ -130,11 +130,36 @@ describe('round engine: rounds', () => {
     d.sumSquares = 1;
     d.deliver(1);
     d.deliver(1); // duplicate
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'DUPLICATE' }); // told at once...
+    expect(rejections(d)).toEqual([]); // ...written when the round closes, or within a second
+    d.advance(1100);
     expect(rejections(d)).toEqual(['FUTURE_ROUND', 'STALE_ROUND', 'WRONG_NODE', 'BAD_SAMPLE_COUNT', 'STALE_MODEL', 'PARAM_COUNT', 'BAD_REQUEST', 'ABSURD_NORM', 'DUPLICATE']);
-    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'DUPLICATE' });
-    expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 1, rejectedContributions: 9 });
+    // Round 2 closed at the straggler cut-off meanwhile, with node 1's one accepted update.
+    expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 2, rejectedContributions: 9 });
     // The slot of the absurd update went back at once.
     expect(d.of('release-slots').some((e) => e.slots.length === 1)).toBe(true);
+  });
+
+  it('counts a flood of bad frames in one ledger row, and disconnects and bans a node that keeps sending them', () => {
+    const d = running();
+    d.join(1);
+    d.join(2);
+    d.deliver(1); // round 1: node 1 alone
+    for (let i = 0; i < 60; i++) d.deliver(2, { round: 99 });
+    d.deliver(1);
+    d.deliver(2); // closes round 2: the tally is written with it
+    const rows = d.of('record-rejection');
+    expect(rows).toHaveLength(1);
+    expect(rows[0].record).toMatchObject({ nodeId: 2, round: 99, count: 60 });
+    expect(rows[0].events).toEqual([expect.objectContaining({ kind: 'node-credited', nodeId: 2, status: 'rejected', count: 60 })]);
+    expect(d.of('log').filter((l) => l.message.includes('FUTURE_ROUND')).length).toBeLessThanOrEqual(2);
+    expect(nodeSnapshot(d.state, 2)).toMatchObject({ rejectedContributions: 60, acceptedContributions: 1 });
+    // Past the limit within the window: disconnected and refused.
+    for (let i = 0; i < 50; i++) d.deliver(2, { round: 99 });
+    expect(d.of('close').at(-1)).toMatchObject({ nodeId: 2, code: CLOSE_CODES.banned });
+    expect(d.state.pool.get(2)).toMatchObject({ status: 'failed', connection: null });
+    expect(d.state.pool.get(2)!.bannedUntil).toBeGreaterThan(d.now);
+    expect(evolveAll(EMPTY_DURABLE, d.committed)).toEqual(d.state.durable);
   });
 
   it('fails a silent node after the heartbeat timeout, closes its connection and drops it from the round', () => {
@@ -279,7 +304,7 @@ describe('round engine: sessions', () => {
     expect(after.round).toBe(2);
     expect(after.attempt).not.toBe(before.attempt);
     d.deliver(2, { attempt: before.attempt, shardStart: before.shardStart, shardCount: before.shardCount, sampleCount: before.shardCount });
-    expect(rejections(d).at(-1)).toBe('STALE_ATTEMPT');
+    expect(d.lastSent(2, 'rejected')).toMatchObject({ code: 'STALE_ATTEMPT' });
     // A restarted coordinator draws a new seed: its first opening of the same round has another attempt.
     const restarted = new EngineDriver();
     restarted.send({ type: 'booted', at: restarted.now, seed: 0x1234 });

@@ -99,10 +99,10 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
               if (socket.readyState !== socket.OPEN) handler.closed(connection, id, 'connection closed during registration', false);
             })
             .catch((error) => {
-              if (error instanceof HyperGpuError && error.code === 'NAME_TAKEN') {
+              if (error instanceof HyperGpuError && (error.code === 'NAME_TAKEN' || error.code === 'BANNED')) {
                 handler.protocolError(null, `${error.message} (from ${remote})`);
                 link.sendJson({ v: 1, type: 'error', code: error.code, message: error.message });
-                link.close(CLOSE_CODES.nameTaken, 'name taken');
+                link.close(error.code === 'BANNED' ? CLOSE_CODES.banned : CLOSE_CODES.nameTaken, error.code === 'BANNED' ? 'banned' : 'name taken');
                 return;
               }
               fail('INTERNAL', `registration failed: ${error instanceof Error ? error.message : String(error)}`, true);

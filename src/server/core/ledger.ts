@@ -80,9 +80,11 @@ export function verifyLedger(session: SessionSnapshot, rounds: RoundSummary[], c
   }
 
   const rejectedByReason: Record<string, number> = {};
+  let rejectedUpdates = 0;
   for (const c of rejected) {
+    rejectedUpdates += c.count ?? 1;
     const code = (c.reason ?? 'UNKNOWN').split(':')[0];
-    rejectedByReason[code] = (rejectedByReason[code] ?? 0) + 1;
+    rejectedByReason[code] = (rejectedByReason[code] ?? 0) + (c.count ?? 1);
   }
   return {
     ok: problems.length === 0,
@@ -96,7 +98,7 @@ export function verifyLedger(session: SessionSnapshot, rounds: RoundSummary[], c
     roundSamples,
     modelSamples: session.totalSamples,
     duplicates,
-    rejectedUpdates: rejected.length,
+    rejectedUpdates,
     rejectedByReason,
     epochs,
   };

@@ -169,7 +169,13 @@ export interface ContributionRecord {
   trainLoss: number;
   status: 'applied' | 'rejected';
   reason: string | null;
+  /** When the first of them arrived. */
   receivedAt: number;
+  /**
+   * Rejected rows only: how many identical rejections (same round, node and reason) this row stands for.
+   * Absent means one. A flood of bad frames costs one row per round, not one per frame.
+   */
+  count?: number;
 }
 
 export interface CheckpointRecord {

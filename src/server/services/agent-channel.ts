@@ -6,6 +6,7 @@ import type { FrameHeader } from '../../protocol/frame';
 import type { NodeCapabilities } from '../../protocol/messages';
 import type { AgentChannelHandler, AgentLink } from '../core/agent-protocol';
 import type { Clock, Credentials, TrainingRepository } from '../core/ports';
+import { isBanned } from '../core/engine/node-pool';
 import type { Runner } from './runner';
 
 export class AgentChannel implements AgentChannelHandler {
@@ -27,6 +28,10 @@ export class AgentChannel implements AgentChannelHandler {
         'NAME_TAKEN',
         `node name ${name} belongs to another agent (${token ? 'wrong token' : 'no token presented'}): pick another --name, or run with the --state-dir that holds this name's token`,
       );
+    }
+    const banned = credential ? isBanned(this.runner.state.pool, credential.id, this.clock.now()) : null;
+    if (banned !== null) {
+      throw new AdmissionError('BANNED', `node ${name} sent too many rejected updates and is refused until ${new Date(banned).toISOString()}; fix the agent, then reconnect after that`);
     }
     const nodeId = await this.repo.upsertNode(name, capabilities, this.clock.now());
     let issuedToken: string | null = null;

@@ -174,6 +174,7 @@ function committedEvent(fail: Fail, value: unknown): CommittedEvent {
         nodeId: int32(fail, `${kind}.nodeId`, o.nodeId),
         status: oneOf(fail, `${kind}.status`, o.status, CREDIT_STATUSES),
         samples: int32(fail, `${kind}.samples`, o.samples),
+        ...(o.count === undefined ? {} : { count: int32(fail, `${kind}.count`, o.count) }),
       };
     case 'epoch-closed':
       return { kind, sessionId, epoch: int32(fail, `${kind}.epoch`, o.epoch), round: int32(fail, `${kind}.round`, o.round) };

@@ -217,6 +217,9 @@ export function checkRejection(c: ContributionRecord): void {
   if (c.status !== 'rejected') {
     bad(`session ${c.sessionId} round ${c.round} node ${c.nodeId}: recordRejection takes rejected updates; applied ones go with recordRound`);
   }
+  if (c.count !== undefined && (!Number.isSafeInteger(c.count) || c.count < 1 || c.count > 0x7fffffff)) {
+    bad(`session ${c.sessionId} round ${c.round} node ${c.nodeId}: count ${c.count} must be an integer from 1`);
+  }
 }
 
 export function checkMetric(metric: MetricPoint, round: RoundSummary): void {

@@ -49,7 +49,7 @@ const contributionSelect = {
   receivedAt: true,
 } as const satisfies Prisma.ContributionSelect;
 
-const rejectedSelect = { ...contributionSelect, reason: true } as const satisfies Prisma.RejectedUpdateSelect;
+const rejectedSelect = { ...contributionSelect, reason: true, count: true } as const satisfies Prisma.RejectedUpdateSelect;
 
 const metricSelect = {
   round: true,
@@ -119,6 +119,7 @@ function toContribution(row: ContributionRow | RejectedRow): ContributionRecord 
     status: rejected ? 'rejected' : 'applied',
     reason: rejected ? row.reason : null,
     receivedAt: ms(row.receivedAt),
+    ...(rejected && row.count !== 1 ? { count: row.count } : {}),
   };
 }
 
@@ -154,7 +155,7 @@ function contributionData(c: ContributionRecord) {
 }
 
 function rejectionData(c: ContributionRecord) {
-  return { ...contributionData(c), reason: c.reason ?? '' };
+  return { ...contributionData(c), reason: c.reason ?? '', count: c.count ?? 1 };
 }
 
 // 11 parameters a row: 11,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.

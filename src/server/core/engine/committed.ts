@@ -20,7 +20,7 @@ export type CommittedEvent =
       cursor: DataCursorRecord;
       metric: MetricPoint;
     }
-  | { kind: 'node-credited'; sessionId: number; round: number; nodeId: number; status: 'applied' | 'rejected'; samples: number }
+  | { kind: 'node-credited'; sessionId: number; round: number; nodeId: number; status: 'applied' | 'rejected'; samples: number; count?: number }
   | { kind: 'epoch-closed'; sessionId: number; epoch: number; round: number }
   | { kind: 'session-state-changed'; sessionId: number; at: number; state: SessionState; message: string | null; endedAt: number | null };
 
@@ -106,7 +106,7 @@ export function evolve(state: DurableState, event: CommittedEvent): DurableState
       const next: NodeCredit =
         event.status === 'applied'
           ? { ...credit, acceptedContributions: credit.acceptedContributions + 1, acceptedSamples: credit.acceptedSamples + event.samples }
-          : { ...credit, rejectedContributions: credit.rejectedContributions + 1 };
+          : { ...credit, rejectedContributions: credit.rejectedContributions + (event.count ?? 1) };
       return { ...state, credits: withEntry(state.credits, event.sessionId, withEntry(credits, event.nodeId, next)) };
     }
   }

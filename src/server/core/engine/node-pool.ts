@@ -28,6 +28,34 @@ export interface PoolNode {
   benchedUntilRound: number;
   /** How many times in a row it was benched: each time the bench lasts twice as long. */
   benchLevel: number;
+  /** Rejected updates in the current window (offender detection). */
+  rejectWindowStart: number;
+  rejectCount: number;
+  /** Refused (disconnected, and its hello turned away) until then; 0: not banned. */
+  bannedUntil: number;
+}
+
+/** A node with more rejected updates than this within the window is disconnected and refused for a while. */
+export const OFFENDER_LIMIT = 100;
+export const OFFENDER_WINDOW_MS = 10_000;
+export const BAN_MS = 60_000;
+
+/**
+ * Counts a rejected update against the node. Returns the node and, when this one crossed the limit, the ban.
+ * Honest nodes see a few rejections (a late update, a round cancelled under them); a client that sends junk
+ * in a loop sees hundreds, and refusing it must cost us less than sending costs it.
+ */
+export function countRejection(node: PoolNode, at: number): { node: PoolNode; banned: boolean } {
+  const fresh = at - node.rejectWindowStart > OFFENDER_WINDOW_MS;
+  const rejectCount = (fresh ? 0 : node.rejectCount) + 1;
+  const next = { ...node, rejectWindowStart: fresh ? at : node.rejectWindowStart, rejectCount };
+  if (rejectCount <= OFFENDER_LIMIT) return { node: next, banned: false };
+  return { node: { ...next, bannedUntil: at + BAN_MS, rejectCount: 0, rejectWindowStart: at }, banned: true };
+}
+
+export function isBanned(pool: NodePool, nodeId: number, at: number): number | null {
+  const until = pool.get(nodeId)?.bannedUntil ?? 0;
+  return until > at ? until : null;
 }
 
 export type NodePool = ReadonlyMap<number, PoolNode>;
@@ -74,6 +102,9 @@ export function registerNode(
     missedStreak: 0,
     benchedUntilRound: previous?.benchedUntilRound ?? 0,
     benchLevel: previous?.benchLevel ?? 0,
+    rejectWindowStart: previous?.rejectWindowStart ?? input.at,
+    rejectCount: previous?.rejectCount ?? 0,
+    bannedUntil: previous?.bannedUntil ?? 0,
   };
   return { pool: put(pool, node), previous };
 }

@@ -1,7 +1,9 @@
 // Agents coming and going: registration, readiness, heartbeats, loss, and the sweep that fails silent nodes.
 import type { EngineEvent } from './events';
-import { disconnect, registerNode, silentNodes, updateNode } from './node-pool';
-import { closeConnection, dropFromRound, maybeOpenRound } from './rounds';
+import { registerNode, silentNodes, updateNode } from './node-pool';
+import { closeConnection, dropFromRound, flushRejections, maybeOpenRound, onNodeLost } from './rounds';
+
+export { onNodeLost };
 import type { Transition } from './transition';
 import { sessionDescriptor } from './views';
 
@@ -38,19 +40,6 @@ export function onHeartbeat(t: Transition, e: Extract<EngineEvent, { type: 'hear
   t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => ({ ...n, lastHeartbeatAt: e.at })) });
 }
 
-/** The connection closed, the agent said goodbye, or it went silent. Events of replaced connections are stale. */
-export function onNodeLost(t: Transition, e: { nodeId: number; connection: number; reason: string; left: boolean }): void {
-  const node = t.state.pool.get(e.nodeId);
-  if (!node || node.connection !== e.connection) return;
-  const silentForMs = t.at - node.lastHeartbeatAt;
-  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => disconnect(n, e.left, e.reason, t.at)) });
-  const verb = e.left ? 'left' : 'failed';
-  t.log(e.left ? 'info' : 'warn', `node ${node.name} (#${e.nodeId}) ${verb}: ${e.reason}`);
-  t.timeline(e.left ? 'node-left' : 'node-failed', `${node.name} ${verb}: ${e.reason}`, e.nodeId, { silentForMs });
-  t.publishNode(e.nodeId);
-  dropFromRound(t, e.nodeId, e.reason);
-}
-
 /** A node that stays silent past the timeout is failed even though its socket never closed. */
 export function onSweep(t: Transition): void {
   const timeoutMs = t.state.options.heartbeatTimeoutMs;
@@ -60,6 +49,9 @@ export function onSweep(t: Transition): void {
     onNodeLost(t, { nodeId: id, connection, reason, left: false });
     closeConnection(t, id, connection, 'heartbeatTimeout', reason);
   }
+  // Rejections are written at round close; while no round closes (paused, idle), within a second.
+  const since = t.state.session?.rejectionsSince;
+  if (since !== null && since !== undefined && t.at - since >= 1000) flushRejections(t);
   if (!t.state.shuttingDown) t.emit({ type: 'set-timer', timer: 'sweep', delayMs: sweepIntervalMs(timeoutMs), round: null });
 }
 

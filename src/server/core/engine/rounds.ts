@@ -11,7 +11,7 @@ import type { ContributionRecord } from '../types';
 import { roundRecords, committedSnapshot } from './accounting';
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
-import { assign, changeNode, delivered, missedRound, selectForRound, setStatus, updateNode } from './node-pool';
+import { assign, BAN_MS, disconnect, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
 import type { EngineState } from './state';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
@@ -72,34 +72,70 @@ export function maybeOpenRound(t: Transition): void {
   t.emit({ type: 'set-timer', timer: 'deadline', delayMs: opened.round.deadlineAt - t.at, round: roundNumber });
 }
 
-/** A rejected update: the agent is told why, the ledger records it, and the node's rejections count it. */
+/**
+ * A rejected update: the agent is told why at once; the ledger gets one row per (round, node, reason) with a
+ * count, written when the round closes (or within a second), so a flood of bad frames costs a counter, not
+ * a write, a log line and a publish each. A node that keeps sending junk is disconnected and refused a while.
+ */
 export function rejectUpdate(t: Transition, nodeId: number, header: UpdateHeader | null, code: string, reason: string): void {
   const node = t.state.pool.get(nodeId);
   const round = header?.round ?? 0;
   if (node) t.emit({ type: 'send', nodeId, message: { v: 1, type: 'rejected', round, code, reason } });
-  t.log('warn', `rejected update from node #${nodeId} for round ${round}: ${code}: ${reason}`);
   const live = t.state.session;
+  const key = `${round}:${nodeId}:${code}`;
+  const tally = live?.rejections.get(key);
+  if (!tally) t.log('warn', `rejected update from node #${nodeId} for round ${round}: ${code}: ${reason}`);
   if (live) {
-    const record: ContributionRecord = {
-      sessionId: live.id,
-      round,
-      nodeId,
-      attempt: header?.attempt ?? 0,
-      samples: header?.sampleCount ?? 0,
-      checksum: header?.checksum ?? 0,
-      trainLoss: header && Number.isFinite(header.trainLoss) ? header.trainLoss : 0,
-      epoch: 0,
-      shardStart: 0,
-      shardCount: 0,
-      status: 'rejected',
-      reason: `${code}: ${reason}`,
-      receivedAt: t.at,
-    };
-    const events: CommittedEvent[] = [{ kind: 'node-credited', sessionId: live.id, round, nodeId, status: 'rejected', samples: 0 }];
-    t.commit(events);
-    t.emit({ type: 'record-rejection', record, events });
+    const rejections = new Map(live.rejections);
+    rejections.set(
+      key,
+      tally
+        ? { ...tally, count: tally.count + 1 }
+        : {
+            count: 1,
+            record: {
+              sessionId: live.id,
+              round,
+              nodeId,
+              attempt: header?.attempt ?? 0,
+              samples: header?.sampleCount ?? 0,
+              checksum: header?.checksum ?? 0,
+              trainLoss: header && Number.isFinite(header.trainLoss) ? header.trainLoss : 0,
+              epoch: 0,
+              shardStart: 0,
+              shardCount: 0,
+              status: 'rejected',
+              reason: `${code}: ${reason}`,
+              receivedAt: t.at,
+            },
+          },
+    );
+    t.setSession({ rejections, rejectionsSince: live.rejectionsSince ?? t.at });
   }
-  if (node) t.publishNode(nodeId);
+  if (!node) return;
+  const counted = countRejection(node, t.at);
+  t.set({ pool: updateNode(t.state.pool, nodeId, () => counted.node) });
+  if (counted.banned && node.connection !== null) {
+    const why = `more than ${OFFENDER_LIMIT} rejected updates in ${OFFENDER_WINDOW_MS / 1000} s; refused for ${BAN_MS / 1000} s`;
+    onNodeLost(t, { nodeId, connection: node.connection, reason: why, left: false });
+    closeConnection(t, nodeId, node.connection, 'banned', why);
+  }
+}
+
+/** Writes the rejection tallies (one row and one credit event per round, node and reason). */
+export function flushRejections(t: Transition): void {
+  const live = t.state.session;
+  if (!live || live.rejections.size === 0) return;
+  const nodes = new Set<number>();
+  for (const { record, count } of live.rejections.values()) {
+    const events: CommittedEvent[] = [{ kind: 'node-credited', sessionId: live.id, round: record.round, nodeId: record.nodeId, status: 'rejected', samples: 0, ...(count > 1 ? { count } : {}) }];
+    t.commit(events);
+    t.emit({ type: 'record-rejection', record: count > 1 ? { ...record, count } : record, events });
+    if (count > 1) t.log('warn', `node #${record.nodeId}: ${count} updates for round ${record.round} rejected with ${record.reason!.split(':')[0]} in all`);
+    nodes.add(record.nodeId);
+  }
+  t.setSession({ rejections: new Map(), rejectionsSince: null });
+  for (const nodeId of nodes) t.publishNode(nodeId);
 }
 
 /** The header of a binary frame arrived: admit it against the open round, or refuse it before any copy. */
@@ -187,6 +223,7 @@ export function dropFromRound(t: Transition, nodeId: number, reason: string): vo
 
 /** Stops collecting: decides what the round amounts to, tells the missing nodes, and starts aggregating. */
 function closeCollecting(t: Transition, why: string): void {
+  flushRejections(t);
   const round = t.state.round!;
   const live = t.state.session!;
   const session = t.state.durable.sessions.get(live.id)!;
@@ -261,6 +298,7 @@ function commitRound(t: Transition, withUpdate: boolean): void {
 
 /** Returns every shard of the open round and drops its updates (recorded with why): shutdown, stop, failure. */
 export function cancelRound(t: Transition, reason: string): void {
+  flushRejections(t);
   const round = t.state.round;
   const live = t.state.session;
   if (!round || !live) return;
@@ -312,6 +350,19 @@ export function cancelRound(t: Transition, reason: string): void {
   back.sort((a, b) => a.epoch - b.epoch || a.start - b.start);
   t.setSession({ cursor: back.length > 0 ? returnShards(live.cursor, back) : live.cursor });
   t.set({ round: null });
+}
+
+/** The connection closed, the agent said goodbye, or it went silent. Events of replaced connections are stale. */
+export function onNodeLost(t: Transition, e: { nodeId: number; connection: number; reason: string; left: boolean }): void {
+  const node = t.state.pool.get(e.nodeId);
+  if (!node || node.connection !== e.connection) return;
+  const silentForMs = t.at - node.lastHeartbeatAt;
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => disconnect(n, e.left, e.reason, t.at)) });
+  const verb = e.left ? 'left' : 'failed';
+  t.log(e.left ? 'info' : 'warn', `node ${node.name} (#${e.nodeId}) ${verb}: ${e.reason}`);
+  t.timeline(e.left ? 'node-left' : 'node-failed', `${node.name} ${verb}: ${e.reason}`, e.nodeId, { silentForMs });
+  t.publishNode(e.nodeId);
+  dropFromRound(t, e.nodeId, e.reason);
 }
 
 /** The close effect for a connection, used when the engine itself drops a node (silent, replaced). */

@@ -4,7 +4,7 @@
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, PersistPurpose } from './events';
 import type { Reply } from './effects';
-import { cancelRound, maybeOpenRound } from './rounds';
+import { cancelRound, flushRejections, maybeOpenRound } from './rounds';
 import type { RequestId, SessionEnding } from './state';
 import type { Transition } from './transition';
 import { sessionDescriptor, sessionSnapshot } from './views';
@@ -82,7 +82,7 @@ export function onSessionCreated(t: Transition, e: Extract<EngineEvent, { type: 
   t.set({ starting: null, round: null });
   t.commit([{ kind: 'session-started', sessionId: starting.sessionId, at: starting.at, config: starting.config, trainSize: starting.trainSize, paramCount: starting.paramCount }]);
   t.set({
-    session: { id: e.sessionId, cursor: { epoch: 0, position: 0, pending: [] }, arrivals: [], recent: [], lastTestAccuracy: null, lastTestLoss: null, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null },
+    session: { id: e.sessionId, cursor: { epoch: 0, position: 0, pending: [] }, arrivals: [], recent: [], lastTestAccuracy: null, lastTestLoss: null, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null, rejections: new Map(), rejectionsSince: null },
   });
   const c = starting.config;
   const description =
@@ -146,6 +146,7 @@ export function beginEnding(t: Transition, state: SessionEnding['state'], messag
   const live = t.state.session!;
   const ending: SessionEnding = { state, message, at: t.at, stage: 'waiting-for-round', requestId };
   t.setSession({ ending, completionPending: false });
+  flushRejections(t);
   t.log('info', `session ${live.id} ${state === 'completed' ? 'completing' : 'stopping'}: ${message}`);
   if (t.state.round?.stage === 'collecting') cancelRound(t, `session ${state}`);
   if (t.state.round) return; // aggregating or committing: continueEnding runs once it has committed
@@ -202,6 +203,7 @@ export function onShutdown(t: Transition, requestId: RequestId): void {
   if (t.state.shuttingDown) return conflict(t, requestId, 'the coordinator is already shutting down');
   t.set({ shuttingDown: { requestId, stage: 'waiting-for-round' } });
   t.emit({ type: 'cancel-timer', timer: 'sweep' });
+  flushRejections(t);
   if (t.state.round?.stage === 'collecting') cancelRound(t, 'coordinator shutting down');
   if (t.state.round || t.state.session?.ending) return; // continues once the round commits or the ending finishes
   continueShutdown(t);
@@ -287,7 +289,7 @@ export function onRecovered(t: Transition, e: Extract<EngineEvent, { type: 'reco
   t.set({
     lastSessionId: Math.max(t.state.lastSessionId, s.id),
     durable: { sessions: new Map([...t.state.durable.sessions, [s.id, s]]), credits: new Map([...t.state.durable.credits, [s.id, e.credits]]) },
-    session: { id: s.id, cursor: structuredClone(s.cursor), arrivals: [], recent: e.recent, lastTestAccuracy: e.lastTestAccuracy, lastTestLoss: e.lastTestLoss, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null },
+    session: { id: s.id, cursor: structuredClone(s.cursor), arrivals: [], recent: e.recent, lastTestAccuracy: e.lastTestAccuracy, lastTestLoss: e.lastTestLoss, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null, rejections: new Map(), rejectionsSince: null },
     round: null,
   });
   const message = `resumed after a coordinator restart from ${e.how}`;

@@ -4,7 +4,7 @@
 import type { DeadlinePolicy, Arrivals } from '../deadline';
 import type { OpenRound, RoundOutcome } from '../round';
 import type { DataCursor } from '../shards';
-import type { MetricPoint, SessionConfig, SessionState } from '../types';
+import type { ContributionRecord, MetricPoint, SessionConfig, SessionState } from '../types';
 import { EMPTY_DURABLE, type DurableState } from './committed';
 import { EMPTY_POOL, type NodePool } from './node-pool';
 
@@ -34,6 +34,15 @@ export interface LiveSession {
   completionPending: boolean;
   /** Set while the session is being ended: each stage waits for the one before it. */
   ending: SessionEnding | null;
+  /** Rejected updates not yet written, one tally per (round, node, reason): written at round close or every second. */
+  rejections: ReadonlyMap<string, RejectionTally>;
+  /** When the oldest unwritten rejection arrived. */
+  rejectionsSince: number | null;
+}
+
+export interface RejectionTally {
+  record: ContributionRecord;
+  count: number;
 }
 
 export interface SessionEnding {
