@@ -38,7 +38,7 @@ export interface AggregatorPoolOptions {
   backend?: 'auto' | 'wasm' | 'js';
   /**
    * The worker entry. Default: src/workers/aggregator.worker.ts next to this file's source, run through tsx. A
-   * bundled server passes its compiled .js worker file here (see spawnWorker in worker-supervisor.ts).
+   * bundled server passes its compiled .js worker file here (see spawnWorker in bootstrap.ts).
    */
   workerUrl?: URL;
 }
