@@ -10,7 +10,7 @@ import { createAgentGateway, type AgentGateway } from './adapters/agent-gateway'
 import { createAggregatorPool } from './adapters/workers/aggregator-pool';
 import { createFileBlobStore } from './adapters/blob-store';
 import { createCheckpointStore } from './adapters/checkpoint-store';
-import { createUpdateJournal } from './adapters/update-journal';
+import { createUpdateJournal } from './adapters/journal/update-journal';
 import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/workers/evaluator';
 import { EventBus } from './adapters/event-bus';

@@ -13,7 +13,7 @@ import {
   createUpdateJournal,
   journalBytes,
   journalKey,
-} from '../../src/server/adapters/update-journal';
+} from '../../src/server/adapters/journal/update-journal';
 import type { JournalEntry, UpdateJournal } from '../../src/server/core/ports';
 import { withFaults } from '../support/fake-blob-store';
 import { createFakeJournal } from '../support/fake-journal';

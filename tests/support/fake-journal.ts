@@ -1,10 +1,10 @@
 // In-memory UpdateJournal for unit tests of the coordinator. Same rules as the file journal
-// (src/server/adapters/update-journal.ts): the same input checks, appends in call order, an append whose model
-// version is not above the last one supersedes the entries from that version on, read returns copies of the
+// (src/server/adapters/journal/update-journal.ts): the same input checks, appends in call order, an append whose
+// model version is not above the last one supersedes the entries from that version on, read returns copies of the
 // entries above a version in order, compact drops the entries at or below a version.
 // tests/integration/update-journal.test.ts runs the same behaviour tests against both.
 
-import { checkJournalEntry } from '../../src/server/adapters/update-journal';
+import { checkJournalEntry } from '../../src/server/adapters/journal/update-journal';
 import type { JournalEntry, UpdateJournal } from '../../src/server/core/ports';
 
 export interface FakeJournal extends UpdateJournal {

@@ -2,7 +2,7 @@
 // without a disk: the update journal and the checkpoint store survive a power cut at every step of a write.
 import { describe, expect, it } from 'vitest';
 import { createCheckpointStore } from '../../src/server/adapters/checkpoint-store';
-import { createUpdateJournal, journalKey } from '../../src/server/adapters/update-journal';
+import { createUpdateJournal, journalKey } from '../../src/server/adapters/journal/update-journal';
 import type { CheckpointPayload, JournalEntry } from '../../src/server/core/ports';
 import { describeBlobStoreConformance } from '../support/blob-store-conformance';
 import { createFakeBlobStore, withFaults, type CrashMode } from '../support/fake-blob-store';

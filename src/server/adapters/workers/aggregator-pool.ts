@@ -4,30 +4,22 @@
 // tables. Incoming frames are decoded straight into slots (decodeFrameInto), so the kernel reads the bytes where
 // the socket left them, with no copy into wasm memory. Workers each run the kernel on a disjoint range.
 //
-// Why slot views stay valid: a shared memory never moves. V8 reserves its whole `maximum` of address space when
-// it is created (virtual only: pages are committed when first touched), and grow() commits more of that
-// reservation in place. memory.buffer is then a new, longer SharedArrayBuffer, but earlier ones are not detached
-// and alias the same bytes, so a Float32Array handed out before a grow keeps working. We grow in large steps
-// anyway, since each grow is a syscall and a new buffer object.
-//
-// Allocation: a bump pointer plus free lists keyed by exact (64-byte rounded) size. Training reuses the same
-// sizes every round (one parameter count), so a released slot is the next one acquired; nothing is ever
-// returned to the OS before close().
+// The arena (arena.ts) says why slot views stay valid across grows and how slots are allocated; the JS fallback
+// lives in js-aggregator.ts.
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { normalizeWeights, weightedMeanInto } from '../../core/aggregation';
-import { foldChecksum, inspectPayload, MAX_FRAME_PARAMS, type PayloadStats } from '../../../protocol/frame';
+import { normalizeWeights } from '../../core/aggregation';
+import { foldChecksum, type PayloadStats } from '../../../protocol/frame';
 import type { Aggregator, UpdateSlot } from '../../core/ports';
 import {
   parseFromAggregatorWorker,
   type ToAggregatorWorker,
 } from '../../../workers/kernels/aggregator-protocol';
+import { checkParamCount, MAX_MEMORY_BYTES, probeKernelSupport, roundUp, SharedArena, SlotTable } from './arena';
+import { JsAggregator } from './js-aggregator';
 import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
 import {
-  compileWeightedSum,
-  KERNEL_ALIGN_BYTES,
-  KERNEL_MAX_PAGES,
   KERNEL_RANGE_ALIGN_FLOATS,
   TABLE_ENTRY_BYTES,
   WASM_PAGE_BYTES,
@@ -46,7 +38,7 @@ export interface AggregatorPoolOptions {
   backend?: 'auto' | 'wasm' | 'js';
   /**
    * The worker entry. Default: src/workers/aggregator.worker.ts next to this file's source, run through tsx. A
-   * bundled server passes its compiled .js worker file here (see spawnWorker in worker-supervisor.ts).
+   * bundled server passes its compiled .js worker file here (see spawnWorker in bootstrap.ts).
    */
   workerUrl?: URL;
 }
@@ -75,9 +67,6 @@ export interface AggregatorPool extends Aggregator {
   crashWorkerForTest(index: number): Promise<void>;
 }
 
-const MAX_MEMORY_BYTES = KERNEL_MAX_PAGES * WASM_PAGE_BYTES;
-const INITIAL_MEMORY_BYTES = 16 * 1024 * 1024;
-const GROW_STEP_BYTES = 256 * 1024 * 1024;
 /**
  * Below this many floats per worker, splitting costs more in messages than it saves in kernel time
  * (64K floats x 10 inputs is about 0.1 ms of kernel on one core).
@@ -120,170 +109,6 @@ export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Pr
   }
   log(`aggregator: WebAssembly SIMD kernel on ${workers} worker thread(s), shared memory up to ${Math.round(pool.maxBytes / 2 ** 20)} MiB`);
   return pool;
-}
-
-type KernelSupport =
-  | { ok: true; module: WebAssembly.Module; memory: WebAssembly.Memory; maxBytes: number }
-  | { ok: false; reason: string };
-
-function probeKernelSupport(maxBytes: number): KernelSupport {
-  if (typeof WebAssembly !== 'object' || typeof SharedArrayBuffer !== 'function') {
-    return { ok: false, reason: 'no WebAssembly or SharedArrayBuffer in this runtime' };
-  }
-  let module: WebAssembly.Module;
-  try {
-    // Compiling fails right here when SIMD, threads or bulk memory are missing.
-    module = compileWeightedSum();
-  } catch (err) {
-    return { ok: false, reason: `cannot compile weighted-sum.wasm: ${err instanceof Error ? err.message : String(err)}` };
-  }
-  try {
-    const maximum = Math.floor(maxBytes / WASM_PAGE_BYTES);
-    const initial = Math.min(maximum, INITIAL_MEMORY_BYTES / WASM_PAGE_BYTES);
-    const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
-    if (!(memory.buffer instanceof SharedArrayBuffer)) return { ok: false, reason: 'WebAssembly.Memory({ shared: true }) is not backed by a SharedArrayBuffer' };
-    return { ok: true, module, memory, maxBytes: maximum * WASM_PAGE_BYTES };
-  } catch (err) {
-    return { ok: false, reason: `cannot reserve a shared memory of ${maxBytes} bytes: ${err instanceof Error ? err.message : String(err)}` };
-  }
-}
-
-function roundUp(value: number, multiple: number): number {
-  return Math.ceil(value / multiple) * multiple;
-}
-
-function checkParamCount(paramCount: number): void {
-  if (!Number.isInteger(paramCount) || paramCount < 1 || paramCount > MAX_FRAME_PARAMS) {
-    throw new Error(`acquire: paramCount is ${paramCount}; it must be an integer in [1, ${MAX_FRAME_PARAMS}]`);
-  }
-}
-
-interface SlotRecord {
-  readonly slot: UpdateSlot;
-  readonly offset: number;
-  readonly bytes: number;
-  /** weightedMean calls reading this slot right now: its memory is freed only when they are done. */
-  pins: number;
-  released: boolean;
-}
-
-/**
- * Live-slot bookkeeping shared by both backends: identity checks, release while in use (deferred until the
- * calls reading it settle), and the size check on weightedMean's arguments.
- */
-class SlotTable {
-  private readonly records = new Map<number, SlotRecord>();
-  private nextId = 1;
-
-  constructor(private readonly free: (offset: number, bytes: number) => void) {}
-
-  get size(): number {
-    return this.records.size;
-  }
-
-  add(offset: number, bytes: number, view: Float32Array): UpdateSlot {
-    const slot: UpdateSlot = Object.freeze({ id: this.nextId++, view });
-    this.records.set(slot.id, { slot, offset, bytes, pins: 0, released: false });
-    return slot;
-  }
-
-  release(slot: UpdateSlot): void {
-    const record = this.records.get(slot.id);
-    if (!record || record.slot !== slot || record.released) {
-      throw new Error(`release: slot ${slot.id} is not a live slot of this aggregator (released twice, or from another one)`);
-    }
-    record.released = true;
-    if (record.pins === 0) this.drop(record);
-  }
-
-  /** Validates and pins the slots of one call; returns their records and the common parameter count. */
-  pin(slots: readonly UpdateSlot[], weightCount: number): { records: SlotRecord[]; paramCount: number } {
-    if (slots.length === 0) throw new Error('weightedMean: no slots given');
-    if (weightCount !== slots.length) throw new Error(`weightedMean: ${slots.length} slots but ${weightCount} weights`);
-    const records = slots.map((slot, i) => {
-      const record = this.records.get(slot.id);
-      if (!record || record.slot !== slot || record.released) {
-        throw new Error(`weightedMean: slot ${i} (id ${slot.id}) is not a live slot of this aggregator`);
-      }
-      return record;
-    });
-    const paramCount = slots[0].view.length;
-    for (let i = 1; i < slots.length; i++) {
-      if (slots[i].view.length !== paramCount) {
-        throw new Error(`weightedMean: slot ${i} holds ${slots[i].view.length} values, slot 0 holds ${paramCount}`);
-      }
-    }
-    for (const record of records) record.pins++;
-    return { records, paramCount };
-  }
-
-  unpin(records: readonly SlotRecord[]): void {
-    for (const record of records) {
-      record.pins--;
-      if (record.pins === 0 && record.released) this.drop(record);
-    }
-  }
-
-  clear(): void {
-    this.records.clear();
-  }
-
-  private drop(record: SlotRecord): void {
-    this.records.delete(record.slot.id);
-    this.free(record.offset, record.bytes);
-  }
-}
-
-/** Bump allocator with exact-size free lists over the shared memory (see the file comment). */
-class SharedArena {
-  private readonly freeLists = new Map<number, number[]>();
-  /** Address 0 stays unused so that a zero address in a table is always a bug, never a slot. */
-  private top = KERNEL_ALIGN_BYTES;
-
-  constructor(
-    readonly memory: WebAssembly.Memory,
-    readonly maxBytes: number,
-  ) {}
-
-  get committedBytes(): number {
-    return this.memory.buffer.byteLength;
-  }
-
-  alloc(requestBytes: number): number {
-    const bytes = roundUp(Math.max(requestBytes, 1), KERNEL_ALIGN_BYTES);
-    const reused = this.freeLists.get(bytes)?.pop();
-    if (reused !== undefined) return reused;
-    const offset = this.top;
-    const end = offset + bytes;
-    if (end > this.memory.buffer.byteLength) this.growTo(end);
-    this.top = end;
-    return offset;
-  }
-
-  free(offset: number, requestBytes: number): void {
-    const bytes = roundUp(Math.max(requestBytes, 1), KERNEL_ALIGN_BYTES);
-    const list = this.freeLists.get(bytes);
-    if (list) list.push(offset);
-    else this.freeLists.set(bytes, [offset]);
-  }
-
-  private growTo(end: number): void {
-    if (end > this.maxBytes) {
-      throw new Error(
-        `aggregator memory exhausted: ${end} bytes needed, maxBytes is ${this.maxBytes} ` +
-          `(${this.top} bytes allocated, free lists hold ${this.freeBytes()}); release slots or raise maxBytes`,
-      );
-    }
-    const current = this.memory.buffer.byteLength;
-    const target = Math.min(this.maxBytes, Math.max(end, current + GROW_STEP_BYTES));
-    this.memory.grow(Math.ceil((target - current) / WASM_PAGE_BYTES));
-  }
-
-  private freeBytes(): number {
-    let total = 0;
-    for (const [bytes, list] of this.freeLists) total += bytes * list.length;
-    return total;
-  }
 }
 
 type WeightedSumRequest = Extract<ToAggregatorWorker, { type: 'weighted-sum' }>;
@@ -355,7 +180,7 @@ class WasmAggregatorPool implements AggregatorPool {
     checkParamCount(paramCount);
     const bytes = paramCount * 4;
     const offset = this.arena.alloc(bytes);
-    // Created on the current buffer; it stays valid across later grows (see the file comment).
+    // Created on the current buffer; it stays valid across later grows (see the comment in arena.ts).
     return this.slots.add(offset, bytes, new Float32Array(this.arena.memory.buffer, offset, paramCount));
   }
 
@@ -459,87 +284,6 @@ class WasmAggregatorPool implements AggregatorPool {
   }
 }
 
-/**
- * The fallback: the same port, slots in ordinary ArrayBuffers, the JS reference on the main thread.
- * It blocks the event loop for the length of each call (about 3-4 GB/s of input), so it is logged at startup.
- */
-class JsAggregator implements AggregatorPool {
-  readonly backend = 'js' as const;
-  readonly workerCount = 0;
-
-  inspect(slot: UpdateSlot): PayloadStats {
-    return inspectPayload(slot.view);
-  }
-
-  private readonly freeLists = new Map<number, Float32Array[]>();
-  private readonly slots: SlotTable;
-  private readonly viewsByOffset = new Map<number, Float32Array>();
-  private nextOffset = 0;
-  private committed = 0;
-  private closed = false;
-  private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0 };
-
-  constructor(private readonly maxBytes: number) {
-    this.slots = new SlotTable((offset) => {
-      const view = this.viewsByOffset.get(offset);
-      if (!view) return;
-      this.viewsByOffset.delete(offset);
-      const list = this.freeLists.get(view.length);
-      if (list) list.push(view);
-      else this.freeLists.set(view.length, [view]);
-    });
-  }
-
-  acquire(paramCount: number): UpdateSlot {
-    if (this.closed) throw new Error('acquire: the aggregator is closed');
-    checkParamCount(paramCount);
-    let view = this.freeLists.get(paramCount)?.pop();
-    if (!view) {
-      if (this.committed + paramCount * 4 > this.maxBytes) {
-        throw new Error(`aggregator memory exhausted: ${this.committed + paramCount * 4} bytes needed, maxBytes is ${this.maxBytes}; release slots or raise maxBytes`);
-      }
-      view = new Float32Array(paramCount);
-      this.committed += paramCount * 4;
-    }
-    // A synthetic offset keys the view for the shared SlotTable bookkeeping.
-    const offset = this.nextOffset++;
-    this.viewsByOffset.set(offset, view);
-    return this.slots.add(offset, paramCount * 4, view);
-  }
-
-  release(slot: UpdateSlot): void {
-    this.slots.release(slot);
-  }
-
-  async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
-    if (this.closed) throw new Error('weightedMean: the aggregator is closed');
-    const started = performance.now();
-    const { records, paramCount } = this.slots.pin(slots, weights.length);
-    try {
-      const out = weightedMeanInto(new Float32Array(paramCount), slots.map((s) => s.view), weights);
-      this.counters.calls++;
-      this.counters.wallMs += performance.now() - started;
-      return out;
-    } finally {
-      this.slots.unpin(records);
-    }
-  }
-
-  stats(): AggregatorPoolStats {
-    return { ...this.counters, memoryBytes: this.committed, liveSlots: this.slots.size };
-  }
-
-  async crashWorkerForTest(): Promise<void> {
-    throw new Error('crashWorkerForTest: the JS backend has no workers');
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.slots.clear();
-    this.freeLists.clear();
-    this.viewsByOffset.clear();
-  }
-}
 
 const INSPECT_WASM_URL = new URL('../../../workers/kernels/inspect.wasm', import.meta.url);
 let inspectModule: WebAssembly.Module | null = null;
