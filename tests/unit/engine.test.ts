@@ -191,6 +191,49 @@ describe('round engine: rounds', () => {
   });
 });
 
+describe('round engine: failure detection', () => {
+  const timeout = { heartbeatMs: 100, heartbeatTimeoutMs: 800 };
+
+  it('learns each node’s rhythm: a regular node that stops is failed just past the floor, a jittery one is given slack', () => {
+    const d = running(timeout);
+    d.join(1);
+    d.join(2);
+    // Node 1 heartbeats every 100 ms; node 2 (a loaded machine) every 100 to 750 ms.
+    const gaps = [100, 700, 150, 650, 100, 750, 200, 700, 120, 600, 100, 750, 300, 700, 100, 650];
+    let next2 = d.now + gaps[0];
+    for (let i = 0, g = 0; i < 300; i++) {
+      d.advance(50);
+      if (i % 2 === 1) d.heartbeat(1);
+      if (d.now >= next2) {
+        d.heartbeat(2);
+        next2 = d.now + gaps[++g % gaps.length];
+      }
+    }
+    // Both fall silent now.
+    const silentAt = d.now;
+    d.advance(1000);
+    const failed1 = d.of('timeline').find((e) => e.event.kind === 'node-failed' && e.event.nodeId === 1)!;
+    expect(failed1.event.at - silentAt).toBeGreaterThan(800);
+    expect(failed1.event.at - silentAt).toBeLessThan(1000);
+    expect(nodeSnapshot(d.state, 2)!.status).not.toBe('failed'); // 1 s of silence is plausible for node 2
+    d.advance(4000);
+    expect(nodeSnapshot(d.state, 2)!.status).toBe('failed'); // ...but not for ever (ceiling 5 x timeout)
+  });
+
+  it('does not blame the nodes for a stall of the coordinator itself', () => {
+    const d = running(timeout);
+    d.join(1);
+    for (let i = 0; i < 10; i++) {
+      d.advance(100);
+      d.heartbeat(1);
+    }
+    // The event loop was blocked for 3 s: the sweep fires late, before the queued heartbeats are read.
+    const late = d.send({ type: 'timer-fired', at: d.now + 3000, timer: 'sweep', round: null });
+    expect(late.some((e) => e.type === 'log' && e.message.includes('stalled'))).toBe(true);
+    expect(nodeSnapshot(d.state, 1)!.status).not.toBe('failed');
+  });
+});
+
 describe('round engine: sessions', () => {
   it('refuses a second start while one runs, and allocates session ids itself', () => {
     const d = running();

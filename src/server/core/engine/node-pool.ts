@@ -3,6 +3,7 @@
 // returns a new pool; time comes in as arguments.
 import type { NodeCapabilities, NodeSnapshot, NodeStatus } from '../types';
 import { NO_CREDIT, type NodeCredit } from './committed';
+import { initialStats, isSuspect, recordGap, type DetectorPolicy, type HeartbeatStats } from './failure-detector';
 
 export interface PoolNode {
   id: number;
@@ -13,6 +14,8 @@ export interface PoolNode {
   capabilities: NodeCapabilities;
   joinedAt: number;
   lastHeartbeatAt: number;
+  /** The rhythm of its messages, for the failure detector. */
+  heartbeats: HeartbeatStats;
   /** The live connection (runner-assigned id); null once it closed. Stale connections' events are ignored. */
   connection: number | null;
   /** Session the agent has loaded its model and data for; it gets work only for that session. */
@@ -82,7 +85,7 @@ export function changeNode(draft: Map<number, PoolNode>, id: number, change: (no
 /** (Re)registers a node on a new connection. A node coming back keeps its speed estimate and its bench. */
 export function registerNode(
   pool: NodePool,
-  input: { id: number; name: string; capabilities: NodeCapabilities; connection: number; at: number },
+  input: { id: number; name: string; capabilities: NodeCapabilities; connection: number; at: number; heartbeatMs: number },
 ): { pool: NodePool; previous: PoolNode | undefined } {
   const previous = pool.get(input.id);
   const node: PoolNode = {
@@ -94,6 +97,7 @@ export function registerNode(
     capabilities: input.capabilities,
     joinedAt: input.at,
     lastHeartbeatAt: input.at,
+    heartbeats: initialStats(input.heartbeatMs),
     connection: input.connection,
     readySession: null,
     assignedAt: null,
@@ -176,15 +180,27 @@ export function missedRound(node: PoolNode, round: number, reason: string, at: n
   return { node: next, benched: { rounds, why } };
 }
 
-/** Connected nodes silent for longer than the timeout (any traffic counts as a heartbeat). */
-export function silentNodes(pool: NodePool, at: number, timeoutMs: number): { id: number; silentForMs: number }[] {
+/** Any message from the node: it is alive, and the gap since the last one teaches the detector its rhythm. */
+export function heard(node: PoolNode, at: number): PoolNode {
+  return { ...node, lastHeartbeatAt: at, heartbeats: recordGap(node.heartbeats, at - node.lastHeartbeatAt) };
+}
+
+/** Connected nodes whose silence the failure detector no longer believes (any traffic counts as a heartbeat). */
+export function silentNodes(pool: NodePool, at: number, policy: DetectorPolicy): { id: number; silentForMs: number }[] {
   const silent: { id: number; silentForMs: number }[] = [];
   for (const node of pool.values()) {
     if (node.connection === null) continue;
     const silentForMs = at - node.lastHeartbeatAt;
-    if (silentForMs > timeoutMs) silent.push({ id: node.id, silentForMs });
+    if (isSuspect(node.heartbeats, silentForMs, policy)) silent.push({ id: node.id, silentForMs });
   }
   return silent;
+}
+
+/** The coordinator itself was stalled for `ms`: nobody's silence during it is their fault. */
+export function forgiveStall(pool: NodePool, ms: number): NodePool {
+  const next = new Map(pool);
+  for (const node of pool.values()) if (node.connection !== null) next.set(node.id, { ...node, lastHeartbeatAt: node.lastHeartbeatAt + ms });
+  return next;
 }
 
 export function connectedNodes(pool: NodePool): PoolNode[] {

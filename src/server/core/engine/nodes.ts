@@ -1,6 +1,6 @@
 // Agents coming and going: registration, readiness, heartbeats, loss, and the sweep that fails silent nodes.
 import type { EngineEvent } from './events';
-import { registerNode, silentNodes, updateNode } from './node-pool';
+import { forgiveStall, heard, registerNode, silentNodes, updateNode } from './node-pool';
 import { closeConnection, dropFromRound, flushRejections, maybeOpenRound, onNodeLost } from './rounds';
 
 export { onNodeLost };
@@ -14,7 +14,7 @@ export function onNodeRegistered(t: Transition, e: Extract<EngineEvent, { type: 
     closeConnection(t, e.nodeId, existing.connection, 'replaced', `node ${e.name} connected again from another socket`);
     dropFromRound(t, e.nodeId, 'replaced by a newer connection');
   }
-  const { pool, previous } = registerNode(t.state.pool, { id: e.nodeId, name: e.name, capabilities: e.capabilities, connection: e.connection, at: e.at });
+  const { pool, previous } = registerNode(t.state.pool, { id: e.nodeId, name: e.name, capabilities: e.capabilities, connection: e.connection, at: e.at, heartbeatMs: t.state.options.heartbeatMs });
   t.set({ pool });
   t.emit({
     type: 'send',
@@ -37,22 +37,42 @@ export function onNodeReady(t: Transition, e: Extract<EngineEvent, { type: 'node
 export function onHeartbeat(t: Transition, e: Extract<EngineEvent, { type: 'heartbeat' }>): void {
   const node = t.state.pool.get(e.nodeId);
   if (!node || node.connection !== e.connection) return;
-  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => ({ ...n, lastHeartbeatAt: e.at })) });
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => heard(n, e.at)) });
 }
 
-/** A node that stays silent past the timeout is failed even though its socket never closed. */
-export function onSweep(t: Transition): void {
-  const timeoutMs = t.state.options.heartbeatTimeoutMs;
-  for (const { id, silentForMs } of silentNodes(t.state.pool, t.at, timeoutMs)) {
+/**
+ * A node that stays silent longer than its own rhythm makes believable is failed, even though its socket
+ * never closed. A sweep that fires late means the coordinator itself was stalled (a long synchronous task,
+ * a GC pause, an overloaded machine): the stall is not counted against the nodes, whose messages are queued
+ * in sockets behind it.
+ */
+export function onSweep(t: Transition, e: { round: number | null; dueAt?: number }): void {
+  const { heartbeatTimeoutMs, heartbeatMs } = t.state.options;
+  const interval = sweepIntervalMs(heartbeatTimeoutMs);
+  const dueAt = t.state.sweepDueAt;
+  const lag = dueAt === null ? 0 : t.at - dueAt;
+  if (lag > Math.max(100, 2 * interval)) {
+    t.set({ pool: forgiveStall(t.state.pool, lag) });
+    t.log('warn', `the coordinator was stalled for ${lag} ms (its heartbeat sweep ran late); that silence is not counted against any node`);
+  }
+  const policy = { floorMs: heartbeatTimeoutMs, ceilingMs: Math.max(5 * heartbeatTimeoutMs, 20 * heartbeatMs), phiThreshold: 8 };
+  for (const { id, silentForMs } of silentNodes(t.state.pool, t.at, policy)) {
     const connection = t.state.pool.get(id)!.connection!;
-    const reason = `no heartbeat for ${silentForMs} ms (timeout ${timeoutMs} ms)`;
+    const stats = t.state.pool.get(id)!.heartbeats;
+    const reason = `no message for ${silentForMs} ms (its messages came every ${Math.round(stats.meanMs)} ± ${Math.round(Math.sqrt(stats.varianceMs2))} ms; timeout ${heartbeatTimeoutMs} ms)`;
     onNodeLost(t, { nodeId: id, connection, reason, left: false });
     closeConnection(t, id, connection, 'heartbeatTimeout', reason);
   }
   // Rejections are written at round close; while no round closes (paused, idle), within a second.
   const since = t.state.session?.rejectionsSince;
   if (since !== null && since !== undefined && t.at - since >= 1000) flushRejections(t);
-  if (!t.state.shuttingDown) t.emit({ type: 'set-timer', timer: 'sweep', delayMs: sweepIntervalMs(timeoutMs), round: null });
+  if (!t.state.shuttingDown) armSweep(t);
+}
+
+export function armSweep(t: Transition): void {
+  const delayMs = sweepIntervalMs(t.state.options.heartbeatTimeoutMs);
+  t.set({ sweepDueAt: t.at + delayMs });
+  t.emit({ type: 'set-timer', timer: 'sweep', delayMs, round: null });
 }
 
 /** Sweep often enough that a silent node is failed within a tenth of the timeout after it expires. */

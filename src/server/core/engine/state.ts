@@ -86,6 +86,8 @@ export interface EngineState {
   /** Round nonces: attempt numbers are derived from this seed (new at every start) and the count of opens. */
   nonceSeed: number;
   opens: number;
+  /** When the heartbeat sweep is due (a sweep that runs much later shows the coordinator was stalled). */
+  sweepDueAt: number | null;
   /** The highest session id allocated so far (the engine allocates them, so a replay gets the same ones). */
   lastSessionId: number;
   durable: DurableState;
@@ -102,6 +104,7 @@ export function initialState(options: EngineOptions, startedAt: number, lastSess
     shuttingDown: null,
     nonceSeed: 0,
     opens: 0,
+    sweepDueAt: null,
     lastSessionId,
     durable: EMPTY_DURABLE,
     pool: EMPTY_POOL,

@@ -4,7 +4,7 @@
 import type { Effect } from './effects';
 import type { EngineEvent } from './events';
 import { onCommitFailed, onRoundCommitted } from './commit';
-import { onHeartbeat, onNodeLost, onNodeReady, onNodeRegistered, onSweep, sweepIntervalMs } from './nodes';
+import { armSweep, onHeartbeat, onNodeLost, onNodeReady, onNodeRegistered, onSweep } from './nodes';
 import { onAggregationDone, onAggregationFailed, onRoundTimer, onUpdateArrived, onUpdateIngested, rejectUpdate } from './rounds';
 import {
   onCheckpointResult,
@@ -54,10 +54,10 @@ export function step(state: EngineState, event: EngineEvent): StepResult {
       break;
     case 'booted':
       t.set({ nonceSeed: event.seed >>> 0 });
-      t.emit({ type: 'set-timer', timer: 'sweep', delayMs: sweepIntervalMs(state.options.heartbeatTimeoutMs), round: null });
+      armSweep(t);
       break;
     case 'timer-fired':
-      if (event.timer === 'sweep') onSweep(t);
+      if (event.timer === 'sweep') onSweep(t, event);
       else onRoundTimer(t, event);
       break;
     case 'aggregation-done':
