@@ -2,7 +2,7 @@
 // live.dashboard subscription, then kept current by applying each event. Pure: no React, no clocks
 // (the receive time comes in with the action), so it can be tested by feeding messages.
 import type { LogLine, StatusSnapshot } from '../../server/core/events';
-import type { LiveMessage } from '../../server/api/routers/live';
+import type { LiveMessage } from '../../server/api/dto';
 import type { MetricPoint, NodeSnapshot, SessionEvent } from '../../server/core/types';
 
 export const MAX_METRICS = 20_000;

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { HyperGpuError } from '../../protocol/errors';
-import { startTrainingInput } from './schemas';
+import { startTrainingInput } from './inputs';
 import { toSessionConfigInput } from './session-config-input';
 import type { TrainingControl } from '../services/training-control';
 
