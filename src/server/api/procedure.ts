@@ -82,3 +82,14 @@ export type ProcedureTree = { [key: string]: ProcedureDefinition | ProcedureTree
 export function isDefinition(node: ProcedureDefinition | ProcedureTree): node is ProcedureDefinition {
   return typeof (node as ProcedureDefinition).resolve === 'function' && typeof (node as ProcedureDefinition).kind === 'string';
 }
+
+/**
+ * The procedure's answer, checked against its output schema (fields the schema does not declare are dropped).
+ * A mismatch is a bug on this side: both transports answer it as an internal error naming the procedure.
+ */
+export function checkOutput<O extends z.ZodType>(procedure: string, schema: O, value: unknown): z.output<O> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => `${issue.path.join('.') || 'output'}: ${issue.message}`).join('; ');
+  throw new Error(`${procedure} produced output that does not match its schema: ${issues}`);
+}
