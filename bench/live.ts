@@ -8,7 +8,7 @@
 import { createTRPCClient, createWSClient, wsLink } from '@trpc/client';
 import WebSocket from 'ws';
 import type { AppRouter } from '../src/server/api/root';
-import type { LiveMessage } from '../src/server/api/routers/live';
+import type { LiveMessage } from '../src/server/api/dto';
 import { below, epochMs, fmtMs, row, sleep, summarize, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 import { warmUp } from './lib/training';

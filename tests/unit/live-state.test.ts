@@ -1,7 +1,7 @@
 // The dashboard's reducer, fed messages as the live.dashboard subscription would deliver them: a snapshot,
 // then events (status, metric, node, log, timeline). Pure: no React, no browser.
 import { describe, expect, it } from 'vitest';
-import type { LiveMessage } from '../../src/server/api/routers/live';
+import type { LiveMessage } from '../../src/server/api/dto';
 import type { DashboardSnapshot, LogLine, StatusSnapshot } from '../../src/server/core/events';
 import type { MetricPoint, NodeSnapshot, SessionEvent, SessionEventKind } from '../../src/server/core/types';
 import {

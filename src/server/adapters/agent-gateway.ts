@@ -9,6 +9,7 @@ import { HyperGpuError } from '../../protocol/errors';
 import { CLOSE_CODES, type AgentChannelHandler, type AgentLink, type CoordinatorMessage } from '../core/agent-protocol';
 import { agentMessageSchema, parseMessage } from '../../protocol/messages';
 import { decodeHeader, type FrameHeader } from '../../protocol/frame';
+import { closeCodeFor } from '../core/error-table';
 
 export interface AgentGatewayOptions {
   /** Largest frame accepted, in bytes; larger ones close the connection (ws enforces it before buffering). */
@@ -99,10 +100,11 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
               if (socket.readyState !== socket.OPEN) handler.closed(connection, id, 'connection closed during registration', false);
             })
             .catch((error) => {
-              if (error instanceof HyperGpuError && (error.code === 'NAME_TAKEN' || error.code === 'BANNED')) {
+              if (error instanceof HyperGpuError) {
+                // Refused (a name someone else owns, a banned node): the error table says how to close.
                 handler.protocolError(null, `${error.message} (from ${remote})`);
                 link.sendJson({ v: 1, type: 'error', code: error.code, message: error.message });
-                link.close(error.code === 'BANNED' ? CLOSE_CODES.banned : CLOSE_CODES.nameTaken, error.code === 'BANNED' ? 'banned' : 'name taken');
+                link.close(closeCodeFor(error.code), error.code);
                 return;
               }
               fail('INTERNAL', `registration failed: ${error instanceof Error ? error.message : String(error)}`, true);

@@ -1,178 +1,163 @@
-// The REST endpoints of the original design, for scripts and curl. JSON in, JSON out, errors as
-// { error: { code, message } } with a meaningful status. Same validation as the tRPC procedures.
+// The REST endpoints of the original design, for scripts and curl, served from the same procedure definitions
+// as tRPC: each REST binding says which path serves a procedure and where its input comes from (path
+// parameters, query parameters, the JSON body); the procedure's own schemas check the input and the output.
+// JSON in, JSON out, errors as { error: { code, message } } with the status the error table gives the code.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { HyperGpuError } from '../../protocol/errors';
-import { startTrainingInput } from './schemas';
-import { toSessionConfigInput } from './session-config-input';
+import { translateError, type TranslatedCode } from '../core/error-table';
+import { checkOutput, type ApiContext, type ProcedureDefinition, type RestBinding } from './procedure';
+import { listProcedures, type NamedProcedure } from './procedures';
 import type { TrainingControl } from '../services/training-control';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-class HttpError extends Error {
+/** A refusal of the REST facade itself (bad input, unknown path, wrong method, body too large). */
+class RestError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: TranslatedCode,
     message: string,
   ) {
     super(message);
   }
 }
 
-type Handler = (ctx: { control: TrainingControl; params: string[]; query: URLSearchParams; body: () => Promise<unknown> }) => Promise<unknown> | unknown;
-
-function boundedInt(raw: string | null, name: string, min: number, max: number): number | undefined {
-  if (raw === null) return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new HttpError(400, 'BAD_REQUEST', `${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-  return n;
-}
-
-interface Route {
-  method: 'GET' | 'POST';
+export interface RestRoute {
+  /** The procedure's tRPC path, for messages. */
+  procedure: string;
+  definition: ProcedureDefinition;
+  binding: RestBinding;
+  /** Path parameter names, in order; the pattern captures them in the same order. */
+  params: string[];
   pattern: RegExp;
-  status?: number;
-  handler: Handler;
+  /** Input fields that are numbers: path and query values are strings, these are converted before validation. */
+  numeric: ReadonlySet<string>;
 }
 
-const positiveId = (raw: string, what: string): number => {
-  const id = Number(raw);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new HttpError(400, 'BAD_REQUEST', `${what} id must be a positive integer (got "${raw}")`);
-  return id;
-};
-
-const routes: Route[] = [
-  {
-    method: 'GET',
-    pattern: /^\/api\/status$/,
-    handler: ({ control }) => {
-      const s = control.status();
-      return { state: s.state, sessionId: s.sessionId, round: s.round, modelVersion: s.modelVersion, nodes: s.nodes, session: s.session };
-    },
-  },
-  { method: 'GET', pattern: /^\/api\/nodes$/, handler: ({ control }) => ({ nodes: control.nodes() }) },
-  {
-    method: 'GET',
-    pattern: /^\/api\/nodes\/([^/]+)$/,
-    handler: ({ control, params }) => {
-      const id = positiveId(params[0], 'node');
-      const node = control.node(id);
-      if (!node) throw new HttpError(404, 'NOT_FOUND', `node ${id} is not known to this coordinator`);
-      return node;
-    },
-  },
-  {
-    method: 'GET',
-    pattern: /^\/api\/metrics$/,
-    handler: async ({ control, query }) => {
-      // The history grows by one point a round: scripts get the last `limit` points (default 1000), or those
-      // after round `since`, instead of megabytes on every poll.
-      const limit = boundedInt(query.get('limit'), 'limit', 1, 100_000) ?? 1000;
-      const since = boundedInt(query.get('since'), 'since', 0, Number.MAX_SAFE_INTEGER);
-      const { latest, history: all } = await control.metrics(undefined, since === undefined ? limit : 100_000);
-      const history = since === undefined ? all : all.filter((m) => m.round > since).slice(0, limit);
-      const lastEval = [...all].reverse().find((m) => m.testAccuracy !== null) ?? null;
-      return {
-        sessionId: control.status().sessionId,
-        round: latest?.round ?? 0,
-        loss: latest?.trainLoss ?? null,
-        accuracy: lastEval?.testAccuracy ?? null,
-        testLoss: lastEval?.testLoss ?? null,
-        samples: latest?.totalSamples ?? 0,
-        samplesPerSecond: latest?.samplesPerSecond ?? 0,
-        history,
-      };
-    },
-  },
-  { method: 'GET', pattern: /^\/api\/sessions$/, handler: async ({ control }) => ({ sessions: await control.sessions(100) }) },
-  {
-    method: 'GET',
-    pattern: /^\/api\/sessions\/([^/]+)$/,
-    handler: async ({ control, params }) => {
-      const id = positiveId(params[0], 'session');
-      const session = await control.session(id);
-      if (!session) throw new HttpError(404, 'NOT_FOUND', `session ${id} does not exist`);
-      return session;
-    },
-  },
-  {
-    method: 'GET',
-    pattern: /^\/api\/sessions\/([^/]+)\/(contributions|rounds|checkpoints)$/,
-    handler: async ({ control, params }) => {
-      const id = positiveId(params[0], 'session');
-      if (!(await control.session(id))) throw new HttpError(404, 'NOT_FOUND', `session ${id} does not exist`);
-      const kind = params[1] as 'contributions' | 'rounds' | 'checkpoints';
-      return { [kind]: await control[kind](id) };
-    },
-  },
-  {
-    method: 'GET',
-    pattern: /^\/api\/sessions\/([^/]+)\/ledger$/,
-    handler: ({ control, params }) => control.ledger(positiveId(params[0], 'session')),
-  },
-  {
-    method: 'GET',
-    pattern: /^\/api\/sessions\/([^/]+)\/events$/,
-    handler: async ({ control, params }) => {
-      const id = positiveId(params[0], 'session');
-      if (!(await control.session(id))) throw new HttpError(404, 'NOT_FOUND', `session ${id} does not exist`);
-      return { events: await control.sessionEvents(id) };
-    },
-  },
-  {
-    method: 'POST',
-    pattern: /^\/api\/training\/start$/,
-    status: 201,
-    handler: async ({ control, body }) => {
-      const raw = (await body()) ?? {};
-      const parsed = startTrainingInput.safeParse(raw);
-      if (!parsed.success) throw new HttpError(400, 'BAD_REQUEST', describeIssues(parsed.error));
-      return control.start(toSessionConfigInput(parsed.data));
-    },
-  },
-  { method: 'POST', pattern: /^\/api\/training\/pause$/, handler: ({ control }) => control.pause() },
-  { method: 'POST', pattern: /^\/api\/training\/resume$/, handler: ({ control }) => control.resume() },
-  { method: 'POST', pattern: /^\/api\/training\/stop$/, handler: ({ control }) => control.stop() },
-];
-
-function describeIssues(error: z.ZodError): string {
-  return `invalid body: ${error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`;
+/** The REST routes of a set of procedures; routes with fewer path parameters are tried first (static paths win). */
+export function restRoutes(procedures: NamedProcedure[] = listProcedures()): RestRoute[] {
+  const routes: RestRoute[] = [];
+  for (const { path, definition } of procedures) {
+    const binding = definition.rest;
+    if (!binding) continue;
+    if (definition.kind === 'subscription') throw new Error(`${path}: a subscription cannot have a REST binding`);
+    const params: string[] = [];
+    const source = binding.path
+      .split('/')
+      .map((segment) => {
+        if (!segment.startsWith(':')) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        params.push(segment.slice(1));
+        return '([^/]+)';
+      })
+      .join('/');
+    routes.push({ procedure: path, definition, binding, params, pattern: new RegExp(`^${source}$`), numeric: numericFields(definition.input) });
+  }
+  return routes.sort((a, b) => a.params.length - b.params.length);
 }
 
-/** Handles /health and /api/*; returns false for any other path so the caller can pass it on. */
+const routes = restRoutes();
+/** For each path without parameters, every route that matches it: most requests are found without a regex. */
+const byStaticPath = new Map(
+  routes.filter((r) => r.params.length === 0).map((r) => [r.binding.path as string, routes.filter((other) => other.pattern.test(r.binding.path))]),
+);
+const withParams = routes.filter((r) => r.params.length > 0);
+const matchingRoutes = (path: string): RestRoute[] => byStaticPath.get(path) ?? withParams.filter((r) => r.pattern.test(path));
+
+/** Handles /api/* and every path a procedure is bound to (/health); returns false for any other path. */
 export async function handleRest(req: IncomingMessage, res: ServerResponse, control: TrainingControl, startedAt: number): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/+$/, '') || '/';
-  if (path === '/health') {
-    send(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), state: control.status().state });
-    return true;
-  }
-  if (!path.startsWith('/api/') && path !== '/api') return false;
+  const matching = matchingRoutes(path);
+  if (matching.length === 0 && path !== '/api' && !path.startsWith('/api/')) return false;
+  // HEAD is GET without the body (what a load balancer's health check may send).
+  const method = req.method === 'HEAD' ? 'GET' : req.method;
   try {
-    const matching = routes.filter((r) => r.pattern.test(path));
-    if (matching.length === 0) throw new HttpError(404, 'NOT_FOUND', `no endpoint ${path}; see README.md for the API`);
-    const route = matching.find((r) => r.method === req.method);
+    if (matching.length === 0) throw new RestError('NOT_FOUND', `no endpoint ${path}; see README.md for the API`);
+    const route = matching.find((r) => r.binding.method === method);
     if (!route) {
-      res.setHeader('Allow', matching.map((r) => r.method).join(', '));
-      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${matching.map((r) => r.method).join(' or ')}`);
+      const allowed = [...new Set(matching.map((r) => r.binding.method))];
+      res.setHeader('Allow', (allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed).join(', '));
+      throw new RestError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}`);
     }
-    const params = route.pattern.exec(path)!.slice(1);
-    const result = await route.handler({ control, params, query: url.searchParams, body: () => readJsonBody(req) });
-    send(res, route.status ?? 200, result);
+    const body = route.binding.body ? await readJsonBody(req) : undefined;
+    const ctx: ApiContext = { control, startedAt };
+    const output = await callRoute(route, ctx, route.pattern.exec(path)!.slice(1), url.searchParams, body);
+    send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
   } catch (error) {
     sendError(res, error);
   }
   return true;
 }
 
-function sendError(res: ServerResponse, error: unknown): void {
-  if (error instanceof HttpError) return send(res, error.status, { error: { code: error.code, message: error.message } });
-  if (error instanceof HyperGpuError) {
-    const status = error.code === 'NOT_FOUND' ? 404 : error.code === 'CONFLICT' ? 409 : 400;
-    return send(res, status, { error: { code: error.code, message: error.message } });
+/** Runs one procedure for a REST request: input from the request, checked; output checked. */
+async function callRoute(route: RestRoute, ctx: ApiContext, paramValues: string[], query: URLSearchParams, body: unknown): Promise<unknown> {
+  const { definition } = route;
+  let input: unknown;
+  if (definition.input) {
+    const raw = requestInput(route, paramValues, query, body);
+    const parsed = definition.input.safeParse(raw);
+    if (!parsed.success) throw new RestError('BAD_REQUEST', describeIssues(parsed.error, route));
+    input = parsed.data;
   }
+  if (definition.kind === 'subscription') throw new RestError('METHOD_NOT_ALLOWED', `${route.procedure} is a subscription`);
+  return checkOutput(route.procedure, definition.output, await definition.resolve({ ctx, input }));
+}
+
+/** The raw input: the JSON body, path parameters and declared query parameters (numbers where the input has numbers). */
+function requestInput(route: RestRoute, paramValues: string[], query: URLSearchParams, body: unknown): unknown {
+  const { binding, params, numeric } = route;
+  if (params.length === 0 && !binding.query?.length) return body;
+  const input: Record<string, unknown> = binding.body && typeof body === 'object' && body !== null ? { ...body } : {};
+  const set = (name: string, raw: string) => (input[name] = numeric.has(name) ? toNumber(raw) : raw);
+  params.forEach((name, i) => set(name, safeDecode(paramValues[i])));
+  for (const name of binding.query ?? []) {
+    const value = query.get(name);
+    if (value !== null) set(name, value);
+  }
+  return input;
+}
+
+/** A string that reads as a number (Number(), as before) becomes it; anything else stays a string for the schema to refuse. */
+function toNumber(raw: string): unknown {
+  const n = Number(raw);
+  return raw.trim() !== '' && !Number.isNaN(n) ? n : raw;
+}
+
+function safeDecode(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+type AnySchema = { _zod: { def: { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema> } } };
+
+/** Names of the fields of an object input (optional or not) whose schema is a number. */
+function numericFields(schema: z.ZodType | null): ReadonlySet<string> {
+  const unwrap = (s: AnySchema): AnySchema => (s._zod.def.innerType ? unwrap(s._zod.def.innerType) : s);
+  const fields = new Set<string>();
+  if (!schema) return fields;
+  const object = unwrap(schema as unknown as AnySchema);
+  for (const [name, field] of Object.entries(object._zod.def.shape ?? {})) if (unwrap(field)._zod.def.type === 'number') fields.add(name);
+  return fields;
+}
+
+function describeIssues(error: z.ZodError, route: RestRoute): string {
+  const fromBody = route.binding.body === true;
+  const label = (path: PropertyKey[]) => {
+    const field = String(path[0] ?? '');
+    if (route.params.includes(field)) return `path parameter ${path.join('.')}`;
+    if (route.binding.query?.includes(field)) return `query parameter ${path.join('.')}`;
+    return path.join('.') || (fromBody ? 'body' : 'input');
+  };
+  return `invalid ${fromBody ? 'body' : 'request'}: ${error.issues.map((issue) => `${label(issue.path)}: ${issue.message}`).join('; ')}`;
+}
+
+function sendError(res: ServerResponse, error: unknown): void {
+  const code: string = error instanceof RestError || error instanceof HyperGpuError ? error.code : 'INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
-  send(res, 500, { error: { code: 'INTERNAL', message } });
+  send(res, translateError(code).http, { error: { code, message } });
 }
 
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
@@ -180,7 +165,7 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `body is larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw new RestError('PAYLOAD_TOO_LARGE', `body is larger than ${MAX_BODY_BYTES} bytes`);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
@@ -188,12 +173,12 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new HttpError(400, 'BAD_REQUEST', `body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new RestError('BAD_REQUEST', `body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headOnly = false): void {
   const json = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
-  res.end(json);
+  res.end(headOnly ? undefined : json);
 }

@@ -1,13 +1,8 @@
-import { router } from './trpc';
-import { trainingRouter } from './routers/training';
-import { nodesRouter } from './routers/nodes';
-import { liveRouter } from './routers/live';
+// The tRPC router, assembled from the procedure files (procedures/index.ts): one tRPC procedure per definition.
+import { procedureTree } from './procedures';
+import { router, toTrpcRecord } from './trpc';
 
-export const appRouter = router({
-  training: trainingRouter,
-  nodes: nodesRouter,
-  live: liveRouter,
-});
+export const appRouter = router(toTrpcRecord(procedureTree));
 
 /** The only thing the dashboard imports from the server. */
 export type AppRouter = typeof appRouter;

@@ -1,5 +1,5 @@
 // Maps the public start-training body (the original REST design's field names) onto the service's input.
-import type { StartTrainingInput } from './schemas';
+import type { StartTrainingInput } from './inputs';
 import type { SessionConfigInput } from '../core/session-config';
 
 export function toSessionConfigInput(input: StartTrainingInput): SessionConfigInput {

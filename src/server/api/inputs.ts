@@ -1,5 +1,5 @@
-// Input validation shared by tRPC procedures and the REST facade, so both reject the same things
-// with the same reasons.
+// Input schemas used by more than one procedure. The tRPC router and the REST facade validate with the same
+// schemas (each procedure declares its own input), so both reject the same things with the same reasons.
 import { z } from 'zod';
 
 export const optimizerInput = z
@@ -41,5 +41,6 @@ export const startTrainingInput = z
 
 export type StartTrainingInput = z.infer<typeof startTrainingInput>;
 
-export const idInput = z.object({ id: z.number().int().positive() });
-export const sessionIdInput = z.object({ sessionId: z.number().int().positive().optional() });
+export const positiveId = z.number().int().positive();
+export const idInput = z.object({ id: positiveId });
+export const sessionIdInput = z.object({ sessionId: positiveId });

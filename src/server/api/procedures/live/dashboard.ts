@@ -1,14 +1,15 @@
 // Live dashboard feed: one snapshot, then every coordinator event as it happens. No polling anywhere.
-import { publicProcedure, router } from '../trpc';
-import type { CoordinatorEvent, LiveMessage } from '../../core/events';
+import { liveMessage, type LiveMessage } from '../../dto';
+import { defineSubscription } from '../../procedure';
+import type { CoordinatorEvent } from '../../../core/events';
 
-export type { LiveMessage };
-
-/** Events a slow client has not taken yet are capped; past this the oldest non-status events are dropped. */
+/** Events a slow client has not taken yet are capped; past this the oldest are dropped. */
 const MAX_BUFFERED = 1000;
 
-export const liveRouter = router({
-  dashboard: publicProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<LiveMessage> {
+export const dashboard = defineSubscription({
+  input: null,
+  output: liveMessage,
+  async *resolve({ ctx, signal }): AsyncGenerator<LiveMessage> {
     const queue: CoordinatorEvent[] = [];
     let wake: (() => void) | null = null;
     const unsubscribe = ctx.control.events.subscribe((event) => {
@@ -30,5 +31,5 @@ export const liveRouter = router({
     } finally {
       unsubscribe();
     }
-  }),
+  },
 });

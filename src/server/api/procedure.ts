@@ -1,0 +1,95 @@
+// What one API procedure is, independent of the transport: its input schema (or none), its output schema, how
+// it resolves against the coordinator, and, where the original REST design has a path for it, that binding.
+// The tRPC router (root.ts) and the REST facade (rest.ts) are both built from these definitions, so a procedure
+// validates the same input, returns the same output and fails the same way on every transport.
+import type { z } from 'zod';
+import type { TrainingControl } from '../services/training-control';
+
+export interface ApiContext {
+  control: TrainingControl;
+  /** When this server started (epoch ms), for /health; the coordinator's own start time when absent. */
+  startedAt?: number;
+}
+
+export type ProcedureKind = 'query' | 'mutation' | 'subscription';
+
+export interface RestBinding {
+  method: 'GET' | 'POST';
+  /** Path pattern; a `:name` segment is a path parameter that becomes the input field `name`. */
+  path: `/${string}`;
+  /** Status of a successful answer (default 200). */
+  status?: 200 | 201;
+  /** Query parameters that become input fields of the same name. */
+  query?: readonly string[];
+  /** The JSON body is the input (absent or empty: undefined). */
+  body?: true;
+  /**
+   * The body is `{ [envelope]: output }` instead of the output itself: the original design answers lists as
+   * objects (`{ "nodes": [...] }`), so a script can tell an empty list from an error at a glance.
+   */
+  envelope?: string;
+}
+
+/** The input a resolver receives: the parsed input, or undefined for a procedure without one. */
+export type InputOf<I extends z.ZodType | null> = I extends z.ZodType ? z.output<I> : undefined;
+
+interface Definition<K extends ProcedureKind, I extends z.ZodType | null, O extends z.ZodType> {
+  kind: K;
+  /** Input schema; null for a procedure that takes no input. */
+  input: I;
+  /** Output schema: every answer is checked against it (for a subscription: every message it yields). */
+  output: O;
+  /** The REST path serving this procedure, or null when it has none. */
+  rest: RestBinding | null;
+}
+
+export interface QueryDefinition<I extends z.ZodType | null = z.ZodType | null, O extends z.ZodType = z.ZodType>
+  extends Definition<'query', I, O> {
+  resolve(opts: { ctx: ApiContext; input: InputOf<I> }): z.input<O> | Promise<z.input<O>>;
+}
+
+export interface MutationDefinition<I extends z.ZodType | null = z.ZodType | null, O extends z.ZodType = z.ZodType>
+  extends Definition<'mutation', I, O> {
+  resolve(opts: { ctx: ApiContext; input: InputOf<I> }): z.input<O> | Promise<z.input<O>>;
+}
+
+export interface SubscriptionDefinition<I extends z.ZodType | null = z.ZodType | null, O extends z.ZodType = z.ZodType>
+  extends Definition<'subscription', I, O> {
+  resolve(opts: { ctx: ApiContext; input: InputOf<I>; signal: AbortSignal | undefined }): AsyncIterable<z.input<O>>;
+}
+
+export type ProcedureDefinition = QueryDefinition<any, any> | MutationDefinition<any, any> | SubscriptionDefinition<any, any>;
+
+type Spec<D> = Omit<D, 'kind' | 'rest'> & { rest?: RestBinding };
+
+export function defineQuery<I extends z.ZodType | null, O extends z.ZodType>(spec: Spec<QueryDefinition<I, O>>): QueryDefinition<I, O> {
+  return { kind: 'query', ...spec, rest: spec.rest ?? null };
+}
+
+export function defineMutation<I extends z.ZodType | null, O extends z.ZodType>(spec: Spec<MutationDefinition<I, O>>): MutationDefinition<I, O> {
+  return { kind: 'mutation', ...spec, rest: spec.rest ?? null };
+}
+
+export function defineSubscription<I extends z.ZodType | null, O extends z.ZodType>(
+  spec: Spec<SubscriptionDefinition<I, O>>,
+): SubscriptionDefinition<I, O> {
+  return { kind: 'subscription', ...spec, rest: spec.rest ?? null };
+}
+
+/** Procedures grouped by domain; the nesting is the tRPC path (`training.status`). */
+export type ProcedureTree = { [key: string]: ProcedureDefinition | ProcedureTree };
+
+export function isDefinition(node: ProcedureDefinition | ProcedureTree): node is ProcedureDefinition {
+  return typeof (node as ProcedureDefinition).resolve === 'function' && typeof (node as ProcedureDefinition).kind === 'string';
+}
+
+/**
+ * The procedure's answer, checked against its output schema (fields the schema does not declare are dropped).
+ * A mismatch is a bug on this side: both transports answer it as an internal error naming the procedure.
+ */
+export function checkOutput<O extends z.ZodType>(procedure: string, schema: O, value: unknown): z.output<O> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => `${issue.path.join('.') || 'output'}: ${issue.message}`).join('; ');
+  throw new Error(`${procedure} produced output that does not match its schema: ${issues}`);
+}

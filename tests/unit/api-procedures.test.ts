@@ -1,0 +1,250 @@
+// The API's procedures: one file each, each with input and output schemas, assembled into the tRPC router under
+// the names the dashboard and scripts use, and answering with outputs their schemas accept. Runs the tRPC router
+// in-process (createCaller) against a TrainingControl made of plain objects.
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TRPCError, type inferRouterInputs, type inferRouterOutputs } from '@trpc/server';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { z } from 'zod';
+import { AdmissionError } from '../../src/protocol/errors';
+import type { EventBus } from '../../src/server/adapters/event-bus';
+import { appRouter, type AppRouter } from '../../src/server/api/root';
+import { isDefinition, type ProcedureDefinition } from '../../src/server/api/procedure';
+import { listProcedures, procedureTree } from '../../src/server/api/procedures';
+import { createCallerFactory } from '../../src/server/api/trpc';
+import type { LiveMessage } from '../../src/server/api/dto';
+import type { DashboardSnapshot, StatusSnapshot } from '../../src/server/core/events';
+import type { NodeSnapshot, SessionSnapshot } from '../../src/server/core/types';
+import type { LedgerReport } from '../../src/server/core/ledger';
+import { createFakeControl, fakeMetric, type FakeControl } from '../support/fake-control';
+
+const PROCEDURES_DIR = fileURLToPath(new URL('../../src/server/api/procedures/', import.meta.url));
+const createCaller = createCallerFactory(appRouter);
+const callerFor = (control: FakeControl) => createCaller({ control, startedAt: Date.now() - 65_000 });
+
+function procedureFiles(dir = PROCEDURES_DIR): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return procedureFiles(full);
+    return entry.name.endsWith('.ts') && full !== path.join(PROCEDURES_DIR, 'index.ts') ? [full] : [];
+  });
+}
+
+/** procedures/nodes/by-id.ts -> nodes.byId */
+function trpcPathOf(file: string): string {
+  const relative = path.relative(PROCEDURES_DIR, file).replace(/\.ts$/, '');
+  return relative
+    .split(path.sep)
+    .map((part) => part.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()))
+    .join('.');
+}
+
+const isSchema = (value: unknown): value is z.ZodType => value instanceof z.ZodType;
+
+describe('procedure files', () => {
+  it('hold one definition each, registered under the tRPC path their file path names', async () => {
+    const files = procedureFiles();
+    const registered = new Map(listProcedures().map((p) => [p.path, p.definition]));
+    for (const file of files) {
+      const exported = Object.values(await import(file)).filter((value) => typeof value === 'object' && value !== null && isDefinition(value as ProcedureDefinition));
+      expect(exported, file).toHaveLength(1);
+      expect(registered.get(trpcPathOf(file)), file).toBe(exported[0]);
+    }
+    expect(files).toHaveLength(registered.size);
+  });
+
+  it('declare an input schema (or null for none) and an output schema', () => {
+    for (const { path: name, definition } of listProcedures()) {
+      expect(definition.input === null || isSchema(definition.input), name).toBe(true);
+      expect(isSchema(definition.output), name).toBe(true);
+      expect(['query', 'mutation', 'subscription'], name).toContain(definition.kind);
+    }
+  });
+});
+
+describe('REST bindings', () => {
+  const bound = listProcedures().filter((p) => p.definition.rest);
+
+  it('are unique per method and path (path parameters compared by position)', () => {
+    const keys = bound.map(({ definition }) => `${definition.rest!.method} ${definition.rest!.path.replace(/:[^/]+/g, ':')}`);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('cover every path of the original REST design with its method and status', () => {
+    const table = Object.fromEntries(bound.map(({ path: name, definition }) => [`${definition.rest!.method} ${definition.rest!.path}`, [name, definition.rest!.status ?? 200]]));
+    expect(table).toEqual({
+      'GET /health': ['health', 200],
+      'GET /api/status': ['training.status', 200],
+      'GET /api/metrics': ['training.metrics', 200],
+      'GET /api/sessions': ['training.sessions', 200],
+      'GET /api/sessions/:id': ['training.session', 200],
+      'GET /api/sessions/:sessionId/rounds': ['training.rounds', 200],
+      'GET /api/sessions/:sessionId/contributions': ['training.contributions', 200],
+      'GET /api/sessions/:sessionId/checkpoints': ['training.checkpoints', 200],
+      'GET /api/sessions/:sessionId/events': ['training.events', 200],
+      'GET /api/sessions/:sessionId/ledger': ['training.ledger', 200],
+      'POST /api/training/start': ['training.start', 201],
+      'POST /api/training/pause': ['training.pause', 200],
+      'POST /api/training/resume': ['training.resume', 200],
+      'POST /api/training/stop': ['training.stop', 200],
+      'GET /api/nodes': ['nodes.list', 200],
+      'GET /api/nodes/:id': ['nodes.byId', 200],
+    });
+  });
+
+  it('map path and query parameters onto fields of the input schema', () => {
+    for (const { path: name, definition } of bound) {
+      const rest = definition.rest!;
+      const fields = [...rest.path.matchAll(/:([^/]+)/g)].map((m) => m[1]).concat(rest.query ?? []);
+      if (fields.length === 0) continue;
+      expect(definition.input, name).not.toBeNull();
+      let schema = definition.input as z.ZodType;
+      while (schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+      expect(schema, name).toBeInstanceOf(z.ZodObject);
+      for (const field of fields) expect(Object.keys((schema as z.ZodObject).shape), `${name} ${field}`).toContain(field);
+    }
+  });
+
+  it('never bind a subscription', () => {
+    for (const { path: name, definition } of listProcedures()) if (definition.kind === 'subscription') expect(definition.rest, name).toBeNull();
+  });
+});
+
+describe('tRPC router', () => {
+  it('has exactly the registered procedures, under the names the dashboard and scripts use', () => {
+    const names = Object.keys(appRouter._def.procedures).sort();
+    expect(names).toEqual(listProcedures().map((p) => p.path).sort());
+    for (const name of ['training.status', 'training.start', 'training.pause', 'training.resume', 'training.stop', 'nodes.list', 'nodes.byId', 'live.dashboard']) {
+      expect(names).toContain(name);
+    }
+    expect(Object.keys(procedureTree)).toEqual(['health', 'training', 'nodes', 'live']);
+  });
+
+  it('gives the client the domain types (checked by tsc)', () => {
+    type Out = inferRouterOutputs<AppRouter>;
+    type In = inferRouterInputs<AppRouter>;
+    expectTypeOf<Out['training']['status']>().toEqualTypeOf<StatusSnapshot>();
+    expectTypeOf<Out['training']['start']>().toEqualTypeOf<SessionSnapshot>();
+    expectTypeOf<Out['training']['ledger']>().toEqualTypeOf<LedgerReport>();
+    expectTypeOf<Out['nodes']['list']>().toEqualTypeOf<NodeSnapshot[]>();
+    expectTypeOf<In['nodes']['byId']>().toEqualTypeOf<{ id: number }>();
+    expectTypeOf<LiveMessage>().toEqualTypeOf<{ type: 'snapshot'; snapshot: DashboardSnapshot } | import('../../src/server/core/events').CoordinatorEvent>();
+  });
+
+  it('answers every query and mutation with an output its schema accepts', async () => {
+    const control = createFakeControl();
+    const caller = callerFor(control) as any;
+    const inputs: Record<string, unknown> = {
+      'training.start': { model: 'mlp', optimizer: 'sgd', learningRate: 0.05, rounds: 10 },
+      'training.session': { id: 1 },
+      'training.rounds': { sessionId: 1 },
+      'training.contributions': { sessionId: 1 },
+      'training.checkpoints': { sessionId: 1 },
+      'training.events': { sessionId: 1 },
+      'training.ledger': { sessionId: 1 },
+      'nodes.byId': { id: 1 },
+    };
+    const all = listProcedures();
+    const mutations = ['training.start', 'training.pause', 'training.resume', 'training.stop'];
+    expect(all.filter((p) => p.definition.kind === 'mutation').map((p) => p.path).sort()).toEqual([...mutations].sort());
+    // start first, then every read (they see a session with records), then the other mutations in order.
+    const byName = new Map(all.map((p) => [p.path, p.definition]));
+    const sequence = [mutations[0], ...all.filter((p) => p.definition.kind === 'query').map((p) => p.path), ...mutations.slice(1)];
+    for (const name of sequence) {
+      const fn = name.split('.').reduce((node, key) => node[key], caller);
+      const result = await fn(inputs[name]);
+      const parsed = byName.get(name)!.output.safeParse(result);
+      expect(parsed.success, `${name}: ${parsed.error?.message}`).toBe(true);
+    }
+    expect(control.data.session?.state).toBe('stopped');
+  });
+
+  it('returns what the session records hold, NaN losses included', async () => {
+    const control = createFakeControl();
+    const caller = callerFor(control);
+    const session = await caller.training.start({ model: 'mlp', batchSize: 64 });
+    expect(session).toMatchObject({ id: 1, state: 'running', config: { model: 'mlp', batchSize: 64 } });
+    const contributions = await caller.training.contributions({ sessionId: 1 });
+    expect(contributions).toHaveLength(2);
+    expect(contributions[1].trainLoss).toBeNaN();
+    expect(await caller.training.events({ sessionId: 1 })).toEqual(control.data.events);
+    expect(await caller.health()).toEqual({ status: 'ok', uptimeSeconds: 65, state: 'running' });
+  });
+
+  it('strips fields the output schema does not declare', async () => {
+    const control = createFakeControl();
+    control.data.nodes[0] = { ...control.data.nodes[0], secretToken: 'xyz' } as any;
+    const [node] = await callerFor(control).nodes.list();
+    expect(node).not.toHaveProperty('secretToken');
+    expect(node.name).toBe('node-1');
+  });
+
+  it('translates coded errors through the error table', async () => {
+    const control = createFakeControl();
+    const caller = callerFor(control);
+    const codeOf = async (promise: Promise<unknown>) => {
+      const error = await promise.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(TRPCError);
+      return (error as TRPCError).code;
+    };
+    expect(await codeOf(caller.nodes.byId({ id: 99 }))).toBe('NOT_FOUND');
+    expect(await codeOf(caller.training.pause())).toBe('CONFLICT');
+    expect(await codeOf(caller.training.session({ id: 7 }))).toBe('NOT_FOUND');
+    expect(await codeOf(caller.training.rounds({ sessionId: 7 }))).toBe('NOT_FOUND');
+    expect(await codeOf(caller.nodes.byId({ id: -1 }))).toBe('BAD_REQUEST');
+    expect(await codeOf(caller.training.start({ model: 'transformer' } as any))).toBe('BAD_REQUEST');
+    control.nodes = () => {
+      throw new AdmissionError('NOT_ASSIGNED', 'node 3 has no assignment in round 9');
+    };
+    expect(await codeOf(caller.nodes.list())).toBe('FORBIDDEN');
+    control.status = () => ({ state: 'dancing' }) as any;
+    expect(await codeOf(caller.training.status())).toBe('INTERNAL_SERVER_ERROR');
+  });
+});
+
+describe('training.metrics', () => {
+  it('returns the last 1000 points by default, with the headline figures of the original REST design', async () => {
+    const control = createFakeControl(1500);
+    const report = await callerFor(control).training.metrics();
+    expect(control.lastMetricsCall).toEqual({ sessionId: undefined, limit: 1000 });
+    expect(report.history).toHaveLength(1000);
+    expect(report.history[0].round).toBe(501);
+    expect(report).toMatchObject({ round: 1500, loss: 2 / 1500, accuracy: 0.5 + 1500 / 1000, testLoss: 1 / 1500, samples: 128 * 1500, samplesPerSecond: 1280 });
+    expect(report.latest).toEqual(fakeMetric(1500));
+  });
+
+  it('takes the points after round `since`, at most `limit` of them, and the last evaluation from the whole history', async () => {
+    const control = createFakeControl(12);
+    const report = await callerFor(control).training.metrics({ since: 3, limit: 2 });
+    expect(report.history.map((m) => m.round)).toEqual([4, 5]);
+    expect(report.accuracy).toBe(0.5 + 10 / 1000);
+    expect(control.lastMetricsCall?.limit).toBe(100_000);
+  });
+
+  it('reports nulls and zeros before the first round', async () => {
+    const report = await callerFor(createFakeControl(0)).training.metrics({ limit: 5 });
+    expect(report).toEqual({ sessionId: null, round: 0, loss: null, accuracy: null, testLoss: null, samples: 0, samplesPerSecond: 0, latest: null, history: [] });
+  });
+});
+
+describe('live.dashboard', () => {
+  it('yields a snapshot, then coordinator events, each checked against the message schema', async () => {
+    const control = createFakeControl(3);
+    const abort = new AbortController();
+    const iterable = (await (callerFor(control).live.dashboard as any)(undefined, { signal: abort.signal })) as AsyncIterable<LiveMessage>;
+    const iterator = iterable[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.value).toMatchObject({ type: 'snapshot', snapshot: { status: { state: 'idle' }, metrics: [{ round: 1 }, { round: 2 }, { round: 3 }] } });
+    control.events.publish({ type: 'metric', sessionId: 1, metric: fakeMetric(4, { trainLoss: Number.POSITIVE_INFINITY }) });
+    const second = await iterator.next();
+    expect(second.value).toMatchObject({ type: 'metric', sessionId: 1, metric: { round: 4, trainLoss: Number.POSITIVE_INFINITY } });
+    control.events.publish({ type: 'log', line: { at: 1, level: 'loud', message: 'x' } } as any);
+    await expect(iterator.next()).rejects.toThrow();
+    expect((control.events as EventBus).size).toBe(0);
+    abort.abort();
+  });
+});
