@@ -39,7 +39,7 @@ export class EngineDriver {
   readonly liveSlots = new Set<number>();
 
   constructor(options: Partial<EngineOptions> = {}) {
-    this.state = initialState({ heartbeatMs: 100, heartbeatTimeoutMs: 60_000, deadline: DEFAULT_DEADLINE_POLICY, ...options }, this.clock.now());
+    this.state = initialState({ heartbeatMs: 100, heartbeatTimeoutMs: 60_000, deadline: DEFAULT_DEADLINE_POLICY, normRatio: 10, ...options }, this.clock.now());
     this.send({ type: 'booted', at: this.clock.now(), seed: 0x5eed });
   }
 

@@ -140,6 +140,19 @@ describe('round engine: rounds', () => {
     expect(d.of('release-slots').some((e) => e.slots.length === 1)).toBe(true);
   });
 
+  it('refuses an update far larger than the recently accepted ones, under the session’s absolute limit', () => {
+    const d = running({}, { maxUpdateNorm: 1e5 });
+    d.join(1);
+    for (let i = 0; i < 8; i++) d.deliver(1); // norm 1 each
+    d.sumSquares = 400; // norm 20: within 1e5, but 20x the median
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('median');
+    d.sumSquares = 25; // norm 5: fine
+    d.deliver(1);
+    expect(sessionSnapshot(d.state)!.round).toBe(9);
+  });
+
   it('counts a flood of bad frames in one ledger row, and disconnects and bans a node that keeps sending them', () => {
     const d = running();
     d.join(1);

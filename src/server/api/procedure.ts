@@ -41,7 +41,14 @@ interface Definition<K extends ProcedureKind, I extends z.ZodType | null, O exte
   output: O;
   /** The REST path serving this procedure, or null when it has none. */
   rest: RestBinding | null;
+  /**
+   * Who may call it: 'operator' needs an operator credential (every mutation unless it says otherwise),
+   * 'public' anyone (reads, unless the server is configured to keep reads private too).
+   */
+  access: ProcedureAccess;
 }
+
+export type ProcedureAccess = 'public' | 'operator';
 
 export interface QueryDefinition<I extends z.ZodType | null = z.ZodType | null, O extends z.ZodType = z.ZodType>
   extends Definition<'query', I, O> {
@@ -60,20 +67,20 @@ export interface SubscriptionDefinition<I extends z.ZodType | null = z.ZodType |
 
 export type ProcedureDefinition = QueryDefinition<any, any> | MutationDefinition<any, any> | SubscriptionDefinition<any, any>;
 
-type Spec<D> = Omit<D, 'kind' | 'rest'> & { rest?: RestBinding };
+type Spec<D> = Omit<D, 'kind' | 'rest' | 'access'> & { rest?: RestBinding; access?: ProcedureAccess };
 
 export function defineQuery<I extends z.ZodType | null, O extends z.ZodType>(spec: Spec<QueryDefinition<I, O>>): QueryDefinition<I, O> {
-  return { kind: 'query', ...spec, rest: spec.rest ?? null };
+  return { kind: 'query', ...spec, rest: spec.rest ?? null, access: spec.access ?? 'public' };
 }
 
 export function defineMutation<I extends z.ZodType | null, O extends z.ZodType>(spec: Spec<MutationDefinition<I, O>>): MutationDefinition<I, O> {
-  return { kind: 'mutation', ...spec, rest: spec.rest ?? null };
+  return { kind: 'mutation', ...spec, rest: spec.rest ?? null, access: spec.access ?? 'operator' };
 }
 
 export function defineSubscription<I extends z.ZodType | null, O extends z.ZodType>(
   spec: Spec<SubscriptionDefinition<I, O>>,
 ): SubscriptionDefinition<I, O> {
-  return { kind: 'subscription', ...spec, rest: spec.rest ?? null };
+  return { kind: 'subscription', ...spec, rest: spec.rest ?? null, access: spec.access ?? 'public' };
 }
 
 /** Procedures grouped by domain; the nesting is the tRPC path (`training.status`). */

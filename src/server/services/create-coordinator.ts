@@ -26,7 +26,7 @@ export interface CoordinatorPorts {
   clock: Clock;
   credentials: Credentials;
   events: EventPublisher;
-  options: { heartbeatMs: number; heartbeatTimeoutMs: number; historyLimit: number; deadline?: Partial<EngineOptions['deadline']> };
+  options: { heartbeatMs: number; heartbeatTimeoutMs: number; historyLimit: number; deadline?: Partial<EngineOptions['deadline']>; normRatio?: number };
   /** More outbox consumers (settlement, exporters) beside the built-in ones. */
   consumers?: OutboxConsumer[];
   log?: (line: LogLine) => void;
@@ -46,6 +46,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     heartbeatMs: ports.options.heartbeatMs,
     heartbeatTimeoutMs: ports.options.heartbeatTimeoutMs,
     deadline: { ...DEFAULT_DEADLINE_POLICY, ...ports.options.deadline },
+    normRatio: ports.options.normRatio ?? 10,
   };
   const model = new ModelStore(ports.models);
   const live = new LiveView(ports.events, ports.options.historyLimit);

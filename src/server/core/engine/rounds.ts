@@ -4,7 +4,7 @@
 import { CLOSE_CODES } from '../../../protocol/messages';
 import { FrameKind } from '../../../protocol/frame';
 import { HyperGpuError } from '../../../protocol/errors';
-import { DEFAULT_DEADLINE_POLICY, hardDeadlineMs, recordArrival, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
+import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, recordArrival, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
 import { returnShards } from '../shards';
 import type { ContributionRecord } from '../types';
@@ -24,6 +24,16 @@ export function roundNonce(seed: number, n: number): number {
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
   z = (z ^ (z >>> 16)) & 0x7fffffff;
   return z === 0 ? 1 : z;
+}
+
+/** Accepted norms needed before the relative limit applies (until then the absolute one alone). */
+const NORMS_BEFORE_RELATIVE_LIMIT = 8;
+
+export function normLimit(absolute: number, norms: readonly number[], ratio: number): { value: number; why: string } {
+  if (ratio <= 0 || norms.length < NORMS_BEFORE_RELATIVE_LIMIT) return { value: absolute, why: 'the session limit' };
+  const median = arrivalQuantile(norms, 0.5)!;
+  const relative = ratio * median;
+  return relative < absolute ? { value: relative, why: `${ratio}x the median ${median.toExponential(3)} of recently accepted updates` } : { value: absolute, why: 'the session limit' };
 }
 
 export function deadlinePolicy(state: EngineState): DeadlinePolicy {
@@ -170,9 +180,10 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     return rejectUpdate(t, e.nodeId, e.header, 'STALE_ROUND', `round ${e.header.round} stopped collecting while the update was copied`);
   }
   const norm = Math.sqrt(e.stats.sumSquares);
-  if (!(norm <= session.config.maxUpdateNorm)) {
+  const limit = normLimit(session.config.maxUpdateNorm, t.state.session!.norms, t.state.options.normRatio);
+  if (!(norm <= limit.value)) {
     t.emit({ type: 'release-slots', slots: [e.slot] });
-    return rejectUpdate(t, e.nodeId, e.header, 'ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${session.config.maxUpdateNorm.toExponential(3)}`);
+    return rejectUpdate(t, e.nodeId, e.header, 'ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${limit.value.toExponential(3)} (${limit.why})`);
   }
   const open = acceptUpdate(round.open, {
     nodeId: e.nodeId,
@@ -184,7 +195,7 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     slot: e.slot,
   });
   t.setRound({ open });
-  t.setSession({ arrivals: recordArrival(t.state.session!.arrivals, t.at - open.openedAt) });
+  t.setSession({ arrivals: recordArrival(t.state.session!.arrivals, t.at - open.openedAt), norms: recordArrival(t.state.session!.norms, norm) });
   t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at)) });
   t.emit({ type: 'send', nodeId: e.nodeId, message: { v: 1, type: 'accepted', round: e.header.round, samples: e.header.sampleCount } });
   t.publishNode(e.nodeId);

@@ -82,7 +82,7 @@ export function onSessionCreated(t: Transition, e: Extract<EngineEvent, { type: 
   t.set({ starting: null, round: null });
   t.commit([{ kind: 'session-started', sessionId: starting.sessionId, at: starting.at, config: starting.config, trainSize: starting.trainSize, paramCount: starting.paramCount }]);
   t.set({
-    session: { id: e.sessionId, cursor: { epoch: 0, position: 0, pending: [] }, arrivals: [], recent: [], lastTestAccuracy: null, lastTestLoss: null, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null, rejections: new Map(), rejectionsSince: null },
+    session: { id: e.sessionId, cursor: { epoch: 0, position: 0, pending: [] }, arrivals: [], norms: [], recent: [], lastTestAccuracy: null, lastTestLoss: null, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null, rejections: new Map(), rejectionsSince: null },
   });
   const c = starting.config;
   const description =
@@ -289,7 +289,7 @@ export function onRecovered(t: Transition, e: Extract<EngineEvent, { type: 'reco
   t.set({
     lastSessionId: Math.max(t.state.lastSessionId, s.id),
     durable: { sessions: new Map([...t.state.durable.sessions, [s.id, s]]), credits: new Map([...t.state.durable.credits, [s.id, e.credits]]) },
-    session: { id: s.id, cursor: structuredClone(s.cursor), arrivals: [], recent: e.recent, lastTestAccuracy: e.lastTestAccuracy, lastTestLoss: e.lastTestLoss, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null, rejections: new Map(), rejectionsSince: null },
+    session: { id: s.id, cursor: structuredClone(s.cursor), arrivals: [], norms: [], recent: e.recent, lastTestAccuracy: e.lastTestAccuracy, lastTestLoss: e.lastTestLoss, samplesPerSecond: 0, lastRoundDurationMs: null, completionPending: false, ending: null, rejections: new Map(), rejectionsSince: null },
     round: null,
   });
   const message = `resumed after a coordinator restart from ${e.how}`;

@@ -13,6 +13,12 @@ export interface EngineOptions {
   heartbeatTimeoutMs: number;
   /** Round deadline policy; the ceiling comes from each session's roundTimeoutMs. */
   deadline: Omit<DeadlinePolicy, 'ceilingMs'>;
+  /**
+   * An update whose norm exceeds this many times the median of recently accepted ones is refused, whatever
+   * the session's absolute limit (0: off). Honest norms move slowly; one update scaled up to outweigh every
+   * honest one combined does not pass.
+   */
+  normRatio: number;
 }
 
 /** A request from the API waiting for its answer (start, pause, resume, stop, shutdown). */
@@ -24,6 +30,8 @@ export interface LiveSession {
   /** The data cursor after the last committed round plus the shards handed out since. */
   cursor: DataCursor;
   arrivals: Arrivals;
+  /** Norms of recently accepted updates (the relative norm limit's reference). */
+  norms: readonly number[];
   /** The last few committed rounds' metrics (throughput over a window, and the latest for evaluation). */
   recent: readonly MetricPoint[];
   lastTestAccuracy: number | null;
