@@ -130,7 +130,7 @@ export class EngineDriver {
       checksum: 7,
       trainLoss: 0.5,
     };
-    return this.send({ type: 'update-arrived', at: this.now, nodeId, connection: this.connections.get(nodeId)!, header, error: null });
+    return this.send({ type: 'update-arrived', at: this.now, nodeId, connection: this.connections.get(nodeId)!, frame: 0, header, error: null });
   }
 
   advance(ms: number): void {

@@ -372,6 +372,22 @@ describe('round engine: sessions', () => {
     expect(restarted.assignment(1)!.attempt).not.toBe(first.assignment(1)!.attempt);
   });
 
+  it('a stop waiting for a round whose aggregation then fails still ends the session, and the shards go back', () => {
+    const d = running();
+    d.join(1);
+    d.hold.add('aggregate');
+    d.deliver(1);
+    const stop = d.request('stop');
+    expect(stop).toBeUndefined();
+    const held = d.held.splice(0)[0];
+    d.hold.clear();
+    if (held.type !== 'aggregate') throw new Error('expected the aggregation to be held');
+    d.send({ type: 'aggregation-failed', at: d.now, sessionId: held.sessionId, round: held.round, message: 'worker crashed' });
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'stopped', round: 0, modelVersion: 0 });
+    expect(d.liveSlots.size).toBe(0);
+    expect(d.state.session!.cursor.pending).toEqual([{ epoch: 0, start: 0, count: 100 }]);
+  });
+
   it('shutdown waits for the round being committed, then checkpoints and saves a resumable session', () => {
     const d = running();
     d.join(1);

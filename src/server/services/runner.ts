@@ -48,8 +48,9 @@ export class Runner {
   private readonly slots = new Map<number, UpdateSlot>();
   private readonly requests = new Map<RequestId, Pending>();
   private nextRequest = 1;
-  /** The frame being handled by the current update-arrived event (ingest copies it). */
-  private frame: { bytes: Uint8Array; header: FrameHeader } | null = null;
+  /** Frames whose update-arrived event has not been stepped yet, by reference (ingest copies them). */
+  private readonly frames = new Map<number, { bytes: Uint8Array; header: FrameHeader }>();
+  private nextFrame = 1;
   /** Background writes whose failure must be logged, and which shutdown waits for. */
   private readonly background = new Set<Promise<unknown>>();
   private waiters: { predicate: (s: SessionSnapshot) => boolean; resolve: (s: SessionSnapshot) => void }[] = [];
@@ -74,12 +75,9 @@ export class Runner {
 
   /** A binary frame from a registered connection, its header already decoded (or not decodable) at the edge. */
   frameArrived(nodeId: number, connection: number, bytes: Uint8Array, header: FrameHeader | null, error: { code: string; message: string } | null): void {
-    this.frame = header ? { bytes, header } : null;
-    try {
-      this.dispatch({ type: 'update-arrived', at: this.deps.clock.now(), nodeId, connection, header, error });
-    } finally {
-      this.frame = null;
-    }
+    const frame = this.nextFrame++;
+    if (header) this.frames.set(frame, { bytes, header });
+    this.dispatch({ type: 'update-arrived', at: this.deps.clock.now(), nodeId, connection, frame, header, error });
   }
 
   connectionOpened(connection: number, link: AgentLink): void {
@@ -135,6 +133,8 @@ export class Runner {
             this.log('error', `effect ${effect.type} failed: ${errorText(error)}`);
           }
         }
+        // A frame is never kept past its event, admitted or refused.
+        if (event.type === 'update-arrived') this.frames.delete(event.frame);
       }
     } finally {
       this.draining = false;
@@ -177,7 +177,7 @@ export class Runner {
         this.timers.delete(effect.timer);
         return;
       case 'ingest':
-        return this.ingest(effect.nodeId);
+        return this.ingest(effect.nodeId, effect.frame);
       case 'release-slots':
         for (const id of effect.slots) {
           const slot = this.slots.get(id);
@@ -286,9 +286,10 @@ export class Runner {
   }
 
   /** Copies the frame being handled into an aggregator slot and inspects it there in one pass. */
-  private ingest(nodeId: number): void {
-    const frame = this.frame;
-    if (!frame) throw new Error('ingest asked for outside an arriving frame');
+  private ingest(nodeId: number, ref: number): void {
+    const frame = this.frames.get(ref);
+    if (!frame) throw new Error(`ingest asked for frame ${ref}, which is not waiting`);
+    this.frames.delete(ref);
     const { header, bytes } = frame;
     const aggregator = this.deps.aggregator;
     let slot: UpdateSlot | null = null;

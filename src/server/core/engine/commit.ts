@@ -55,6 +55,15 @@ export function onCommitFailed(t: Transition, e: Extract<EngineEvent, { type: 'c
   }
 }
 
+/** The aggregator failed (a crashed worker): the round is dropped whole, its shards go back, training goes on. */
+export function onAggregationFailed(t: Transition, e: Extract<EngineEvent, { type: 'aggregation-failed' }>): void {
+  const round = t.state.round;
+  if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
+  t.log('error', `round ${e.round} could not be aggregated (${e.message}); its updates are dropped and their shards handed out again`);
+  cancelRound(t, `AGGREGATION_FAILED: ${e.message}`);
+  afterRound(t);
+}
+
 /** What comes after a round: the ending or shutdown that waited for it, completion, or the next round. */
 function afterRound(t: Transition): void {
   const live = t.state.session!;

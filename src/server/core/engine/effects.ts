@@ -21,7 +21,7 @@ export type Effect =
   | { type: 'cancel-timer'; timer: TimerName }
   // the update path
   /** Copy the frame being handled into an aggregator slot and inspect it, now, before anything else runs. */
-  | { type: 'ingest'; nodeId: number; header: UpdateHeader }
+  | { type: 'ingest'; nodeId: number; frame: number; header: UpdateHeader }
   | { type: 'release-slots'; slots: number[] }
   | { type: 'aggregate'; sessionId: number; round: number; plan: AggregationPlan }
   /** Journal the aggregate (when there is one), then ONE transaction: round, contributions, metric, session, outbox. */

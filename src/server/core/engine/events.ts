@@ -20,7 +20,8 @@ export type EngineEvent =
   | { type: 'node-ready'; at: number; nodeId: number; connection: number; sessionId: number }
   | { type: 'heartbeat'; at: number; nodeId: number; connection: number }
   | { type: 'node-lost'; at: number; nodeId: number; connection: number; reason: string; left: boolean }
-  | { type: 'update-arrived'; at: number; nodeId: number; connection: number; header: UpdateHeader | null; error: { code: string; message: string } | null }
+  /** `frame` is the runner's reference to the bytes (the engine never sees them); ingest hands it back. */
+  | { type: 'update-arrived'; at: number; nodeId: number; connection: number; frame: number; header: UpdateHeader | null; error: { code: string; message: string } | null }
   | { type: 'update-ingested'; at: number; nodeId: number; header: UpdateHeader; slot: number; stats: PayloadStats }
   | { type: 'update-ingest-failed'; at: number; nodeId: number; header: UpdateHeader; code: string; message: string }
   // the API

@@ -168,7 +168,7 @@ export function onUpdateArrived(t: Transition, e: Extract<EngineEvent, { type: '
   if (header.paramCount !== session.paramCount) {
     return rejectUpdate(t, e.nodeId, header, 'PARAM_COUNT', `update has ${header.paramCount} parameters, model ${session.config.model} has ${session.paramCount}`);
   }
-  t.emit({ type: 'ingest', nodeId: e.nodeId, header });
+  t.emit({ type: 'ingest', nodeId: e.nodeId, frame: e.frame, header });
 }
 
 /** The payload is in its slot and was inspected in one pass: accept it, or release the slot and refuse it. */
@@ -272,14 +272,6 @@ export function onAggregationDone(t: Transition, e: Extract<EngineEvent, { type:
   if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
   t.emit({ type: 'release-slots', slots: round.outcome!.accepted.map((u) => u.slot) });
   commitRound(t, true);
-}
-
-/** The aggregator failed (a crashed worker): the round is dropped whole, its shards go back, training goes on. */
-export function onAggregationFailed(t: Transition, e: Extract<EngineEvent, { type: 'aggregation-failed' }>): void {
-  const round = t.state.round;
-  if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
-  t.log('error', `round ${e.round} could not be aggregated (${e.message}); its updates are dropped and their shards handed out again`);
-  cancelRound(t, `AGGREGATION_FAILED: ${e.message}`);
 }
 
 function commitRound(t: Transition, withUpdate: boolean): void {

@@ -3,9 +3,9 @@
 // effects. The runner (services/runner.ts) feeds it and carries the effects out.
 import type { Effect } from './effects';
 import type { EngineEvent } from './events';
-import { onCommitFailed, onRoundCommitted } from './commit';
+import { onAggregationFailed, onCommitFailed, onRoundCommitted } from './commit';
 import { armSweep, onHeartbeat, onNodeLost, onNodeReady, onNodeRegistered, onSweep } from './nodes';
-import { onAggregationDone, onAggregationFailed, onRoundTimer, onUpdateArrived, onUpdateIngested, rejectUpdate } from './rounds';
+import { onAggregationDone, onRoundTimer, onUpdateArrived, onUpdateIngested, rejectUpdate } from './rounds';
 import {
   onCheckpointResult,
   onEvaluationDone,
