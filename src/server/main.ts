@@ -245,7 +245,7 @@ class LocalAgents {
 }
 
 /** The admin token, printed only on the start that created it; later starts say where it lives and how to replace it. */
-function adminTokenNotice(runtime: Runtime, port: number): string {
+function adminTokenNotice(runtime: Runtime, port: number, resetAsked: boolean): string {
   const { source, createdToken, tokenFile } = runtime.operatorAuth;
   if (createdToken !== null) {
     return (
@@ -255,7 +255,7 @@ function adminTokenNotice(runtime: Runtime, port: number): string {
       `  Lost it? Restart with --reset-admin-token (or set HYPERGPU_ADMIN_TOKEN).\n`
     );
   }
-  if (source === 'env') return '\nAdmin token: from HYPERGPU_ADMIN_TOKEN.\n';
+  if (source === 'env') return `\nAdmin token: from HYPERGPU_ADMIN_TOKEN.${resetAsked ? ' (--reset-admin-token does nothing while it is set.)' : ''}\n`;
   return `\nAdmin token: set at first start (its hash is in ${tokenFile}); lost it? restart with --reset-admin-token.\n`;
 }
 
@@ -330,7 +330,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
 
   agents.start(cli.nodes);
-  process.stdout.write(adminTokenNotice(runtime, port));
+  process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
   if (!cli.headless) {
     process.stdout.write(
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +
