@@ -250,7 +250,7 @@ function adminTokenNotice(runtime: Runtime, port: number, resetAsked: boolean): 
   if (createdToken !== null) {
     return (
       `\nAdmin token (shown this once; only its hash is kept, in ${tokenFile}):\n\n    ${createdToken}\n\n` +
-      `  Sign in at http://localhost:${port}/sign-in with it, or send it from scripts:\n` +
+      `  Sign in at http://localhost:${port}/sign-in with it (the dashboard), or send it from scripts:\n` +
       `    curl -X POST -H 'Authorization: Bearer <token>' http://localhost:${port}/api/training/pause\n` +
       `  Lost it? Restart with --reset-admin-token (or set HYPERGPU_ADMIN_TOKEN).\n`
     );
@@ -334,7 +334,8 @@ async function main(): Promise<void> {
   if (!cli.headless) {
     process.stdout.write(
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +
-        `  Agents:     npm run agent -- --coordinator ws://<this-host>:${port}${AGENT_PATH}\n` +
+        `  Agents:     npm run agent -- --coordinator ws://<this-host>:${port}${AGENT_PATH}` +
+        `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? ' (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
         `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;

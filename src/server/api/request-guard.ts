@@ -5,8 +5,9 @@
 // - Cross-site WebSocket hijacking: browsers let any page open a WebSocket anywhere and send its Origin; an upgrade
 //   whose Origin is not this server's own is refused before the handshake. Agents send no Origin and pass.
 // - CSRF: a cross-site form or no-cors fetch can only POST text/plain, form bodies or nothing; JSON needs a CORS
-//   preflight we never grant. So a POST must say `Content-Type: application/json` (a bodiless POST may instead carry
-//   an Authorization header, which a cross-site page cannot add either).
+//   preflight we never grant. So a POST must say `Content-Type: application/json`. A bodiless POST may instead carry
+//   an Authorization header (which a cross-site page cannot add either) or no cookie at all (then it carries no
+//   ambient credential to abuse, and is answered like any caller without one: 401 for an operator procedure).
 // Pure functions over header strings; runtime.ts applies them and answers refusals through the error table.
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -101,7 +102,7 @@ export function checkOrigin(originHeader: string | undefined, hostHeader: string
   };
 }
 
-/** A POST must carry JSON; see the top of this file for why a bodiless POST with an Authorization header passes. */
+/** A POST must carry JSON; see the top of this file for when a bodiless POST passes. */
 export function checkPostBody(method: string | undefined, headers: IncomingHttpHeaders): Refusal | null {
   if (method !== 'POST') return null;
   const type = headers['content-type'];
@@ -109,7 +110,7 @@ export function checkPostBody(method: string | undefined, headers: IncomingHttpH
     if (type.split(';')[0].trim().toLowerCase() === 'application/json') return null;
   } else {
     const bodiless = headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
-    if (bodiless && headers.authorization !== undefined) return null;
+    if (bodiless && (headers.authorization !== undefined || headers.cookie === undefined)) return null;
   }
   return {
     code: 'UNSUPPORTED_MEDIA_TYPE',
