@@ -2,6 +2,7 @@
 // on a fresh data directory. Chromium comes from Debian (/usr/bin/chromium); Playwright cannot download
 // browsers here. Set E2E_BASE_URL to test a server that is already running instead of starting one.
 import { defineConfig } from '@playwright/test';
+import { E2E_ADMIN_TOKEN } from './tests/e2e/admin-token';
 
 const port = Number(process.env.E2E_PORT ?? 3217);
 const external = process.env.E2E_BASE_URL;
@@ -49,6 +50,6 @@ export default defineConfig({
         gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
         stdout: 'pipe',
         stderr: 'pipe',
-        env: { NEXT_TELEMETRY_DISABLED: '1' },
+        env: { NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: E2E_ADMIN_TOKEN },
       },
 });

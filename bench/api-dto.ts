@@ -10,6 +10,7 @@ import { createCallerFactory } from '../src/server/api/trpc';
 import type { StatusSnapshot } from '../src/server/core/events';
 import type { MetricPoint, SessionSnapshot } from '../src/server/core/types';
 import type { TrainingControl } from '../src/server/services/training-control';
+import { ANONYMOUS } from '../src/server/core/operator-access';
 
 const T0 = 1_800_000_000_000;
 const session: SessionSnapshot = {
@@ -83,8 +84,10 @@ async function time(fn: () => unknown, iterations: number): Promise<number> {
 }
 
 const res = { setHeader() {}, writeHead() {}, end() {} } as unknown as ServerResponse;
-const caller = createCallerFactory(appRouter)({ control });
-const rest = (url: string) => () => handleRest({ url, method: 'GET' } as IncomingMessage, res, control, T0);
+// Anonymous callers: the reads measured here are public.
+const caller = createCallerFactory(appRouter)({ control, caller: () => ANONYMOUS });
+const access = { caller: () => ANONYMOUS, privateReads: false };
+const rest = (url: string) => () => handleRest({ url, method: 'GET' } as IncomingMessage, res, control, T0, access);
 
 const rows: [string, number][] = [
   ['status snapshot: statusSnapshot.parse', await time(() => statusSnapshot.parse(status()), 50_000)],

@@ -131,7 +131,7 @@ export async function startServer(options: { env?: Record<string, string>; args?
   const args = [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--no-dashboard', '--no-session', '--nodes', '0', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...(options.args ?? [])];
   const child = spawnTracked(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...options.env },
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = captureOutput(child);
@@ -198,10 +198,14 @@ export function spawnAgent(coordinatorUrl: string, name: string, env: Record<str
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** GET (or POST with a JSON body) over a keep-alive agent; returns status and parsed JSON. */
+/** The admin token benchmark servers start with: starting, pausing and stopping sessions need the operator. */
+export const BENCH_ADMIN_TOKEN = 'hypergpu-bench-admin-token-0123456789';
+
 export function requestJson(url: string, method: 'GET' | 'POST' = 'GET', body?: unknown): Promise<{ status: number; body: any; bytes: number }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(url, { method, agent: keepAlive, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
+    const auth = { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` };
+    const req = http.request(url, { method, agent: keepAlive, headers: payload ? { ...auth, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : auth }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

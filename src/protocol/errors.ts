@@ -34,6 +34,9 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
   | 'CONFLICT'
+  // API: the operator credential is missing (UNAUTHORIZED) or not valid (FORBIDDEN)
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   // storage: a stored row that does not hold what its writer checked (edited by hand, or a bug)
   | 'CORRUPT_RECORD';
 

@@ -2,10 +2,20 @@
 import { z } from 'zod';
 
 const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 const schema = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
-  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  // Loopback by default: serving other machines (remote agents) is a choice, see "Security" in README.md.
+  HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+  /** The admin token; absent: one is generated at first start and stored hashed in the data dir. */
+  HYPERGPU_ADMIN_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'use at least 16 characters (openssl rand -hex 32)').optional()),
+  /** 1: reads (status, metrics, the live feed) need the operator credential too. */
+  HYPERGPU_PRIVATE_READS: z.preprocess(emptyToUndefined, z.enum(['0', '1', 'true', 'false']).default('0').transform((v) => v === '1' || v === 'true')),
+  /** Host names this server answers to besides localhost and the bound address, comma-separated. */
+  HYPERGPU_PUBLIC_HOSTS: z.preprocess(emptyToUndefined, z.string().default('').transform(list)),
+  /** Origins (scheme://host[:port]) whose pages may open WebSockets and POST here, comma-separated. */
+  HYPERGPU_ALLOWED_ORIGINS: z.preprocess(emptyToUndefined, z.string().default('').transform(list)),
   HYPERGPU_DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('data')),
   HYPERGPU_NODES: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(256).default(4)),
   HYPERGPU_HEARTBEAT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(20).max(60_000).default(200)),

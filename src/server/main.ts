@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { readEnv } from './env';
 import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
+import { startTrainingInput } from './api/inputs';
 import type { LogLine } from './core/events';
 import type { SessionConfigInput } from './core/session-config';
 import type { SessionSnapshot } from './core/types';
@@ -17,7 +18,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const USAGE = `Usage: npm start -- [options]
 
   --port N               port for dashboard, API and agents (default 3000, or PORT)
-  --host H               interface to listen on (default 0.0.0.0, or HOST)
+  --host H               interface to listen on (default 127.0.0.1, or HOST); 0.0.0.0 serves remote agents
+                         (see "Security" in README.md)
+  --public-host NAME     a host name other machines reach this server by (repeatable; or HYPERGPU_PUBLIC_HOSTS)
+  --reset-admin-token    replace the stored admin token with a new one, printed once
   --nodes N              local agents to spawn (default 4, or HYPERGPU_NODES); 0 for none
   --headless             no dashboard; run one session, print progress and a JSON summary, exit
   --no-dashboard         serve the API and agents only (a coordinator for scripts); keeps running
@@ -50,6 +54,8 @@ interface Cli {
   session: boolean;
   timeoutS: number;
   dataDir: string;
+  publicHosts: string[];
+  resetAdminToken: boolean;
   config: SessionConfigInput;
 }
 
@@ -60,6 +66,8 @@ function parseCli(argv: string[]): Cli {
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
+      'public-host': { type: 'string', multiple: true },
+      'reset-admin-token': { type: 'boolean' },
       nodes: { type: 'string' },
       headless: { type: 'boolean' },
       'no-dashboard': { type: 'boolean' },
@@ -125,6 +133,9 @@ function parseCli(argv: string[]): Cli {
   if (maxSamples !== undefined) config.maxSamples = maxSamples;
   const seed = num('seed', values.seed, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31);
   if (seed !== undefined) config.seed = seed;
+  // The same bounds as POST /api/training/start (api/inputs.ts): a flag is no way around them.
+  const checked = startTrainingInput.safeParse(config);
+  if (!checked.success) throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return {
     port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
     host: values.host ?? env.HOST,
@@ -136,6 +147,8 @@ function parseCli(argv: string[]): Cli {
     session: !values['no-session'],
     timeoutS: num('timeout', values.timeout, (n) => n > 0) ?? 900,
     dataDir: values['data-dir'] ?? env.HYPERGPU_DATA_DIR,
+    publicHosts: [...env.HYPERGPU_PUBLIC_HOSTS, ...(values['public-host'] ?? [])],
+    resetAdminToken: values['reset-admin-token'] ?? false,
     config,
   };
 }
@@ -231,6 +244,21 @@ class LocalAgents {
   }
 }
 
+/** The admin token, printed only on the start that created it; later starts say where it lives and how to replace it. */
+function adminTokenNotice(runtime: Runtime, port: number, resetAsked: boolean): string {
+  const { source, createdToken, tokenFile } = runtime.operatorAuth;
+  if (createdToken !== null) {
+    return (
+      `\nAdmin token (shown this once; only its hash is kept, in ${tokenFile}):\n\n    ${createdToken}\n\n` +
+      `  Sign in at http://localhost:${port}/sign-in with it (the dashboard), or send it from scripts:\n` +
+      `    curl -X POST -H 'Authorization: Bearer <token>' http://localhost:${port}/api/training/pause\n` +
+      `  Lost it? Restart with --reset-admin-token (or set HYPERGPU_ADMIN_TOKEN).\n`
+    );
+  }
+  if (source === 'env') return `\nAdmin token: from HYPERGPU_ADMIN_TOKEN.${resetAsked ? ' (--reset-admin-token does nothing while it is set.)' : ''}\n`;
+  return `\nAdmin token: set at first start (its hash is in ${tokenFile}); lost it? restart with --reset-admin-token.\n`;
+}
+
 function summary(session: SessionSnapshot, nodes: number, startedAt: number) {
   return {
     ok: session.state === 'completed',
@@ -264,6 +292,13 @@ async function main(): Promise<void> {
     aggregatorWorkers: env.HYPERGPU_AGGREGATOR_WORKERS,
     maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024,
     log: printLog,
+    security: {
+      adminToken: env.HYPERGPU_ADMIN_TOKEN,
+      resetAdminToken: cli.resetAdminToken,
+      privateReads: env.HYPERGPU_PRIVATE_READS,
+      publicHosts: cli.publicHosts,
+      allowedOrigins: env.HYPERGPU_ALLOWED_ORIGINS,
+    },
   });
   // Recover or start the session and prepare the dashboard before accepting connections, so nothing
   // (an agent, a script polling /api/status) ever sees a half-started coordinator.
@@ -295,10 +330,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
 
   agents.start(cli.nodes);
+  process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
   if (!cli.headless) {
     process.stdout.write(
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +
-        `  Agents:     npm run agent -- --coordinator ws://<this-host>:${port}${AGENT_PATH}\n` +
+        `  Agents:     npm run agent -- --coordinator ws://<this-host>:${port}${AGENT_PATH}` +
+        `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? ' (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
         `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;

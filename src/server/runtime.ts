@@ -16,8 +16,12 @@ import { createEvaluator } from './adapters/workers/evaluator';
 import { EventBus } from './adapters/event-bus';
 import { systemClock } from './adapters/clock';
 import { cryptoCredentials } from './adapters/credentials';
+import { createOperatorAuth, type OperatorAuthHandle } from './adapters/operator-auth';
 import { appRouter } from './api/root';
-import { handleRest } from './api/rest';
+import { handleRest, sendError, RestError } from './api/rest';
+import { createAuthRoutes } from './api/auth-routes';
+import { checkHost, checkOrigin, checkPostBody, guardConfig, type GuardConfig, type Refusal } from './api/request-guard';
+import { identify, readCredential } from './core/operator-access';
 import type { LogLine } from './core/events';
 import type { Aggregator, TrainingRepository } from './core/ports';
 import { createCoordinator } from './services/create-coordinator';
@@ -32,7 +36,27 @@ export interface RuntimeOptions {
   aggregatorWorkers?: number;
   maxFrameBytes: number;
   log: (line: LogLine) => void;
+  /** Who may operate the coordinator and whom it answers (see "Security" in README.md). */
+  security?: SecurityOptions;
 }
+
+export interface SecurityOptions {
+  /** HYPERGPU_ADMIN_TOKEN; absent: the token stored (hashed) in the data dir, created at first start. */
+  adminToken?: string;
+  /** --reset-admin-token: replace the stored token with a new one (printed once). */
+  resetAdminToken?: boolean;
+  /** HYPERGPU_PRIVATE_READS: reads need the operator credential too. */
+  privateReads?: boolean;
+  /** Host names this server answers to besides localhost and the bound address (--public-host, HYPERGPU_PUBLIC_HOSTS). */
+  publicHosts?: string[];
+  /** HYPERGPU_ALLOWED_ORIGINS: pages that may open WebSockets and POST here besides the server's own. */
+  allowedOrigins?: string[];
+}
+
+/** Largest tRPC WebSocket message: a subscription request or a mutation is a few hundred bytes. */
+export const TRPC_WS_MAX_PAYLOAD = 64 * 1024;
+/** Live subscriptions one tRPC WebSocket may hold (the dashboard holds one). */
+export const TRPC_WS_MAX_SUBSCRIPTIONS = 4;
 
 export interface Runtime {
   coordinator: CoordinatorService;
@@ -40,6 +64,8 @@ export interface Runtime {
   aggregator: Aggregator;
   gateway: AgentGateway;
   server: Server;
+  /** The operator credential: main.ts prints a newly created admin token once. */
+  operatorAuth: OperatorAuthHandle;
   /** Installs the handler for requests the runtime does not own (the Next.js pages). */
   setFallback(handler: ((req: IncomingMessage, res: ServerResponse) => void) | null): void;
   listen(port: number, host: string): Promise<number>;
@@ -85,23 +111,46 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     maxMessagesPerSecond: 500,
   });
 
-  const createContext = () => ({ control: coordinator });
+  const security = options.security ?? {};
+  const privateReads = security.privateReads ?? false;
+  const operatorAuth = createOperatorAuth({ dataDir, envToken: security.adminToken, reset: security.resetAdminToken });
+  const authRoutes = createAuthRoutes(operatorAuth, { privateReads });
+  // The credential is read from the request (HTTP) or the upgrade request (WebSocket) and checked at every call.
+  const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcHttp = createHTTPHandler({
     router: appRouter,
-    createContext,
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads }),
     basePath: `${TRPC_HTTP_PATH}/`,
   });
-  const trpcWss = new WebSocketServer({ noServer: true });
-  const trpcWsHandler = applyWSSHandler({ wss: trpcWss, router: appRouter, createContext, keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 } });
+  const trpcWss = new WebSocketServer({ noServer: true, maxPayload: TRPC_WS_MAX_PAYLOAD });
+  const trpcWsHandler = applyWSSHandler({
+    wss: trpcWss,
+    router: appRouter,
+    // One context per socket: the subscription count lives on it.
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
+    keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 },
+  });
+  // Replaced in listen(), once the bound address is known.
+  let guard: GuardConfig = guardConfig({ boundHost: '127.0.0.1', publicHosts: security.publicHosts ?? [], allowedOrigins: security.allowedOrigins ?? [] });
+  const refuseUpgrade = (socket: Duplex, refusal: Refusal) => {
+    const body = JSON.stringify({ error: refusal });
+    socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  };
 
   let fallback: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
+    // Host for everything (Next's pages too); Origin and JSON bodies for requests that change something.
+    const unsafe = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS';
+    const refusal = checkHost(req.headers.host, guard) ?? (unsafe ? (checkOrigin(req.headers.origin, req.headers.host, guard) ?? checkPostBody(req.method, req.headers)) : null);
+    if (refusal) return sendError(res, new RestError(refusal.code, refusal.message));
     if (url === TRPC_HTTP_PATH || url.startsWith(`${TRPC_HTTP_PATH}/`) || url.startsWith(`${TRPC_HTTP_PATH}?`)) {
       trpcHttp(req, res);
       return;
     }
-    handleRest(req, res, coordinator, startedAt)
+    authRoutes
+      .handle(req, res)
+      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }))
       .then((handled) => {
         if (handled) return;
         if (fallback) return fallback(req, res);
@@ -115,6 +164,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // Before the handshake: a page on another site never gets a socket to us (agents send no Origin).
+    const refusal = checkHost(req.headers.host, guard) ?? checkOrigin(req.headers.origin, req.headers.host, guard);
+    if (refusal) return refuseUpgrade(socket, refusal);
     if (pathname === AGENT_PATH) return gateway.handleUpgrade(req, socket, head);
     if (pathname === TRPC_WS_PATH) {
       trpcWss.handleUpgrade(req, socket, head, (ws) => trpcWss.emit('connection', ws, req));
@@ -130,10 +182,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     aggregator,
     gateway,
     server,
+    operatorAuth,
     setFallback(handler) {
       fallback = handler;
     },
     listen(port, host) {
+      guard = guardConfig({ boundHost: host, publicHosts: security.publicHosts ?? [], allowedOrigins: security.allowedOrigins ?? [] });
       return new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {

@@ -1,7 +1,9 @@
-// The dashboard against a live coordinator with two local agents: it connects, shows the running session,
-// follows rounds and accuracy as they happen, lists both nodes, and pauses and resumes training; the session
-// timeline records the start, the pause and the resume.
+// The dashboard against a live coordinator with two local agents: it connects, shows the running session read
+// only while signed out (controls disabled, a way to sign in), signs in with the admin token, follows rounds and
+// accuracy as they happen, lists both nodes, and pauses and resumes training; the session timeline records the
+// start, the pause and the resume.
 import { expect, test, type Page } from '@playwright/test';
+import { E2E_ADMIN_TOKEN } from './admin-token';
 
 const ACTIVE_ROWS = '[data-testid="node-row"][data-status="training"], [data-testid="node-row"][data-status="idle"]';
 
@@ -15,7 +17,7 @@ async function readPoints(page: Page, testId: string): Promise<number> {
   return raw === null ? 0 : Number(raw);
 }
 
-test('dashboard follows a live session and pauses and resumes it', async ({ page }, testInfo) => {
+test('dashboard follows a live session and pauses and resumes it', async ({ page, context }, testInfo) => {
   const pageErrors: string[] = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
 
@@ -23,6 +25,25 @@ test('dashboard follows a live session and pauses and resumes it', async ({ page
 
   await expect(page.getByTestId('connection-state')).toHaveAttribute('data-state', 'connected', { timeout: 30_000 });
   await expect(page.getByTestId('state-badge')).toHaveText('running', { timeout: 60_000 });
+
+  // Signed out, the dashboard is read only: every control is disabled, and a link says how to sign in.
+  await expect(page.getByTestId('operator-state')).toHaveAttribute('data-state', 'signed-out');
+  for (const button of ['btn-start', 'btn-pause', 'btn-resume', 'btn-stop']) await expect(page.getByTestId(button)).toBeDisabled();
+  await page.getByTestId('sign-in-to-operate').click();
+  await expect(page).toHaveURL(/\/sign-in$/);
+  await page.getByTestId('sign-in-token').fill('not-the-admin-token');
+  await page.getByTestId('sign-in-submit').click();
+  await expect(page.getByTestId('sign-in-error')).toContainText('not the admin token');
+  await page.getByTestId('sign-in-token').fill(E2E_ADMIN_TOKEN);
+  await page.getByTestId('sign-in-submit').click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByTestId('operator-state')).toHaveAttribute('data-state', 'signed-in');
+  // The session cookie: page scripts cannot read it, other sites' pages cannot send it.
+  const session = (await context.cookies()).find((c) => c.name === 'hypergpu_session');
+  expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+  await expect(page.getByTestId('sign-in-to-operate')).toHaveCount(0);
+  await expect(page.getByTestId('connection-state')).toHaveAttribute('data-state', 'connected', { timeout: 30_000 });
+  await expect(page.getByTestId('state-badge')).toHaveText('running', { timeout: 30_000 });
 
   // Rounds advance.
   await expect.poll(() => readNumber(page, 'round-counter'), { timeout: 30_000 }).toBeGreaterThan(0);

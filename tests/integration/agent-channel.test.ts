@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Assignment } from '../../src/server/core/types';
 import { encodeFrame, FrameKind } from '../../src/protocol/frame';
-import { eventually, startServer, waitForHttp, type ServerProcess } from '../support/server-process';
+import { eventually, startServer, waitForHttp, type ServerProcess, OPERATOR_HEADERS } from '../support/server-process';
 
 interface Client {
   ws: WebSocket;
@@ -66,7 +66,11 @@ describe('agent channel under hostile input', () => {
     server = await startServer(['--no-dashboard', '--no-session', '--nodes', '0'], { env: { HYPERGPU_MAX_FRAME_MB: '1' } });
     await waitForHttp(`${server.baseUrl}/health`);
     url = `ws://127.0.0.1:${server.port}/agent`;
-    const res = await fetch(`${server.baseUrl}/api/training/start`, { method: 'POST', body: JSON.stringify({ batchSize: 32, roundTimeoutMs: 60_000 }) });
+    const res = await fetch(`${server.baseUrl}/api/training/start`, {
+      method: 'POST',
+      body: JSON.stringify({ batchSize: 32, roundTimeoutMs: 60_000 }),
+      headers: { ...OPERATOR_HEADERS, 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(201);
   });
 

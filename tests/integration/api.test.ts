@@ -1,6 +1,6 @@
 // The REST endpoints of the original design and tRPC over HTTP, against the real server with a real agent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startServer, waitForHttp, type ServerProcess } from '../support/server-process';
+import { eventually, OPERATOR_HEADERS, startServer, waitForHttp, type ServerProcess } from '../support/server-process';
 
 describe('REST and tRPC API', () => {
   let server: ServerProcess;
@@ -9,7 +9,8 @@ describe('REST and tRPC API', () => {
     return { status: res.status, body: (await res.json()) as any };
   };
   const post = async (path: string, body?: string) => {
-    const res = await fetch(`${server.baseUrl}${path}`, { method: 'POST', body, headers: body ? { 'content-type': 'application/json' } : {} });
+    // The operator's token: every mutation needs it (tests/integration/security-operator.test.ts tries without).
+    const res = await fetch(`${server.baseUrl}${path}`, { method: 'POST', body, headers: { ...OPERATOR_HEADERS, ...(body ? { 'content-type': 'application/json' } : {}) } });
     return { status: res.status, body: (await res.json()) as any };
   };
   const round = async () => (await get('/api/status')).body.round as number;

@@ -9,6 +9,14 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * The admin token every test server is started with (HYPERGPU_ADMIN_TOKEN), so tests can operate it; a test that
+ * exercises the generated token passes its own env.
+ */
+export const TEST_ADMIN_TOKEN = 'hypergpu-test-admin-token-0123456789';
+/** Headers that make a request the operator's. */
+export const OPERATOR_HEADERS = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } as const;
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -42,7 +50,7 @@ export async function startServer(args: string[], options: { dataDir?: string; p
   const dataDir = options.dataDir ?? tempDataDir();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
     cwd: ROOT,
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...options.env },
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -13,6 +13,7 @@ import { appRouter, type AppRouter } from '../../src/server/api/root';
 import { isDefinition, type ProcedureDefinition } from '../../src/server/api/procedure';
 import { listProcedures, procedureTree } from '../../src/server/api/procedures';
 import { createCallerFactory } from '../../src/server/api/trpc';
+import type { Caller } from '../../src/server/core/operator-access';
 import type { LiveMessage } from '../../src/server/api/dto';
 import type { DashboardSnapshot, StatusSnapshot } from '../../src/server/core/events';
 import type { NodeSnapshot, SessionSnapshot } from '../../src/server/core/types';
@@ -21,7 +22,9 @@ import { createFakeControl, fakeMetric, type FakeControl } from '../support/fake
 
 const PROCEDURES_DIR = fileURLToPath(new URL('../../src/server/api/procedures/', import.meta.url));
 const createCaller = createCallerFactory(appRouter);
-const callerFor = (control: FakeControl) => createCaller({ control, startedAt: Date.now() - 65_000 });
+const OPERATOR: Caller = { kind: 'operator', via: 'token' };
+const callerFor = (control: FakeControl, caller: Caller = OPERATOR, privateReads = false) =>
+  createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads });
 
 function procedureFiles(dir = PROCEDURES_DIR): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -203,6 +206,43 @@ describe('tRPC router', () => {
     expect(await codeOf(caller.nodes.list())).toBe('FORBIDDEN');
     control.status = () => ({ state: 'dancing' }) as any;
     expect(await codeOf(caller.training.status())).toBe('INTERNAL_SERVER_ERROR');
+  });
+});
+
+describe('operator access', () => {
+  it('needs the operator for every mutation: UNAUTHORIZED without a credential, FORBIDDEN with a wrong one', async () => {
+    const control = createFakeControl();
+    const codeOf = (promise: Promise<unknown>) => promise.then(() => null, (e: unknown) => (e as TRPCError).code);
+    const anonymous = callerFor(control, { kind: 'anonymous' });
+    const wrong = callerFor(control, { kind: 'invalid', why: 'the sign-in session has expired or was signed out' });
+    for (const name of ['training.start', 'training.pause', 'training.resume', 'training.stop']) {
+      const call = (c: any) => name.split('.').reduce((node, key) => node[key], c)(name === 'training.start' ? {} : undefined);
+      expect(await codeOf(call(anonymous)), name).toBe('UNAUTHORIZED');
+      expect(await codeOf(call(wrong)), name).toBe('FORBIDDEN');
+    }
+    expect(control.data.session).toBeNull();
+    const refused = await anonymous.training.stop().catch((e: TRPCError) => e.message);
+    expect(refused).toMatch(/sign in at \/sign-in or send Authorization: Bearer/);
+    // Reads are public unless the server keeps them private.
+    expect((await anonymous.training.status()).state).toBe('idle');
+    expect(await codeOf(callerFor(control, { kind: 'anonymous' }, true).training.status())).toBe('UNAUTHORIZED');
+    expect((await callerFor(control, { kind: 'operator', via: 'session' }, true).training.status()).state).toBe('idle');
+  });
+
+  it('refuses settings that could hurt the coordinator, with the reason', async () => {
+    const caller = callerFor(createFakeControl());
+    const reasonOf = (input: object) => caller.training.start(input as any).then(() => null, (e: TRPCError) => `${e.code} ${e.message}`);
+    expect(await reasonOf({ maxUpdateNorm: 1e300 })).toMatch(/BAD_REQUEST.*maxUpdateNorm|BAD_REQUEST.*10000/s);
+    expect(await reasonOf({ minCompletion: 0 })).toMatch(/BAD_REQUEST/);
+    expect(await reasonOf({ checkpointEvery: 1 })).toMatch(/BAD_REQUEST/);
+    expect(await reasonOf({ roundTimeoutMs: 100 })).toMatch(/BAD_REQUEST/);
+    expect(await reasonOf({ maxUpdateNorm: 1e4, minCompletion: 0.1, checkpointEvery: 5 })).toBeNull();
+  });
+
+  it('declares every mutation operator-only and every read public', () => {
+    for (const { path: name, definition } of listProcedures()) {
+      expect(definition.access, name).toBe(definition.kind === 'mutation' ? 'operator' : 'public');
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AdmissionError } from '../../src/protocol/errors';
 import { defineQuery } from '../../src/server/api/procedure';
-import { handleRest, restRoutes } from '../../src/server/api/rest';
+import { handleRest, restRoutes, type RestAccess } from '../../src/server/api/rest';
 import { createFakeControl, type FakeControl } from '../support/fake-control';
 
 interface Answer {
@@ -17,7 +17,9 @@ interface Answer {
   raw: string;
 }
 
-async function request(control: FakeControl, method: string, url: string, body?: string | Buffer): Promise<Answer> {
+const OPERATOR: RestAccess = { caller: () => ({ kind: 'operator', via: 'token' }), privateReads: false };
+
+async function request(control: FakeControl, method: string, url: string, body?: string | Buffer, access: RestAccess = OPERATOR): Promise<Answer> {
   const req = Readable.from(body === undefined ? [] : [Buffer.from(body)]) as unknown as IncomingMessage;
   Object.assign(req, { method, url, headers: {} });
   const answer: Answer = { handled: false, status: 0, headers: {}, body: undefined, raw: '' };
@@ -34,7 +36,7 @@ async function request(control: FakeControl, method: string, url: string, body?:
       answer.raw = text ?? '';
     },
   } as unknown as ServerResponse;
-  answer.handled = await handleRest(req, res, control, Date.now() - 3_000);
+  answer.handled = await handleRest(req, res, control, Date.now() - 3_000, access);
   if (answer.raw) answer.body = JSON.parse(answer.raw);
   return answer;
 }
@@ -134,6 +136,22 @@ describe('REST facade', () => {
     expect(getStart.status).toBe(405);
     expect(getStart.headers.allow).toBe('POST');
     expect((await post(control, '/health')).status).toBe(405);
+  });
+
+  it('refuses operator procedures without the credential (401) or with a wrong one (403), before reading the body', async () => {
+    const control = createFakeControl();
+    const anonymous: RestAccess = { caller: () => ({ kind: 'anonymous' }), privateReads: false };
+    const wrong: RestAccess = { caller: () => ({ kind: 'invalid', why: 'the bearer token is not the admin token' }), privateReads: false };
+    const none = await request(control, 'POST', '/api/training/start', '{}', anonymous);
+    expect(none).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHORIZED', message: expect.stringMatching(/\/sign-in.*Bearer/) } } });
+    // Not even parsed: a refused caller costs no JSON parsing.
+    expect((await request(control, 'POST', '/api/training/start', '{"model":', anonymous)).status).toBe(401);
+    expect(await request(control, 'POST', '/api/training/stop', undefined, wrong)).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN', message: expect.stringMatching(/not the admin token/) } } });
+    expect(control.data.session).toBeNull();
+    // Reads stay public, unless reads are private.
+    expect((await request(control, 'GET', '/api/status', undefined, anonymous)).status).toBe(200);
+    expect((await request(control, 'GET', '/api/status', undefined, { ...anonymous, privateReads: true })).status).toBe(401);
+    expect((await request(control, 'GET', '/api/status', undefined, { ...OPERATOR, privateReads: true })).status).toBe(200);
   });
 
   it('answers HEAD like GET without a body', async () => {

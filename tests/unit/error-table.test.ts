@@ -40,6 +40,8 @@ const ALL_ERROR_CODES: Record<ErrorCode, true> = {
   NOT_FOUND: true,
   BAD_REQUEST: true,
   CONFLICT: true,
+  UNAUTHORIZED: true,
+  FORBIDDEN: true,
 };
 
 const closeCodes: number[] = Object.values(CLOSE_CODES);
@@ -76,6 +78,14 @@ describe('error table', () => {
     expect(translateError('BAD_REQUEST')).toMatchObject({ http: 400, trpc: 'BAD_REQUEST' });
     expect(translateError('METHOD_NOT_ALLOWED').http).toBe(405);
     expect(translateError('PAYLOAD_TOO_LARGE').http).toBe(413);
+  });
+
+  it('tells a missing operator credential (401) from a wrong one (403), and a POST that is not JSON (415)', () => {
+    expect(translateError('UNAUTHORIZED')).toMatchObject({ http: 401, trpc: 'UNAUTHORIZED' });
+    expect(translateError('FORBIDDEN')).toMatchObject({ http: 403, trpc: 'FORBIDDEN' });
+    expect(translateError('UNSUPPORTED_MEDIA_TYPE')).toMatchObject({ http: 415, trpc: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(translateError('HOST_NOT_ALLOWED').http).toBe(403);
+    expect(translateError('ORIGIN_NOT_ALLOWED').http).toBe(403);
   });
 
   it('reads a code it does not know as an internal error', () => {

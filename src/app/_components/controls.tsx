@@ -1,10 +1,12 @@
 'use client';
-// Start / Pause / Resume / Stop. Each button is enabled only in the states where its mutation makes sense;
+// Start / Pause / Resume / Stop. They need the operator: signed out, every button is disabled and a link says
+// how to sign in (the server refuses the mutations anyway). Each button is enabled only in the states where its mutation makes sense;
 // the resulting state change arrives over the live subscription, not from the mutation's reply, so every
 // open dashboard shows the same thing. Failures are shown until dismissed or the next action.
 import { useState } from 'react';
 import { useMutation } from '@tanstack/react-query';
 import { useTRPC } from '../_trpc/client';
+import { SIGN_IN_PATH, type OperatorState } from './use-operator';
 import type { StatusSnapshot } from '../../server/core/events';
 import type { ModelName, OptimizerName } from '../../server/core/types';
 
@@ -23,9 +25,10 @@ export function canDo(action: Action, state: State | null): boolean {
   return state !== null && ENABLED_IN[action].includes(state);
 }
 
-export function Controls({ state, connected, lastModel, lastOptimizer }: {
+export function Controls({ state, connected, operator, lastModel, lastOptimizer }: {
   state: State | null;
   connected: boolean;
+  operator: OperatorState;
   lastModel: ModelName | null;
   lastOptimizer: OptimizerName | null;
 }) {
@@ -42,7 +45,7 @@ export function Controls({ state, connected, lastModel, lastOptimizer }: {
   const resume = useMutation(trpc.training.resume.mutationOptions({ onError: onError('resume'), onMutate }));
   const stop = useMutation(trpc.training.stop.mutationOptions({ onError: onError('stop'), onMutate }));
   const busy = start.isPending || pause.isPending || resume.isPending || stop.isPending;
-  const enabled = (action: Action) => connected && !busy && canDo(action, state);
+  const enabled = (action: Action) => operator === 'signed-in' && connected && !busy && canDo(action, state);
 
   const chosenModel = model ?? lastModel ?? 'mlp';
   const chosenOptimizer = optimizer ?? lastOptimizer ?? 'adam';
@@ -54,14 +57,14 @@ export function Controls({ state, connected, lastModel, lastOptimizer }: {
           <div className="start-options" aria-label="Options for a new session">
             <label>
               <span>model</span>
-              <select value={chosenModel} onChange={(e) => setModel(e.target.value as ModelName)} disabled={busy}>
+              <select value={chosenModel} onChange={(e) => setModel(e.target.value as ModelName)} disabled={busy || operator !== 'signed-in'}>
                 <option value="mlp">MLP</option>
                 <option value="cnn">CNN</option>
               </select>
             </label>
             <label>
               <span>optimizer</span>
-              <select value={chosenOptimizer} onChange={(e) => setOptimizer(e.target.value as OptimizerName)} disabled={busy}>
+              <select value={chosenOptimizer} onChange={(e) => setOptimizer(e.target.value as OptimizerName)} disabled={busy || operator !== 'signed-in'}>
                 <option value="adam">Adam</option>
                 <option value="sgd">SGD</option>
               </select>
@@ -86,6 +89,11 @@ export function Controls({ state, connected, lastModel, lastOptimizer }: {
         <button type="button" className="btn btn-danger" data-testid="btn-stop" disabled={!enabled('stop')} onClick={() => stop.mutate()}>
           {stop.isPending ? 'Stopping…' : 'Stop'}
         </button>
+        {operator === 'signed-out' && (
+          <a className="link" href={SIGN_IN_PATH} data-testid="sign-in-to-operate">
+            Sign in to operate
+          </a>
+        )}
       </div>
       {error && (
         <div className="control-error" role="alert" data-testid="control-error">

@@ -11,6 +11,7 @@ import { LogPanel } from './log-panel';
 import { NodeTable } from './node-table';
 import { TimelinePanel } from './timeline-panel';
 import { useLiveDashboard, useNow, type ConnectionState } from './use-live-dashboard';
+import { SIGN_IN_PATH, useOperator, type OperatorState } from './use-operator';
 
 const COLORS = {
   train: '#60a5fa',
@@ -28,6 +29,7 @@ const CONNECTION_TEXT: Record<ConnectionState, string> = {
 
 export function Dashboard() {
   const { state, connection, connectionError } = useLiveDashboard();
+  const { operator, signOut } = useOperator();
   const status = state.status;
   const session = status?.session ?? null;
   const hasSession = status !== null && status.sessionId !== null;
@@ -42,9 +44,12 @@ export function Dashboard() {
           HyperGPU
           <span className="brand-sub">coordinator</span>
         </div>
-        <div className="connection" data-testid="connection-state" data-state={connection} title={connectionError ?? undefined}>
-          <span className="dot" />
-          {CONNECTION_TEXT[connection]}
+        <div className="topbar-right">
+          <OperatorBadge operator={operator} signOut={signOut} />
+          <div className="connection" data-testid="connection-state" data-state={connection} title={connectionError ?? undefined}>
+            <span className="dot" />
+            {CONNECTION_TEXT[connection]}
+          </div>
         </div>
       </header>
 
@@ -58,6 +63,7 @@ export function Dashboard() {
         <Controls
           state={status?.state ?? null}
           connected={connection === 'connected'}
+          operator={operator}
           lastModel={session?.config.model ?? null}
           lastOptimizer={session?.config.optimizer.name ?? null}
         />
@@ -92,6 +98,30 @@ export function Dashboard() {
         <LogPanel logs={state.logs} />
       </div>
     </div>
+  );
+}
+
+/** Signed in as the operator (with a sign-out) or not (with the way in). */
+function OperatorBadge({ operator, signOut }: { operator: OperatorState; signOut: () => Promise<void> }) {
+  if (operator === 'unknown') return null;
+  return (
+    <span className="operator" data-testid="operator-state" data-state={operator}>
+      {operator === 'signed-in' ? (
+        <>
+          signed in as operator
+          <button type="button" className="link" onClick={() => void signOut()} data-testid="sign-out">
+            Sign out
+          </button>
+        </>
+      ) : (
+        <>
+          read only
+          <a className="link" href={SIGN_IN_PATH} data-testid="sign-in-link">
+            Sign in
+          </a>
+        </>
+      )}
+    </span>
   );
 }
 

@@ -5,6 +5,8 @@ import { z } from 'zod';
 export const optimizerInput = z
   .object({
     name: z.enum(['sgd', 'adam']).optional(),
+    // Bounds of the optimizer's own math: a rate past 10 only diverges; momentum and betas below 1 keep the
+    // moving averages finite; epsilon above 1 would swamp Adam's step.
     learningRate: z.number().positive().max(10).optional(),
     momentum: z.number().min(0).max(0.999).optional(),
     beta1: z.number().min(0).max(0.9999).optional(),
@@ -13,29 +15,57 @@ export const optimizerInput = z
   })
   .strict();
 
+/**
+ * Every numeric setting is bounded so that no value, however chosen, can hurt the coordinator (its memory, disk,
+ * database or the honest nodes' work); values that merely train badly (a high learning rate) stay the operator's
+ * call. Each bound says why. zod refuses NaN and Infinity for every number here.
+ */
+export const SETTING_BOUNDS = {
+  /** Honest MNIST MLP/CNN gradient norms are about 0.1-10; one update at 1e300 would outweigh every honest one. */
+  maxUpdateNorm: 1e4,
+  /** At least a tenth of the assigned nodes must answer: at 0 a round closes on a single node's word. */
+  minCompletion: 0.1,
+  /** Each checkpoint writes the whole model to disk (and rows to the database): every round would flood both. */
+  checkpointEvery: 5,
+  /** Each evaluation queues a copy of the model for a pass over the test set: every round, they pile up in memory. */
+  evalEvery: 5,
+  /** A round that times out sooner than a node can train fails honest nodes and commits empty rounds many times a second. */
+  roundTimeoutMs: 1_000,
+} as const;
+
 export const startTrainingInput = z
   .object({
     model: z.enum(['mlp', 'cnn']).optional(),
     dataset: z
       .string()
+      // A path, not a document: the whole setting travels to every node.
+      .max(4096)
       .regex(/^(mnist|folder:.+)$/, "dataset must be 'mnist' or 'folder:<path>'")
       .optional(),
-    /** `rounds` is the original design's name for maxRounds. */
+    /** `rounds` is the original design's name for maxRounds. Ending a session sooner or later costs nothing. */
     rounds: z.number().int().positive().max(10_000_000).optional(),
     maxRounds: z.number().int().positive().max(10_000_000).optional(),
     targetAccuracy: z.number().gt(0).max(1).optional(),
     /** Either an optimizer name or a full optimizer object. */
     optimizer: z.union([z.enum(['sgd', 'adam']), optimizerInput]).optional(),
+    /** Past 10 every optimizer diverges; below it, a bad rate only trains badly. */
     learningRate: z.number().positive().max(10).optional(),
-    batchSize: z.number().int().min(1).max(65_536).optional(),
-    evalEvery: z.number().int().min(1).max(100_000).optional(),
-    checkpointEvery: z.number().int().min(1).max(100_000).optional(),
+    /**
+     * Samples per node per round. Below 8 a round is mostly overhead (a commit per handful of samples); past 65,536
+     * a node holds a batch of that many images in memory for one step.
+     */
+    batchSize: z.number().int().min(8).max(65_536).optional(),
+    evalEvery: z.number().int().min(SETTING_BOUNDS.evalEvery).max(100_000).optional(),
+    checkpointEvery: z.number().int().min(SETTING_BOUNDS.checkpointEvery).max(100_000).optional(),
     seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-    roundTimeoutMs: z.number().int().min(100).max(3_600_000).optional(),
-    minUpdates: z.number().int().min(1).max(100_000).optional(),
-    minCompletion: z.number().min(0).max(1).optional(),
+    /** At most an hour: a round waits that long at most for a silent node (heartbeats fail dead ones sooner). */
+    roundTimeoutMs: z.number().int().min(SETTING_BOUNDS.roundTimeoutMs).max(3_600_000).optional(),
+    /** A quorum larger than any pool this coordinator can hold would stall every round. */
+    minUpdates: z.number().int().min(1).max(10_000).optional(),
+    minCompletion: z.number().min(SETTING_BOUNDS.minCompletion).max(1).optional(),
+    /** A sample budget only ends the session sooner or later. */
     maxSamples: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
-    maxUpdateNorm: z.number().positive().optional(),
+    maxUpdateNorm: z.number().positive().max(SETTING_BOUNDS.maxUpdateNorm).optional(),
   })
   .strict();
 

@@ -3,12 +3,25 @@
 // The tRPC router (root.ts) and the REST facade (rest.ts) are both built from these definitions, so a procedure
 // validates the same input, returns the same output and fails the same way on every transport.
 import type { z } from 'zod';
+import type { Caller } from '../core/operator-access';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
   control: TrainingControl;
   /** When this server started (epoch ms), for /health; the coordinator's own start time when absent. */
   startedAt?: number;
+  /**
+   * Who is calling, decided at each call rather than once per connection: a tRPC WebSocket lives on after its
+   * sign-in session expires or is signed out, and must not keep the rights it had.
+   */
+  caller: () => Caller;
+  /** HYPERGPU_PRIVATE_READS: every procedure, reads included, needs the operator credential. */
+  privateReads?: boolean;
+  /**
+   * Live subscriptions on this connection and how many it may hold (tRPC over WebSocket has one context per
+   * socket); absent over HTTP, which serves no subscriptions.
+   */
+  subscriptions?: { live: number; max: number };
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

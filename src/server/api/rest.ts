@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { HyperGpuError } from '../../protocol/errors';
 import { translateError, type TranslatedCode } from '../core/error-table';
+import { checkAccess, type Caller } from '../core/operator-access';
 import { checkOutput, type ApiContext, type ProcedureDefinition, type RestBinding } from './procedure';
 import { listProcedures, type NamedProcedure } from './procedures';
 import type { TrainingControl } from '../services/training-control';
@@ -13,7 +14,7 @@ import type { TrainingControl } from '../services/training-control';
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /** A refusal of the REST facade itself (bad input, unknown path, wrong method, body too large). */
-class RestError extends Error {
+export class RestError extends Error {
   constructor(
     readonly code: TranslatedCode,
     message: string,
@@ -63,8 +64,20 @@ const byStaticPath = new Map(
 const withParams = routes.filter((r) => r.params.length > 0);
 const matchingRoutes = (path: string): RestRoute[] => byStaticPath.get(path) ?? withParams.filter((r) => r.pattern.test(path));
 
+/** Who is asking, for procedures that need the operator (see core/operator-access.ts). */
+export interface RestAccess {
+  caller(): Caller;
+  privateReads: boolean;
+}
+
 /** Handles /api/* and every path a procedure is bound to (/health); returns false for any other path. */
-export async function handleRest(req: IncomingMessage, res: ServerResponse, control: TrainingControl, startedAt: number): Promise<boolean> {
+export async function handleRest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  control: TrainingControl,
+  startedAt: number,
+  access: RestAccess,
+): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const matching = matchingRoutes(path);
@@ -79,8 +92,11 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, cont
       res.setHeader('Allow', (allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed).join(', '));
       throw new RestError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}`);
     }
+    // Before the body is read: a caller without the credential costs us no parsing.
+    const caller = access.caller();
+    checkAccess(route.procedure, route.definition.access, caller, access.privateReads);
     const body = route.binding.body ? await readJsonBody(req) : undefined;
-    const ctx: ApiContext = { control, startedAt };
+    const ctx: ApiContext = { control, startedAt, caller: () => caller, privateReads: access.privateReads };
     const output = await callRoute(route, ctx, route.pattern.exec(path)!.slice(1), url.searchParams, body);
     send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
   } catch (error) {
@@ -154,13 +170,13 @@ function describeIssues(error: z.ZodError, route: RestRoute): string {
   return `invalid ${fromBody ? 'body' : 'request'}: ${error.issues.map((issue) => `${label(issue.path)}: ${issue.message}`).join('; ')}`;
 }
 
-function sendError(res: ServerResponse, error: unknown): void {
+export function sendError(res: ServerResponse, error: unknown): void {
   const code: string = error instanceof RestError || error instanceof HyperGpuError ? error.code : 'INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
   send(res, translateError(code).http, { error: { code, message } });
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -177,8 +193,8 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headOnly = false): void {
+export function send(res: ServerResponse, status: number, body: unknown, headOnly = false, headers: Record<string, string | string[]> = {}): void {
   const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
   res.end(headOnly ? undefined : json);
 }

@@ -11,6 +11,7 @@ import {
 import type { z } from 'zod';
 import { HyperGpuError } from '../../protocol/errors';
 import { trpcCodeFor, type TrpcErrorCode } from '../core/error-table';
+import { checkAccess } from '../core/operator-access';
 import {
   checkOutput,
   isDefinition,
@@ -84,6 +85,7 @@ export function toTrpcProcedure<D extends ProcedureDefinition>(path: string, def
   const def = definition as ProcedureDefinition;
   const resolve = async (opts: { ctx: ApiContext; input: unknown }) => {
     try {
+      checkAccess(path, def.access, opts.ctx.caller(), opts.ctx.privateReads ?? false);
       return checkOutput(path, def.output, await (def as QueryDefinition | MutationDefinition).resolve(opts));
     } catch (error) {
       throw toTrpcError(error);
@@ -96,10 +98,26 @@ export function toTrpcProcedure<D extends ProcedureDefinition>(path: string, def
       return base.mutation(resolve) as unknown as TrpcProcedureOf<D>;
     case 'subscription':
       return base.subscription(async function* ({ ctx, input, signal }) {
+        const slots = ctx.subscriptions;
+        let holding = false;
         try {
+          checkAccess(path, def.access, ctx.caller(), ctx.privateReads ?? false);
+          // Each live subscription holds a listener and a buffer of events: a socket gets a few, not thousands.
+          if (slots) {
+            if (slots.live >= slots.max) {
+              throw new TRPCError({
+                code: trpcCodeFor('RATE_LIMITED'),
+                message: `${path} refused: this connection already holds ${slots.max} live subscriptions; close one first`,
+              });
+            }
+            slots.live++;
+            holding = true;
+          }
           for await (const message of def.resolve({ ctx, input, signal })) yield checkOutput(path, def.output, message);
         } catch (error) {
           throw toTrpcError(error);
+        } finally {
+          if (holding) slots!.live--;
         }
       }) as unknown as TrpcProcedureOf<D>;
   }

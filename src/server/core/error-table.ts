@@ -9,18 +9,28 @@ import type { ErrorCode } from '../../protocol/errors';
  * and a peer that sends too fast. They are not in ErrorCode (src/protocol/errors.ts) because no domain code
  * throws them; they live here so that the table covers every code a client can see.
  */
-export type TransportErrorCode = 'METHOD_NOT_ALLOWED' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'INTERNAL';
+export type TransportErrorCode =
+  | 'METHOD_NOT_ALLOWED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'RATE_LIMITED'
+  | 'INTERNAL'
+  // request guards (api/request-guard.ts): a POST that is not JSON, a Host or Origin this server does not answer to
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'HOST_NOT_ALLOWED'
+  | 'ORIGIN_NOT_ALLOWED';
 
 export type TranslatedCode = ErrorCode | TransportErrorCode;
 
 /** The tRPC error codes the table uses (a subset of @trpc/server's TRPC_ERROR_CODE_KEY; api/trpc.ts checks that). */
 export type TrpcErrorCode =
   | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'METHOD_NOT_SUPPORTED'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNPROCESSABLE_CONTENT'
   | 'TOO_MANY_REQUESTS'
   | 'INTERNAL_SERVER_ERROR';
@@ -81,6 +91,8 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   NOT_FOUND: notFound,
   BAD_REQUEST: badRequest,
   CONFLICT: conflict,
+  UNAUTHORIZED: { http: 401, trpc: 'UNAUTHORIZED', close: CLOSE.protocolError },
+  FORBIDDEN: forbidden,
   // storage: a row that cannot be read back is our problem, not the caller's
   CORRUPT_RECORD: { http: 500, trpc: 'INTERNAL_SERVER_ERROR', close: CLOSE.internalError },
   // transport
@@ -88,6 +100,10 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   PAYLOAD_TOO_LARGE: tooLarge,
   RATE_LIMITED: { http: 429, trpc: 'TOO_MANY_REQUESTS', close: CLOSE.flood },
   INTERNAL: { http: 500, trpc: 'INTERNAL_SERVER_ERROR', close: CLOSE.internalError },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, trpc: 'UNSUPPORTED_MEDIA_TYPE', close: CLOSE.protocolError },
+  // 403 rather than 421: tRPC has no 421 code, and the table keeps one status per tRPC code.
+  HOST_NOT_ALLOWED: forbidden,
+  ORIGIN_NOT_ALLOWED: forbidden,
 };
 
 /** The translation of a code; a code the table does not know (a newer peer's) reads as an internal error. */

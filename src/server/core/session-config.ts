@@ -21,7 +21,9 @@ export const DEFAULT_SESSION_CONFIG: SessionConfig = {
   minUpdates: 1,
   minCompletion: 0.5,
   maxSamples: null,
-  maxUpdateNorm: 1e5,
+  // The absolute ceiling on one update's L2 norm (the engine also limits it relative to recent accepted norms).
+  // Honest MNIST gradients are about 0.1-10; 1e4 leaves honest work three orders of magnitude of room.
+  maxUpdateNorm: 1e4,
 };
 
 export function resolveSessionConfig(input: SessionConfigInput, base: SessionConfig = DEFAULT_SESSION_CONFIG): SessionConfig {

@@ -1,5 +1,6 @@
 // The coordinator's REST API as the chaos harness reads it. Only the fields the harness uses are typed;
 // everything is read defensively (extra fields are ignored, missing optional ones are tolerated).
+import { TEST_ADMIN_TOKEN } from '../server-process';
 
 export type SessionState = 'idle' | 'running' | 'paused' | 'stopped' | 'completed' | 'failed';
 
@@ -100,7 +101,8 @@ export class CoordinatorApi {
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
       body: body === undefined ? undefined : JSON.stringify(body),
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      // The cluster starts its servers with this token (cluster.ts): pause and resume need the operator.
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createFaultProxy, type FaultProxy } from '../fault-proxy';
 import { CoordinatorApi, optional, type NodeInfo, type StatusResponse } from './api';
 import { killHard, spawnNode, type ManagedProcess } from './processes';
+import { TEST_ADMIN_TOKEN } from '../server-process';
 
 export interface ClusterConfig {
   agents: number;
@@ -176,7 +177,11 @@ export class ChaosCluster {
     const server = spawnNode({
       label: `server#${generation}`,
       args: this.serverArgs(fresh),
-      env: { HYPERGPU_HEARTBEAT_MS: String(this.config.heartbeatMs), HYPERGPU_HEARTBEAT_TIMEOUT_MS: String(this.config.heartbeatTimeoutMs) },
+      env: {
+        HYPERGPU_HEARTBEAT_MS: String(this.config.heartbeatMs),
+        HYPERGPU_HEARTBEAT_TIMEOUT_MS: String(this.config.heartbeatTimeoutMs),
+        HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      },
       echo: this.config.verbose ? (line) => this.log(line) : undefined,
     });
     this.servers.push(server);

@@ -1,0 +1,83 @@
+'use client';
+// Operator sign-in: the admin token (printed by the server the first time it started) is posted as JSON to
+// /api/auth/sign-in, which answers with an HttpOnly, SameSite=Strict session cookie. The token never stays in
+// the page: the field is cleared, and nothing is stored in localStorage.
+import { useState, type FormEvent } from 'react';
+
+export default function SignInPage() {
+  const [token, setToken] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    if (token.trim() === '') {
+      setError('Paste the admin token first.');
+      return;
+    }
+    setBusy(true);
+    try {
+      const res = await fetch('/api/auth/sign-in', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: token.trim() }),
+      });
+      if (res.ok) {
+        // A full load: the dashboard's connections start again with the new cookie.
+        window.location.assign('/');
+        return;
+      }
+      const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+      setError(
+        res.status === 403
+          ? 'That is not the admin token. Use the token the server printed when it first started, or restart it with --reset-admin-token for a new one.'
+          : (body?.error?.message ?? `Sign-in failed (HTTP ${res.status}).`),
+      );
+    } catch (err) {
+      setError(`Could not reach the coordinator: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      setToken('');
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="page sign-in-page">
+      <form className="panel sign-in" onSubmit={submit} data-testid="sign-in-form">
+        <h1>Sign in to operate HyperGPU</h1>
+        <p className="muted">
+          Starting, pausing, resuming and stopping training need the <b>admin token</b>. The server printed it on its
+          terminal the first time it started (or it is the <code>HYPERGPU_ADMIN_TOKEN</code> it was started with).
+          Lost it? Restart the server with <code>--reset-admin-token</code>.
+        </p>
+        <label>
+          <span>Admin token</span>
+          <input
+            type="password"
+            name="token"
+            autoComplete="current-password"
+            autoFocus
+            value={token}
+            onChange={(e) => setToken(e.target.value)}
+            disabled={busy}
+            data-testid="sign-in-token"
+          />
+        </label>
+        {error && (
+          <div className="control-error" role="alert" data-testid="sign-in-error">
+            <span>{error}</span>
+          </div>
+        )}
+        <div className="sign-in-actions">
+          <button type="submit" className="btn btn-primary" disabled={busy} data-testid="sign-in-submit">
+            {busy ? 'Signing in…' : 'Sign in'}
+          </button>
+          <a href="/" className="link">
+            Back to the dashboard (read only)
+          </a>
+        </div>
+      </form>
+    </div>
+  );
+}
