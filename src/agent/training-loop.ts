@@ -28,8 +28,10 @@ export interface UpdateLink {
 export interface TrainingLoopOptions {
   session: () => TrainingSession | null;
   link: UpdateLink;
-  progress: ProgressMeter;
+  progress: Pick<ProgressMeter, 'recordRound'>;
   log: (line: string) => void;
+  /** Told when a round starts (its number) and ends (null); a training thread forwards it to the heartbeats. */
+  onActive?: (round: number | null) => void;
   /** Largest micro-batch per forward/backward pass; the loop yields to the event loop between them. */
   microBatch?: number;
   now?: () => number;
@@ -112,10 +114,12 @@ export class TrainingLoop {
       return;
     }
     this.active = a.round;
+    this.options.onActive?.(a.round);
     try {
       await this.run(a, seq, prepared, model.values, indices);
     } finally {
       this.active = null;
+      this.options.onActive?.(null);
     }
   }
 
