@@ -112,7 +112,7 @@ describe('datasets by name', () => {
     expect(nodes.find((n) => n.name === 'stranger')?.acceptedContributions).toBe(0);
     expect(strangerOutput).toMatch(/the coordinator asked for dataset 'digits', which is not configured on this machine/);
     expect(strangerOutput).toMatch(/--dataset digits=\/path\/to\/folder/);
-    expect(strangerOutput).not.toContain(work);
+    expect(strangerOutput).not.toContain(dir);
     // The coordinator's own terminal may name the folder; no message to an agent or API caller did.
     expect(server.output()).toMatch(/session \d+ started: mlp on digits/);
   }, 300_000);
