@@ -17,7 +17,7 @@ describe('the agent training thread', () => {
     prefer: 'wasm',
     datasets: new Map(),
     // One micro-batch for the whole shard: the training thread is blocked for the whole step.
-    microBatch: 4096,
+    microBatch: 8192,
     log: (line) => logs.push(line),
     onReady: (id) => ready.push(id),
     onUpdate: (bytes, round) => updates.push({ bytes, round }),
@@ -66,7 +66,7 @@ describe('the agent training thread', () => {
       last = now;
     }, 10);
     const started = performance.now();
-    thread.assign({ sessionId: 3, round: 11, modelVersion: 5, nodeId: 7, attempt: 2, epoch: 0, shardStart: 0, shardCount: 4096, batchSize: 4096, deadlineAt: Date.now() + 60_000 });
+    thread.assign({ sessionId: 3, round: 11, modelVersion: 5, nodeId: 7, attempt: 2, epoch: 0, shardStart: 0, shardCount: 8192, batchSize: 8192, deadlineAt: Date.now() + 60_000 });
     await waitFor(() => thread.currentRound === 11, 10_000);
     await waitFor(() => updates.length === 1, 60_000);
     const took = performance.now() - started;
@@ -78,13 +78,16 @@ describe('the agent training thread', () => {
     expect(bytes.byteOffset).toBe(0);
     expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
     const decoded = decodeFrame(bytes);
-    expect(decoded.header).toMatchObject({ kind: FrameKind.Gradient, sessionId: 3, round: 11, nodeId: 7, attempt: 2, modelVersion: 5, sampleCount: 4096 });
+    expect(decoded.header).toMatchObject({ kind: FrameKind.Gradient, sessionId: 3, round: 11, nodeId: 7, attempt: 2, modelVersion: 5, sampleCount: 8192 });
     expect(Number.isFinite(decoded.header.trainLoss)).toBe(true);
-    expect(rounds).toEqual([4096]);
+    expect(rounds).toEqual([8192]);
     await waitFor(() => thread.currentRound === null, 5_000);
+    if (process.env.HYPERGPU_TEST_VERBOSE) console.info(`one ${took.toFixed(0)} ms step in the training thread; main-thread lag at most ${maxLag.toFixed(0)} ms`);
     // The step blocked the training thread for `took` ms; the main thread kept ticking every 10 ms.
-    expect(took).toBeGreaterThan(200);
-    expect(maxLag, `main-thread lag ${maxLag.toFixed(0)} ms during a ${took.toFixed(0)} ms step`).toBeLessThan(Math.min(150, took / 2));
+    // (Bounded by a share of the step, not a fixed number of ms: a machine shared with other work schedules this
+    // thread late now and then, but never for the whole step as when training ran here.)
+    expect(took).toBeGreaterThan(300);
+    expect(maxLag, `main-thread lag ${maxLag.toFixed(0)} ms during a ${took.toFixed(0)} ms step`).toBeLessThan(took / 3);
   }, 180_000);
 
   it('stays out of a session whose dataset is not configured here, and says how to configure it', async () => {
