@@ -51,9 +51,9 @@ export class NodeAgent {
       log,
       onReady: (sessionId) => this.ready(sessionId),
       onUpdate: (bytes, round) => {
-        // Computed for the node id of an earlier link (the thread hears of a new one a moment later): drop it.
+        // Computed for another link's node id (or none is registered now): drop it, as the round will be reassigned.
         const nodeId = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(16, true);
-        if (this.connection.nodeId !== null && this.connection.nodeId !== nodeId) return;
+        if (this.connection.nodeId !== nodeId) return;
         if (!this.connection.sendFrame(bytes)) log(`update for round ${round} not sent: not connected`);
       },
       onRound: (r) => {
