@@ -3,6 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -86,6 +87,23 @@ describe('DatasetRegistry', () => {
     expect(JSON.stringify(listing)).not.toContain(tmp);
     // The coordinator describes an IDX folder by its headers alone, so only the missing folder is an error here.
     expect(listing[2]).toMatchObject({ id: 'gone', error: expect.stringMatching(/cannot be read/) });
+  });
+
+  it('refuses a folder whose gzipped images inflate past what their header declares', async () => {
+    const dir = idxFolder('bomb', 4, 2);
+    rmSync(path.join(dir, 'train-images-idx3-ubyte'));
+    // The header promises 4 images of 2x2; the stream carries 32 MiB more.
+    const header = encodeIdx([4, 2, 2], new Uint8Array(16));
+    writeFileSync(path.join(dir, 'train-images-idx3-ubyte.gz'), gzipSync(Buffer.concat([Buffer.from(header), Buffer.alloc(32 << 20)])));
+    const logged: string[] = [];
+    const registry = new DatasetRegistry(new Map([['bomb', dir]]), (line) => logged.push(line));
+    const error = await registry.load('bomb').then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/^dataset 'bomb' cannot be read: .*gunzips to more than the 32 bytes its IDX header declares; refused/);
+    expect(error?.message).not.toContain(tmp);
+    expect(logged.join('\n')).toContain(dir);
   });
 
   it('gives its own process the folder (for the evaluator thread) but keeps built-ins as they are', () => {
