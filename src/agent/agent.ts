@@ -1,28 +1,29 @@
 // The node agent: connects to a coordinator, trains on the shards it is assigned, sends gradients as binary
 // frames, heartbeats, and reconnects with backoff whenever the connection drops. This file composes the
-// pieces: connection.ts (link, backoff, heartbeats, token, validation of what arrives), session.ts (model
-// and dataset for the announced session), training-loop.ts (rounds), progress.ts (the periodic log line).
+// pieces: connection.ts (link, backoff, heartbeats, token, validation of what arrives) on this, the main thread;
+// training-thread.ts (a worker_thread running session.ts and training-loop.ts: tfjs, the dataset, the rounds), so
+// no training step can delay a heartbeat; progress.ts (the periodic log line).
 import os from 'node:os';
-import type { BackendInfo, Tf } from '../ml/backend';
+import type { BackendInfo, BackendName } from '../ml/backend';
 import { AgentConnection, type ControlMessage } from './connection';
 import { ProgressMeter } from './progress';
-import { SessionSetup } from './session';
 import { TokenStore } from './token-store';
-import { TrainingLoop } from './training-loop';
+import { TrainingThread } from './training-thread';
 
 export const AGENT_VERSION = '0.1.0';
 
 export interface AgentOptions {
   coordinator: string;
   name: string;
-  /** The tfjs handle and backend chosen by loadTf. */
-  tf: Tf;
-  backend: BackendInfo;
+  /** Backend to start the search at (see loadTf); undefined: the fastest that loads. */
+  backend?: BackendName;
+  /** Datasets configured on this machine, name -> folder ('mnist' is built in). Only these ids are trained. */
+  datasets?: ReadonlyMap<string, string>;
   log: (line: string) => void;
   /** Backoff between reconnect attempts: starts here, doubles, capped at maxBackoffMs. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Largest micro-batch per forward/backward pass; the agent yields to its event loop between them. */
+  /** Largest micro-batch per forward/backward pass; the training thread takes control messages between them. */
   microBatch?: number;
   /** Drop the connection when nothing (not even a pong) came from the coordinator for this long. */
   coordinatorTimeoutMs?: number;
@@ -35,15 +36,32 @@ export interface AgentOptions {
 }
 
 export class NodeAgent {
-  private readonly sessions: SessionSetup;
   private readonly connection: AgentConnection;
-  private readonly training: TrainingLoop;
+  private readonly training: TrainingThread;
   private readonly progress = new ProgressMeter();
   private progressTimer: NodeJS.Timeout | null = null;
+  private backendInfo: BackendInfo | null = null;
 
   constructor(private readonly options: AgentOptions) {
     const { log } = options;
-    this.sessions = new SessionSetup(options.tf, log);
+    this.training = new TrainingThread({
+      prefer: options.backend,
+      datasets: options.datasets ?? new Map(),
+      microBatch: options.microBatch,
+      log,
+      onReady: (sessionId) => this.ready(sessionId),
+      onUpdate: (bytes, round) => {
+        // Computed for another link's node id (or none is registered now): drop it, as the round will be reassigned.
+        const nodeId = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(16, true);
+        if (this.connection.nodeId !== nodeId) return;
+        if (!this.connection.sendFrame(bytes)) log(`update for round ${round} not sent: not connected`);
+      },
+      onRound: (r) => {
+        const endedAt = performance.now();
+        this.progress.recordRound({ startedAt: endedAt - r.durationMs, endedAt, computeMs: r.computeMs, samples: r.samples, loss: r.loss });
+      },
+      onExit: (reason) => options.onFatal?.(reason),
+    });
     this.connection = new AgentConnection(
       {
         url: options.coordinator,
@@ -51,8 +69,8 @@ export class NodeAgent {
         log,
         tokens: new TokenStore(options.tokenFile ?? null, log),
         capabilities: () => ({
-          backend: options.backend.name,
-          device: options.backend.device,
+          backend: this.backendInfo?.name ?? 'unknown',
+          device: this.backendInfo?.device ?? 'unknown',
           samplesPerSecond: this.training.samplesPerSecond,
           agentVersion: AGENT_VERSION,
           hostname: os.hostname(),
@@ -63,24 +81,26 @@ export class NodeAgent {
         coordinatorTimeoutMs: options.coordinatorTimeoutMs,
       },
       {
-        onWelcome: (welcome) => this.sessions.join(welcome.session, (sessionId) => this.ready(sessionId)),
+        onWelcome: (welcome) => {
+          this.training.setNode(welcome.nodeId);
+          this.training.join(welcome.session);
+        },
         onControl: (message) => this.onControl(message),
         onModelFrame: (frame) => this.training.onModelFrame(frame),
       },
     );
-    this.training = new TrainingLoop({
-      session: () => this.sessions.current(),
-      link: this.connection,
-      progress: this.progress,
-      log,
-      microBatch: options.microBatch,
-    });
+  }
+
+  /** Starts the training thread (tfjs loads there); resolves with the backend it chose. */
+  async init(): Promise<BackendInfo> {
+    this.backendInfo ??= await this.training.start();
+    return this.backendInfo;
   }
 
   /** Measures this machine's speed on the default model, so the first registration reports something real. */
   async calibrate(datasetId = 'mnist', model: 'mlp' | 'cnn' = 'mlp'): Promise<number> {
-    this.training.samplesPerSecond = await this.sessions.calibrate(datasetId, model);
-    return this.training.samplesPerSecond;
+    await this.init();
+    return this.training.calibrate(datasetId, model);
   }
 
   start(): void {
@@ -97,7 +117,7 @@ export class NodeAgent {
   async stop(reason = 'agent stopping'): Promise<void> {
     if (this.progressTimer) clearInterval(this.progressTimer);
     await this.connection.stop(reason);
-    this.sessions.dispose();
+    await this.training.stop();
   }
 
   private ready(sessionId: number): void {
@@ -107,7 +127,7 @@ export class NodeAgent {
   private onControl(message: ControlMessage): void {
     switch (message.type) {
       case 'session':
-        this.sessions.join(message.session, (sessionId) => this.ready(sessionId));
+        this.training.join(message.session);
         return;
       case 'assignment':
         this.training.assign(message.assignment);

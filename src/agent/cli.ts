@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadTf } from '../ml/backend';
+import { DatasetConfigError, parseDatasetSpecs } from '../ml/datasets/registry';
 import { NodeAgent } from './agent';
 
 const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend NAME]
@@ -11,6 +11,8 @@ const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name 
   --name NAME        stable node name; reconnecting with the same name keeps the node id (default: host-pid)
   --backend NAME     force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu (default: fastest that loads)
   --state-dir DIR    where the node's token is kept (default ~/.hypergpu); the token makes the name this agent's own
+  --dataset NAME=DIR a dataset this machine may train on, by the name the coordinator uses (repeatable; also
+                     HYPERGPU_DATASETS=name=dir,name2=dir2); mnist is built in. DIR holds IDX or CSV files.
 `;
 
 export async function runAgentCli(argv: string[]): Promise<void> {
@@ -23,6 +25,7 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         name: { type: 'string' },
         backend: { type: 'string' },
         'state-dir': { type: 'string' },
+        dataset: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -48,7 +51,15 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     process.stderr.write(`--backend must be one of ${backends.join(', ')} (got ${prefer})\n`);
     process.exit(2);
   }
-  const { tf, info } = await loadTf({ prefer, log });
+  let datasets: Map<string, string>;
+  try {
+    // A flag names the same dataset as the environment: the flag wins.
+    datasets = new Map([...parseDatasetSpecs([process.env.HYPERGPU_DATASETS ?? '']), ...parseDatasetSpecs(values.dataset ?? [])]);
+  } catch (error) {
+    if (!(error instanceof DatasetConfigError)) throw error;
+    process.stderr.write(`${error.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
   const stateDir = values['state-dir'] ?? path.join(os.homedir(), '.hypergpu');
   const endpoint = new URL(coordinator);
   const tokenFile = path.join(stateDir, `${endpoint.hostname}_${endpoint.port || (endpoint.protocol === 'wss:' ? 443 : 80)}_${name}.token`);
@@ -57,7 +68,10 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     process.stderr.write(`[agent ${name}] cannot continue: ${reason}\n`);
     void agent.stop('fatal').finally(() => process.exit(3));
   };
-  agent = new NodeAgent({ coordinator, name, tf, backend: info, log, tokenFile, onFatal });
+  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal });
+  // tfjs loads in the training thread, which logs the backend it chose.
+  const info = await agent.init();
+  if (datasets.size) log(`datasets configured here: mnist, ${[...datasets.keys()].join(', ')}`);
   const speed = await agent.calibrate();
   log(`measured ${Math.round(speed)} samples/s (mlp gradient, ${info.name}); connecting to ${coordinator}`);
   agent.start();

@@ -1,8 +1,10 @@
 // Session set-up on the agent: for the session descriptor the coordinator announces, load the dataset and
 // build the model's trainer, check both against the descriptor, then say 'ready'. Datasets are loaded once
-// per process and shared; a new session on the same model and dataset keeps the trainer it has.
+// per process and shared; a new session on the same model and dataset keeps the trainer it has. The descriptor
+// names a dataset by id; only ids configured on this machine (--dataset name=path, or built in) are loaded.
 import type { Tf } from '../ml/backend';
-import { loadDataset, type Dataset } from '../ml/datasets';
+import type { Dataset } from '../ml/datasets';
+import { DatasetRegistry } from '../ml/datasets/registry';
 import { assertDatasetFitsModel, modelSpec, type ModelSpec } from '../ml/models';
 import { Trainer } from '../ml/trainer';
 import type { SessionDescriptor } from '../protocol/messages';
@@ -23,6 +25,7 @@ export class SessionSetup {
   constructor(
     private readonly tf: Tf,
     private readonly log: (line: string) => void,
+    private readonly registry: DatasetRegistry = new DatasetRegistry(),
   ) {}
 
   /** The session the agent is ready to train for, if any. */
@@ -67,6 +70,14 @@ export class SessionSetup {
       this.prepared = { ...current, session };
       return this.prepared;
     }
+    if (!this.registry.has(session.dataset)) {
+      const id = session.dataset;
+      throw new Error(
+        `the coordinator asked for dataset '${id}', which is not configured on this machine ` +
+          `(configured: ${this.registry.ids().join(', ')}); start the agent with --dataset ${id}=/path/to/folder ` +
+          `(or HYPERGPU_DATASETS=${id}=/path/to/folder) to train it. Not training this session`,
+      );
+    }
     const dataset = await this.dataset(session.dataset);
     const spec = modelSpec(session.model);
     if (spec.paramCount !== session.paramCount) {
@@ -82,7 +93,7 @@ export class SessionSetup {
   private dataset(id: string): Promise<Dataset> {
     let pending = this.datasets.get(id);
     if (!pending) {
-      pending = loadDataset(id);
+      pending = this.registry.load(id);
       this.datasets.set(id, pending);
       pending.catch(() => this.datasets.delete(id));
     }

@@ -28,8 +28,10 @@ export interface UpdateLink {
 export interface TrainingLoopOptions {
   session: () => TrainingSession | null;
   link: UpdateLink;
-  progress: ProgressMeter;
+  progress: Pick<ProgressMeter, 'recordRound'>;
   log: (line: string) => void;
+  /** Told when a round starts (its number) and ends (null); a training thread forwards it to the heartbeats. */
+  onActive?: (round: number | null) => void;
   /** Largest micro-batch per forward/backward pass; the loop yields to the event loop between them. */
   microBatch?: number;
   now?: () => number;
@@ -112,10 +114,12 @@ export class TrainingLoop {
       return;
     }
     this.active = a.round;
+    this.options.onActive?.(a.round);
     try {
       await this.run(a, seq, prepared, model.values, indices);
     } finally {
       this.active = null;
+      this.options.onActive?.(null);
     }
   }
 
@@ -126,8 +130,9 @@ export class TrainingLoop {
     let t = this.now();
     trainer.setParams(params);
     computeMs += this.now() - t;
-    // Micro-batches bound how long the event loop is blocked between heartbeats: 128 MLP samples take ~20 ms
-    // on one wasm core, far inside the 800 ms timeout, while smaller ones cost throughput (~10% at 64).
+    // Micro-batches bound how long a cancel or a newer model waits (128 MLP samples take ~20 ms on one wasm core;
+    // smaller ones cost throughput, ~10% at 64). Heartbeats do not wait on them: this loop runs in the agent's
+    // training thread, and the link lives on the main thread.
     const microBatch = Math.max(1, this.options.microBatch ?? 128);
     const inputSize = dataset.inputShape.reduce((p, d) => p * d, 1);
     const x = new Float32Array(Math.min(microBatch, indices.length) * inputSize);
@@ -142,7 +147,7 @@ export class TrainingLoop {
       t = this.now();
       lossSum += trainer.accumulateGradient(x, y, count, body, count / indices.length, microBatch) * count;
       computeMs += this.now() - t;
-      // Let heartbeats and control messages through between micro-batches.
+      // Let control messages (cancel, the next model and assignment) through between micro-batches.
       if (offset + count < indices.length) await new Promise((resolve) => setImmediate(resolve));
     }
     if (this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;

@@ -2,6 +2,7 @@
 // travel here (see frame.ts). Each message is a zod schema and its type is inferred from it, so the agent
 // and the coordinator check what they receive against the one definition both sides are built from.
 import { z } from 'zod';
+import { DATASET_ID_PATTERN } from './dataset-id';
 
 export const AGENT_PROTOCOL_VERSION = 1;
 
@@ -47,7 +48,8 @@ export type Assignment = z.infer<typeof assignmentSchema>;
 export const sessionDescriptorSchema = z.object({
   sessionId: u32,
   model: z.enum(['mlp', 'cnn']),
-  dataset: z.string().min(1).max(4096),
+  /** A dataset id (never a path): each side maps it to a folder of its own. */
+  dataset: z.string().regex(DATASET_ID_PATTERN, 'dataset must be a dataset id, not a path'),
   seed: z.number().int(),
   paramCount: u32,
 });

@@ -22,6 +22,8 @@ const schema = z.object({
   HYPERGPU_HEARTBEAT_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(600_000).default(800)),
   HYPERGPU_AGGREGATOR_WORKERS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).optional()),
   HYPERGPU_MAX_FRAME_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(1).max(2048).default(256)),
+  /** Datasets this coordinator serves, `name=path,name2=path2` (--dataset name=path adds to them). */
+  HYPERGPU_DATASETS: z.preprocess(emptyToUndefined, z.string().optional()),
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'production', 'test']).optional()),
 });
 

@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DATASET_ID_PATTERN } from '../protocol/dataset-id';
+import { parseDatasetSpecs } from '../ml/datasets/registry';
 import { readEnv } from './env';
 import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
@@ -28,7 +30,9 @@ const USAGE = `Usage: npm start -- [options]
   --target-accuracy X    end the session once test accuracy reaches X (0-1)
   --max-rounds N         end the session after N rounds
   --model mlp|cnn        model to train (default mlp)
-  --dataset ID           mnist (default) or folder:/path with IDX or CSV files
+  --dataset NAME=DIR     serve the folder DIR (IDX or CSV files) as dataset NAME (repeatable; also
+                         HYPERGPU_DATASETS=name=dir,name2=dir2); mnist is built in. Local agents get the same
+  --dataset NAME         the default session's dataset (default mnist); the API names datasets by id too
   --optimizer sgd|adam   server optimizer (default adam)
   --lr X                 learning rate
   --batch-size N         samples per node per round (default 128)
@@ -56,6 +60,8 @@ interface Cli {
   dataDir: string;
   publicHosts: string[];
   resetAdminToken: boolean;
+  /** Registered datasets: name -> absolute folder. */
+  datasets: Map<string, string>;
   config: SessionConfigInput;
 }
 
@@ -75,7 +81,7 @@ function parseCli(argv: string[]): Cli {
       'max-rounds': { type: 'string' },
       rounds: { type: 'string' },
       model: { type: 'string' },
-      dataset: { type: 'string' },
+      dataset: { type: 'string', multiple: true },
       optimizer: { type: 'string' },
       lr: { type: 'string' },
       'batch-size': { type: 'string' },
@@ -111,9 +117,13 @@ function parseCli(argv: string[]): Cli {
     if (values.model !== 'mlp' && values.model !== 'cnn') throw new Error(`--model must be mlp or cnn (got ${values.model})`);
     config.model = values.model;
   }
-  if (values.dataset) {
-    if (!/^(mnist|folder:.+)$/.test(values.dataset)) throw new Error(`--dataset must be mnist or folder:/path (got ${values.dataset})`);
-    config.dataset = values.dataset;
+  const datasetFlags = values.dataset ?? [];
+  // A flag names the same dataset as the environment: the flag wins.
+  const datasets = new Map([...parseDatasetSpecs([env.HYPERGPU_DATASETS ?? '']), ...parseDatasetSpecs(datasetFlags.filter((d) => d.includes('=')))]);
+  for (const id of datasetFlags.filter((d) => !d.includes('='))) {
+    if (!DATASET_ID_PATTERN.test(id)) throw new Error(`--dataset must be NAME=DIR (register) or a dataset id (got ${id})`);
+    if (id !== 'mnist' && !datasets.has(id)) throw new Error(`--dataset ${id}: no such dataset; register it with --dataset ${id}=DIR`);
+    config.dataset = id;
   }
   const optimizer: NonNullable<SessionConfigInput['optimizer']> = {};
   if (values.optimizer) {
@@ -149,6 +159,7 @@ function parseCli(argv: string[]): Cli {
     dataDir: values['data-dir'] ?? env.HYPERGPU_DATA_DIR,
     publicHosts: [...env.HYPERGPU_PUBLIC_HOSTS, ...(values['public-host'] ?? [])],
     resetAdminToken: values['reset-admin-token'] ?? false,
+    datasets,
     config,
   };
 }
@@ -182,6 +193,8 @@ class LocalAgents {
     private readonly coordinatorUrl: string,
     private readonly quiet: boolean,
     private readonly stateDir: string,
+    /** `name=dir` of every registered dataset: local agents share this machine's folders. */
+    private readonly datasetSpecs: string[] = [],
   ) {}
 
   start(count: number): void {
@@ -189,7 +202,7 @@ class LocalAgents {
   }
 
   private spawn(index: number): void {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`, '--state-dir', this.stateDir], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`, '--state-dir', this.stateDir, ...this.datasetSpecs.flatMap((spec) => ['--dataset', spec])], {
       cwd: ROOT,
       // The IPC channel is only there to close when this process dies, however it dies (see agent cli).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -291,6 +304,7 @@ async function main(): Promise<void> {
     heartbeatTimeoutMs: env.HYPERGPU_HEARTBEAT_TIMEOUT_MS,
     aggregatorWorkers: env.HYPERGPU_AGGREGATOR_WORKERS,
     maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024,
+    datasets: cli.datasets,
     log: printLog,
     security: {
       adminToken: env.HYPERGPU_ADMIN_TOKEN,
@@ -312,7 +326,7 @@ async function main(): Promise<void> {
   const localHost = cli.host === '0.0.0.0' || cli.host === '::' ? '127.0.0.1' : cli.host;
   const agentUrl = `ws://${localHost}:${port}${AGENT_PATH}`;
 
-  const agents = new LocalAgents(agentUrl, cli.headless, path.join(path.resolve(cli.dataDir), 'agents'));
+  const agents = new LocalAgents(agentUrl, cli.headless, path.join(path.resolve(cli.dataDir), 'agents'), [...cli.datasets].map(([name, dir]) => `${name}=${dir}`));
   let shuttingDown = false;
   const shutdown = async (code: number, why: string) => {
     if (shuttingDown) return;

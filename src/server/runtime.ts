@@ -26,7 +26,7 @@ import type { LogLine } from './core/events';
 import type { Aggregator, TrainingRepository } from './core/ports';
 import { createCoordinator } from './services/create-coordinator';
 import type { CoordinatorService } from './services/control';
-import { describeDataset } from '../ml/datasets';
+import { DatasetRegistry } from '../ml/datasets/registry';
 import { initialParams, modelSpec } from '../ml/models';
 
 export interface RuntimeOptions {
@@ -35,6 +35,8 @@ export interface RuntimeOptions {
   heartbeatTimeoutMs: number;
   aggregatorWorkers?: number;
   maxFrameBytes: number;
+  /** Datasets served by name (name -> folder); 'mnist' is built in. Their folders never leave this process. */
+  datasets?: ReadonlyMap<string, string>;
   log: (line: LogLine) => void;
   /** Who may operate the coordinator and whom it answers (see "Security" in README.md). */
   security?: SecurityOptions;
@@ -82,6 +84,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   mkdirSync(dataDir, { recursive: true });
   const startedAt = Date.now();
   const info = (message: string) => options.log({ at: Date.now(), level: 'info', message });
+  // A dataset that fails to load is reported in full (its path included) on this terminal only; callers get the id.
+  const datasets = new DatasetRegistry(options.datasets, (message) => options.log({ at: Date.now(), level: 'warn', message }));
 
   const repo = await createPrismaRepository(path.join(dataDir, 'hypergpu.db'), { log: info });
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
@@ -92,12 +96,20 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     checkpoints,
     journal: createUpdateJournal(createFileBlobStore(path.join(dataDir, 'journal'))),
     aggregator,
-    createEvaluator: (model, datasetId) => createEvaluator({ model, dataset: datasetId, log: info }),
+    createEvaluator: async (model, datasetId) => {
+      try {
+        return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        options.log({ at: Date.now(), level: 'warn', message: `evaluator for dataset '${datasetId}': ${message}` });
+        throw new Error(datasets.redact(datasetId, message));
+      }
+    },
     models: {
       paramCount: (model) => modelSpec(model).paramCount,
       initialParams: (model, seed) => initialParams(modelSpec(model), seed),
     },
-    datasets: { describe: describeDataset },
+    datasets: { describe: (id) => datasets.describe(id), list: () => datasets.list() },
     clock: systemClock,
     credentials: cryptoCredentials,
     events,

@@ -113,6 +113,7 @@ export function createFakeControl(rounds = 12): FakeControl {
     contributions: async (id) => data.contributions.filter((c) => c.sessionId === id),
     checkpoints: async (id) => data.checkpoints.filter((c) => c.sessionId === id),
     sessionEvents: async (id) => data.events.filter((e) => e.sessionId === id),
+    datasets: async () => [{ id: 'mnist', trainSize: 60_000, testSize: 10_000, inputShape: [28, 28, 1] }],
     async ledger(id): Promise<LedgerReport> {
       const s = sessionOf(id);
       if (!s) throw new RequestError('NOT_FOUND', `session ${id} does not exist`);

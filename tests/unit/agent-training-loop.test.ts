@@ -7,7 +7,7 @@ import type { Assignment } from '../../src/protocol/messages';
 
 const P = 1000;
 
-function setup(options: { microBatch?: number; nodeId?: number; onStep?: (call: number) => void } = {}) {
+function setup(options: { microBatch?: number; nodeId?: number; onStep?: (call: number) => void; onActive?: (round: number | null) => void } = {}) {
   const calls: { count: number; weight: number; into: Float32Array }[] = [];
   const sent: Uint8Array[] = [];
   const logs: string[] = [];
@@ -33,7 +33,7 @@ function setup(options: { microBatch?: number; nodeId?: number; onStep?: (call: 
     },
   };
   const link = { nodeId: options.nodeId ?? 2, sendFrame: (bytes: Uint8Array) => (sent.push(bytes), true) };
-  const loop = new TrainingLoop({ session: () => session, link, progress: new ProgressMeter(), log: (l) => logs.push(l), microBatch: options.microBatch ?? 16 });
+  const loop = new TrainingLoop({ session: () => session, link, progress: new ProgressMeter(), log: (l) => logs.push(l), microBatch: options.microBatch ?? 16, onActive: options.onActive });
   return { loop, calls, sent, logs };
 }
 
@@ -62,6 +62,16 @@ describe('agent training loop', () => {
     for (let i = 0; i < P; i += 97) expect(payload[i]).toBeCloseTo(i + 1, 3);
     expect(loop.currentRound).toBeNull();
     expect(loop.samplesPerSecond).toBeGreaterThan(0);
+  });
+
+  it('tells its thread\'s parent when a round starts and ends (heartbeats report it from the main thread)', async () => {
+    const seen: Array<number | null> = [];
+    const { loop } = setup({ onActive: (round) => seen.push(round) });
+    loop.onModelFrame(model());
+    loop.assign(assignment);
+    loop.assign({ ...assignment, shardStart: 10_000 }); // skipped before it starts: no start, no end
+    await loop.idle();
+    expect(seen).toEqual([5, null]);
   });
 
   it('skips an assignment it cannot train for, saying why', async () => {

@@ -93,6 +93,7 @@ describe('REST bindings', () => {
       'POST /api/training/stop': ['training.stop', 200],
       'GET /api/nodes': ['nodes.list', 200],
       'GET /api/nodes/:id': ['nodes.byId', 200],
+      'GET /api/datasets': ['datasets.list', 200],
     });
   });
 
@@ -121,7 +122,7 @@ describe('tRPC router', () => {
     for (const name of ['training.status', 'training.start', 'training.pause', 'training.resume', 'training.stop', 'nodes.list', 'nodes.byId', 'live.dashboard']) {
       expect(names).toContain(name);
     }
-    expect(Object.keys(procedureTree)).toEqual(['health', 'training', 'nodes', 'live']);
+    expect(Object.keys(procedureTree)).toEqual(['health', 'datasets', 'training', 'nodes', 'live']);
   });
 
   it('gives the client the domain types (checked by tsc)', () => {

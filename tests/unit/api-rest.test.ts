@@ -163,8 +163,20 @@ describe('REST facade', () => {
 
   it('refuses bodies over 1 MiB with 413', async () => {
     const control = createFakeControl();
-    const big = JSON.stringify({ model: 'mlp', dataset: `folder:${'x'.repeat(1024 * 1024)}` });
+    const big = JSON.stringify({ model: 'mlp', dataset: 'x'.repeat(1024 * 1024) });
     expect(await post(control, '/api/training/start', big)).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+  });
+
+  it('lists datasets by id, and refuses a dataset given as a path with 400 that does not echo it', async () => {
+    const control = createFakeControl();
+    expect(await get(control, '/api/datasets')).toMatchObject({ status: 200, body: { datasets: [{ id: 'mnist', trainSize: 60_000 }] } });
+    for (const dataset of ['folder:/home/me/data', '/etc/passwd', '../x', 'a b']) {
+      const refused = await post(control, '/api/training/start', JSON.stringify({ dataset }));
+      expect(refused.status, dataset).toBe(400);
+      expect(refused.body.error.message).toMatch(/dataset must be a registered dataset id \(GET \/api\/datasets lists them\)/);
+      expect(refused.raw).not.toContain('/home/me');
+      expect(refused.raw).not.toContain('/etc/passwd');
+    }
   });
 
   it('keeps the /api/metrics limit and since behaviour', async () => {

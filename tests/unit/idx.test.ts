@@ -86,3 +86,31 @@ describe('parseIdx', () => {
     expect(() => encodeIdx([2, 2], new Uint8Array(3))).toThrow(/need 4 values, got 3/);
   });
 });
+
+describe('parseIdx on gzip: bounded by the header and by a cap', () => {
+  it('gunzips a well-formed file', () => {
+    const raw = idxBytes(0x08, [2, 3], [1, 2, 3, 4, 5, 6]);
+    expect(Array.from(parseIdx(gzipSync(raw)).data)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('refuses a stream that inflates past the size its IDX header declares (a gzip bomb behind a small header)', () => {
+    // Header says 4 bytes of data; the stream carries 64 MiB of zeros after it (about 64 KiB compressed).
+    const header = idxBytes(0x08, [4], [0, 0, 0, 0]);
+    const bomb = gzipSync(Buffer.concat([Buffer.from(header), Buffer.alloc(64 << 20)]));
+    expect(bomb.length).toBeLessThan(1 << 20);
+    expect(() => parseIdx(bomb, 'bomb.gz')).toThrow(/bomb\.gz: gunzips to more than the 12 bytes its IDX header declares; refused/);
+  });
+
+  it('refuses a header that declares more than the cap, before inflating the rest', () => {
+    // dims 65536 x 65536 = 4 GiB declared
+    const head = idxBytes(0x08, [65536, 65536], []);
+    const gz = gzipSync(Buffer.concat([Buffer.from(head), Buffer.alloc(1024)]));
+    expect(() => parseIdx(gz, 'huge.gz')).toThrow(/huge\.gz: its IDX header declares \d+ bytes, over the \d+-byte limit/);
+    const small = gzipSync(Buffer.from(idxBytes(0x08, [100], new Array(100).fill(1))));
+    expect(() => parseIdx(small, 'capped.gz', { maxBytes: 50 })).toThrow(/declares 108 bytes, over the 50-byte limit/);
+  });
+
+  it('refuses an uncompressed file over the cap', () => {
+    expect(() => parseIdx(idxBytes(0x08, [100], new Array(100).fill(1)), 'raw', { maxBytes: 50 })).toThrow(/raw: 108 bytes, over the 50-byte limit/);
+  });
+});

@@ -6,7 +6,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { parseIdx } from './idx';
+import { MAX_IDX_BYTES, parseIdx } from './idx';
 
 export interface TestSet {
   /** count x pixels, scaled to [0, 1]. Shared and cached: do not modify. */
@@ -188,7 +188,14 @@ function loadUncached(id: string): Dataset {
         'in the first column, then pixel values 0-255 or 0-1)',
     );
   }
-  throw new Error(`unknown dataset '${id}': use 'mnist' or 'folder:<path>'`);
+  throw new Error(`unknown dataset '${id}': use 'mnist' or 'folder:<path>' (register a folder by name: --dataset name=path)`);
+}
+
+/** Reads a dataset file, refusing one over MAX_IDX_BYTES before reading a byte of it. */
+function readCapped(file: string): Buffer {
+  const size = statSync(file).size;
+  if (size > MAX_IDX_BYTES) throw new Error(`${file}: ${size} bytes, over the ${MAX_IDX_BYTES}-byte limit for one dataset file`);
+  return readFileSync(file);
 }
 
 /** MNIST's names, also as Kaggle spells them (".idx3-ubyte"), optionally gzipped. */
@@ -211,8 +218,8 @@ function loadIdxFolder(id: string, dir: string): Dataset {
       const missing = !imagesFile ? `${name}-images-idx3-ubyte` : `${name}-labels-idx1-ubyte`;
       throw new Error(`dataset ${id}: folder ${dir} lacks ${missing} (or ${missing}.gz)`);
     }
-    const images = parseIdx(readFileSync(imagesFile), imagesFile);
-    const labels = parseIdx(readFileSync(labelsFile), labelsFile);
+    const images = parseIdx(readCapped(imagesFile), imagesFile);
+    const labels = parseIdx(readCapped(labelsFile), labelsFile);
     if (images.dims.length !== 3 && images.dims.length !== 4) {
       throw new Error(`${imagesFile}: expected dims [count, rows, cols] or [count, rows, cols, channels], got [${images.dims}]`);
     }
@@ -252,7 +259,7 @@ function loadCsvFolder(id: string, dir: string): Dataset {
  * Reads straight into bytes: 60,000 rows as JavaScript number arrays would take hundreds of MB.
  */
 function parseCsvSplit(file: string): { split: RawSplit; pixels: number } {
-  const text = readFileSync(file, 'utf8');
+  const text = readCapped(file).toString('utf8');
   let parsed = parseCsvRows(file, text, 1);
   // Only a file of 0-1 values needs a second pass (most image CSVs are 0-255).
   if (parsed.maxValue <= 1) parsed = parseCsvRows(file, text, 255);

@@ -1,6 +1,7 @@
 // Input schemas used by more than one procedure. The tRPC router and the REST facade validate with the same
 // schemas (each procedure declares its own input), so both reject the same things with the same reasons.
 import { z } from 'zod';
+import { DATASET_ID_PATTERN } from '../../protocol/dataset-id';
 
 export const optimizerInput = z
   .object({
@@ -36,11 +37,11 @@ export const SETTING_BOUNDS = {
 export const startTrainingInput = z
   .object({
     model: z.enum(['mlp', 'cnn']).optional(),
+    /** A registered dataset's id (GET /api/datasets lists them); never a path. */
     dataset: z
       .string()
-      // A path, not a document: the whole setting travels to every node.
-      .max(4096)
-      .regex(/^(mnist|folder:.+)$/, "dataset must be 'mnist' or 'folder:<path>'")
+      .max(64, 'dataset must be a registered dataset id (GET /api/datasets lists them)')
+      .regex(DATASET_ID_PATTERN, 'dataset must be a registered dataset id (GET /api/datasets lists them), not a path')
       .optional(),
     /** `rounds` is the original design's name for maxRounds. Ending a session sooner or later costs nothing. */
     rounds: z.number().int().positive().max(10_000_000).optional(),

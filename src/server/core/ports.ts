@@ -32,8 +32,15 @@ export interface ModelCatalog {
 
 /** Datasets the coordinator can hand out shards of. */
 export interface DatasetCatalog {
+  /** Sizes of a registered dataset; throws (with a message that names no path) for an unknown id. */
   describe(id: string): Promise<{ trainSize: number; testSize: number }>;
+  /** Every registered dataset id with its sizes, or why it cannot be read. */
+  list?(): Promise<DatasetListing[]>;
 }
+
+export type DatasetListing =
+  | { id: string; trainSize: number; testSize: number; inputShape: number[] }
+  | { id: string; error: string };
 
 /** In-process publish/subscribe of live events (dashboard subscriptions, /ws clients, loggers). */
 export interface EventPublisher {

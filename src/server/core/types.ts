@@ -21,7 +21,7 @@ export interface OptimizerConfig {
 
 export interface SessionConfig {
   model: ModelName;
-  /** Dataset id: 'mnist' or 'folder:<path>'. */
+  /** A registered dataset's id ('mnist' or a name given with --dataset name=path); never a path. */
   dataset: string;
   optimizer: OptimizerConfig;
   /** Samples each node processes per round (its gradient is the mean over them). */

@@ -5,7 +5,7 @@ import { CLOSE_CODES } from '../../protocol/messages';
 import { verifyLedger, type LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
 import { nodeSnapshot, nodeSnapshots, sessionSnapshot, statusOf } from '../core/engine/views';
-import type { Clock, DatasetCatalog, EventPublisher, TrainingRepository } from '../core/ports';
+import type { Clock, DatasetCatalog, DatasetListing, EventPublisher, TrainingRepository } from '../core/ports';
 import { resolveSessionConfig, type SessionConfigInput } from '../core/session-config';
 import type { CheckpointRecord, ContributionRecord, MetricPoint, NodeSnapshot, RoundSummary, SessionEvent, SessionSnapshot } from '../core/types';
 import type { Evaluations } from './evaluations';
@@ -173,6 +173,11 @@ export class CoordinatorService implements TrainingControl {
 
   checkpoints(sessionId: number): Promise<CheckpointRecord[]> {
     return this.deps.repo.listCheckpoints(sessionId);
+  }
+
+  /** The registered datasets with their sizes (a catalogue that cannot list offers none). */
+  async datasets(): Promise<DatasetListing[]> {
+    return (await this.deps.datasets.list?.()) ?? [];
   }
 
   /** Test support and headless summaries: the parameters the coordinator holds now. */

@@ -2,7 +2,7 @@
 // validate input, call one of these, return the DTO.
 import type { LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
-import type { EventPublisher } from '../core/ports';
+import type { DatasetListing, EventPublisher } from '../core/ports';
 import type { SessionConfigInput } from '../core/session-config';
 import type {
   CheckpointRecord,
@@ -31,6 +31,8 @@ export interface TrainingControl {
   sessionEvents(sessionId: number): Promise<SessionEvent[]>;
   /** Exactly-once audit of the session's ledger. */
   ledger(sessionId: number): Promise<LedgerReport>;
+  /** The datasets this coordinator registered (by id, never by path) with their sizes. */
+  datasets(): Promise<DatasetListing[]>;
   start(config: SessionConfigInput): Promise<SessionSnapshot>;
   pause(): Promise<SessionSnapshot>;
   resume(): Promise<SessionSnapshot>;

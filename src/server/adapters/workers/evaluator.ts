@@ -15,7 +15,7 @@ import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './superviso
 
 export interface EvaluatorOptions {
   model: ModelName;
-  /** Dataset id: 'mnist' or 'folder:<path>'. */
+  /** What the worker loads: 'mnist' or 'folder:<absolute path>' (DatasetRegistry.source), inside this process only. */
   dataset: string;
   log?: (line: string) => void;
   /**

@@ -2,6 +2,7 @@
 // live.dashboard, health); the REST facade serves the procedures that declare a REST binding. A procedure
 // exists once, in its own file: procedures/<domain>/<name>.ts for <domain>.<name> (kebab-case file names).
 import { isDefinition, type ProcedureDefinition, type ProcedureTree } from '../procedure';
+import { list as datasetList } from './datasets/list';
 import { health } from './health';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
@@ -22,6 +23,7 @@ import { stop } from './training/stop';
 
 export const procedureTree = {
   health,
+  datasets: { list: datasetList },
   training: { status, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
   nodes: { list, byId },
   live: { dashboard },

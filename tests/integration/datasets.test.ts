@@ -1,0 +1,119 @@
+// Datasets by name, for real: a server that registered a small IDX folder (--dataset digits=DIR; its local agent
+// gets the same flag), an API that takes ids only and never shows a folder, a registered dataset trained end to
+// end, and an agent without that dataset configured that stays out of the session and says how to fix it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { encodeIdx } from '../../src/ml/datasets/idx';
+import { eventually, ROOT, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
+
+/** Ten classes a small MLP separates easily: class c lights rows 2c+4 and 2c+5 of a 28x28 image, over noise. */
+function writeDigits(dir: string, train: number, test: number): void {
+  mkdirSync(dir, { recursive: true });
+  let seed = 12345;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const split = (name: string, n: number) => {
+    const images = new Uint8Array(n * 784);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = i % 10;
+      labels[i] = c;
+      for (let p = 0; p < 784; p++) images[i * 784 + p] = Math.floor(rand() * 60);
+      for (let row = 2 * c + 4; row < 2 * c + 6; row++) for (let col = 2; col < 26; col++) images[i * 784 + row * 28 + col] = 200 + Math.floor(rand() * 55);
+    }
+    // Gzipped, as MNIST is usually downloaded: the bounded gunzip is on the path.
+    writeFileSync(path.join(dir, `${name}-images-idx3-ubyte.gz`), gzipSync(encodeIdx([n, 28, 28], images)));
+    writeFileSync(path.join(dir, `${name}-labels-idx1-ubyte.gz`), gzipSync(encodeIdx([n], labels)));
+  };
+  split('train', train);
+  split('t10k', test);
+}
+
+describe('datasets by name', () => {
+  const work = tempDataDir('hypergpu-datasets-it-');
+  const dir = path.join(work, 'private-folder', 'digits');
+  let server: ServerProcess;
+  let stranger: ChildProcess | null = null;
+  let strangerOutput = '';
+  const get = async (p: string) => {
+    const res = await fetch(`${server.baseUrl}${p}`);
+    return { status: res.status, text: await res.clone().text(), body: (await res.json()) as any };
+  };
+  const post = async (p: string, body: unknown) => {
+    const res = await fetch(`${server.baseUrl}${p}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    return { status: res.status, text: await res.clone().text(), body: (await res.json()) as any };
+  };
+
+  beforeAll(async () => {
+    writeDigits(dir, 2000, 400);
+    server = await startServer(['--no-dashboard', '--no-session', '--nodes', '1', '--dataset', `digits=${dir}`], { dataDir: path.join(work, 'data') });
+    await waitForHttp(`${server.baseUrl}/health`);
+    // An agent on a machine where 'digits' is not configured.
+    stranger = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/agent/cli.ts'), '--coordinator', `ws://127.0.0.1:${server.port}/agent`, '--name', 'stranger', '--state-dir', path.join(work, 'stranger')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HYPERGPU_DATASETS: '' },
+    });
+    stranger.stdout!.on('data', (chunk: Buffer) => (strangerOutput += chunk.toString('utf8')));
+    stranger.stderr!.on('data', (chunk: Buffer) => (strangerOutput += chunk.toString('utf8')));
+    await eventually(async () => (await get('/api/nodes')).body.nodes.length, (n) => n === 2, 120_000, 'both agents registered');
+  }, 180_000);
+
+  afterAll(async () => {
+    stranger?.kill('SIGTERM');
+    const code = await server?.stop('SIGTERM');
+    expect(code).toBe(0);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('lists the registered datasets by id with their sizes, never their folders', async () => {
+    const listed = await get('/api/datasets');
+    expect(listed.status).toBe(200);
+    expect(listed.body.datasets).toEqual([
+      { id: 'mnist', trainSize: 60_000, testSize: 10_000, inputShape: [28, 28, 1] },
+      { id: 'digits', trainSize: 2000, testSize: 400, inputShape: [28, 28, 1] },
+    ]);
+    expect(listed.text).not.toContain(work);
+  });
+
+  it('refuses an unknown id, or a path, with 400 naming the registered ids and no path', async () => {
+    const unknown = await post('/api/training/start', { dataset: 'imagenet' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/unknown dataset 'imagenet'; registered: mnist, digits/);
+    for (const attempt of [`folder:${dir}`, dir, '/etc/passwd', '../../etc']) {
+      const refused = await post('/api/training/start', { dataset: attempt });
+      expect(refused.status, attempt).toBe(400);
+      expect(refused.body.error.message).toMatch(/registered dataset id/);
+      expect(refused.text).not.toContain(work);
+      expect(refused.text).not.toContain('/etc');
+    }
+    expect((await get('/api/status')).body.state).toBe('idle');
+  });
+
+  it('trains the registered folder end to end; the agent without it does not train and says why', async () => {
+    const started = await post('/api/training/start', { dataset: 'digits', model: 'mlp', batchSize: 64, evalEvery: 5, targetAccuracy: 0.95, maxRounds: 400 });
+    expect(started.status, started.text).toBe(201);
+    expect(started.body.config.dataset).toBe('digits');
+    const done = await eventually(
+      async () => (await get(`/api/sessions/${started.body.id}`)).body,
+      (s) => s.state !== 'running',
+      240_000,
+      'the digits session to end',
+    );
+    expect(done.state, JSON.stringify(done)).toBe('completed');
+    expect(done.lastTestAccuracy).toBeGreaterThanOrEqual(0.95);
+
+    const nodes = (await get('/api/nodes')).body.nodes as Array<{ name: string; acceptedContributions: number }>;
+    expect(nodes.find((n) => n.name === 'local-1')?.acceptedContributions).toBeGreaterThan(0);
+    expect(nodes.find((n) => n.name === 'stranger')?.acceptedContributions).toBe(0);
+    expect(strangerOutput).toMatch(/the coordinator asked for dataset 'digits', which is not configured on this machine/);
+    expect(strangerOutput).toMatch(/--dataset digits=\/path\/to\/folder/);
+    expect(strangerOutput).not.toContain(dir);
+    // The coordinator's own terminal may name the folder; no message to an agent or API caller did.
+    expect(server.output()).toMatch(/session \d+ started: mlp on digits/);
+  }, 300_000);
+});
