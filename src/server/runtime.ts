@@ -31,6 +31,8 @@ export interface RuntimeOptions {
   heartbeatTimeoutMs: number;
   aggregatorWorkers?: number;
   maxFrameBytes: number;
+  /** Checkpoints kept per session (HYPERGPU_KEEP_CHECKPOINTS). */
+  keepCheckpoints?: number;
   log: (line: LogLine) => void;
 }
 
@@ -75,7 +77,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock: systemClock,
     credentials: cryptoCredentials,
     events,
-    options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000 },
+    options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },
     log: options.log,
   });
   await start();
