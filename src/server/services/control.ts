@@ -1,6 +1,7 @@
 // The coordinator as the API and the server entry see it: commands go to the engine through the runner and
 // resolve with its reply; reads come from the engine's state, the live view, or the repository.
 import { RequestError } from '../../protocol/errors';
+import { checksum32 } from '../../protocol/frame';
 import { CLOSE_CODES } from '../../protocol/messages';
 import { verifyLedger, type LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
@@ -203,6 +204,14 @@ export class CoordinatorService implements TrainingControl {
   }
 
   /** Test support and headless summaries: the parameters the coordinator holds now. */
+  modelIdentity(): { sessionId: number | null; modelVersion: number; paramCount: number; checksum: number | null } {
+    const model = this.deps.model.model;
+    if (!model) return { sessionId: null, modelVersion: 0, paramCount: 0, checksum: null };
+    // Version and parameters change together (apply runs synchronously), so they describe one model.
+    const { params } = model;
+    return { sessionId: model.sessionId, modelVersion: model.modelVersion, paramCount: params.length, checksum: checksum32(new Uint32Array(params.buffer, params.byteOffset, params.length)) };
+  }
+
   currentParams(): Float32Array | null {
     return this.deps.model.model?.params ?? null;
   }
