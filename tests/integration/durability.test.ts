@@ -282,4 +282,24 @@ describe('durability with real processes', () => {
     expect(recovered).toMatchObject({ sessionId, modelVersion, checksum: expected });
     expect(await json(`${base()}/api/sessions/${sessionId}/ledger`)).toMatchObject({ ok: true, problems: [], modelVersion });
   }, 420_000);
+
+  it('when no checkpoint is usable, says so and starts no session in its place', async () => {
+    expect(await server!.stop('SIGTERM')).toBe(0);
+    server = null;
+    const dir = path.join(dataDir, 'checkpoints');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ckpt'))) {
+      const bytes = readFileSync(path.join(dir, file));
+      bytes[100] ^= 0xff;
+      writeFileSync(path.join(dir, file), bytes);
+    }
+    server = await startServer([...ARGS, '--nodes', '0'], { port: port.value, dataDir });
+    await server.waitForOutput(/the interrupted session could not be resumed, so no session was started/);
+    await waitForHttp(`${base()}/health`);
+    expect(server.output()).toMatch(/cannot rebuild model version \d+ exactly/);
+    expect(server.output()).toMatch(/npm start -- --fresh/);
+    expect(await json(`${base()}/api/status`)).toMatchObject({ sessionId: null });
+    const session = await json(`${base()}/api/sessions/${sessionId}`);
+    expect(session).toMatchObject({ state: 'failed', message: expect.stringMatching(/cannot rebuild model version \d+ exactly.*unusable/) });
+    expect((await json(`${base()}/api/sessions`)).sessions).toHaveLength(1);
+  }, 120_000);
 });
