@@ -29,6 +29,8 @@ export class Checkpointer implements OutboxConsumer {
   readonly name = 'checkpointer';
   private chain: Promise<unknown> = Promise.resolve();
   private readonly lastRound = new Map<number, number>();
+  /** The version each session's journal was last compacted to in this process (unknown after a restart). */
+  private readonly compactedTo = new Map<number, number>();
 
   constructor(private readonly deps: CheckpointerDeps) {}
 
@@ -98,7 +100,17 @@ export class Checkpointer implements OutboxConsumer {
     if (all.length === 0) return;
     const kept = all.slice(-keep);
     const oldest = kept[0];
-    await this.deps.journal.compact(sessionId, Math.min(...kept.map((c) => c.modelVersion)));
+    const keepFrom = Math.min(...kept.map((c) => c.modelVersion));
+    const newest = Math.max(...kept.map((c) => c.modelVersion));
+    // Compaction copies every entry it keeps (those after the oldest kept checkpoint: about (keep - 1) x
+    // checkpointEvery of them) into a new file, so it runs only once the droppable entries are at least as many
+    // as the kept ones: every other checkpoint at keep = 3, and the journal stays under about 2x what it must
+    // hold. (A journal of one file per checkpoint interval, dropped whole, would avoid the copy.)
+    const compacted = this.compactedTo.get(sessionId);
+    if (compacted === undefined || keepFrom - compacted >= newest - keepFrom) {
+      await this.deps.journal.compact(sessionId, keepFrom);
+      this.compactedTo.set(sessionId, keepFrom);
+    }
     if (all.length === kept.length) return;
     const deleted = await this.deps.repo.deleteCheckpointsBefore(sessionId, oldest.round);
     const stillUsed = new Set(kept.map((c) => c.sha256));
