@@ -70,6 +70,8 @@ describe('file checkpoint store', () => {
     expect(readdirSync(dir)).toEqual([basename(kept.path)]);
     await expect(store.read(old.path, old.sha256)).rejects.toBeInstanceOf(CheckpointIntegrityError);
     expect(bitsOf((await store.read(kept.path, kept.sha256)).params)).toEqual(bitsOf(payloadOf(64, 1, 2).params));
+    writeFileSync(join(dir, 'not-a-checkpoint.txt'), 'x');
+    expect(await store.list()).toEqual([{ sha256: kept.sha256, path: kept.path }]);
   });
 
   it('handles no optimizer slots (plain SGD) and an empty model', async () => {

@@ -95,6 +95,10 @@ export class MemoryCheckpointStore implements CheckpointStore {
   async remove(path: string): Promise<boolean> {
     return this.files.delete(path);
   }
+
+  async list(): Promise<{ sha256: string; path: string }[]> {
+    return [...this.files.keys()].map((path) => ({ sha256: /\/mem\/([0-9a-f]+)\.ckpt$/.exec(path)![1], path }));
+  }
 }
 
 export class ScriptedEvaluator implements Evaluator {

@@ -151,6 +151,22 @@ describe('coordinator services', () => {
     expect(first.journal.entries(session.id).map((e) => e.modelVersion)).toEqual([7, 8, 9]);
   });
 
+  it('at start, deletes checkpoint files no row refers to (a crash between a file and its row)', async () => {
+    const first = await boot();
+    const session = await first.service.start({ ...sgd, checkpointEvery: 2 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 2; i++) {
+      send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.1);
+      await flush();
+    }
+    const recorded = (await first.repo.listCheckpoints(session.id)).map((c) => c.path);
+    expect(recorded).toHaveLength(1);
+    const orphan = await first.checkpoints.write({ sessionId: session.id, round: 99, modelVersion: 99, params: new Float32Array(PARAMS), optimizerState: [], optimizerStep: 0 });
+    await boot(first);
+    expect([...first.checkpoints.files.keys()]).toEqual(recorded);
+    expect(first.checkpoints.files.has(orphan.path)).toBe(false);
+  });
+
   it('falls back to an older checkpoint when the newest is damaged, and rebuilds the same model', async () => {
     const first = await boot(undefined, { keepCheckpoints: 3 });
     const session = await first.service.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 }, checkpointEvery: 2 });

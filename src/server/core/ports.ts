@@ -131,6 +131,8 @@ export interface CheckpointStore {
   read(path: string, sha256: string): Promise<CheckpointPayload>;
   /** Durably deletes the checkpoint with this hash (retention); false when there was none. */
   remove(path: string, sha256: string): Promise<boolean>;
+  /** Every stored checkpoint, by hash (for the sweep of files no row refers to). */
+  list(): Promise<{ sha256: string; path: string }[]>;
 }
 
 /** A buffer one incoming update is decoded into; it lives in memory the aggregation workers can read. */

@@ -118,6 +118,25 @@ export class Checkpointer implements OutboxConsumer {
     if (deleted.length > 0) this.deps.log('info', `deleted ${deleted.length} checkpoint(s) of session ${sessionId} before round ${oldest.round} (keeping ${kept.length})`);
   }
 
+  /**
+   * At start, before any checkpoint is written: deletes checkpoint files no row refers to (a crash between a
+   * file's commit and its row, or between retention's row delete and file delete). Temporary files of crashed
+   * writes are swept by the blob store itself on its first write.
+   */
+  async sweep(): Promise<number> {
+    const referenced = new Set<string>();
+    for (const session of await this.deps.repo.listSessions(1_000_000)) {
+      for (const c of await this.deps.repo.listCheckpoints(session.id)) referenced.add(c.sha256);
+    }
+    let removed = 0;
+    for (const file of await this.deps.checkpoints.list()) {
+      if (referenced.has(file.sha256)) continue;
+      if (await this.deps.checkpoints.remove(file.path, file.sha256)) removed += 1;
+    }
+    if (removed > 0) this.deps.log('info', `removed ${removed} checkpoint file(s) no checkpoint row refers to`);
+    return removed;
+  }
+
   /** Waits for the checkpoint being written, if any. */
   idle(): Promise<void> {
     return this.chain.then(() => undefined);

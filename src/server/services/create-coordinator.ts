@@ -112,6 +112,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     channel,
     runner: started,
     async start() {
+      await checkpointer.sweep();
       await outbox.start();
       started.dispatch({ type: 'booted', at: clock.now(), seed: ports.credentials.seed() });
     },
