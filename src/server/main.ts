@@ -9,6 +9,7 @@ import { readEnv } from './env';
 import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
 import type { LogLine } from './core/events';
+import { createSignalPolicy } from './core/signal-policy';
 import type { SessionConfigInput } from './core/session-config';
 import type { SessionSnapshot } from './core/types';
 
@@ -298,21 +299,13 @@ async function main(): Promise<void> {
     process.stdout.write('HyperGPU stopped cleanly.\n');
     process.exit(code);
   };
-  // Ctrl-C in a terminal signals the whole process group, and the npm and tsx wrappers relay it once more each:
-  // the second (or third) copy arriving within moments is the same request. Only a signal after the relays
-  // (10 s on), or a third one, forces an exit without the final checkpoint.
-  let firstSignalAt = 0;
-  let signals = 0;
+  // Ctrl-C in a terminal signals the whole process group, and npm relays it once more: a repeat within 10 s
+  // is the same request; a third signal, or one after that, forces the exit (core/signal-policy.ts).
+  const signals = createSignalPolicy();
   const onSignal = (signal: NodeJS.Signals) => {
-    const now = Date.now();
-    if (!shuttingDown) {
-      firstSignalAt = now;
-      signals = 1;
-      void shutdown(0, signal);
-      return;
-    }
-    signals += 1;
-    if (signals >= 3 || now - firstSignalAt > 10_000) {
+    const decision = signals.receive(Date.now());
+    if (decision === 'shutdown') return void shutdown(0, signal);
+    if (decision === 'force') {
       process.stderr.write(`${signal} again: exiting now, without waiting for the final checkpoint (the journal keeps every committed round)\n`);
       process.exit(130);
     }
