@@ -21,6 +21,7 @@ const schema = z.object({
   HYPERGPU_HEARTBEAT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(20).max(60_000).default(200)),
   HYPERGPU_HEARTBEAT_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(600_000).default(800)),
   HYPERGPU_AGGREGATOR_WORKERS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).optional()),
+  HYPERGPU_KEEP_CHECKPOINTS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(3)),
   HYPERGPU_MAX_FRAME_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(1).max(2048).default(256)),
   /** Datasets this coordinator serves, `name=path,name2=path2` (--dataset name=path adds to them). */
   HYPERGPU_DATASETS: z.preprocess(emptyToUndefined, z.string().optional()),

@@ -12,6 +12,7 @@ import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
 import { startTrainingInput } from './api/inputs';
 import type { LogLine } from './core/events';
+import { createSignalPolicy } from './core/signal-policy';
 import type { SessionConfigInput } from './core/session-config';
 import type { SessionSnapshot } from './core/types';
 
@@ -305,6 +306,7 @@ async function main(): Promise<void> {
     aggregatorWorkers: env.HYPERGPU_AGGREGATOR_WORKERS,
     maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024,
     datasets: cli.datasets,
+    keepCheckpoints: env.HYPERGPU_KEEP_CHECKPOINTS,
     log: printLog,
     security: {
       adminToken: env.HYPERGPU_ADMIN_TOKEN,
@@ -317,9 +319,18 @@ async function main(): Promise<void> {
   // Recover or start the session and prepare the dashboard before accepting connections, so nothing
   // (an agent, a script polling /api/status) ever sees a half-started coordinator.
   let session: SessionSnapshot | null = null;
+  let resumeFailure: string | null = null;
   if (cli.session) {
-    if (!cli.headless && !cli.fresh) session = await runtime.coordinator.resumeInterrupted();
-    if (!session) session = await runtime.coordinator.start(cli.config);
+    if (!cli.headless && !cli.fresh) {
+      try {
+        session = await runtime.coordinator.resumeInterrupted();
+      } catch (error) {
+        // Never a quiet default session in place of one that could not be resumed: say so, serve the API and
+        // the dashboard without a session, and let the operator decide (--fresh, or the dashboard's start).
+        resumeFailure = error instanceof Error ? error.message : String(error);
+      }
+    }
+    if (!session && resumeFailure === null) session = await runtime.coordinator.start(cli.config);
   }
   if (cli.dashboard) await attachNext(runtime, cli.dev, cli.host, cli.port);
   const port = await runtime.listen(cli.port, cli.host);
@@ -337,14 +348,29 @@ async function main(): Promise<void> {
     process.stdout.write('HyperGPU stopped cleanly.\n');
     process.exit(code);
   };
-  process.on('SIGINT', () => {
-    if (shuttingDown) process.exit(130);
-    void shutdown(0, 'SIGINT');
-  });
-  process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
+  // Ctrl-C in a terminal signals the whole process group, and npm relays it once more: a repeat within 10 s
+  // is the same request; a third signal, or one after that, forces the exit (core/signal-policy.ts).
+  const signals = createSignalPolicy();
+  const onSignal = (signal: NodeJS.Signals) => {
+    const decision = signals.receive(Date.now());
+    if (decision === 'shutdown') return void shutdown(0, signal);
+    if (decision === 'force') {
+      process.stderr.write(`${signal} again: exiting now, without waiting for the final checkpoint (the journal keeps every committed round)\n`);
+      process.exit(130);
+    }
+    process.stdout.write(`${signal}: already shutting down (a third signal forces an exit)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   agents.start(cli.nodes);
   process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
+  if (resumeFailure !== null) {
+    process.stderr.write(
+      `\nERROR: the interrupted session could not be resumed, so no session was started.\n  ${resumeFailure}\n` +
+        `  Start a new one with \`npm start -- --fresh\`, from the dashboard, or POST /api/training/start.\n`,
+    );
+  }
   if (!cli.headless) {
     process.stdout.write(
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +

@@ -37,6 +37,8 @@ export interface RuntimeOptions {
   maxFrameBytes: number;
   /** Datasets served by name (name -> folder); 'mnist' is built in. Their folders never leave this process. */
   datasets?: ReadonlyMap<string, string>;
+  /** Checkpoints kept per session (HYPERGPU_KEEP_CHECKPOINTS). */
+  keepCheckpoints?: number;
   log: (line: LogLine) => void;
   /** Who may operate the coordinator and whom it answers (see "Security" in README.md). */
   security?: SecurityOptions;
@@ -113,7 +115,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock: systemClock,
     credentials: cryptoCredentials,
     events,
-    options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000 },
+    options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },
     log: options.log,
   });
   await start();

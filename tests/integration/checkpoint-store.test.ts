@@ -60,6 +60,20 @@ describe('file checkpoint store', () => {
     read.optimizerState.forEach((slot, i) => expect(bitsOf(slot)).toEqual(bitsOf(payload.optimizerState[i])));
   });
 
+  it('removes a checkpoint by its hash (retention), and only that one', async () => {
+    const dir = freshDir();
+    const store = createFileCheckpointStore(dir);
+    const old = await store.write(payloadOf(64, 1, 1));
+    const kept = await store.write(payloadOf(64, 1, 2));
+    expect(await store.remove(old.path, old.sha256)).toBe(true);
+    expect(await store.remove(old.path, old.sha256)).toBe(false);
+    expect(readdirSync(dir)).toEqual([basename(kept.path)]);
+    await expect(store.read(old.path, old.sha256)).rejects.toBeInstanceOf(CheckpointIntegrityError);
+    expect(bitsOf((await store.read(kept.path, kept.sha256)).params)).toEqual(bitsOf(payloadOf(64, 1, 2).params));
+    writeFileSync(join(dir, 'not-a-checkpoint.txt'), 'x');
+    expect(await store.list()).toEqual([{ sha256: kept.sha256, path: kept.path }]);
+  });
+
   it('handles no optimizer slots (plain SGD) and an empty model', async () => {
     const store = createFileCheckpointStore(freshDir());
     for (const payload of [payloadOf(33, 0), payloadOf(0, 2)]) {

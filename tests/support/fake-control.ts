@@ -91,6 +91,10 @@ export function createFakeControl(rounds = 12): FakeControl {
         now: T0 + 5000,
       };
     },
+    modelIdentity() {
+      const s = data.session;
+      return s ? { sessionId: s.id, modelVersion: s.modelVersion, paramCount: 4, checksum: 0x1234_5678 } : { sessionId: null, modelVersion: 0, paramCount: 0, checksum: null };
+    },
     dashboard() {
       return {
         status: control.status(),

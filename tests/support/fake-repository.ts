@@ -392,6 +392,17 @@ export function createFakeRepository(): FakeRepository {
       );
     },
 
+    deleteCheckpointsBefore(sessionId, beforeRound) {
+      return op('deleteCheckpointsBefore', () => {
+        const doomed = (c: CheckpointRecord) => c.sessionId === sessionId && c.round < beforeRound;
+        const deleted = checkpoints.filter(doomed).sort((a, b) => a.round - b.round);
+        const kept = checkpoints.filter((c) => !doomed(c));
+        checkpoints.length = 0;
+        checkpoints.push(...kept);
+        return deleted.map(clone);
+      });
+    },
+
     close() {
       calls.close = (calls.close ?? 0) + 1;
       closed = true;

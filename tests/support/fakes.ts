@@ -71,6 +71,7 @@ export class FakeAggregator implements Aggregator {
 
 export class MemoryCheckpointStore implements CheckpointStore {
   readonly files = new Map<string, CheckpointPayload>();
+  private readonly damaged = new Set<string>();
 
   async write(payload: CheckpointPayload) {
     const sha256 = createHash('sha256').update(new Uint8Array(payload.params.buffer, payload.params.byteOffset, payload.params.byteLength)).update(`${payload.sessionId}/${payload.round}`).digest('hex');
@@ -82,7 +83,21 @@ export class MemoryCheckpointStore implements CheckpointStore {
   async read(path: string, sha256: string): Promise<CheckpointPayload> {
     const payload = this.files.get(path);
     if (!payload || !path.includes(sha256)) throw new Error(`no checkpoint ${path}`);
+    if (this.damaged.has(path)) throw new Error(`checkpoint ${path} has another sha256: the file is damaged`);
     return payload;
+  }
+
+  /** Makes reads of the file at path fail as a damaged file would. */
+  damage(path: string): void {
+    this.damaged.add(path);
+  }
+
+  async remove(path: string): Promise<boolean> {
+    return this.files.delete(path);
+  }
+
+  async list(): Promise<{ sha256: string; path: string }[]> {
+    return [...this.files.keys()].map((path) => ({ sha256: /\/mem\/([0-9a-f]+)\.ckpt$/.exec(path)![1], path }));
   }
 }
 

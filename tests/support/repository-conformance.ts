@@ -738,6 +738,20 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         expect(await repo.listCheckpoints(sessionId)).toEqual([first, second]);
       });
 
+      it('deletes only the session\'s checkpoints before a round (retention) and returns them in round order', async () => {
+        const { sessionId } = await sessionWithNodes(0);
+        const other = await repo.createSession(sampleConfig, T0);
+        const [c10, c20, c30] = [10, 20, 30].map((round) => checkpointOf(sessionId, round));
+        for (const c of [c30, c10, c20]) await repo.recordCheckpoint(c);
+        const foreign = checkpointOf(other, 5);
+        await repo.recordCheckpoint(foreign);
+        expect(await repo.deleteCheckpointsBefore(sessionId, 30)).toEqual([c10, c20]);
+        expect(await repo.listCheckpoints(sessionId)).toEqual([c30]);
+        expect(await repo.listCheckpoints(other)).toEqual([foreign]);
+        expect(await repo.deleteCheckpointsBefore(sessionId, 30)).toEqual([]);
+        expect(await repo.latestCheckpoint(sessionId)).toEqual(c30);
+      });
+
       it('refuses a checkpoint of an unknown session or with a malformed hash', async () => {
         await expect(repo.recordCheckpoint(checkpointOf(9999, 1))).rejects.toMatchObject({ code: 'NOT_FOUND' });
         const { sessionId } = await sessionWithNodes(0);

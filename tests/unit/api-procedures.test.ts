@@ -79,6 +79,7 @@ describe('REST bindings', () => {
     expect(table).toEqual({
       'GET /health': ['health', 200],
       'GET /api/status': ['training.status', 200],
+      'GET /api/model': ['training.model', 200],
       'GET /api/metrics': ['training.metrics', 200],
       'GET /api/sessions': ['training.sessions', 200],
       'GET /api/sessions/:id': ['training.session', 200],

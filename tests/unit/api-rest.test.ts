@@ -55,6 +55,11 @@ describe('REST facade', () => {
     expect((await get(control, '/api/status/')).status).toBe(200);
   });
 
+  it('serves the model identity at /api/model without a credential', async () => {
+    const control = createFakeControl();
+    expect(await get(control, '/api/model')).toMatchObject({ status: 200, body: { sessionId: null, modelVersion: 0, paramCount: 0, checksum: null } });
+  });
+
   it('leaves paths it does not own to the caller', async () => {
     const control = createFakeControl();
     expect((await get(control, '/')).handled).toBe(false);

@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { encodeFrame, decodeHeader, FrameKind } from '../../src/protocol/frame';
 import type { Assignment } from '../../src/server/core/types';
 import { EventBus } from '../../src/server/adapters/event-bus';
+import { ResumeFailedError } from '../../src/server/services/control';
 import { createCoordinator, type Coordinator } from '../../src/server/services/create-coordinator';
+import { COMMIT_RETRY_DELAYS_MS } from '../../src/server/services/runner';
 import { createFakeRepository } from '../support/fake-repository';
 import { createFakeJournal } from '../support/fake-journal';
 import { FakeAggregator, FakeClock, fakeCredentials, flush, MemoryCheckpointStore, RecordingLink, ScriptedEvaluator } from '../support/fakes';
@@ -22,7 +24,7 @@ interface Durable {
   evaluator: ScriptedEvaluator;
 }
 
-async function boot(durable?: Durable) {
+async function boot(durable?: Durable, extra: { keepCheckpoints?: number } = {}) {
   const d: Durable = durable ?? {
     clock: new FakeClock(),
     repo: createFakeRepository(),
@@ -40,7 +42,7 @@ async function boot(durable?: Durable) {
     datasets: { describe: async () => ({ trainSize: 1000, testSize: 100 }) },
     credentials: fakeCredentials(),
     events,
-    options: { heartbeatMs: 100, heartbeatTimeoutMs: 60_000, historyLimit: 1000 },
+    options: { heartbeatMs: 100, heartbeatTimeoutMs: 60_000, historyLimit: 1000, ...extra },
   });
   await coordinator.start();
   return { ...d, aggregator, events, coordinator, service: coordinator.service };
@@ -132,6 +134,122 @@ describe('coordinator services', () => {
     // The next session gets the next id, whoever allocates it.
     await second.service.stop();
     expect((await second.service.start(sgd)).id).toBe(session.id + 1);
+  });
+
+  it('keeps the last K checkpoints (rows and files) and the journal back to the oldest of them', async () => {
+    const first = await boot(undefined, { keepCheckpoints: 2 });
+    const session = await first.service.start({ ...sgd, checkpointEvery: 2 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 9; i++) {
+      send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.1 + i / 10);
+      await flush();
+    }
+    const kept = await first.repo.listCheckpoints(session.id);
+    expect(kept.map((c) => c.round)).toEqual([6, 8]);
+    expect([...first.checkpoints.files.keys()].sort()).toEqual(kept.map((c) => c.path).sort());
+    // Compacted only up to the oldest kept checkpoint: everything after version 6 is still there.
+    expect(first.journal.entries(session.id).map((e) => e.modelVersion)).toEqual([7, 8, 9]);
+  });
+
+  it('at start, deletes checkpoint files no row refers to (a crash between a file and its row)', async () => {
+    const first = await boot();
+    const session = await first.service.start({ ...sgd, checkpointEvery: 2 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 2; i++) {
+      send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.1);
+      await flush();
+    }
+    const recorded = (await first.repo.listCheckpoints(session.id)).map((c) => c.path);
+    expect(recorded).toHaveLength(1);
+    const orphan = await first.checkpoints.write({ sessionId: session.id, round: 99, modelVersion: 99, params: new Float32Array(PARAMS), optimizerState: [], optimizerStep: 0 });
+    await boot(first);
+    expect([...first.checkpoints.files.keys()]).toEqual(recorded);
+    expect(first.checkpoints.files.has(orphan.path)).toBe(false);
+  });
+
+  it('falls back to an older checkpoint when the newest is damaged, and rebuilds the same model', async () => {
+    const first = await boot(undefined, { keepCheckpoints: 3 });
+    const session = await first.service.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 }, checkpointEvery: 2 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 7; i++) {
+      send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.3 + i);
+      await flush();
+    }
+    const params = first.service.currentParams()!.slice();
+    const newest = (await first.repo.latestCheckpoint(session.id))!;
+    expect(newest.round).toBe(6);
+    first.checkpoints.damage(newest.path);
+
+    const second = await boot(first);
+    const resumed = await second.service.resumeInterrupted();
+    expect(resumed).toMatchObject({ id: session.id, modelVersion: 7, round: 7 });
+    expect(Array.from(second.service.currentParams()!)).toEqual(Array.from(params));
+    const events = await first.repo.listEvents(session.id, 50);
+    const restarted = events.find((e) => e.kind === 'coordinator-restarted')!;
+    expect(restarted.message).toContain('checkpoint at round 4');
+    expect(restarted.message).toContain('1 newer checkpoint(s) unusable');
+    expect(second.service.dashboard().logs.map((l) => l.message).join('\n')).toMatch(/checkpoint at round 6 \(model version 6\) is unusable: .*damaged/);
+  });
+
+  it('refuses to resume, marks the session failed with why, when no checkpoint and journal rebuild the model', async () => {
+    const first = await boot(undefined, { keepCheckpoints: 1 });
+    const session = await first.service.start({ ...sgd, checkpointEvery: 2 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 5; i++) {
+      send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.1);
+      await flush();
+    }
+    // One checkpoint kept (round 4), the journal compacted up to it: damaging it leaves no way back.
+    first.checkpoints.damage((await first.repo.latestCheckpoint(session.id))!.path);
+    const second = await boot(first);
+    const failure = await second.service.resumeInterrupted().catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ResumeFailedError);
+    expect((failure as Error).message).toMatch(/cannot rebuild model version 5 exactly.*checkpoint at round 4 .*unusable/);
+    expect(await first.repo.getSession(session.id)).toMatchObject({ state: 'failed', message: (failure as Error).message });
+    expect(second.service.status().sessionId).toBeNull();
+  });
+
+  it('a resume that throws leaves the session resumable and says why in its message', async () => {
+    const first = await boot();
+    const session = await first.service.start(sgd);
+    const a = await join(first.coordinator, 'a');
+    send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.1);
+    await flush();
+    const second = await boot(first);
+    Object.assign(first.journal, { read: async () => { throw new Error('EIO: i/o error, read'); } });
+    await expect(second.service.resumeInterrupted()).rejects.toThrow(/resume failed: EIO/);
+    expect(await first.repo.getSession(session.id)).toMatchObject({ state: 'running', message: expect.stringContaining('resume failed: EIO') });
+  });
+
+  it('retries a transient commit failure, then pauses the session with the reason when it persists', async () => {
+    const { coordinator: c, service, repo, clock } = await boot();
+    const session = await service.start(sgd);
+    const a = await join(c, 'a');
+    const record = repo.recordRound.bind(repo);
+    let failures = 2;
+    Object.assign(repo, {
+      recordRound: (...args: Parameters<typeof repo.recordRound>) => (failures-- > 0 ? Promise.reject(new Error('SQLITE_BUSY: database is locked')) : record(...args)),
+    });
+    send(c, a, a.link.last('assignment')!.assignment, 0.1);
+    await flush();
+    expect(service.status().round).toBe(0);
+    for (const delay of COMMIT_RETRY_DELAYS_MS.slice(0, 2)) {
+      clock.advance(delay);
+      await flush();
+    }
+    expect(service.status()).toMatchObject({ state: 'running', round: 1, modelVersion: 1 });
+    expect(service.dashboard().logs.filter((l) => l.message.includes('retry')).length).toBe(2);
+
+    failures = 100;
+    send(c, a, a.link.last('assignment')!.assignment, 0.1);
+    await flush();
+    for (const delay of COMMIT_RETRY_DELAYS_MS) {
+      clock.advance(delay);
+      await flush();
+    }
+    expect(service.status()).toMatchObject({ state: 'paused', round: 1, modelVersion: 1 });
+    expect(service.status().session!.message).toContain('SQLITE_BUSY');
+    expect((await repo.getSession(session.id))!.state).toBe('paused');
   });
 
   it('evaluates every evalEvery committed rounds from the outbox and completes on the target, with a final checkpoint', async () => {

@@ -283,6 +283,36 @@ describe('round engine: sessions', () => {
     expect(d.lastSent(1, 'session')).toMatchObject({ session: null });
   });
 
+  it('a stop is persisted even when its final checkpoint fails (the journal still holds every applied update)', () => {
+    const d = running();
+    d.join(1);
+    d.deliver(1);
+    d.hold.add('checkpoint');
+    expect(d.request('stop')).toBeUndefined();
+    const checkpoint = d.of('checkpoint').at(-1)!;
+    expect(checkpoint).toMatchObject({ purpose: 'final' });
+    d.hold.clear();
+    d.send({ type: 'checkpoint-failed', at: d.now, sessionId: checkpoint.sessionId, purpose: 'final', message: 'ENOSPC: no space left on device' });
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'stopped', round: 1, modelVersion: 1 });
+    expect(d.of('persist-session').at(-1)!.session).toMatchObject({ state: 'stopped' });
+    expect(d.of('log').some((l) => l.level === 'error' && l.message.includes('ENOSPC'))).toBe(true);
+  });
+
+  it('a shutdown leaves the session resumable even when its checkpoint fails', () => {
+    const d = running();
+    d.join(1);
+    d.deliver(1);
+    d.hold.add('checkpoint');
+    expect(d.request('shutdown')).toBeUndefined();
+    const checkpoint = d.of('checkpoint').at(-1)!;
+    expect(checkpoint).toMatchObject({ purpose: 'shutdown' });
+    d.hold.clear();
+    d.send({ type: 'checkpoint-failed', at: d.now, sessionId: checkpoint.sessionId, purpose: 'shutdown', message: 'EIO' });
+    const reply = [...d.replies.values()].at(-1)!;
+    expect(reply).toMatchObject({ ok: true, session: { state: 'running', round: 1 } });
+    expect(d.of('persist-session').at(-1)!.session.message).toContain('resumes on the next start');
+  });
+
   it('stop cancels a round still collecting: its updates are recorded as cancelled and every shard returns', () => {
     const d = running();
     d.join(1);

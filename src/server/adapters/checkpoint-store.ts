@@ -151,6 +151,21 @@ export function createCheckpointStore(blobs: BlobStore): CheckpointStore {
         await reader.close();
       }
     },
+
+    async remove(path, sha256) {
+      // By hash, as read finds it; a path recorded elsewhere (a moved data folder) names the same blob.
+      let removed = false;
+      for (const key of new Set([keyAt(path), validKey(checkpointKey(sha256))])) if (key !== null) removed = (await blobs.delete(key)) || removed;
+      return removed;
+    },
+
+    async list() {
+      const keys = await blobs.list();
+      return keys.flatMap((key) => {
+        const match = /^([0-9a-f]{64})\.ckpt$/.exec(key);
+        return match ? [{ sha256: match[1], path: blobs.locate(key) }] : [];
+      });
+    },
   };
 
   /** key, or null when the store refuses it (a recorded hash that is not hex, say). */

@@ -113,6 +113,8 @@ export interface TrainingRepository {
   recordCheckpoint(checkpoint: CheckpointRecord): Promise<void>;
   latestCheckpoint(sessionId: number): Promise<CheckpointRecord | null>;
   listCheckpoints(sessionId: number): Promise<CheckpointRecord[]>;
+  /** Deletes a session's checkpoint rows with round < beforeRound (retention); returns the rows deleted. */
+  deleteCheckpointsBefore(sessionId: number, beforeRound: number): Promise<CheckpointRecord[]>;
 
   close(): Promise<void>;
 }
@@ -134,6 +136,10 @@ export interface CheckpointStore {
   write(payload: CheckpointPayload): Promise<{ sha256: string; path: string; bytes: number }>;
   /** Reads and verifies the sha256; throws when the file does not match. */
   read(path: string, sha256: string): Promise<CheckpointPayload>;
+  /** Durably deletes the checkpoint with this hash (retention); false when there was none. */
+  remove(path: string, sha256: string): Promise<boolean>;
+  /** Every stored checkpoint, by hash (for the sweep of files no row refers to). */
+  list(): Promise<{ sha256: string; path: string }[]>;
 }
 
 /** A buffer one incoming update is decoded into; it lives in memory the aggregation workers can read. */

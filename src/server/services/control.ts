@@ -1,6 +1,7 @@
 // The coordinator as the API and the server entry see it: commands go to the engine through the runner and
 // resolve with its reply; reads come from the engine's state, the live view, or the repository.
 import { RequestError } from '../../protocol/errors';
+import { checksum32 } from '../../protocol/frame';
 import { CLOSE_CODES } from '../../protocol/messages';
 import { verifyLedger, type LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
@@ -29,6 +30,17 @@ export interface CoordinatorServiceDeps {
   clock: Clock;
   events: EventPublisher;
   historyLimit: number;
+}
+
+/** An interrupted session exists but could not be resumed; message says why (and it is in the session's row). */
+export class ResumeFailedError extends Error {
+  constructor(
+    readonly sessionId: number | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ResumeFailedError';
+  }
 }
 
 export class CoordinatorService implements TrainingControl {
@@ -66,10 +78,24 @@ export class CoordinatorService implements TrainingControl {
 
   /**
    * Picks up the session that was running or paused when the coordinator last stopped. Returns null when
-   * there is none, or when its model cannot be rebuilt exactly (that session is marked failed, with why).
+   * there is none. Throws ResumeFailedError when there is one but it cannot be resumed: when its model cannot
+   * be rebuilt exactly, that session is marked failed, with why; when recovery itself threw (an unreadable
+   * file, a dataset that is gone), the session stays resumable and its message says what went wrong. Either
+   * way the caller must not quietly start another session in its place.
    */
   async resumeInterrupted(): Promise<SessionSnapshot | null> {
-    const result = await recoverSession(this.deps.recovery, this.deps.historyLimit);
+    let result: Awaited<ReturnType<typeof recoverSession>>;
+    try {
+      result = await recoverSession(this.deps.recovery, this.deps.historyLimit);
+    } catch (error) {
+      const saved = await this.deps.repo.findResumableSession().catch(() => null);
+      const message = `resume failed: ${errorText(error)}; the session stays resumable (fix the cause and restart, or start with --fresh)`;
+      if (saved) {
+        await this.deps.repo.updateSession({ ...saved, message }, []).catch(() => undefined);
+        this.deps.runner.log('error', `session ${saved.id}: ${message}`);
+      }
+      throw new ResumeFailedError(saved?.id ?? null, message);
+    }
     if (!result) return null;
     if ('failed' in result) {
       const at = this.deps.clock.now();
@@ -77,9 +103,11 @@ export class CoordinatorService implements TrainingControl {
         { kind: 'session-state-changed', sessionId: result.failed.id, at, state: 'failed', message: result.message, endedAt: at },
       ]);
       this.deps.runner.log('error', `session ${result.failed.id}: ${result.message}`);
-      return null;
+      throw new ResumeFailedError(result.failed.id, result.message);
     }
     const r = result.recovered;
+    for (const why of r.skipped) this.deps.runner.log('warn', `session ${r.session.id}: ${why}; trying an older one`);
+    if (r.skipped.length) this.deps.runner.log('warn', `session ${r.session.id}: recovered from ${r.how}`);
     this.deps.model.load(r.model, r.session.config);
     this.deps.live.reset(r.session.id, r.recent, await this.deps.repo.listEvents(r.session.id, TIMELINE_LIMIT));
     return this.deps.runner.request((requestId, at) => ({
@@ -181,6 +209,14 @@ export class CoordinatorService implements TrainingControl {
   }
 
   /** Test support and headless summaries: the parameters the coordinator holds now. */
+  modelIdentity(): { sessionId: number | null; modelVersion: number; paramCount: number; checksum: number | null } {
+    const model = this.deps.model.model;
+    if (!model) return { sessionId: null, modelVersion: 0, paramCount: 0, checksum: null };
+    // Version and parameters change together (apply runs synchronously), so they describe one model.
+    const { params } = model;
+    return { sessionId: model.sessionId, modelVersion: model.modelVersion, paramCount: params.length, checksum: checksum32(new Uint32Array(params.buffer, params.byteOffset, params.length)) };
+  }
+
   currentParams(): Float32Array | null {
     return this.deps.model.model?.params ?? null;
   }

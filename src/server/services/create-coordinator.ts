@@ -26,7 +26,7 @@ export interface CoordinatorPorts {
   clock: Clock;
   credentials: Credentials;
   events: EventPublisher;
-  options: { heartbeatMs: number; heartbeatTimeoutMs: number; historyLimit: number; deadline?: Partial<EngineOptions['deadline']>; normRatio?: number };
+  options: { heartbeatMs: number; heartbeatTimeoutMs: number; historyLimit: number; deadline?: Partial<EngineOptions['deadline']>; normRatio?: number; keepCheckpoints?: number };
   /** More outbox consumers (settlement, exporters) beside the built-in ones. */
   consumers?: OutboxConsumer[];
   log?: (line: LogLine) => void;
@@ -69,7 +69,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
           : { type: 'evaluation-failed', at: clock.now(), sessionId, round: result.round, purpose, message: result.message },
       ),
   });
-  const checkpointer = new Checkpointer({ repo, checkpoints: ports.checkpoints, journal: ports.journal, model, clock, session: sessionView, log });
+  const checkpointer = new Checkpointer({ repo, checkpoints: ports.checkpoints, journal: ports.journal, model, clock, session: sessionView, log, keep: ports.options.keepCheckpoints });
   const liveConsumer: OutboxConsumer = {
     name: 'live-view',
     handle: ({ event }, catchingUp) => {
@@ -112,6 +112,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     channel,
     runner: started,
     async start() {
+      await checkpointer.sweep();
       await outbox.start();
       started.dispatch({ type: 'booted', at: clock.now(), seed: ports.credentials.seed() });
     },

@@ -1,6 +1,8 @@
 // Picks up a session that was running or paused when the coordinator last stopped, however it stopped.
 // The model is rebuilt exactly: the latest checkpoint, then every journaled update the ledger records as
-// applied after it, in order. The data cursor comes from the last recorded round, credit from the ledger.
+// applied after it, in order. A checkpoint that cannot be read (damaged, missing) is skipped for the one before
+// it: the checkpointer keeps the journal back to the oldest checkpoint it retains, so the replay still reaches
+// the ledger's version. Which one was used, and why newer ones were skipped, is in `how` and `skipped`. The data cursor comes from the last recorded round, credit from the ledger.
 import { creditsFrom, closedEpochOf } from '../core/engine/accounting';
 import type { DurableSession, NodeCredit } from '../core/engine/committed';
 import { strategyFor } from '../core/engine/strategy';
@@ -16,6 +18,8 @@ export interface Recovered {
   model: LoadedModel;
   how: string;
   detail: Record<string, number>;
+  /** Newer checkpoints that could not be used, with why, newest first. */
+  skipped: string[];
 }
 
 export interface RecoveryDeps {
@@ -35,12 +39,25 @@ export async function recoverSession(deps: RecoveryDeps, recentLimit: number): P
   const { trainSize } = await deps.describeDataset(config.dataset);
   const paramCount = deps.model.paramCount(config.model);
   const strategy = strategyFor(config);
-  const checkpoint = await deps.repo.latestCheckpoint(saved.id);
-  let model: LoadedModel;
-  if (checkpoint) {
-    const payload = await deps.checkpoints.read(checkpoint.path, checkpoint.sha256);
-    model = { sessionId: saved.id, modelVersion: payload.modelVersion, params: payload.params, optimizer: { slots: payload.optimizerState, step: payload.optimizerStep } };
-  } else {
+  // Newest first; one beyond the ledger (it cannot be: the row is written after the round) is not trusted.
+  const candidates = (await deps.repo.listCheckpoints(saved.id)).filter((c) => c.modelVersion <= saved.modelVersion).reverse();
+  const skipped: string[] = [];
+  let checkpoint: (typeof candidates)[number] | null = null;
+  let model: LoadedModel | null = null;
+  for (const candidate of candidates) {
+    try {
+      const payload = await deps.checkpoints.read(candidate.path, candidate.sha256);
+      if (payload.sessionId !== saved.id || payload.modelVersion !== candidate.modelVersion || payload.params.length !== paramCount) {
+        throw new Error(`it holds session ${payload.sessionId} model version ${payload.modelVersion} with ${payload.params.length} parameters, not what its row records`);
+      }
+      model = { sessionId: saved.id, modelVersion: payload.modelVersion, params: payload.params, optimizer: { slots: payload.optimizerState, step: payload.optimizerStep } };
+      checkpoint = candidate;
+      break;
+    } catch (error) {
+      skipped.push(`checkpoint at round ${candidate.round} (model version ${candidate.modelVersion}) is unusable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  if (!model) {
     deps.model.init(saved.id, config);
     model = deps.model.model!;
   }
@@ -54,11 +71,12 @@ export async function recoverSession(deps: RecoveryDeps, recentLimit: number): P
   }
   if (model.modelVersion !== saved.modelVersion) {
     const message = `cannot rebuild model version ${saved.modelVersion} exactly: checkpoint at version ${fromVersion} and the journal reaches only version ${model.modelVersion}`;
-    return { failed: saved, message };
+    return { failed: saved, message: skipped.length ? `${message} (${skipped.join('; ')})` : message };
   }
   const lastRound = await deps.repo.lastRound(saved.id);
   const cursor = lastRound ? structuredClone(lastRound.cursor) : { epoch: 0, position: 0, pending: [] };
-  const how = `${checkpoint ? `checkpoint at round ${checkpoint.round}` : 'the initial model'} + ${entries.length} journaled update(s)`;
+  const base = checkpoint ? `checkpoint at round ${checkpoint.round}` : 'the initial model';
+  const how = `${base}${skipped.length ? ` (${skipped.length} newer checkpoint(s) unusable)` : ''} + ${entries.length} journaled update(s)`;
   const session: DurableSession = {
     id: saved.id,
     config,
@@ -84,7 +102,8 @@ export async function recoverSession(deps: RecoveryDeps, recentLimit: number): P
       recent,
       model,
       how,
-      detail: { checkpointRound: checkpoint?.round ?? 0, replayed: entries.length, modelVersion: model.modelVersion },
+      detail: { checkpointRound: checkpoint?.round ?? 0, replayed: entries.length, modelVersion: model.modelVersion, skippedCheckpoints: skipped.length },
+      skipped,
     },
   };
 }

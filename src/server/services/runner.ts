@@ -35,6 +35,21 @@ export interface RunnerDeps {
   log?: (line: LogLine) => void;
 }
 
+/**
+ * Waits before each retry of a round's journal append or its transaction. A busy database (SQLITE_BUSY past the
+ * 5 s busy timeout: another process holds the write lock) or a passing I/O error often clears within a second;
+ * after the last retry the commit fails and the engine pauses the session with the reason.
+ */
+export const COMMIT_RETRY_DELAYS_MS = [50, 250, 1000];
+
+/**
+ * Coded errors are decisions (a round already recorded, a record that breaks a rule): retrying cannot change
+ * them. Anything else (SQLite busy or I/O errors, a failed fsync) may pass.
+ */
+function isTransient(error: unknown): boolean {
+  return !(error instanceof HyperGpuError);
+}
+
 type Pending = { resolve: (session: SessionSnapshot | null) => void; reject: (error: Error) => void };
 
 export class Runner {
@@ -319,9 +334,12 @@ export class Runner {
       if (effect.journal) {
         const update = d.model.aggregateOf(sessionId, round);
         if (!update) throw new Error(`round ${round} has no aggregate to journal`);
-        await d.journal.append({ sessionId, round, modelVersion: effect.journal.modelVersion, samples: effect.journal.samples, update });
+        const entry = { sessionId, round, modelVersion: effect.journal.modelVersion, samples: effect.journal.samples, update };
+        // Safe to repeat: an append of a version the journal already holds supersedes it (update-journal.ts).
+        await this.withRetries(`journal round ${round}`, () => d.journal.append(entry));
       }
-      return d.repo.recordRound(effect.summary, effect.contributions, effect.metric, effect.session, effect.events);
+      // Retried on its own, so a failed transaction does not write the journal entry again.
+      return this.withRetries(`commit round ${round}`, () => d.repo.recordRound(effect.summary, effect.contributions, effect.metric, effect.session, effect.events));
     })();
     write.then(
       (records) => {
@@ -330,6 +348,19 @@ export class Runner {
       },
       (error) => this.dispatch({ type: 'commit-failed', at: this.now(), sessionId, round, message: errorText(error) }),
     );
+  }
+
+  private async withRetries<T>(what: string, work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        const delay = COMMIT_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || !isTransient(error)) throw error;
+        this.log('warn', `${what} failed (${errorText(error)}); retry ${attempt + 1} of ${COMMIT_RETRY_DELAYS_MS.length} in ${delay} ms`);
+        await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, delay));
+      }
+    }
   }
 
   private wakeWaiters(): void {

@@ -29,6 +29,8 @@ export interface TrainingControl {
   checkpoints(sessionId: number): Promise<CheckpointRecord[]>;
   /** The session's durable timeline (joins, failures, restarts...), oldest first. */
   sessionEvents(sessionId: number): Promise<SessionEvent[]>;
+  /** The model held now: session, version and checksum32 of its parameters (for crash proofs). */
+  modelIdentity(): { sessionId: number | null; modelVersion: number; paramCount: number; checksum: number | null };
   /** Exactly-once audit of the session's ledger. */
   ledger(sessionId: number): Promise<LedgerReport>;
   /** The datasets this coordinator registered (by id, never by path) with their sizes. */

@@ -30,7 +30,7 @@ function toCheckpoint(row: CheckpointRow): CheckpointRecord {
   };
 }
 
-type CheckpointMethods = Pick<TrainingRepository, 'recordCheckpoint' | 'latestCheckpoint' | 'listCheckpoints'>;
+type CheckpointMethods = Pick<TrainingRepository, 'recordCheckpoint' | 'latestCheckpoint' | 'listCheckpoints' | 'deleteCheckpointsBefore'>;
 
 export function createCheckpointStore({ prisma, serial }: Db): CheckpointMethods {
   return {
@@ -78,6 +78,18 @@ export function createCheckpointStore({ prisma, serial }: Db): CheckpointMethods
         });
         return rows.map(toCheckpoint);
       });
+    },
+
+    async deleteCheckpointsBefore(sessionId, beforeRound) {
+      const where = { sessionId, round: { lt: beforeRound } };
+      // One transaction: the rows returned are exactly the rows deleted.
+      const [rows] = await serial(() =>
+        prisma.$transaction([
+          prisma.checkpoint.findMany({ where, orderBy: [{ round: 'asc' }, { id: 'asc' }], select: checkpointSelect }),
+          prisma.checkpoint.deleteMany({ where }),
+        ]),
+      );
+      return rows.map(toCheckpoint);
     },
   };
 }

@@ -13,6 +13,12 @@ export interface PrismaRepositoryOptions {
   /** Folder of Prisma migration folders; defaults to the repository's prisma/migrations. */
   migrationsDir?: string;
   log?: MigrationLog;
+  /**
+   * SQLite's `synchronous` on the coordinator's connection. FULL (the default) syncs the WAL at every commit,
+   * so a committed round survives a power cut, not only a process crash; NORMAL may lose the last commits
+   * to a power cut (never corrupts). Only benchmarks ask for NORMAL, to measure what FULL costs.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
 }
 
 /** What each aggregate's module works with: the client, and the queue every call goes through. */
@@ -39,6 +45,11 @@ export async function openDb(dbFile: string, options: PrismaRepositoryOptions = 
   // better-sqlite3's own busy timeout (ms): wait for another process's write lock rather than fail.
   const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: path, timeout: 5_000 }) });
   await prisma.$connect();
+  // Per connection, so set here on Prisma's own. With WAL, FULL adds one fsync of the WAL per transaction:
+  // the round's commit is then durable when recordRound resolves, as the journal entry before it already is
+  // (checkpoint rows and journal compaction rely on the same). Measured in bench/commit-durability.ts.
+  const synchronous = options.synchronous ?? 'FULL';
+  await prisma.$queryRawUnsafe(`PRAGMA synchronous = ${synchronous}`);
 
   // The adapter runs everything on one better-sqlite3 connection and its plain queries skip the mutex its
   // transactions take, so a call arriving while another call's transaction is open could run inside it and be

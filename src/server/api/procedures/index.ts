@@ -12,6 +12,7 @@ import { contributions } from './training/contributions';
 import { events } from './training/events';
 import { ledger } from './training/ledger';
 import { metrics } from './training/metrics';
+import { model } from './training/model';
 import { pause } from './training/pause';
 import { resume } from './training/resume';
 import { rounds } from './training/rounds';
@@ -24,7 +25,7 @@ import { stop } from './training/stop';
 export const procedureTree = {
   health,
   datasets: { list: datasetList },
-  training: { status, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
+  training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
   nodes: { list, byId },
   live: { dashboard },
 };
