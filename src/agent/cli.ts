@@ -1,4 +1,5 @@
 // hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,6 +12,9 @@ const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name 
   --name NAME        stable node name; reconnecting with the same name keeps the node id (default: host-pid)
   --backend NAME     force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu (default: fastest that loads)
   --state-dir DIR    where the node's token is kept (default ~/.hypergpu); the token makes the name this agent's own
+  --join-token T     join token from the operator (or HYPERGPU_JOIN_TOKEN); needed at a name's first registration
+                     unless the coordinator runs with an open pool
+  --ca FILE          PEM CA certificate to verify a wss:// coordinator with a self-signed certificate (or HYPERGPU_CA)
 `;
 
 export async function runAgentCli(argv: string[]): Promise<void> {
@@ -23,6 +27,8 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         name: { type: 'string' },
         backend: { type: 'string' },
         'state-dir': { type: 'string' },
+        'join-token': { type: 'string' },
+        ca: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -57,7 +63,18 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     process.stderr.write(`[agent ${name}] cannot continue: ${reason}\n`);
     void agent.stop('fatal').finally(() => process.exit(3));
   };
-  agent = new NodeAgent({ coordinator, name, tf, backend: info, log, tokenFile, onFatal });
+  const joinToken = values['join-token'] ?? (process.env.HYPERGPU_JOIN_TOKEN || undefined);
+  const caFile = values.ca ?? (process.env.HYPERGPU_CA || undefined);
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (error) {
+      process.stderr.write(`--ca ${caFile} cannot be read: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(2);
+    }
+  }
+  agent = new NodeAgent({ coordinator, name, tf, backend: info, log, tokenFile, onFatal, joinToken, ca });
   const speed = await agent.calibrate();
   log(`measured ${Math.round(speed)} samples/s (mlp gradient, ${info.name}); connecting to ${coordinator}`);
   agent.start();

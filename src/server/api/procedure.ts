@@ -3,12 +3,15 @@
 // The tRPC router (root.ts) and the REST facade (rest.ts) are both built from these definitions, so a procedure
 // validates the same input, returns the same output and fails the same way on every transport.
 import type { z } from 'zod';
+import type { JoinTokens } from '../services/join-tokens';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
   control: TrainingControl;
   /** When this server started (epoch ms), for /health; the coordinator's own start time when absent. */
   startedAt?: number;
+  /** Agent admission (join tokens); absent on a server built without it. */
+  joinTokens?: JoinTokens;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

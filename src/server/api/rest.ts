@@ -64,7 +64,13 @@ const withParams = routes.filter((r) => r.params.length > 0);
 const matchingRoutes = (path: string): RestRoute[] => byStaticPath.get(path) ?? withParams.filter((r) => r.pattern.test(path));
 
 /** Handles /api/* and every path a procedure is bound to (/health); returns false for any other path. */
-export async function handleRest(req: IncomingMessage, res: ServerResponse, control: TrainingControl, startedAt: number): Promise<boolean> {
+export async function handleRest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  control: TrainingControl,
+  startedAt: number,
+  joinTokens?: ApiContext['joinTokens'],
+): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const matching = matchingRoutes(path);
@@ -80,7 +86,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, cont
       throw new RestError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}`);
     }
     const body = route.binding.body ? await readJsonBody(req) : undefined;
-    const ctx: ApiContext = { control, startedAt };
+    const ctx: ApiContext = { control, startedAt, joinTokens };
     const output = await callRoute(route, ctx, route.pattern.exec(path)!.slice(1), url.searchParams, body);
     send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
   } catch (error) {

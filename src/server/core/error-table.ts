@@ -9,13 +9,15 @@ import type { ErrorCode } from '../../protocol/errors';
  * and a peer that sends too fast. They are not in ErrorCode (src/protocol/errors.ts) because no domain code
  * throws them; they live here so that the table covers every code a client can see.
  */
-export type TransportErrorCode = 'METHOD_NOT_ALLOWED' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'INTERNAL';
+export type TransportErrorCode = 'METHOD_NOT_ALLOWED' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'INTERNAL' | 'SLOW_READER' | 'HELLO_TIMEOUT';
 
 export type TranslatedCode = ErrorCode | TransportErrorCode;
 
 /** The tRPC error codes the table uses (a subset of @trpc/server's TRPC_ERROR_CODE_KEY; api/trpc.ts checks that). */
 export type TrpcErrorCode =
   | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'TIMEOUT'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'METHOD_NOT_SUPPORTED'
@@ -29,7 +31,7 @@ export type TrpcErrorCode =
  * WebSocket close codes, the values of CLOSE_CODES in src/protocol/messages.ts (a unit test checks they agree;
  * this module imports nothing but the error codes). 1011 is the standard "internal error" close code.
  */
-const CLOSE = { protocolError: 4002, nameTaken: 4006, flood: 4008, banned: 4009, internalError: 1011 } as const;
+const CLOSE = { protocolError: 4002, nameTaken: 4006, flood: 4008, banned: 4009, unauthorized: 4010, slowReader: 4011, helloTimeout: 4012, internalError: 1011 } as const;
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
 
 export interface ErrorTranslation {
@@ -65,6 +67,8 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   NOT_REGISTERED: badRequest,
   NAME_TAKEN: { http: 409, trpc: 'CONFLICT', close: CLOSE.nameTaken },
   BANNED: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.banned },
+  JOIN_TOKEN_REQUIRED: { http: 401, trpc: 'UNAUTHORIZED', close: CLOSE.unauthorized },
+  JOIN_TOKEN_INVALID: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.unauthorized },
   // update admission: the update was well-formed, the round does not take it
   UNKNOWN_SESSION: notFound,
   STALE_ROUND: conflict,
@@ -87,6 +91,8 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   METHOD_NOT_ALLOWED: { http: 405, trpc: 'METHOD_NOT_SUPPORTED', close: CLOSE.protocolError },
   PAYLOAD_TOO_LARGE: tooLarge,
   RATE_LIMITED: { http: 429, trpc: 'TOO_MANY_REQUESTS', close: CLOSE.flood },
+  SLOW_READER: { http: 429, trpc: 'TOO_MANY_REQUESTS', close: CLOSE.slowReader },
+  HELLO_TIMEOUT: { http: 408, trpc: 'TIMEOUT', close: CLOSE.helloTimeout },
   INTERNAL: { http: 500, trpc: 'INTERNAL_SERVER_ERROR', close: CLOSE.internalError },
 };
 

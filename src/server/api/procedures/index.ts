@@ -2,6 +2,9 @@
 // live.dashboard, health); the REST facade serves the procedures that declare a REST binding. A procedure
 // exists once, in its own file: procedures/<domain>/<name>.ts for <domain>.<name> (kebab-case file names).
 import { isDefinition, type ProcedureDefinition, type ProcedureTree } from '../procedure';
+import { issueJoinToken } from './agents/issue-join-token';
+import { joinTokens } from './agents/join-tokens';
+import { revokeJoinToken } from './agents/revoke-join-token';
 import { health } from './health';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
@@ -25,6 +28,7 @@ export const procedureTree = {
   training: { status, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
   nodes: { list, byId },
   live: { dashboard },
+  agents: { issueJoinToken, joinTokens, revokeJoinToken },
 };
 
 export interface NamedProcedure {
