@@ -112,8 +112,9 @@ export class AgentConnection {
       // stop() came while this link was still being set up: leave instead of registering.
       if (this.stopped) return socket.close(1000, 'agent stopping');
       const token = this.options.tokens.get();
-      // The join token only while the name has no secret: a returning node proves its name with its own.
-      const joinToken = token ? undefined : this.options.joinToken;
+      // A returning node proves its name with its own secret and the coordinator ignores the join token then;
+      // it is sent anyway, so a name pruned while idle (its secret forgotten there) is admitted again.
+      const joinToken = this.options.joinToken;
       this.send({ v: 1, type: 'hello', name: this.options.name, ...(token ? { token } : {}), ...(joinToken ? { joinToken } : {}), capabilities: this.options.capabilities() });
     });
     socket.on('pong', () => (this.lastHeardAt = Date.now()));

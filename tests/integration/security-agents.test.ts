@@ -311,6 +311,38 @@ describe('offenders', () => {
   });
 });
 
+describe('idle names', () => {
+  it('prunes names never credited and not seen for the idle time at start; the name is free again', async () => {
+    const dataDir = tempDataDir();
+    const first = await startServer(['--no-dashboard', '--no-session', '--nodes', '0'], { dataDir, env: { HYPERGPU_OPEN_POOL: '1' } });
+    let secret: string;
+    try {
+      await waitForHttp(`${first.baseUrl}/health`);
+      const answer = await helloAnswer(`ws://127.0.0.1:${first.port}/agent`, hello('passer-by'));
+      secret = answer.messages.find((m) => m.type === 'welcome').token;
+      expect(secret).toBeTruthy();
+      answer.ws.close();
+    } finally {
+      await first.stop();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // 1e-5 days is under a second: the name registered above has been idle longer than that.
+    const second = await startServer(['--no-dashboard', '--no-session', '--nodes', '0'], { dataDir, env: { HYPERGPU_OPEN_POOL: '1', HYPERGPU_IDLE_NODE_DAYS: '0.00001' } });
+    try {
+      await second.waitForOutput(/pruned 1 node name\(s\) never credited/, 60_000);
+      await waitForHttp(`${second.baseUrl}/health`);
+      // Another agent may take the name now: it is given a new secret.
+      const answer = await helloAnswer(`ws://127.0.0.1:${second.port}/agent`, hello('passer-by'));
+      const welcome = answer.messages.find((m) => m.type === 'welcome');
+      expect(welcome.token).toBeTruthy();
+      expect(welcome.token).not.toBe(secret);
+      answer.ws.close();
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
 describe('TLS', () => {
   const haveOpenssl = (() => {
     try {
