@@ -117,7 +117,9 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
     };
     handler.connected(connection, link);
 
-    const fail = (code: string, message: string, close = false) => {
+    const fail = (code: string, raw: string, close = false) => {
+      // Parse errors may quote what the agent sent: sanitized before it reaches the log (and goes back).
+      const message = sanitizeText(raw, 500);
       strike(address, code);
       handler.protocolError(nodeId, `${code}: ${message} (from ${remote})`);
       link.sendJson({ v: 1, type: 'error', code, message });
