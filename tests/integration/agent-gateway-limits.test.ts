@@ -132,3 +132,15 @@ describe('agent gateway limits', () => {
     expect(h.closed.join('')).not.toMatch(/[\u0000-\u001f]/);
   });
 });
+
+describe('agent gateway close reasons', () => {
+  it('closes with a reason cut to 123 bytes even when it quotes multi-byte text', async () => {
+    const h = await start({});
+    const c = await open(h.url);
+    // ws throws on a close reason over 123 bytes; 200 two-byte characters would be 400.
+    h.links[0].close(4002, '\u00e9'.repeat(200));
+    const { code, reason } = await c.closed;
+    expect(code).toBe(4002);
+    expect(Buffer.byteLength(reason)).toBeLessThanOrEqual(123);
+  });
+});

@@ -112,7 +112,7 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         if (socket.readyState === socket.OPEN && !slowReader()) socket.send(bytes, { binary: true });
       },
       close(code: number, reason: string) {
-        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason.slice(0, 120));
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, closeReason(reason));
       },
     };
     handler.connected(connection, link);
@@ -282,6 +282,13 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         wss.close(() => resolve());
       }),
   };
+}
+
+/** A close reason ws accepts: at most 123 bytes of UTF-8 (it throws on more, and reasons may quote agent text). */
+function closeReason(reason: string): string {
+  let out = reason.slice(0, 123);
+  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
+  return out;
 }
 
 function toUint8Array(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
