@@ -309,9 +309,10 @@ export function gatewayLimits(modelFrameBytes: number, overrides: Partial<AgentG
     preHelloFrameBytes: 64 * 1024,
     helloTimeoutMs: 5000,
     maxMessagesPerSecond: 500,
-    // 32 frames a second sustained, 64 at once: far above one update per round, far below what a flood sends.
-    bytesPerSecond: 32 * maxFrameBytes,
-    burstBytes: 64 * maxFrameBytes,
+    // 64 frames a second sustained, 128 at once: one update per round, and rounds with instant simulated agents
+    // run at about 30 a second here (tests/integration/security-agents.test.ts), so twice the fastest pace.
+    bytesPerSecond: 64 * maxFrameBytes,
+    burstBytes: 128 * maxFrameBytes,
     maxConnections: 2000,
     maxConnectionsPerAddress: 64,
     // Four model frames queued unread (or 2 MiB for small models): an honest agent reads each round's frame.
