@@ -120,7 +120,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const trpcWsHandler = applyWSSHandler({ wss: trpcWss, router: appRouter, createContext, keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 } });
 
   let fallback: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+  // With a certificate, the one port serves HTTPS and wss:// (the same handlers; TLS ends here).
+  const makeServer = (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
+    options.tls ? (createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) as unknown as Server) : createServer(handler);
+  const server = makeServer((req, res) => {
     const url = req.url ?? '/';
     if (url === TRPC_HTTP_PATH || url.startsWith(`${TRPC_HTTP_PATH}/`) || url.startsWith(`${TRPC_HTTP_PATH}?`)) {
       trpcHttp(req, res);
@@ -137,9 +140,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) } }));
       });
-  };
-  // With a certificate, the one port serves HTTPS and wss:// (the same handlers; TLS ends here).
-  const server: Server = options.tls ? (createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest) as unknown as Server) : createServer(onRequest);
+  });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (pathname === AGENT_PATH) return gateway.handleUpgrade(req, socket, head);
