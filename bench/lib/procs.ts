@@ -131,7 +131,8 @@ export async function startServer(options: { env?: Record<string, string>; args?
   const args = [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--no-dashboard', '--no-session', '--nodes', '0', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...(options.args ?? [])];
   const child = spawnTracked(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, ...options.env },
+    // Benchmarks measure training, not admission: the pool is opened, and one address may open many sockets.
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', HYPERGPU_MAX_AGENT_CONNECTIONS_PER_ADDRESS: '100000', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = captureOutput(child);

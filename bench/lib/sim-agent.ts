@@ -30,6 +30,8 @@ export class SimAgent {
     private readonly url: string,
     readonly name: string,
     private readonly heartbeatMs = 200,
+    /** Presented in the hello: a coordinator whose pool is not open admits new names only with one. */
+    private readonly joinToken?: string,
   ) {
     this.welcomed = new Promise((resolve) => (this.resolveWelcome = resolve));
   }
@@ -50,7 +52,13 @@ export class SimAgent {
       socket.once('error', reject);
     });
     socket.send(
-      JSON.stringify({ v: 1, type: 'hello', name: this.name, capabilities: { backend: 'simulated', device: 'bench/lib/sim-agent.ts', samplesPerSecond: 1e6, agentVersion: 'bench', hostname: 'bench' } }),
+      JSON.stringify({
+        v: 1,
+        type: 'hello',
+        name: this.name,
+        ...(this.joinToken ? { joinToken: this.joinToken } : {}),
+        capabilities: { backend: 'simulated', device: 'bench/lib/sim-agent.ts', samplesPerSecond: 1e6, agentVersion: 'bench', hostname: 'bench' },
+      }),
     );
     await this.welcomed;
   }
@@ -128,6 +136,16 @@ export class SimAgent {
       clearInterval(this.heartbeat);
     }
     this.heartbeat = null;
+  }
+
+  /** Stops reading from the socket (heartbeats still go out): a slow reader, as the coordinator sees it. */
+  stopReading(): void {
+    this.socket?.pause();
+  }
+
+  /** True once the coordinator (or anything) closed the connection. */
+  get disconnected(): boolean {
+    return this.stats.closes > 0;
   }
 
   close(): void {

@@ -10,7 +10,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
-import { createAgentGateway } from '../../src/server/adapters/agent-gateway';
+import { createAgentGateway, gatewayLimits } from '../../src/server/adapters/agent-gateway';
 import { createAggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
 import type { UpdateSlot } from '../../src/server/core/ports';
 import type { AgentChannelHandler, AgentLink } from '../../src/server/core/agent-protocol';
@@ -72,7 +72,11 @@ const handler: AgentChannelHandler = {
   },
 };
 
-const gateway = createAgentGateway(handler, { maxFrameBytes: 256 * 1024 * 1024, maxMessagesPerSecond: 500 });
+// A transport benchmark, not a security test: big frames at full speed from one address, no rate limits.
+const gateway = createAgentGateway(
+  handler,
+  gatewayLimits(256 * 1024 * 1024, { bytesPerSecond: Number.MAX_SAFE_INTEGER, burstBytes: Number.MAX_SAFE_INTEGER, maxConnectionsPerAddress: 100_000, maxBufferedBytes: Number.MAX_SAFE_INTEGER }),
+);
 const http = createHttpServer((_req, res) => res.end('transport bench'));
 http.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
 

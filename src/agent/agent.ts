@@ -31,6 +31,10 @@ export interface AgentOptions {
   onFatal?: (reason: string) => void;
   /** Where this agent keeps the secret that makes its name its own (null: memory only). */
   tokenFile?: string | null;
+  /** Operator-issued join token, presented in the hello while this name has no node secret yet. */
+  joinToken?: string;
+  /** PEM CA certificate(s) that verify a wss:// coordinator (a self-signed one); default: the system's roots. */
+  ca?: string | Buffer;
   /** How often the progress line is logged (10 s). */
   progressEveryMs?: number;
 }
@@ -68,6 +72,8 @@ export class NodeAgent {
         name: options.name,
         log,
         tokens: new TokenStore(options.tokenFile ?? null, log),
+        joinToken: options.joinToken,
+        ca: options.ca,
         capabilities: () => ({
           backend: this.backendInfo?.name ?? 'unknown',
           device: this.backendInfo?.device ?? 'unknown',
@@ -143,8 +149,9 @@ export class NodeAgent {
         return;
       case 'error':
         this.options.log(`coordinator reported ${message.code}: ${message.message}`);
-        if (message.code === 'NAME_TAKEN') {
-          // Retrying cannot help: someone else owns this name. Stop instead of hammering the coordinator.
+        if (message.code === 'NAME_TAKEN' || message.code === 'JOIN_TOKEN_REQUIRED' || message.code === 'JOIN_TOKEN_INVALID') {
+          // Retrying cannot help: someone else owns this name, or the operator has not admitted this agent.
+          // Stop instead of hammering the coordinator (its gateway counts refusals against the address).
           this.options.onFatal?.(message.message);
         }
         return;

@@ -1,4 +1,5 @@
 // hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,6 +14,9 @@ const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name 
   --state-dir DIR    where the node's token is kept (default ~/.hypergpu); the token makes the name this agent's own
   --dataset NAME=DIR a dataset this machine may train on, by the name the coordinator uses (repeatable; also
                      HYPERGPU_DATASETS=name=dir,name2=dir2); mnist is built in. DIR holds IDX or CSV files.
+  --join-token T     join token from the operator (or HYPERGPU_JOIN_TOKEN); needed at a name's first registration
+                     unless the coordinator runs with an open pool
+  --ca FILE          PEM CA certificate to verify a wss:// coordinator with a self-signed certificate (or HYPERGPU_CA)
 `;
 
 export async function runAgentCli(argv: string[]): Promise<void> {
@@ -26,6 +30,8 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         backend: { type: 'string' },
         'state-dir': { type: 'string' },
         dataset: { type: 'string', multiple: true },
+        'join-token': { type: 'string' },
+        ca: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -68,7 +74,18 @@ export async function runAgentCli(argv: string[]): Promise<void> {
     process.stderr.write(`[agent ${name}] cannot continue: ${reason}\n`);
     void agent.stop('fatal').finally(() => process.exit(3));
   };
-  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal });
+  const joinToken = values['join-token'] ?? (process.env.HYPERGPU_JOIN_TOKEN || undefined);
+  const caFile = values.ca ?? (process.env.HYPERGPU_CA || undefined);
+  let ca: Buffer | undefined;
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (error) {
+      process.stderr.write(`--ca ${caFile} cannot be read: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(2);
+    }
+  }
+  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal, joinToken, ca });
   // tfjs loads in the training thread, which logs the backend it chose.
   const info = await agent.init();
   if (datasets.size) log(`datasets configured here: mnist, ${[...datasets.keys()].join(', ')}`);

@@ -22,6 +22,10 @@ export interface ConnectionOptions {
   name: string;
   log: (line: string) => void;
   tokens: TokenStore;
+  /** Sent in the hello while the name has no node secret yet (the coordinator needs it to admit a new name). */
+  joinToken?: string;
+  /** CA certificate(s) for a wss:// coordinator with a self-signed certificate. */
+  ca?: string | Buffer;
   /** What the hello reports; asked at every (re)connect, so the speed reported is the latest measured. */
   capabilities: () => NodeCapabilities;
   /** The round being trained, reported in heartbeats. */
@@ -94,7 +98,12 @@ export class AgentConnection {
 
   private connect(): void {
     if (this.stopped) return;
-    const socket = new WebSocket(this.options.url, { perMessageDeflate: false, maxPayload: MAX_INBOUND_FRAME_BYTES, handshakeTimeout: 5000 });
+    const socket = new WebSocket(this.options.url, {
+      perMessageDeflate: false,
+      maxPayload: MAX_INBOUND_FRAME_BYTES,
+      handshakeTimeout: 5000,
+      ...(this.options.ca ? { ca: this.options.ca } : {}),
+    });
     this.socket = socket;
     socket.binaryType = 'nodebuffer';
     // Why this link ended, when we know better than the close code: a socket error or our own decision.
@@ -103,7 +112,10 @@ export class AgentConnection {
       // stop() came while this link was still being set up: leave instead of registering.
       if (this.stopped) return socket.close(1000, 'agent stopping');
       const token = this.options.tokens.get();
-      this.send({ v: 1, type: 'hello', name: this.options.name, ...(token ? { token } : {}), capabilities: this.options.capabilities() });
+      // A returning node proves its name with its own secret and the coordinator ignores the join token then;
+      // it is sent anyway, so a name pruned while idle (its secret forgotten there) is admitted again.
+      const joinToken = this.options.joinToken;
+      this.send({ v: 1, type: 'hello', name: this.options.name, ...(token ? { token } : {}), ...(joinToken ? { joinToken } : {}), capabilities: this.options.capabilities() });
     });
     socket.on('pong', () => (this.lastHeardAt = Date.now()));
     socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {

@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'NOT_REGISTERED'
   | 'NAME_TAKEN'
   | 'BANNED'
+  // agent admission: a new name needs an operator-issued join token (unless the pool is opened)
+  | 'JOIN_TOKEN_REQUIRED'
+  | 'JOIN_TOKEN_INVALID'
   // update admission
   | 'UNKNOWN_SESSION'
   | 'STALE_ROUND'

@@ -64,6 +64,8 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     capabilities: nodeCapabilitiesSchema,
     /** The secret issued at this name's first registration; presented on every later one. */
     token: z.string().min(16).max(256).optional(),
+    /** An operator-issued join token: needed by a name that holds no secret yet, unless the pool is open. */
+    joinToken: z.string().min(16).max(256).regex(/^[A-Za-z0-9_-]+$/, 'join token must be base64url').optional(),
   }),
   z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number().finite(), round: z.number().int().nullable() }),
   z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
@@ -127,4 +129,10 @@ export const CLOSE_CODES = {
   flood: 4008,
   /** Too many rejected updates: the node is refused for a while (the close reason says until when). */
   banned: 4009,
+  /** No join token, or one that is unknown, revoked, expired or bound to another name. */
+  unauthorized: 4010,
+  /** The agent did not read what it was sent: its send buffer passed the bound. */
+  slowReader: 4011,
+  /** No hello within the hello timeout after the connection opened. */
+  helloTimeout: 4012,
 } as const;

@@ -2,6 +2,7 @@
 // `npm start` runs this: it migrates the database, starts the coordinator, spawns local agents, starts a
 // default session (MLP on MNIST) and prints the dashboard URL. Ctrl-C writes a final checkpoint and exits.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -46,6 +47,11 @@ const USAGE = `Usage: npm start -- [options]
   --no-session           start no session (use the dashboard or POST /api/training/start)
   --timeout S            headless: give up after S seconds (default 900)
   --dev                  serve the dashboard with Next's dev server (hot reload)
+  --open-pool            admit agents without a join token (or HYPERGPU_OPEN_POOL=1); trusted networks only
+  --tls-cert FILE        serve HTTPS and wss:// with this PEM certificate (or HYPERGPU_TLS_CERT); needs --tls-key
+  --tls-key FILE         the certificate's PEM private key (or HYPERGPU_TLS_KEY)
+
+  New agents need a join token (POST /api/join-tokens) unless the pool is open; see README, Security.
 `;
 
 interface Cli {
@@ -63,6 +69,8 @@ interface Cli {
   resetAdminToken: boolean;
   /** Registered datasets: name -> absolute folder. */
   datasets: Map<string, string>;
+  openPool: boolean;
+  tls: { certFile: string; keyFile: string } | null;
   config: SessionConfigInput;
 }
 
@@ -95,6 +103,9 @@ function parseCli(argv: string[]): Cli {
       'no-session': { type: 'boolean' },
       timeout: { type: 'string' },
       dev: { type: 'boolean' },
+      'open-pool': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -147,7 +158,12 @@ function parseCli(argv: string[]): Cli {
   // The same bounds as POST /api/training/start (api/inputs.ts): a flag is no way around them.
   const checked = startTrainingInput.safeParse(config);
   if (!checked.success) throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  const certFile = values['tls-cert'] ?? env.HYPERGPU_TLS_CERT;
+  const keyFile = values['tls-key'] ?? env.HYPERGPU_TLS_KEY;
+  if (Boolean(certFile) !== Boolean(keyFile)) throw new Error('--tls-cert and --tls-key go together (or HYPERGPU_TLS_CERT and HYPERGPU_TLS_KEY)');
   return {
+    openPool: values['open-pool'] ?? env.HYPERGPU_OPEN_POOL,
+    tls: certFile && keyFile ? { certFile, keyFile } : null,
     port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
     host: values.host ?? env.HOST,
     nodes: num('nodes', values.nodes, (n) => Number.isInteger(n) && n >= 0 && n <= 256) ?? env.HYPERGPU_NODES,
@@ -196,6 +212,8 @@ class LocalAgents {
     private readonly stateDir: string,
     /** `name=dir` of every registered dataset: local agents share this machine's folders. */
     private readonly datasetSpecs: string[] = [],
+    /** Env for the agents: the join token issued for them, and the CA file that verifies a TLS coordinator. */
+    private readonly agentEnv: Record<string, string> = {},
   ) {}
 
   start(count: number): void {
@@ -207,7 +225,7 @@ class LocalAgents {
       cwd: ROOT,
       // The IPC channel is only there to close when this process dies, however it dies (see agent cli).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: process.env,
+      env: { ...process.env, ...this.agentEnv },
     });
     this.children.set(index, child);
     const forward = (stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) => {
@@ -304,9 +322,23 @@ async function main(): Promise<void> {
     heartbeatMs: env.HYPERGPU_HEARTBEAT_MS,
     heartbeatTimeoutMs: env.HYPERGPU_HEARTBEAT_TIMEOUT_MS,
     aggregatorWorkers: env.HYPERGPU_AGGREGATOR_WORKERS,
-    maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024,
+    maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB === undefined ? undefined : Math.round(env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024),
     datasets: cli.datasets,
     keepCheckpoints: env.HYPERGPU_KEEP_CHECKPOINTS,
+    openPool: cli.openPool,
+    pruneIdleNodesAfterMs: env.HYPERGPU_IDLE_NODE_DAYS * 24 * 3600 * 1000,
+    gateway: {
+      preHelloFrameBytes: env.HYPERGPU_PRE_HELLO_FRAME_KB === undefined ? undefined : env.HYPERGPU_PRE_HELLO_FRAME_KB * 1024,
+      helloTimeoutMs: env.HYPERGPU_HELLO_TIMEOUT_MS,
+      maxConnections: env.HYPERGPU_MAX_AGENT_CONNECTIONS,
+      maxConnectionsPerAddress: env.HYPERGPU_MAX_AGENT_CONNECTIONS_PER_ADDRESS,
+      bytesPerSecond: env.HYPERGPU_AGENT_BYTES_PER_SECOND,
+      burstBytes: env.HYPERGPU_AGENT_BYTES_PER_SECOND === undefined ? undefined : 2 * env.HYPERGPU_AGENT_BYTES_PER_SECOND,
+      maxBufferedBytes: env.HYPERGPU_AGENT_MAX_BUFFERED_MB === undefined ? undefined : Math.round(env.HYPERGPU_AGENT_MAX_BUFFERED_MB * 1024 * 1024),
+      offenderStrikes: env.HYPERGPU_AGENT_OFFENDER_STRIKES,
+      offenderBanMs: env.HYPERGPU_AGENT_OFFENDER_BAN_S === undefined ? undefined : env.HYPERGPU_AGENT_OFFENDER_BAN_S * 1000,
+    },
+    tls: cli.tls ? { cert: readFileSync(cli.tls.certFile), key: readFileSync(cli.tls.keyFile) } : undefined,
     log: printLog,
     security: {
       adminToken: env.HYPERGPU_ADMIN_TOKEN,
@@ -335,15 +367,34 @@ async function main(): Promise<void> {
   if (cli.dashboard) await attachNext(runtime, cli.dev, cli.host, cli.port);
   const port = await runtime.listen(cli.port, cli.host);
   const localHost = cli.host === '0.0.0.0' || cli.host === '::' ? '127.0.0.1' : cli.host;
-  const agentUrl = `ws://${localHost}:${port}${AGENT_PATH}`;
+  const scheme = cli.tls ? 'wss' : 'ws';
+  const agentUrl = `${scheme}://${localHost}:${port}${AGENT_PATH}`;
 
-  const agents = new LocalAgents(agentUrl, cli.headless, path.join(path.resolve(cli.dataDir), 'agents'), [...cli.datasets].map(([name, dir]) => `${name}=${dir}`));
+  // The local agents are admitted like any other: with a join token, issued now for them (a day's validity is
+  // plenty, they keep their node secrets after the first hello) and revoked at a clean shutdown.
+  const agentEnv: Record<string, string> = {};
+  let localToken: number | null = null;
+  if (cli.nodes > 0 && !cli.openPool) {
+    const issued = await runtime.joinTokens.issue({ label: `local agents of the coordinator started ${new Date(startedAt).toISOString()}`, expiresInSeconds: 24 * 3600 });
+    agentEnv.HYPERGPU_JOIN_TOKEN = issued.token;
+    localToken = issued.joinToken.id;
+  }
+  // With TLS, local agents trust the server's own certificate (the self-signed case; HYPERGPU_CA overrides).
+  if (cli.tls) agentEnv.HYPERGPU_CA = process.env.HYPERGPU_CA || path.resolve(cli.tls.certFile);
+  const agents = new LocalAgents(
+    agentUrl,
+    cli.headless,
+    path.join(path.resolve(cli.dataDir), 'agents'),
+    [...cli.datasets].map(([name, dir]) => `${name}=${dir}`),
+    agentEnv,
+  );
   let shuttingDown = false;
   const shutdown = async (code: number, why: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
     process.stdout.write(`\n${why}: stopping agents, writing a final checkpoint...\n`);
     await agents.stop();
+    if (localToken !== null) await runtime.joinTokens.revoke(localToken).catch(() => undefined);
     await runtime.close();
     process.stdout.write('HyperGPU stopped cleanly.\n');
     process.exit(code);
@@ -373,9 +424,9 @@ async function main(): Promise<void> {
   }
   if (!cli.headless) {
     process.stdout.write(
-      `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `http://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        http://localhost:${port}/api/status\n` +
-        `  Agents:     npm run agent -- --coordinator ws://<this-host>:${port}${AGENT_PATH}` +
-        `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? ' (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
+      `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `${cli.tls ? 'https' : 'http'}://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        ${cli.tls ? 'https' : 'http'}://localhost:${port}/api/status\n` +
+        `  Agents:     npm run agent -- --coordinator ${scheme}://<this-host>:${port}${AGENT_PATH}${cli.openPool ? '  (OPEN POOL: no join token needed)' : ' --join-token <token from POST /api/join-tokens>'}` +
+        `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? '\n              (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
         `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;

@@ -2,11 +2,12 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
-import { createAgentGateway, type AgentGateway } from './adapters/agent-gateway';
+import { createAgentGateway, gatewayLimits, type AgentGateway, type AgentGatewayOptions } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/workers/aggregator-pool';
 import { createFileBlobStore } from './adapters/blob-store';
 import { createCheckpointStore } from './adapters/checkpoint-store';
@@ -27,18 +28,29 @@ import type { Aggregator, TrainingRepository } from './core/ports';
 import { createCoordinator } from './services/create-coordinator';
 import type { CoordinatorService } from './services/control';
 import { DatasetRegistry } from '../ml/datasets/registry';
-import { initialParams, modelSpec } from '../ml/models';
+import { initialParams, MODEL_NAMES, modelSpec } from '../ml/models';
+import { FRAME_HEADER_BYTES } from '../protocol/frame';
+import { JoinTokens } from './services/join-tokens';
 
 export interface RuntimeOptions {
   dataDir: string;
   heartbeatMs: number;
   heartbeatTimeoutMs: number;
   aggregatorWorkers?: number;
-  maxFrameBytes: number;
   /** Datasets served by name (name -> folder); 'mnist' is built in. Their folders never leave this process. */
   datasets?: ReadonlyMap<string, string>;
   /** Checkpoints kept per session (HYPERGPU_KEEP_CHECKPOINTS). */
   keepCheckpoints?: number;
+  /** Largest frame a registered agent may send; default: the largest model frame (modelFrameBytes()). */
+  maxFrameBytes?: number;
+  /** Gateway limits besides the frame size (defaults: gatewayLimits in adapters/agent-gateway.ts). */
+  gateway?: Partial<AgentGatewayOptions>;
+  /** Admit agents without a join token (a trusted network only). */
+  openPool?: boolean;
+  /** Node rows never credited and not seen for this long are deleted at start (default 7 days; 0: never). */
+  pruneIdleNodesAfterMs?: number;
+  /** Serve HTTPS and wss:// on the same port with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   log: (line: LogLine) => void;
   /** Who may operate the coordinator and whom it answers (see "Security" in README.md). */
   security?: SecurityOptions;
@@ -62,11 +74,17 @@ export const TRPC_WS_MAX_PAYLOAD = 64 * 1024;
 /** Live subscriptions one tRPC WebSocket may hold (the dashboard holds one). */
 export const TRPC_WS_MAX_SUBSCRIPTIONS = 4;
 
+/** The largest model frame this coordinator serves: header + 4 bytes per parameter of the biggest model. */
+export function modelFrameBytes(): number {
+  return Math.max(...MODEL_NAMES.map((model) => FRAME_HEADER_BYTES + modelSpec(model).paramCount * 4));
+}
+
 export interface Runtime {
   coordinator: CoordinatorService;
   repo: TrainingRepository;
   aggregator: Aggregator;
   gateway: AgentGateway;
+  joinTokens: JoinTokens;
   server: Server;
   /** The operator credential: main.ts prints a newly created admin token once. */
   operatorAuth: OperatorAuthHandle;
@@ -90,6 +108,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const datasets = new DatasetRegistry(options.datasets, (message) => options.log({ at: Date.now(), level: 'warn', message }));
 
   const repo = await createPrismaRepository(path.join(dataDir, 'hypergpu.db'), { log: info });
+  const pruneAfter = options.pruneIdleNodesAfterMs ?? 7 * 24 * 3600 * 1000;
+  if (pruneAfter > 0) {
+    const pruned = await repo.pruneIdleNodes(Date.now() - pruneAfter);
+    if (pruned > 0) info(`pruned ${pruned} node name(s) never credited and not seen for ${Math.round(pruneAfter / 3600_000)} h`);
+  }
+  const joinTokens = new JoinTokens(repo, cryptoCredentials, systemClock, options.openPool ?? false);
+  if (joinTokens.openPool) {
+    options.log({ at: Date.now(), level: 'warn', message: 'OPEN POOL: any agent that can reach this port may join and train without a join token (--open-pool / HYPERGPU_OPEN_POOL). Use it on a trusted network only.' });
+  }
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
   const events = new EventBus();
@@ -114,16 +141,14 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     datasets: { describe: (id) => datasets.describe(id), list: () => datasets.list() },
     clock: systemClock,
     credentials: cryptoCredentials,
+    admission: joinTokens,
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },
     log: options.log,
   });
   await start();
 
-  const gateway = createAgentGateway(channel, {
-    maxFrameBytes: options.maxFrameBytes,
-    maxMessagesPerSecond: 500,
-  });
+  const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
 
   const security = options.security ?? {};
   const privateReads = security.privateReads ?? false;
@@ -133,7 +158,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcHttp = createHTTPHandler({
     router: appRouter,
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens }),
     basePath: `${TRPC_HTTP_PATH}/`,
   });
   const trpcWss = new WebSocketServer({ noServer: true, maxPayload: TRPC_WS_MAX_PAYLOAD });
@@ -141,7 +166,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     wss: trpcWss,
     router: appRouter,
     // One context per socket: the subscription count lives on it.
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
     keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 },
   });
   // Replaced in listen(), once the bound address is known.
@@ -152,7 +177,10 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   };
 
   let fallback: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
-  const server = createServer((req, res) => {
+  // With a certificate, the one port serves HTTPS and wss:// (the same handlers; TLS ends here).
+  const makeServer = (handler: (req: IncomingMessage, res: ServerResponse) => void): Server =>
+    options.tls ? (createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) as unknown as Server) : createServer(handler);
+  const server = makeServer((req, res) => {
     const url = req.url ?? '/';
     // Host for everything (Next's pages too); Origin and JSON bodies for requests that change something.
     const unsafe = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS';
@@ -164,7 +192,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     }
     authRoutes
       .handle(req, res)
-      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }))
+      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens))
       .then((handled) => {
         if (handled) return;
         if (fallback) return fallback(req, res);
@@ -195,6 +223,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     repo,
     aggregator,
     gateway,
+    joinTokens,
     server,
     operatorAuth,
     setFallback(handler) {

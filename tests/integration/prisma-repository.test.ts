@@ -42,6 +42,7 @@ describe('migrations', () => {
       expect.stringMatching(/_init$/),
       expect.stringMatching(/_outbox$/),
       expect.stringMatching(/_rejection_count$/),
+      expect.stringMatching(/_join_tokens$/),
     ]);
     expect(existsSync(file)).toBe(true);
     expect(applyMigrations(file, defaultMigrationsDir())).toEqual([]);
@@ -57,10 +58,10 @@ describe('migrations', () => {
       finished_at: expect.any(Number),
       applied_steps_count: 1,
     });
-    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/)]);
+    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/)]);
     expect(tables).toEqual(
       expect.arrayContaining([
-        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor',
+        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor', 'JoinToken',
       ]),
     );
     expect(journal).toBe('wal');
@@ -95,7 +96,7 @@ describe('migrations', () => {
     const recorded = db.prepare('SELECT migration_name FROM _prisma_migrations').pluck().all();
     db.close();
     expect(half).toBe(0);
-    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/)]);
+    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/)]);
   });
 
   it('upgrades a database the init migration created, keeping its rows, and the outbox works after', async () => {
@@ -119,7 +120,11 @@ describe('migrations', () => {
 
     const logs: string[] = [];
     const upgraded = await createPrismaRepository(file, { log: (m) => logs.push(m) });
-    expect(logs).toEqual([expect.stringMatching(/^applied migration \d+_outbox$/), expect.stringMatching(/^applied migration \d+_rejection_count$/)]);
+    expect(logs).toEqual([
+      expect.stringMatching(/^applied migration \d+_outbox$/),
+      expect.stringMatching(/^applied migration \d+_rejection_count$/),
+      expect.stringMatching(/^applied migration \d+_join_tokens$/),
+    ]);
     expect(await upgraded.getSession(id)).toEqual(sessionAfter(round));
     expect(await upgraded.listContributions(id)).toEqual([contributionOf(id, 1, nodeId)]);
     const round2 = roundOf(id, 2);
@@ -185,6 +190,7 @@ describe('schema and migration agree', () => {
     SessionEvent: Prisma.SessionEventScalarFieldEnum,
     OutboxEvent: Prisma.OutboxEventScalarFieldEnum,
     OutboxCursor: Prisma.OutboxCursorScalarFieldEnum,
+    JoinToken: Prisma.JoinTokenScalarFieldEnum,
   };
 
   it('has a table for every model with exactly the columns of its scalar fields', () => {
@@ -234,6 +240,7 @@ describe('schema and migration agree', () => {
       const event = { sessionId, at, round: 1, kind: 'node-joined', message: 'joined', nodeId: 12345, detail: '{"a":1}' };
       const outboxEvent = { sessionId, kind: 'epoch-closed', payload: '{"kind":"epoch-closed"}', createdAt: at };
       const outboxCursor = { consumer: 'live-view', position: 2 ** 31 - 1, updatedAt: at };
+      const joinToken = { tokenHash: 'ef'.repeat(32), label: 'pool', nodeName: 'n', createdAt: at, expiresAt: at, revokedAt: at };
       const rows = [
         [session, await prisma.trainingSession.findUniqueOrThrow({ where: { id: sessionId } })],
         [node, await prisma.node.findUniqueOrThrow({ where: { id: nodeId } })],
@@ -246,6 +253,7 @@ describe('schema and migration agree', () => {
         [checkpoint, await prisma.checkpoint.findUniqueOrThrow({ where: { id: (await prisma.checkpoint.create({ data: checkpoint })).id } })],
         [event, await prisma.sessionEvent.findUniqueOrThrow({ where: { id: (await prisma.sessionEvent.create({ data: event })).id } })],
         [outboxEvent, await prisma.outboxEvent.findUniqueOrThrow({ where: { id: (await prisma.outboxEvent.create({ data: outboxEvent })).id } })],
+        [joinToken, await prisma.joinToken.findUniqueOrThrow({ where: { id: (await prisma.joinToken.create({ data: joinToken })).id } })],
       ] as const;
       for (const [written, read] of rows) expect(read).toEqual({ id: expect.any(Number), ...written });
       await prisma.outboxCursor.create({ data: outboxCursor });

@@ -6,7 +6,7 @@
 
 import { HyperGpuError } from '../../src/protocol/errors';
 import type { CommittedEvent, OutboxRecord } from '../../src/server/core/engine/committed';
-import type { TrainingRepository } from '../../src/server/core/ports';
+import type { JoinTokenRecord, TrainingRepository } from '../../src/server/core/ports';
 import type {
   CheckpointRecord,
   ContributionRecord,
@@ -32,6 +32,8 @@ import {
   checkSessionOfRound,
   compareContributions,
   storedCursor,
+  checkJoinToken,
+  checkTokenHash,
 } from '../../src/server/adapters/db/record-rules';
 import {
   checkExplicitSessionId,
@@ -67,6 +69,7 @@ export function createFakeRepository(): FakeRepository {
   const rounds = new Map<string, RoundSummary>();
   const applied = new Map<string, ContributionRecord>();
   const rejected: ContributionRecord[] = [];
+  const joinTokens: (JoinTokenRecord & { tokenHash: string })[] = [];
   const metrics = new Map<string, MetricPoint & { sessionId: number }>();
   const checkpoints: CheckpointRecord[] = [];
   // Recording order, like the table's autoincrement id.
@@ -220,7 +223,59 @@ export function createFakeRepository(): FakeRepository {
         if (!/^[0-9a-f]{64}$/.test(tokenHash)) throw new HyperGpuError('BAD_REQUEST', `node ${id} token hash must be 64 lowercase hex digits`);
         const node = [...nodesByName.values()].find((n) => n.id === id);
         if (!node) throw new HyperGpuError('NOT_FOUND', `node ${id} does not exist`);
+        if (node.tokenHash) return false;
         node.tokenHash = tokenHash;
+        return true;
+      });
+    },
+
+    pruneIdleNodes(seenBefore) {
+      return op('pruneIdleNodes', () => {
+        const credited = new Set([...applied.values(), ...rejected].map((c) => c.nodeId));
+        let count = 0;
+        for (const [name, node] of nodesByName) {
+          if (node.lastSeenAt < seenBefore && !credited.has(node.id)) {
+            nodesByName.delete(name);
+            count++;
+          }
+        }
+        return count;
+      });
+    },
+
+    createJoinToken(token) {
+      return op('createJoinToken', () => {
+        checkJoinToken(token);
+        if (joinTokens.some((t) => t.tokenHash === token.tokenHash)) throw new HyperGpuError('CONFLICT', 'join token: unique constraint on tokenHash');
+        const stored = { id: joinTokens.length + 1, ...clone(token), revokedAt: null };
+        joinTokens.push(stored);
+        const { tokenHash: _hash, ...record } = stored;
+        return clone(record);
+      });
+    },
+
+    joinTokenByHash(tokenHash) {
+      return op('joinTokenByHash', () => {
+        checkTokenHash('join token', tokenHash);
+        const found = joinTokens.find((t) => t.tokenHash === tokenHash);
+        if (!found) return null;
+        const { tokenHash: _hash, ...record } = found;
+        return clone(record);
+      });
+    },
+
+    listJoinTokens() {
+      return op('listJoinTokens', () => joinTokens.map(({ tokenHash: _hash, ...record }) => clone(record)));
+    },
+
+    revokeJoinToken(id, revokedAt) {
+      return op('revokeJoinToken', () => {
+        checkEpochMs('join token revokedAt', revokedAt);
+        const found = joinTokens.find((t) => t.id === id);
+        if (!found) return null;
+        found.revokedAt ??= revokedAt;
+        const { tokenHash: _hash, ...record } = found;
+        return clone(record);
       });
     },
 

@@ -322,11 +322,61 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         const id = await repo.upsertNode('gamma', sampleCapabilities(), T0);
         expect(await repo.nodeCredential('gamma')).toEqual({ id, tokenHash: null });
         const hash = 'ab'.repeat(32);
-        await repo.setNodeTokenHash(id, hash);
+        expect(await repo.setNodeTokenHash(id, hash)).toBe(true);
         await repo.upsertNode('gamma', sampleCapabilities({ backend: 'cpu' }), T0 + 5);
         expect(await repo.nodeCredential('gamma')).toEqual({ id, tokenHash: hash });
         await expect(repo.setNodeTokenHash(id, 'not-a-hash')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
         await expect(repo.setNodeTokenHash(9999, hash)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      });
+
+      it('sets a token hash only while none is set: of two claims, the second is refused and changes nothing', async () => {
+        const id = await repo.upsertNode('delta', sampleCapabilities(), T0);
+        const [first, second] = await Promise.all([repo.setNodeTokenHash(id, 'ab'.repeat(32)), repo.setNodeTokenHash(id, 'cd'.repeat(32))]);
+        expect([first, second]).toEqual([true, false]);
+        expect(await repo.nodeCredential('delta')).toEqual({ id, tokenHash: 'ab'.repeat(32) });
+      });
+
+      it('prunes only nodes never credited and not seen since the cutoff', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        await repo.recordRejection(contributionOf(sessionId, 1, nodeIds[0], { status: 'rejected', reason: 'CHECKSUM' }));
+        const idle = await repo.upsertNode('idle', sampleCapabilities(), T0);
+        const recent = await repo.upsertNode('recent', sampleCapabilities(), T0 + 10_000);
+        expect(await repo.pruneIdleNodes(T0 + 5_000)).toBe(1);
+        expect(await repo.nodeCredential('idle')).toBeNull();
+        expect(await repo.nodeCredential('recent')).toEqual({ id: recent, tokenHash: null });
+        expect((await repo.nodeCredential('node-0'))?.id).toBe(nodeIds[0]);
+        // A name freed by pruning gets a new id: nothing of the old node is inherited.
+        expect(await repo.upsertNode('idle', sampleCapabilities(), T0 + 20_000)).not.toBe(idle);
+        expect(await repo.pruneIdleNodes(T0)).toBe(0);
+      });
+    });
+
+    describe('join tokens', () => {
+      const hashA = '01'.repeat(32);
+      const hashB = '02'.repeat(32);
+
+      it('stores a token by hash, finds it, lists it without the hash, and revokes it once', async () => {
+        const a = await repo.createJoinToken({ tokenHash: hashA, label: 'pool', nodeName: null, createdAt: T0, expiresAt: null });
+        const b = await repo.createJoinToken({ tokenHash: hashB, label: 'one box', nodeName: 'box-1', createdAt: T0 + 1, expiresAt: T0 + 60_000 });
+        expect(a).toEqual({ id: a.id, label: 'pool', nodeName: null, createdAt: T0, expiresAt: null, revokedAt: null });
+        expect(b.nodeName).toBe('box-1');
+        expect(b.expiresAt).toBe(T0 + 60_000);
+        expect(await repo.joinTokenByHash(hashA)).toEqual(a);
+        expect(await repo.joinTokenByHash('03'.repeat(32))).toBeNull();
+        const listed = await repo.listJoinTokens();
+        expect(listed).toEqual([a, b]);
+        expect(JSON.stringify(listed)).not.toContain(hashA);
+        expect((await repo.revokeJoinToken(a.id, T0 + 5))?.revokedAt).toBe(T0 + 5);
+        expect((await repo.revokeJoinToken(a.id, T0 + 9))?.revokedAt).toBe(T0 + 5);
+        expect((await repo.joinTokenByHash(hashA))?.revokedAt).toBe(T0 + 5);
+        expect(await repo.revokeJoinToken(9999, T0)).toBeNull();
+      });
+
+      it('refuses a malformed hash, a bad node name and a label with control characters', async () => {
+        await expect(repo.createJoinToken({ tokenHash: 'nope', label: 'x', nodeName: null, createdAt: T0, expiresAt: null })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.createJoinToken({ tokenHash: hashA, label: 'x', nodeName: 'bad name!', createdAt: T0, expiresAt: null })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        await expect(repo.createJoinToken({ tokenHash: hashA, label: 'a\u001b[31m', nodeName: null, createdAt: T0, expiresAt: null })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        expect(await repo.listJoinTokens()).toEqual([]);
       });
     });
 

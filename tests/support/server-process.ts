@@ -45,12 +45,16 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Starts the server. Tests that are not about agent admission run it with the pool opened (raw clients and
+ * agents join without a join token); pass `env: { HYPERGPU_OPEN_POOL: '0' }` to test admission.
+ */
 export async function startServer(args: string[], options: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDataDir();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
     cwd: ROOT,
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN, ...options.env },
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -19,12 +19,19 @@ import type { DashboardSnapshot, StatusSnapshot } from '../../src/server/core/ev
 import type { NodeSnapshot, SessionSnapshot } from '../../src/server/core/types';
 import type { LedgerReport } from '../../src/server/core/ledger';
 import { createFakeControl, fakeMetric, type FakeControl } from '../support/fake-control';
+import { createFakeRepository } from '../support/fake-repository';
+import { FakeClock, fakeCredentials } from '../support/fakes';
+import { JoinTokens } from '../../src/server/services/join-tokens';
 
 const PROCEDURES_DIR = fileURLToPath(new URL('../../src/server/api/procedures/', import.meta.url));
 const createCaller = createCallerFactory(appRouter);
 const OPERATOR: Caller = { kind: 'operator', via: 'token' };
-const callerFor = (control: FakeControl, caller: Caller = OPERATOR, privateReads = false) =>
-  createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads });
+const callerFor = (
+  control: FakeControl,
+  caller: Caller = OPERATOR,
+  privateReads = false,
+  joinTokens = new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false),
+) => createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads, joinTokens });
 
 function procedureFiles(dir = PROCEDURES_DIR): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -95,6 +102,9 @@ describe('REST bindings', () => {
       'GET /api/nodes': ['nodes.list', 200],
       'GET /api/nodes/:id': ['nodes.byId', 200],
       'GET /api/datasets': ['datasets.list', 200],
+      'POST /api/join-tokens': ['agents.issueJoinToken', 201],
+      'GET /api/join-tokens': ['agents.joinTokens', 200],
+      'POST /api/join-tokens/:id/revoke': ['agents.revokeJoinToken', 200],
     });
   });
 
@@ -123,7 +133,7 @@ describe('tRPC router', () => {
     for (const name of ['training.status', 'training.start', 'training.pause', 'training.resume', 'training.stop', 'nodes.list', 'nodes.byId', 'live.dashboard']) {
       expect(names).toContain(name);
     }
-    expect(Object.keys(procedureTree)).toEqual(['health', 'datasets', 'training', 'nodes', 'live']);
+    expect(Object.keys(procedureTree)).toEqual(['health', 'datasets', 'training', 'nodes', 'live', 'agents']);
   });
 
   it('gives the client the domain types (checked by tsc)', () => {
@@ -149,13 +159,15 @@ describe('tRPC router', () => {
       'training.events': { sessionId: 1 },
       'training.ledger': { sessionId: 1 },
       'nodes.byId': { id: 1 },
+      'agents.issueJoinToken': { label: 'pool', expiresInSeconds: 60 },
+      'agents.revokeJoinToken': { id: 1 },
     };
     const all = listProcedures();
-    const mutations = ['training.start', 'training.pause', 'training.resume', 'training.stop'];
+    const mutations = ['training.start', 'agents.issueJoinToken', 'training.pause', 'training.resume', 'training.stop', 'agents.revokeJoinToken'];
     expect(all.filter((p) => p.definition.kind === 'mutation').map((p) => p.path).sort()).toEqual([...mutations].sort());
     // start first, then every read (they see a session with records), then the other mutations in order.
     const byName = new Map(all.map((p) => [p.path, p.definition]));
-    const sequence = [mutations[0], ...all.filter((p) => p.definition.kind === 'query').map((p) => p.path), ...mutations.slice(1)];
+    const sequence = [...mutations.slice(0, 2), ...all.filter((p) => p.definition.kind === 'query').map((p) => p.path), ...mutations.slice(2)];
     for (const name of sequence) {
       const fn = name.split('.').reduce((node, key) => node[key], caller);
       const result = await fn(inputs[name]);

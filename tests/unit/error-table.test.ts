@@ -25,6 +25,8 @@ const ALL_ERROR_CODES: Record<ErrorCode, true> = {
   NOT_REGISTERED: true,
   NAME_TAKEN: true,
   BANNED: true,
+  JOIN_TOKEN_REQUIRED: true,
+  JOIN_TOKEN_INVALID: true,
   STALE_ATTEMPT: true,
   CORRUPT_RECORD: true,
   UNKNOWN_SESSION: true,
@@ -70,6 +72,10 @@ describe('error table', () => {
     expect(closeCodeFor('FRAME_BAD_MAGIC')).toBe(CLOSE_CODES.protocolError);
     expect(closeCodeFor('NAME_TAKEN')).toBe(CLOSE_CODES.nameTaken);
     expect(closeCodeFor('RATE_LIMITED')).toBe(CLOSE_CODES.flood);
+    expect(closeCodeFor('JOIN_TOKEN_REQUIRED')).toBe(CLOSE_CODES.unauthorized);
+    expect(closeCodeFor('JOIN_TOKEN_INVALID')).toBe(CLOSE_CODES.unauthorized);
+    expect(closeCodeFor('SLOW_READER')).toBe(CLOSE_CODES.slowReader);
+    expect(closeCodeFor('HELLO_TIMEOUT')).toBe(CLOSE_CODES.helloTimeout);
   });
 
   it('keeps the statuses the API always had for its own codes', () => {

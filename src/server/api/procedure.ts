@@ -4,6 +4,7 @@
 // validates the same input, returns the same output and fails the same way on every transport.
 import type { z } from 'zod';
 import type { Caller } from '../core/operator-access';
+import type { JoinTokens } from '../services/join-tokens';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
@@ -22,6 +23,8 @@ export interface ApiContext {
    * socket); absent over HTTP, which serves no subscriptions.
    */
   subscriptions?: { live: number; max: number };
+  /** Agent admission (join tokens); absent on a server built without it. */
+  joinTokens?: JoinTokens;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

@@ -20,8 +20,11 @@ export interface AgentLink {
  */
 export interface AgentChannelHandler {
   connected(connection: number, link: AgentLink): void;
-  /** Registers the connection as the node `name`; rejects with NAME_TAKEN for a name another agent owns. */
-  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string): Promise<number>;
+  /**
+   * Registers the connection as the node `name`; rejects with NAME_TAKEN for a name another agent owns, and
+   * with JOIN_TOKEN_REQUIRED / JOIN_TOKEN_INVALID for a new name without a valid join token.
+   */
+  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number>;
   ready(connection: number, nodeId: number, sessionId: number): void;
   heartbeat(connection: number, nodeId: number): void;
   /** A binary frame; its header decoded at the edge, or the reason it could not be. */

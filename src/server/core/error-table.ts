@@ -17,7 +17,10 @@ export type TransportErrorCode =
   // request guards (api/request-guard.ts): a POST that is not JSON, a Host or Origin this server does not answer to
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'HOST_NOT_ALLOWED'
-  | 'ORIGIN_NOT_ALLOWED';
+  | 'ORIGIN_NOT_ALLOWED'
+  // agent gateway: a peer that does not read what it is sent, or never says hello
+  | 'SLOW_READER'
+  | 'HELLO_TIMEOUT';
 
 export type TranslatedCode = ErrorCode | TransportErrorCode;
 
@@ -25,6 +28,7 @@ export type TranslatedCode = ErrorCode | TransportErrorCode;
 export type TrpcErrorCode =
   | 'BAD_REQUEST'
   | 'UNAUTHORIZED'
+  | 'TIMEOUT'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'METHOD_NOT_SUPPORTED'
@@ -39,7 +43,7 @@ export type TrpcErrorCode =
  * WebSocket close codes, the values of CLOSE_CODES in src/protocol/messages.ts (a unit test checks they agree;
  * this module imports nothing but the error codes). 1011 is the standard "internal error" close code.
  */
-const CLOSE = { protocolError: 4002, nameTaken: 4006, flood: 4008, banned: 4009, internalError: 1011 } as const;
+const CLOSE = { protocolError: 4002, nameTaken: 4006, flood: 4008, banned: 4009, unauthorized: 4010, slowReader: 4011, helloTimeout: 4012, internalError: 1011 } as const;
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
 
 export interface ErrorTranslation {
@@ -75,6 +79,8 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   NOT_REGISTERED: badRequest,
   NAME_TAKEN: { http: 409, trpc: 'CONFLICT', close: CLOSE.nameTaken },
   BANNED: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.banned },
+  JOIN_TOKEN_REQUIRED: { http: 401, trpc: 'UNAUTHORIZED', close: CLOSE.unauthorized },
+  JOIN_TOKEN_INVALID: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.unauthorized },
   // update admission: the update was well-formed, the round does not take it
   UNKNOWN_SESSION: notFound,
   STALE_ROUND: conflict,
@@ -99,6 +105,8 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   METHOD_NOT_ALLOWED: { http: 405, trpc: 'METHOD_NOT_SUPPORTED', close: CLOSE.protocolError },
   PAYLOAD_TOO_LARGE: tooLarge,
   RATE_LIMITED: { http: 429, trpc: 'TOO_MANY_REQUESTS', close: CLOSE.flood },
+  SLOW_READER: { http: 429, trpc: 'TOO_MANY_REQUESTS', close: CLOSE.slowReader },
+  HELLO_TIMEOUT: { http: 408, trpc: 'TIMEOUT', close: CLOSE.helloTimeout },
   INTERNAL: { http: 500, trpc: 'INTERNAL_SERVER_ERROR', close: CLOSE.internalError },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, trpc: 'UNSUPPORTED_MEDIA_TYPE', close: CLOSE.protocolError },
   // 403 rather than 421: tRPC has no 421 code, and the table keeps one status per tRPC code.

@@ -74,7 +74,25 @@ export interface TrainingRepository {
   upsertNode(name: string, capabilities: NodeCapabilities, seenAt: number): Promise<number>;
   /** The id and token hash of a node name, or null for a name never registered. */
   nodeCredential(name: string): Promise<{ id: number; tokenHash: string | null } | null>;
-  setNodeTokenHash(id: number, tokenHash: string): Promise<void>;
+  /**
+   * Sets a node's token hash only while it is unset; false when another registration set one first (two
+   * concurrent hellos for a new name: only one of them may be given the name's secret).
+   */
+  setNodeTokenHash(id: number, tokenHash: string): Promise<boolean>;
+  /**
+   * Deletes node rows never credited (no applied or rejected update) and not seen since `seenBefore` (epoch
+   * ms): names taken by agents that came once and left go back to the pool. Returns how many.
+   */
+  pruneIdleNodes(seenBefore: number): Promise<number>;
+
+  /** Stores a join token (by the sha256 of its secret); the record comes back with its id. */
+  createJoinToken(token: NewJoinToken): Promise<JoinTokenRecord>;
+  /** The join token with this secret hash, revoked or expired ones included; null for none. */
+  joinTokenByHash(tokenHash: string): Promise<JoinTokenRecord | null>;
+  /** Every join token, oldest first (no secrets: the hashes are not part of the record). */
+  listJoinTokens(): Promise<JoinTokenRecord[]>;
+  /** Marks a join token revoked (a second revoke keeps the first time); null for an unknown id. */
+  revokeJoinToken(id: number, revokedAt: number): Promise<JoinTokenRecord | null>;
 
   /**
    * Records a closed round, its contributions, its metric and the session's new state in ONE transaction:
@@ -117,6 +135,25 @@ export interface TrainingRepository {
   deleteCheckpointsBefore(sessionId: number, beforeRound: number): Promise<CheckpointRecord[]>;
 
   close(): Promise<void>;
+}
+
+/** An operator-issued credential that admits new agents; times are epoch ms. */
+export interface JoinTokenRecord {
+  id: number;
+  label: string;
+  /** Only this node name may join with it; null: any name (a pool token). */
+  nodeName: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface NewJoinToken {
+  tokenHash: string;
+  label: string;
+  nodeName: string | null;
+  createdAt: number;
+  expiresAt: number | null;
 }
 
 /** Model weights and optimizer state, serialised, stored in files addressed by their sha256. */

@@ -7,6 +7,7 @@ import type { NodeCapabilities } from '../../protocol/messages';
 import type { AgentChannelHandler, AgentLink } from '../core/agent-protocol';
 import type { Clock, Credentials, TrainingRepository } from '../core/ports';
 import { isBanned } from '../core/engine/node-pool';
+import type { Admission } from './join-tokens';
 import type { Runner } from './runner';
 
 export class AgentChannel implements AgentChannelHandler {
@@ -15,13 +16,31 @@ export class AgentChannel implements AgentChannelHandler {
     private readonly repo: TrainingRepository,
     private readonly credentials: Credentials,
     private readonly clock: Clock,
+    /** Who may register a new name; absent: anyone (unit tests, an engine driven without a gateway). */
+    private readonly admission: Admission | null = null,
   ) {}
+
+  /** Registrations in flight per name: a second hello for a name waits for the first to finish. */
+  private readonly registering = new Map<string, Promise<unknown>>();
 
   connected(connection: number, link: AgentLink): void {
     this.runner.connectionOpened(connection, link);
   }
 
-  async hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string): Promise<number> {
+  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number> {
+    // Serialized per name: of two concurrent hellos for a new name, the second reads the credential the first
+    // wrote and must prove it owns the name (the conditional write in the repository is the second guard).
+    const previous = this.registering.get(name) ?? Promise.resolve();
+    const mine = previous.catch(() => undefined).then(() => this.register(connection, name, capabilities, token, joinToken));
+    this.registering.set(name, mine);
+    const forget = () => {
+      if (this.registering.get(name) === mine) this.registering.delete(name);
+    };
+    mine.then(forget, forget);
+    return mine;
+  }
+
+  private async register(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number> {
     const credential = await this.repo.nodeCredential(name);
     if (credential?.tokenHash && (!token || this.credentials.hash(token) !== credential.tokenHash)) {
       throw new AdmissionError(
@@ -29,6 +48,8 @@ export class AgentChannel implements AgentChannelHandler {
         `node name ${name} belongs to another agent (${token ? 'wrong token' : 'no token presented'}): pick another --name, or run with the --state-dir that holds this name's token`,
       );
     }
+    // A name without a secret (new, or pruned) is admitted only with a join token, unless the pool is open.
+    if (!credential?.tokenHash && this.admission) await this.admission.admit(name, joinToken);
     const banned = credential ? isBanned(this.runner.state.pool, credential.id, this.clock.now()) : null;
     if (banned !== null) {
       throw new AdmissionError('BANNED', `node ${name} sent too many rejected updates and is refused until ${new Date(banned).toISOString()}; fix the agent, then reconnect after that`);
@@ -37,7 +58,9 @@ export class AgentChannel implements AgentChannelHandler {
     let issuedToken: string | null = null;
     if (!credential?.tokenHash) {
       issuedToken = this.credentials.issue();
-      await this.repo.setNodeTokenHash(nodeId, this.credentials.hash(issuedToken));
+      if (!(await this.repo.setNodeTokenHash(nodeId, this.credentials.hash(issuedToken)))) {
+        throw new AdmissionError('NAME_TAKEN', `node name ${name} was claimed by another agent a moment ago: pick another --name`);
+      }
     }
     this.runner.attach(nodeId, connection);
     this.runner.dispatch({ type: 'node-registered', at: this.clock.now(), nodeId, name, capabilities, connection, issuedToken });

@@ -10,6 +10,7 @@ import { AgentChannel } from './agent-channel';
 import { Checkpointer } from './checkpointer';
 import { CoordinatorService } from './control';
 import { Evaluations } from './evaluations';
+import type { Admission } from './join-tokens';
 import { LiveView } from './live-view';
 import { ModelStore } from './model-store';
 import { OutboxDispatcher, type OutboxConsumer } from './outbox';
@@ -29,6 +30,8 @@ export interface CoordinatorPorts {
   options: { heartbeatMs: number; heartbeatTimeoutMs: number; historyLimit: number; deadline?: Partial<EngineOptions['deadline']>; normRatio?: number; keepCheckpoints?: number };
   /** More outbox consumers (settlement, exporters) beside the built-in ones. */
   consumers?: OutboxConsumer[];
+  /** Who may register a new node name (join tokens); absent: anyone. */
+  admission?: Admission;
   log?: (line: LogLine) => void;
 }
 
@@ -105,7 +108,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     events: ports.events,
     historyLimit: ports.options.historyLimit,
   });
-  const channel = new AgentChannel(runner, repo, ports.credentials, clock);
+  const channel = new AgentChannel(runner, repo, ports.credentials, clock, ports.admission ?? null);
   const started = runner;
   return {
     service,

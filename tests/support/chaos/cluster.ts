@@ -177,10 +177,14 @@ export class ChaosCluster {
     const server = spawnNode({
       label: `server#${generation}`,
       args: this.serverArgs(fresh),
+      // The chaos harness tests failures, not admission: its agents and rogues join an opened pool.
       env: {
         HYPERGPU_HEARTBEAT_MS: String(this.config.heartbeatMs),
         HYPERGPU_HEARTBEAT_TIMEOUT_MS: String(this.config.heartbeatTimeoutMs),
         HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+        HYPERGPU_OPEN_POOL: '1',
+        // Rogues and honest agents share 127.0.0.1 here: an address ban would lock the honest ones out too.
+        HYPERGPU_AGENT_OFFENDER_STRIKES: '1000000',
       },
       echo: this.config.verbose ? (line) => this.log(line) : undefined,
     });

@@ -308,7 +308,9 @@ const noDuplicateGradients: ScenarioDefinition = {
     const applied = mine.filter((x) => x.status === 'applied');
     const rejected = mine.filter((x) => x.status === 'rejected');
     ctx.check('the rogue update was applied exactly once', applied.length === 1 && applied[0].round === report.round, `${applied.length} applied (rounds ${applied.map((a) => a.round).join(', ') || '-'})`);
-    ctx.check('every replay is recorded with its reason', rejected.length >= report.replays.length, `${rejected.length} rejections recorded for the rogue node: ${rejected.map((r) => r.reason?.split(':')[0]).join(', ')}`);
+    // Identical rejections (same round, node and reason) are one row with a count since rejections are tallied.
+    const rejections = rejected.reduce((n, r) => n + (typeof r.count === 'number' ? r.count : 1), 0);
+    ctx.check('every replay is recorded with its reason', rejections >= report.replays.length, `${rejections} rejections recorded for the rogue node: ${rejected.map((r) => `${r.reason?.split(':')[0]}${typeof r.count === 'number' && r.count > 1 ? ` x${r.count}` : ''}`).join(', ')}`);
     const byReason = run.ledger?.rejectedByReason ?? {};
     const codes = report.replays.map((r) => r.code).filter((x): x is string => !!x);
     ctx.check('the ledger counts the replays by reason', codes.every((code) => (byReason[code] ?? 0) > 0), `ledger rejectedByReason ${JSON.stringify(byReason)}`);

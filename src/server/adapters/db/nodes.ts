@@ -5,7 +5,7 @@ import type { TrainingRepository } from '../../core/ports';
 import type { Db } from './client';
 import { checkNode } from './record-rules';
 
-type NodeMethods = Pick<TrainingRepository, 'upsertNode' | 'nodeCredential' | 'setNodeTokenHash'>;
+type NodeMethods = Pick<TrainingRepository, 'upsertNode' | 'nodeCredential' | 'setNodeTokenHash' | 'pruneIdleNodes'>;
 
 export function createNodeStore({ prisma, serial }: Db): NodeMethods {
   return {
@@ -40,9 +40,23 @@ export function createNodeStore({ prisma, serial }: Db): NodeMethods {
 
     async setNodeTokenHash(id, tokenHash) {
       if (!/^[0-9a-f]{64}$/.test(tokenHash)) throw new HyperGpuError('BAD_REQUEST', `node ${id} token hash must be 64 lowercase hex digits`);
-      await serial(async () => {
-        const updated = await prisma.node.updateMany({ where: { id }, data: { tokenHash } });
-        if (updated.count === 0) throw new HyperGpuError('NOT_FOUND', `node ${id} does not exist`);
+      return serial(async () => {
+        // Conditional on the hash being unset: one UPDATE ... WHERE tokenHash IS NULL, so of two registrations
+        // racing for a new name only the first is given the name (the caller refuses the other).
+        const updated = await prisma.node.updateMany({ where: { id, tokenHash: null }, data: { tokenHash } });
+        if (updated.count === 1) return true;
+        const exists = await prisma.node.count({ where: { id } });
+        if (exists === 0) throw new HyperGpuError('NOT_FOUND', `node ${id} does not exist`);
+        return false;
+      });
+    },
+
+    async pruneIdleNodes(seenBefore) {
+      return serial(async () => {
+        const deleted = await prisma.node.deleteMany({
+          where: { lastSeenAt: { lt: new Date(seenBefore) }, contributions: { none: {} }, rejectedUpdates: { none: {} } },
+        });
+        return deleted.count;
       });
     },
   };

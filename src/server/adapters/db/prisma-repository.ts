@@ -8,6 +8,7 @@ import type { TrainingRepository } from '../../core/ports';
 import { createCheckpointStore } from './checkpoints';
 import { openDb, type PrismaRepositoryOptions } from './client';
 import { createEventStore } from './events';
+import { createJoinTokenStore } from './join-tokens';
 import { createNodeStore } from './nodes';
 import { createOutboxStore } from './outbox';
 import { createRoundStore } from './rounds';
@@ -24,6 +25,7 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
   return {
     ...createSessionStore(db),
     ...createNodeStore(db),
+    ...createJoinTokenStore(db),
     ...createRoundStore(db),
     ...createEventStore(db),
     ...createCheckpointStore(db),

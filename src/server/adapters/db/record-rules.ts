@@ -19,6 +19,7 @@ import type {
   SessionSnapshot,
   SessionState,
 } from '../../core/types';
+import type { NewJoinToken } from '../../core/ports';
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -280,4 +281,17 @@ export function compareContributions(a: ContributionRecord, b: ContributionRecor
     a.nodeId - b.nodeId ||
     (a.status === b.status ? 0 : a.status === 'applied' ? -1 : 1)
   );
+}
+
+/** A join token row: a sha256 hash, a bounded printable label, an optional node name, sane times. */
+export function checkJoinToken(token: NewJoinToken): void {
+  checkTokenHash('join token', token.tokenHash);
+  if (typeof token.label !== 'string' || token.label.length > 200 || /[\p{Cc}\p{Cf}]/u.test(token.label)) bad('join token label must be at most 200 printable characters');
+  if (token.nodeName !== null && !/^[A-Za-z0-9._-]{1,64}$/.test(token.nodeName)) bad(`join token node name ${JSON.stringify(token.nodeName)} is not a valid node name`);
+  checkEpochMs('join token createdAt', token.createdAt);
+  if (token.expiresAt !== null) checkEpochMs('join token expiresAt', token.expiresAt);
+}
+
+export function checkTokenHash(what: string, hash: string): void {
+  if (typeof hash !== 'string' || !/^[0-9a-f]{64}$/.test(hash)) bad(`${what} hash must be 64 lowercase hex digits`);
 }

@@ -3,6 +3,9 @@
 // exists once, in its own file: procedures/<domain>/<name>.ts for <domain>.<name> (kebab-case file names).
 import { isDefinition, type ProcedureDefinition, type ProcedureTree } from '../procedure';
 import { list as datasetList } from './datasets/list';
+import { issueJoinToken } from './agents/issue-join-token';
+import { joinTokens } from './agents/join-tokens';
+import { revokeJoinToken } from './agents/revoke-join-token';
 import { health } from './health';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
@@ -28,6 +31,7 @@ export const procedureTree = {
   training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
   nodes: { list, byId },
   live: { dashboard },
+  agents: { issueJoinToken, joinTokens, revokeJoinToken },
 };
 
 export interface NamedProcedure {
