@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { encodeIdx } from '../../src/ml/datasets/idx';
-import { eventually, ROOT, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
+import { eventually, OPERATOR_HEADERS, ROOT, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
 
 /** Ten classes a small MLP separates easily: class c lights rows 2c+4 and 2c+5 of a 28x28 image, over noise. */
 function writeDigits(dir: string, train: number, test: number): void {
@@ -44,7 +44,7 @@ describe('datasets by name', () => {
     return { status: res.status, text: await res.clone().text(), body: (await res.json()) as any };
   };
   const post = async (p: string, body: unknown) => {
-    const res = await fetch(`${server.baseUrl}${p}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${server.baseUrl}${p}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', ...OPERATOR_HEADERS } });
     return { status: res.status, text: await res.clone().text(), body: (await res.json()) as any };
   };
 

@@ -18,7 +18,7 @@ interface ModelIdentity {
 }
 
 const json = async (url: string) => (await (await fetch(url)).json()) as any;
-const ARGS = ['--no-dashboard', '--checkpoint-every', '4', '--batch-size', '64', '--eval-every', '1000'];
+const ARGS = ['--no-dashboard', '--checkpoint-every', '5', '--batch-size', '64', '--eval-every', '1000'];
 
 /** Polls GET /api/model, recording version -> checksum; a version seen with two checksums is a failure. */
 class ModelRecorder {
@@ -168,8 +168,8 @@ describe('durability with real processes', () => {
 
     const status = await json(`${base()}/api/status`);
     sessionId = status.sessionId;
-    // Past a few checkpoints (every 4 rounds), and not right at one: the journal has work to do.
-    await eventually(() => json(`${base()}/api/status`), (s) => s.round >= 14 && s.round % 4 !== 0, 180_000, 'rounds past three checkpoints');
+    // Past a few checkpoints (every 5 rounds), and not right at one: the journal has work to do.
+    await eventually(() => json(`${base()}/api/status`), (s) => s.round >= 16 && s.round % 5 !== 0, 180_000, 'rounds past three checkpoints');
     // A second raw client joins and is assigned a shard of the round that opens next; it builds its update and
     // the coordinator dies before it is sent. The kill comes right after the round opened (after the previous
     // version was applied and polled), so the recovered version is almost surely one we saw.
@@ -184,7 +184,7 @@ describe('durability with real processes', () => {
     expect(await rec.poll()).toBeNull(); // it is gone
     expect(rec.conflicts).toEqual([]);
     const lastSeen = rec.maxVersion();
-    expect(lastSeen).toBeGreaterThanOrEqual(14);
+    expect(lastSeen).toBeGreaterThanOrEqual(16);
 
     // Restarted without agents, so the model stays at the version it recovered.
     server = await startServer([...ARGS, '--nodes', '0'], { port: port.value, dataDir });

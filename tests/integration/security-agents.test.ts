@@ -10,7 +10,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimAgent } from '../../bench/lib/sim-agent';
-import { eventually, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
+import { eventually, OPERATOR_HEADERS, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
 
 const capabilities = { backend: 'test', device: 'raw client', samplesPerSecond: 1, agentVersion: 'test', hostname: 'test' };
 const hello = (name: string, extra: object = {}) => JSON.stringify({ v: 1, type: 'hello', name, capabilities, ...extra });
@@ -47,13 +47,13 @@ function rssKiB(pid: number): number {
 }
 
 async function post(base: string, route: string, body?: object): Promise<any> {
-  const res = await fetch(`${base}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(`${base}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', ...OPERATOR_HEADERS }, body: body ? JSON.stringify(body) : undefined });
   const json = await res.json();
   if (!res.ok) throw new Error(`${route}: ${res.status} ${JSON.stringify(json)}`);
   return json;
 }
 
-const getJson = async (base: string, route: string) => (await fetch(`${base}${route}`)).json() as Promise<any>;
+const getJson = async (base: string, route: string) => (await fetch(`${base}${route}`, { headers: OPERATOR_HEADERS })).json() as Promise<any>;
 
 /** A raw TCP connection that does the WebSocket upgrade by hand; resolves with the status line it got. */
 function rawUpgrade(port: number): Promise<{ socket: net.Socket; status: string }> {
@@ -269,7 +269,7 @@ describe('hostile agents', () => {
 
   it('disconnects a slow reader while rounds send it model frames; memory stays bounded', async () => {
     const { token } = await post(base, '/api/join-tokens', { label: 'slow reader' });
-    await post(base, '/api/training/start', { batchSize: 32, roundTimeoutMs: 150, evalEvery: 100_000, checkpointEvery: 100_000 });
+    await post(base, '/api/training/start', { batchSize: 32, roundTimeoutMs: 1000, evalEvery: 100_000, checkpointEvery: 100_000 });
     // Starting a session loads the evaluator (a worker with TensorFlow.js): let that settle before measuring.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const before = rssKiB(pid);
@@ -360,7 +360,7 @@ describe('TLS', () => {
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
     expect(existsSync(cert)).toBe(true);
     // Headless with one local agent: it gets a join token and the certificate as its CA from the server.
-    const server = await startServer(['--headless', '--nodes', '1', '--max-rounds', '3', '--batch-size', '32', '--eval-every', '3', '--tls-cert', cert, '--tls-key', key, '--timeout', '240'], {
+    const server = await startServer(['--headless', '--nodes', '1', '--max-rounds', '3', '--batch-size', '32', '--eval-every', '5', '--tls-cert', cert, '--tls-key', key, '--timeout', '240'], {
       dataDir: path.join(dir, 'data'),
       env: { HYPERGPU_OPEN_POOL: '0' },
     });
