@@ -229,6 +229,14 @@ describe('robust.wasm on one thread', () => {
         ranges((first, count) => kernel.robust(table, n, first, count, net, plan.network.length, scratch, out, plan.lo, plan.hi, plan.div, dist));
         return { aggregate: new Float32Array(memory.buffer, out, p).slice(), squared: new Float64Array(memory.buffer, dist, n).slice() };
       },
+      /** weighted_mean over a subset (the first `wn` inputs, weights written into the table), distances for all. */
+      mean(weights: readonly number[]) {
+        weights.forEach((w, j) => entries.setFloat32(j * TABLE_ENTRY_BYTES + 4, w, true));
+        new Float32Array(memory.buffer, out, pad(p * 4) / 4).fill(Number.NaN);
+        new Float64Array(memory.buffer, dist, n).fill(0);
+        ranges((first, count) => kernel.weighted_mean(table, weights.length, table, n, first, count, out, dist));
+        return { aggregate: new Float32Array(memory.buffer, out, p).slice(), squared: new Float64Array(memory.buffer, dist, n).slice() };
+      },
       distancesFrom(center: Float32Array) {
         new Float32Array(memory.buffer, out, p).set(center);
         new Float64Array(memory.buffer, dist, n).fill(0);
@@ -267,6 +275,29 @@ describe('robust.wasm on one thread', () => {
       });
     }
   }
+
+  it('weighted_mean matches the float64 weighted mean, over all inputs or the first few, with every distance', () => {
+    for (const n of [1, 3, 10]) {
+      for (const p of [1, 5, 17, 259, 4099]) {
+        const inputs = randomInputs(n, p, n * 5 + p);
+        const k = setup(inputs);
+        for (const wn of new Set([1, Math.ceil(n / 2), n])) {
+          const weights = Array.from({ length: wn }, (_, j) => (j + 1) / ((wn * (wn + 1)) / 2));
+          const { aggregate, squared } = k.mean(weights);
+          for (let c = 0; c < p; c++) {
+            let sum = 0;
+            let scale = 0;
+            for (let j = 0; j < wn; j++) {
+              sum += weights[j] * inputs[j][c];
+              scale += Math.abs(weights[j] * inputs[j][c]);
+            }
+            expect(Math.abs(aggregate[c] - sum)).toBeLessThanOrEqual(1e-6 * scale);
+          }
+          expectRelative(squared, squaredDistancesFrom(inputs, aggregate), 1e-5);
+        }
+      }
+    }
+  });
 
   it('distances and pairwise match float64 sums, padding excluded, for lengths off every boundary', () => {
     for (const p of [1, 3, 4, 5, 15, 16, 17, 1023, 1025, 5001]) {

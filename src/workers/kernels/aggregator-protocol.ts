@@ -11,7 +11,7 @@
 import { instantiateRobust, type RobustKernel } from './robust-kernel';
 import { instantiateWeightedSum, type WeightedSumKernel } from './weighted-sum-kernel';
 
-/** 2: init carries the robust kernels too, and the robust, distances and pairwise requests exist. */
+/** 2: init carries the robust kernels too, and the robust, mean-distances, distances and pairwise requests exist. */
 export const AGGREGATOR_PROTOCOL_VERSION = 2;
 type V = typeof AGGREGATOR_PROTOCOL_VERSION;
 
@@ -38,6 +38,8 @@ export type ToAggregatorWorker =
       div: number;
       dist: number;
     }
+  /** Weighted mean of wtable's inputs over [first, first + count), fused with table's distances from it. */
+  | { v: V; type: 'mean-distances'; id: number; wtable: number; wn: number; table: number; n: number; first: number; count: number; out: number; dist: number }
   /** Squared distances of every input from agg over [first, first + count), added into dist (n f64). */
   | { v: V; type: 'distances'; id: number; table: number; n: number; first: number; count: number; agg: number; dist: number }
   /** Pairwise squared distances over [first, first + count), added into the n x n f64 matrix at m. */
@@ -101,6 +103,14 @@ function parseToAggregatorWorker(value: unknown): ToAggregatorWorker | string {
     const u = (x: unknown) => x as number;
     return { v: 2, type: 'robust', id: u(id), table: u(table), n: u(n), first: u(first), count: u(count), net: u(net), ncmp: u(ncmp), scratch: u(scratch), out: u(out), lo: u(lo), hi: u(hi), div, dist: u(dist) };
   }
+  if (value.type === 'mean-distances') {
+    const { id, wtable, wn, table, n, first, count, out, dist } = value;
+    if (![id, wtable, wn, table, n, first, count, out, dist].every(isUint)) {
+      return 'mean-distances needs unsigned 32-bit id, wtable, wn, table, n, first, count, out and dist';
+    }
+    const u = (x: unknown) => x as number;
+    return { v: 2, type: 'mean-distances', id: u(id), wtable: u(wtable), wn: u(wn), table: u(table), n: u(n), first: u(first), count: u(count), out: u(out), dist: u(dist) };
+  }
   if (value.type === 'distances') {
     const { id, table, n, first, count, agg, dist } = value;
     if (!isUint(id) || !isUint(table) || !isUint(n) || !isUint(first) || !isUint(count) || !isUint(agg) || !isUint(dist)) {
@@ -162,6 +172,11 @@ export function createAggregatorWorkerHandler(post: (message: FromAggregatorWork
         case 'robust': {
           const m = message;
           robust.robust(m.table, m.n, m.first, m.count, m.net, m.ncmp, m.scratch, m.out, m.lo, m.hi, m.div, m.dist);
+          break;
+        }
+        case 'mean-distances': {
+          const m = message;
+          robust.weighted_mean(m.wtable, m.wn, m.table, m.n, m.first, m.count, m.out, m.dist);
           break;
         }
         case 'distances':

@@ -30,6 +30,11 @@ export interface RobustKernel {
    * squared distance of input j from out over the range. scratch holds n * ROBUST_ROW_BYTES bytes.
    */
   robust(table: number, n: number, first: number, count: number, net: number, ncmp: number, scratch: number, out: number, lo: number, hi: number, div: number, dist: number): void;
+  /**
+   * out[first .. first+count) = sum_j w_j in_j over wtable's wn entries (f32, as weighted_sum), and dist[j] (f64)
+   * += the squared distance of table's input j from out over the range.
+   */
+  weighted_mean(wtable: number, wn: number, table: number, n: number, first: number, count: number, out: number, dist: number): void;
   /** dist[j] (f64) += sum over [first, first+count) of (in_j - agg)^2. */
   distances(table: number, n: number, first: number, count: number, agg: number, dist: number): void;
   /** m[i*n + j] (f64) += sum over [first, first+count) of (in_i - in_j)^2 for i < j. */
@@ -42,12 +47,13 @@ export function compileRobust(bytes: Uint8Array<ArrayBuffer> = new Uint8Array(re
 
 export function instantiateRobust(module: WebAssembly.Module, memory: WebAssembly.Memory): RobustKernel {
   const { exports } = new WebAssembly.Instance(module, { env: { memory } });
-  const { robust, distances, pairwise } = exports;
-  if (typeof robust !== 'function' || typeof distances !== 'function' || typeof pairwise !== 'function') {
-    throw new Error('robust.wasm does not export robust, distances and pairwise: rebuild it with scripts/build-kernels.mjs');
+  const { robust, weighted_mean, distances, pairwise } = exports;
+  if (typeof robust !== 'function' || typeof weighted_mean !== 'function' || typeof distances !== 'function' || typeof pairwise !== 'function') {
+    throw new Error('robust.wasm does not export robust, weighted_mean, distances and pairwise: rebuild it with scripts/build-kernels.mjs');
   }
   return {
     robust: robust as RobustKernel['robust'],
+    weighted_mean: weighted_mean as RobustKernel['weighted_mean'],
     distances: distances as RobustKernel['distances'],
     pairwise: pairwise as RobustKernel['pairwise'],
   };

@@ -1,6 +1,8 @@
 ;; f32x4 kernels for the robust aggregation rules, run by the aggregation workers over the pool's shared memory:
 ;;   robust     coordinate-wise order statistics (trimmed mean, median) by a comparator network, per block of
 ;;              coordinates, fused with the distances of every input from the result;
+;;   weighted_mean  the weighted mean, fused with the same distances (the weighted-mean rule, and the
+;;              mean of the updates Multi-Krum keeps);
 ;;   distances  dist[j] += sum over a range of (in_j - agg)^2 (the outlier score of every rule);
 ;;   pairwise   m[i*n + j] += sum over a range of (in_i - in_j)^2 for i < j (Multi-Krum's scores).
 ;;
@@ -89,6 +91,59 @@
           (local.get $bytes)
           (local.get $div))
         ;; the inputs' block is still in cache: their distances from the result, now
+        (call $distances (local.get $table) (local.get $n) (local.get $pos) (local.get $len) (local.get $out) (local.get $dist))
+        (local.set $pos (i32.add (local.get $pos) (local.get $len)))
+        (br $block))))
+
+  ;; out[first .. first+count) = sum_j w_j * in_j over the wn (address, f32 weight) entries of wtable, in f32 as
+  ;; weighted_sum does; and dist[j] += sum over the range of (in_j - out)^2 for the n inputs of table (which may
+  ;; be wtable itself, or a superset: Multi-Krum averages the kept and measures everyone).
+  ;; Block by block, like robust: each input's block is read once from memory, then again from cache for its
+  ;; distance, so the outlier score needs no second pass over the inputs. Measured one thread on the loaded
+  ;; 2-core VM, median of 7 interleaved runs: N = 10, P = 1M 9.0 ms against 10.9 for weighted_sum then
+  ;; distances; N = 100 263 ms against 403 (weighted_sum alone 7.2 and 134). Summing in f64 instead (promote,
+  ;; f64 accumulators in scratch) was no faster than the two passes.
+  (func $weighted_mean (export "weighted_mean")
+    (param $wtable i32) (param $wn i32) (param $table i32) (param $n i32) (param $first i32) (param $count i32)
+    (param $out i32) (param $dist i32)
+    (local $pos i32) (local $end i32) (local $len i32) (local $bytes i32) (local $i i32) (local $j i32)
+    (local $e i32) (local $src i32) (local $w v128) (local $o i32)
+    (local.set $pos (local.get $first))
+    (local.set $end (i32.add (local.get $first) (local.get $count)))
+    (block $done
+      (loop $block
+        (br_if $done (i32.ge_u (local.get $pos) (local.get $end)))
+        (local.set $len (i32.sub (local.get $end) (local.get $pos)))
+        (if (i32.gt_u (local.get $len) (global.get $block_floats))
+          (then (local.set $len (global.get $block_floats))))
+        (local.set $bytes (i32.and (i32.add (i32.shl (local.get $len) (i32.const 2)) (i32.const 63)) (i32.const -64)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $pos) (i32.const 2))))
+        ;; -0 so that one input of weight 1 passes through unchanged
+        (local.set $i (i32.const 0))
+        (loop $zero
+          (v128.store (i32.add (local.get $o) (local.get $i)) (v128.const f32x4 -0.0 -0.0 -0.0 -0.0))
+          (local.set $i (i32.add (local.get $i) (i32.const 16)))
+          (br_if $zero (i32.lt_u (local.get $i) (local.get $bytes))))
+        ;; input by input (each a short sequential run), added into the output block (in L1)
+        (local.set $j (i32.const 0))
+        (block $inputs_done
+          (loop $input
+            (br_if $inputs_done (i32.ge_u (local.get $j) (local.get $wn)))
+            (local.set $e (i32.add (local.get $wtable) (i32.shl (local.get $j) (i32.const 3))))
+            (local.set $src (i32.add (i32.load (local.get $e)) (i32.shl (local.get $pos) (i32.const 2))))
+            (local.set $w (f32x4.splat (f32.load offset=4 (local.get $e))))
+            (local.set $i (i32.const 0))
+            (loop $vec
+              (v128.store offset=0 (i32.add (local.get $o) (local.get $i))
+                (f32x4.add (v128.load offset=0 (i32.add (local.get $o) (local.get $i)))
+                  (f32x4.mul (v128.load offset=0 (i32.add (local.get $src) (local.get $i))) (local.get $w))))
+              (v128.store offset=16 (i32.add (local.get $o) (local.get $i))
+                (f32x4.add (v128.load offset=16 (i32.add (local.get $o) (local.get $i)))
+                  (f32x4.mul (v128.load offset=16 (i32.add (local.get $src) (local.get $i))) (local.get $w))))
+              (local.set $i (i32.add (local.get $i) (i32.const 32)))
+              (br_if $vec (i32.lt_u (local.get $i) (local.get $bytes))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $input)))
         (call $distances (local.get $table) (local.get $n) (local.get $pos) (local.get $len) (local.get $out) (local.get $dist))
         (local.set $pos (i32.add (local.get $pos) (local.get $len)))
         (br $block))))

@@ -261,9 +261,8 @@ class WasmAggregatorPool implements AggregatorPool {
 
   /**
    * Every rule of the port, on the workers. The work is split by coordinate range as for weightedMean, one part
-   * per worker; what each part sends back (distance sums, Multi-Krum's pairwise matrix) is summed here. A part's
-   * requests go to one worker, which runs them in order, so a distance pass may read the range of the
-   * aggregate its own earlier request wrote without a round trip in between.
+   * per worker; what each part sends back (distance sums, Multi-Krum's pairwise matrix) is summed here. Every
+   * kernel measures the distances of the inputs from the aggregate block by block, while the block is in cache.
    */
   async aggregate(slots: UpdateSlot[], plan: AggregationPlan): Promise<AggregateResult> {
     if (this.closed) throw new Error('aggregate: the aggregator is closed');
@@ -297,8 +296,7 @@ class WasmAggregatorPool implements AggregatorPool {
       let phase: Promise<number>;
       if (plan.rule === 'weighted-mean') {
         phase = this.runParts(base, parts, ({ first, count }, k) => [
-          { v: 2, type: 'weighted-sum', out, table, n, first, count },
-          { v: 2, type: 'distances', table, n, first, count, agg: out, dist: dist[k] },
+          { v: 2, type: 'mean-distances', wtable: table, wn: n, table, n, first, count, out, dist: dist[k] },
         ]);
       } else if (plan.rule === 'trimmed-mean' || plan.rule === 'median') {
         const net = this.network(n, plan.rule === 'median' ? 'median' : plan.trim);
@@ -315,9 +313,9 @@ class WasmAggregatorPool implements AggregatorPool {
         ({ kept, scores } = multiKrumSelect(squared, n, plan.f, plan.m));
         const keptRecords = kept.map((i) => records[i]);
         const keptTable = this.writeTable(alloc(kept.length * TABLE_ENTRY_BYTES), keptRecords, normalizeWeights(kept.map(() => 1)));
+        const wn = kept.length;
         phase = this.runParts(base, parts, ({ first, count }, k) => [
-          { v: 2, type: 'weighted-sum', out, table: keptTable, n: kept!.length, first, count },
-          { v: 2, type: 'distances', table, n, first, count, agg: out, dist: dist[k] },
+          { v: 2, type: 'mean-distances', wtable: keptTable, wn, table, n, first, count, out, dist: dist[k] },
         ]);
       }
       // As in weightedMean: fault the result's pages in while the workers run.
