@@ -168,7 +168,11 @@ export type AggregationPlan =
 
 export interface AggregateResult {
   aggregate: Float32Array;
-  /** ||u_i - aggregate|| (Euclidean, float64) for every slot i, in the order given: a per-node outlier score. */
+  /**
+   * ||u_i - aggregate|| (Euclidean) for every slot i, in the order given: a per-node outlier score. The SIMD
+   * backend sums squares in float32 runs of 1,024 values added in float64 (relative error about 1e-6), so a
+   * difference above 1.8e19 in one coordinate reads +Infinity (the update-norm limit refuses those first).
+   */
   distances: Float64Array;
   /** multi-krum only: the indices (into the slots given) of the updates averaged, ascending. */
   kept?: number[];

@@ -45,7 +45,7 @@ export interface AggregatorPoolOptions {
 }
 
 export interface AggregatorPoolStats {
-  /** weightedMean calls that resolved. */
+  /** weightedMean and aggregate calls that resolved. */
   calls: number;
   /** Sum over calls of the time from the call to its result. */
   wallMs: number;
