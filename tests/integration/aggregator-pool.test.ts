@@ -2,7 +2,8 @@ import { checksum32, inspectPayload } from '../../src/protocol/frame';
 // The real aggregator pool: worker threads running the WebAssembly kernel on one shared memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
-import type { UpdateSlot } from '../../src/server/core/ports';
+import type { AggregationPlan, UpdateSlot } from '../../src/server/core/ports';
+import { aggregateReference, coordinateMedianInto, squaredDistancesFrom, trimmedMeanCountInto } from '../../src/server/core/aggregation';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -233,6 +234,177 @@ describe('aggregator pool (wasm workers)', () => {
     expect(() => own.acquire(10)).toThrow(/closed/);
     await expect(own.weightedMean(slots, [1, 1])).rejects.toThrow(/closed/);
     await own.close(); // idempotent
+  });
+});
+
+describe('aggregator pool: robust rules (wasm workers)', () => {
+  let pool: AggregatorPool;
+
+  beforeAll(async () => {
+    pool = await createAggregatorPool({ workers: 2, backend: 'wasm' });
+  });
+
+  afterAll(async () => {
+    await pool?.close();
+  });
+
+  function acquireFilled(n: number, p: number, seed: number): UpdateSlot[] {
+    return Array.from({ length: n }, (_, j) => {
+      const slot = pool.acquire(p);
+      fillRandom(slot.view, seed + j * 7919);
+      return slot;
+    });
+  }
+
+  /** The aggregate equal to the float64 reference's (rounded once to float32), distances within 1e-5. */
+  function expectMatchesReference(slots: UpdateSlot[], plan: AggregationPlan, result: Awaited<ReturnType<AggregatorPool['aggregate']>>): void {
+    const reference = aggregateReference(slots.map((s) => s.view), plan);
+    expect(result.aggregate.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    if (plan.rule === 'weighted-mean') {
+      expectCloseToReference(result.aggregate, slots.map((s) => s.view), plan.weights);
+    } else if (plan.rule === 'multi-krum') {
+      expect(result.kept).toEqual(reference.kept);
+      const keptViews = reference.kept!.map((i) => slots[i].view);
+      expectCloseToReference(result.aggregate, keptViews, keptViews.map(() => 1));
+      for (let i = 0; i < slots.length; i++) {
+        expect(Math.abs(result.scores![i] - reference.scores![i])).toBeLessThanOrEqual(1e-5 * reference.scores![i]);
+      }
+    } else {
+      let mismatches = 0;
+      for (let k = 0; k < reference.aggregate.length; k++) if (result.aggregate[k] !== reference.aggregate[k]) mismatches++;
+      expect(mismatches).toBe(0);
+    }
+    const exact = squaredDistancesFrom(slots.map((s) => s.view), result.aggregate);
+    for (let i = 0; i < slots.length; i++) {
+      expect(Math.abs(result.distances[i] - Math.sqrt(exact[i]))).toBeLessThanOrEqual(1e-5 * Math.sqrt(exact[i]) + 1e-30);
+    }
+  }
+
+  for (const n of [1, 3, 10, 33]) {
+    for (const p of n === 33 ? [5, 4099, 100_003] : [5, 4099, 1_000_003]) {
+      it(`every rule matches the float64 reference for N=${n}, P=${p}`, async () => {
+        const slots = acquireFilled(n, p, n * 31 + p);
+        const plans: AggregationPlan[] = [
+          { rule: 'weighted-mean', weights: weightsFor(n, p) },
+          { rule: 'median' },
+          { rule: 'trimmed-mean', trim: Math.floor(n / 10) },
+          { rule: 'trimmed-mean', trim: Math.floor((n - 1) / 2) },
+        ];
+        if (n > 4) plans.push({ rule: 'multi-krum', f: Math.floor((n - 3) / 2), m: n - Math.floor((n - 3) / 2) - 1 });
+        for (const plan of plans) expectMatchesReference(slots, plan, await pool.aggregate(slots, plan));
+        for (const slot of slots) pool.release(slot);
+      });
+    }
+  }
+
+  it('at the breakdown point: the median and a trimmed mean trimming f stay within the honest values, Multi-Krum drops the f', async () => {
+    const n = 11;
+    const f = Math.floor((n - 1) / 2);
+    const p = 300_007;
+    const slots = acquireFilled(n, p, 5);
+    const byzantine = [0, 3, 4, 8, 10].slice(0, f);
+    const next = rng(17);
+    for (const [j, i] of byzantine.entries()) {
+      const view = slots[i].view;
+      // Scaled, sign-flipped and huge values, different per node and per coordinate.
+      for (let k = 0; k < p; k++) view[k] = [3e38, -3e38, 1e4, -1e4, -view[k] * 1e6][(j + Math.floor(next() * 5)) % 5];
+    }
+    const honest = slots.filter((_, i) => !byzantine.includes(i)).map((s) => s.view);
+    const lowest = new Float32Array(p).fill(Infinity);
+    const highest = new Float32Array(p).fill(-Infinity);
+    for (const h of honest) {
+      for (let k = 0; k < p; k++) {
+        if (h[k] < lowest[k]) lowest[k] = h[k];
+        if (h[k] > highest[k]) highest[k] = h[k];
+      }
+    }
+    for (const plan of [{ rule: 'median' }, { rule: 'trimmed-mean', trim: f }] as AggregationPlan[]) {
+      const { aggregate, distances } = await pool.aggregate(slots, plan);
+      let outside = 0;
+      for (let k = 0; k < p; k++) if (!(aggregate[k] >= lowest[k] && aggregate[k] <= highest[k])) outside++;
+      expect(outside).toBe(0);
+      // The outlier score tells them apart.
+      const worstHonest = Math.max(...distances.filter((_, i) => !byzantine.includes(i)));
+      for (const i of byzantine) expect(distances[i]).toBeGreaterThan(100 * worstHonest);
+    }
+    // Multi-Krum's bound is N > 2f + 2, one fewer than the median's: make the last Byzantine node honest again,
+    // and keep N - f. Every Byzantine update is dropped, every honest one kept.
+    const krumF = Math.floor((n - 3) / 2);
+    fillRandom(slots[byzantine[f - 1]].view, 12345);
+    const krum = await pool.aggregate(slots, { rule: 'multi-krum', f: krumF, m: n - krumF });
+    expect(krum.kept).toEqual(Array.from({ length: n }, (_, i) => i).filter((i) => !byzantine.slice(0, krumF).includes(i)));
+    for (const slot of slots) pool.release(slot);
+  });
+
+  it('is exact for ties and both zeros', async () => {
+    const values = [-0, 0, 1, -1, 1, 0, -0, 2];
+    const p = 4099;
+    const slots = Array.from({ length: 8 }, (_, j) => {
+      const slot = pool.acquire(p);
+      for (let k = 0; k < p; k++) slot.view[k] = values[(j * 3 + k) % values.length];
+      return slot;
+    });
+    const views = slots.map((s) => s.view);
+    const median = await pool.aggregate(slots, { rule: 'median' });
+    const trimmed = await pool.aggregate(slots, { rule: 'trimmed-mean', trim: 3 });
+    const medianRef = coordinateMedianInto(new Float32Array(p), views);
+    const trimmedRef = trimmedMeanCountInto(new Float32Array(p), views, 3);
+    for (let k = 0; k < p; k++) {
+      expect(median.aggregate[k] === medianRef[k]).toBe(true);
+      expect(trimmed.aggregate[k] === trimmedRef[k]).toBe(true);
+    }
+    for (const slot of slots) pool.release(slot);
+  });
+
+  it('runs concurrent calls of different rules correctly and frees what it allocated', async () => {
+    const p = 70_001;
+    const slots = acquireFilled(7, p, 99);
+    const committed = pool.stats().memoryBytes;
+    const plans: AggregationPlan[] = [{ rule: 'median' }, { rule: 'trimmed-mean', trim: 2 }, { rule: 'multi-krum', f: 2, m: 3 }, { rule: 'weighted-mean', weights: [1, 2, 3, 4, 5, 6, 7] }];
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(plans.map((plan) => pool.aggregate(slots, plan)));
+      results.forEach((result, i) => expectMatchesReference(slots, plans[i], result));
+    }
+    expect(pool.stats().memoryBytes).toBe(committed);
+    for (const slot of slots) pool.release(slot);
+  });
+
+  it('rejects bad plans with clear errors', async () => {
+    const slots = acquireFilled(4, 10, 1);
+    await expect(pool.aggregate(slots, { rule: 'trimmed-mean', trim: 2 })).rejects.toThrow(/trim is 2 with 4 inputs/);
+    await expect(pool.aggregate(slots, { rule: 'multi-krum', f: 1, m: 2 })).rejects.toThrow(/N > 2f \+ 2/);
+    await expect(pool.aggregate(slots, { rule: 'weighted-mean', weights: [1] })).rejects.toThrow(/4 slots but 1 weights/);
+    await expect(pool.aggregate([], { rule: 'median' })).rejects.toThrow(/no slots/);
+    const other = pool.acquire(11);
+    await expect(pool.aggregate([slots[0], other], { rule: 'median' })).rejects.toThrow(/aggregate: slot 1 holds 11 values/);
+    for (const slot of [...slots, other]) pool.release(slot);
+    await expect(pool.aggregate(slots, { rule: 'median' })).rejects.toThrow(/not a live slot/);
+  });
+
+  it('the JS fallback gives the same results for every rule', async () => {
+    const js = await createAggregatorPool({ backend: 'js' });
+    const p = 4099;
+    const wasmSlots = acquireFilled(9, p, 3);
+    const jsSlots = wasmSlots.map((s) => {
+      const slot = js.acquire(p);
+      slot.view.set(s.view);
+      return slot;
+    });
+    for (const plan of [{ rule: 'median' }, { rule: 'trimmed-mean', trim: 2 }, { rule: 'multi-krum', f: 3, m: 4 }] as AggregationPlan[]) {
+      const fromJs = await js.aggregate(jsSlots, plan);
+      const fromWasm = await pool.aggregate(wasmSlots, plan);
+      expect(fromWasm.kept).toEqual(fromJs.kept);
+      if (plan.rule === 'multi-krum') {
+        // The mean of the kept: float32 kernel against float64 reference, within the weighted mean's bound.
+        const kept = fromJs.kept!.map((i) => jsSlots[i].view);
+        expectCloseToReference(fromWasm.aggregate, kept, kept.map(() => 1));
+      } else {
+        expect(Array.from(fromWasm.aggregate)).toEqual(Array.from(fromJs.aggregate));
+      }
+      for (let i = 0; i < 9; i++) expect(Math.abs(fromWasm.distances[i] - fromJs.distances[i])).toBeLessThanOrEqual(1e-5 * fromJs.distances[i]);
+    }
+    for (const slot of wasmSlots) pool.release(slot);
+    await js.close();
   });
 });
 

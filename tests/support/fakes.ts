@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 // reference math, a checkpoint store in a Map, an evaluator with scripted answers, and agent links that
 // record what was sent to them.
 import type { AgentLink, CoordinatorMessage } from '../../src/server/core/agent-protocol';
-import { weightedMeanInto } from '../../src/server/core/aggregation';
+import { aggregateReference, weightedMeanInto } from '../../src/server/core/aggregation';
 import { decodeFrame, inspectPayload } from '../../src/protocol/frame';
-import type { Aggregator, CheckpointPayload, CheckpointStore, Clock, Evaluator, UpdateSlot } from '../../src/server/core/ports';
+import type { AggregateResult, AggregationPlan, Aggregator, CheckpointPayload, CheckpointStore, Clock, Evaluator, UpdateSlot } from '../../src/server/core/ports';
 
 export class FakeClock implements Clock {
   private current: number;
@@ -64,6 +64,11 @@ export class FakeAggregator implements Aggregator {
   async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
     const out = new Float32Array(slots[0].view.length);
     return weightedMeanInto(out, slots.map((s) => s.view), weights);
+  }
+
+  /** The core reference for every rule (aggregateReference), on this thread. */
+  async aggregate(slots: UpdateSlot[], plan: AggregationPlan): Promise<AggregateResult> {
+    return aggregateReference(slots.map((s) => s.view), plan);
   }
 
   async close(): Promise<void> {}

@@ -9,14 +9,15 @@
 
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { normalizeWeights } from '../../core/aggregation';
+import { checkAggregationPlan, multiKrumSelect, normalizeWeights } from '../../core/aggregation';
 import { foldChecksum, type PayloadStats } from '../../../protocol/frame';
-import type { Aggregator, UpdateSlot } from '../../core/ports';
+import type { AggregateResult, AggregationPlan, Aggregator, UpdateSlot } from '../../core/ports';
 import {
   parseFromAggregatorWorker,
   type ToAggregatorWorker,
 } from '../../../workers/kernels/aggregator-protocol';
-import { checkParamCount, MAX_MEMORY_BYTES, probeKernelSupport, roundUp, SharedArena, SlotTable } from './arena';
+import { checkParamCount, MAX_MEMORY_BYTES, probeKernelSupport, roundUp, SharedArena, SlotTable, type SlotRecord } from './arena';
+import { COMPARATOR_BYTES, medianPlan, ROBUST_ROW_BYTES, trimmedMeanPlan, type RankPlan } from '../../../workers/kernels/robust-kernel';
 import { JsAggregator } from './js-aggregator';
 import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
 import {
@@ -44,7 +45,7 @@ export interface AggregatorPoolOptions {
 }
 
 export interface AggregatorPoolStats {
-  /** weightedMean calls that resolved. */
+  /** weightedMean and aggregate calls that resolved. */
   calls: number;
   /** Sum over calls of the time from the call to its result. */
   wallMs: number;
@@ -96,7 +97,7 @@ export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Pr
     log(`aggregator: WebAssembly SIMD kernel unavailable (${support.reason}); falling back to the JS reference on the main thread`);
     return new JsAggregator(maxBytes);
   }
-  const pool = new WasmAggregatorPool(support.module, support.memory, support.maxBytes, workers, opts.workerUrl ?? WORKER_ENTRY, log);
+  const pool = new WasmAggregatorPool(support.module, support.robust, support.memory, support.maxBytes, workers, opts.workerUrl ?? WORKER_ENTRY, log);
   try {
     await pool.start();
   } catch (err) {
@@ -111,7 +112,10 @@ export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Pr
   return pool;
 }
 
-type WeightedSumRequest = Extract<ToAggregatorWorker, { type: 'weighted-sum' }>;
+/** Every request a kernel worker runs (all but init). */
+type KernelRequest = Exclude<ToAggregatorWorker, { type: 'init' }>;
+/** A request before the supervisor gives it its id. */
+type KernelJob = KernelRequest extends infer R ? (R extends KernelRequest ? Omit<R, 'id'> : never) : never;
 
 /** The aggregator protocol's replies, as the supervisor needs them: a reply carries the kernel time. */
 function interpretAggregatorReply(raw: unknown): WorkerMessage<number> {
@@ -133,13 +137,14 @@ class WasmAggregatorPool implements AggregatorPool {
   private readonly arena: SharedArena;
   private readonly slots: SlotTable;
   /** One per worker thread. Each restarts its worker at once after a crash; a failed start is retried by the next call. */
-  private readonly workers: Array<WorkerSupervisor<WeightedSumRequest, number>> = [];
+  private readonly workers: Array<WorkerSupervisor<KernelRequest, number>> = [];
   private nextWorker = 0;
   private closed = false;
   private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0 };
 
   constructor(
     module: WebAssembly.Module,
+    robust: WebAssembly.Module,
     memory: WebAssembly.Memory,
     maxBytes: number,
     readonly workerCount: number,
@@ -148,10 +153,10 @@ class WasmAggregatorPool implements AggregatorPool {
   ) {
     this.arena = new SharedArena(memory, maxBytes);
     this.slots = new SlotTable((offset, bytes) => this.arena.free(offset, bytes));
-    const init: ToAggregatorWorker = { v: 1, type: 'init', module, memory };
+    const init: ToAggregatorWorker = { v: 2, type: 'init', module, robust, memory };
     for (let i = 0; i < workerCount; i++) {
       this.workers.push(
-        new WorkerSupervisor<WeightedSumRequest, number>({
+        new WorkerSupervisor<KernelRequest, number>({
           entry,
           name: `aggregator worker ${i}`,
           initMessage: init,
@@ -229,7 +234,7 @@ class WasmAggregatorPool implements AggregatorPool {
       // request() posts at once to a ready worker, so the kernel starts while this thread goes on (it prefaults
       // the result array meanwhile).
       const parts = this.split(paramCount).map(({ first, count }, k) =>
-        this.workers[(this.nextWorker + k) % this.workers.length].request((id) => ({ v: 1, type: 'weighted-sum', id, out, table, n, first, count })),
+        this.workers[(this.nextWorker + k) % this.workers.length].request((id) => ({ v: 2, type: 'weighted-sum', id, out, table, n, first, count })),
       );
       // Rotate so that concurrent small calls (one part each) spread over the workers.
       this.nextWorker = (this.nextWorker + 1) % this.workers.length;
@@ -252,6 +257,153 @@ class WasmAggregatorPool implements AggregatorPool {
       if (table >= 0) this.arena.free(table, records.length * TABLE_ENTRY_BYTES);
       this.slots.unpin(records);
     }
+  }
+
+  /**
+   * Every rule of the port, on the workers. The work is split by coordinate range as for weightedMean, one part
+   * per worker; what each part sends back (distance sums, Multi-Krum's pairwise matrix) is summed here. Every
+   * kernel measures the distances of the inputs from the aggregate block by block, while the block is in cache.
+   */
+  async aggregate(slots: UpdateSlot[], plan: AggregationPlan): Promise<AggregateResult> {
+    if (this.closed) throw new Error('aggregate: the aggregator is closed');
+    checkAggregationPlan(plan, slots.length);
+    const started = performance.now();
+    const { records, paramCount } = this.slots.pin(slots, slots.length, 'aggregate');
+    const n = records.length;
+    const held: Array<[offset: number, bytes: number]> = [];
+    const alloc = (bytes: number): number => {
+      const offset = this.arena.alloc(bytes);
+      held.push([offset, bytes]);
+      return offset;
+    };
+    /** A zeroed float64 area (distance sums and matrices are added into). */
+    const zeroed = (count: number): number => {
+      const offset = alloc(count * 8);
+      new Float64Array(this.arena.memory.buffer, offset, count).fill(0);
+      return offset;
+    };
+    let kernelMs = 0;
+    try {
+      const weights = plan.rule === 'weighted-mean' ? normalizeWeights(plan.weights) : records.map(() => 0);
+      const table = this.writeTable(alloc(n * TABLE_ENTRY_BYTES), records, weights);
+      const out = alloc(paramCount * 4);
+      const parts = this.split(paramCount);
+      const dist = parts.map(() => zeroed(n));
+      const base = this.nextWorker;
+      this.nextWorker = (this.nextWorker + 1) % this.workers.length;
+      let kept: number[] | undefined;
+      let scores: Float64Array | undefined;
+      let phase: Promise<number>;
+      if (plan.rule === 'weighted-mean') {
+        phase = this.runParts(base, parts, ({ first, count }, k) => [
+          { v: 2, type: 'mean-distances', wtable: table, wn: n, table, n, first, count, out, dist: dist[k] },
+        ]);
+      } else if (plan.rule === 'trimmed-mean' || plan.rule === 'median') {
+        const net = this.network(n, plan.rule === 'median' ? 'median' : plan.trim);
+        const scratch = parts.map(() => alloc(n * ROBUST_ROW_BYTES));
+        phase = this.runParts(base, parts, ({ first, count }, k) => [
+          { v: 2, type: 'robust', table, n, first, count, net: net.offset, ncmp: net.ncmp, scratch: scratch[k], out, lo: net.lo, hi: net.hi, div: net.div, dist: dist[k] },
+        ]);
+      } else {
+        // Multi-Krum: pairwise distances first (every part adds its range's share), then the selection here,
+        // then the mean of the kept and everyone's distance from it, in one more pass.
+        const matrices = parts.map(() => zeroed(n * n));
+        kernelMs += await this.runParts(base, parts, ({ first, count }, k) => [{ v: 2, type: 'pairwise', table, n, first, count, m: matrices[k] }]);
+        const squared = this.sumF64(matrices, n * n);
+        ({ kept, scores } = multiKrumSelect(squared, n, plan.f, plan.m));
+        const keptRecords = kept.map((i) => records[i]);
+        const keptTable = this.writeTable(alloc(kept.length * TABLE_ENTRY_BYTES), keptRecords, normalizeWeights(kept.map(() => 1)));
+        const wn = kept.length;
+        phase = this.runParts(base, parts, ({ first, count }, k) => [
+          { v: 2, type: 'mean-distances', wtable: keptTable, wn, table, n, first, count, out, dist: dist[k] },
+        ]);
+      }
+      // As in weightedMean: fault the result's pages in while the workers run.
+      const aggregate = new Float32Array(paramCount);
+      for (let i = 0; i < paramCount; i += FLOATS_PER_PAGE) aggregate[i] = 0;
+      kernelMs += await phase;
+      aggregate.set(new Float32Array(this.arena.memory.buffer, out, paramCount));
+      const distances = this.sumF64(dist, n);
+      for (let i = 0; i < n; i++) distances[i] = Math.sqrt(distances[i]);
+      this.counters.calls++;
+      this.counters.wallMs += performance.now() - started;
+      this.counters.kernelMs += kernelMs;
+      const result: AggregateResult = { aggregate, distances };
+      if (kept) {
+        result.kept = kept;
+        result.scores = scores;
+      }
+      return result;
+    } finally {
+      for (const [offset, bytes] of held) this.arena.free(offset, bytes);
+      this.slots.unpin(records);
+    }
+  }
+
+  /** Comparator networks live in the shared memory for the pool's lifetime, one per (N, rule, trim). */
+  private readonly networks = new Map<string, RankPlan & { offset: number; ncmp: number }>();
+
+  private network(n: number, rule: 'median' | number): RankPlan & { offset: number; ncmp: number } {
+    const key = `${n}:${rule}`;
+    let found = this.networks.get(key);
+    if (!found) {
+      const plan = rule === 'median' ? medianPlan(n) : trimmedMeanPlan(n, rule);
+      const ncmp = plan.network.length;
+      const offset = this.arena.alloc(Math.max(1, ncmp) * COMPARATOR_BYTES);
+      const words = new Int32Array(this.arena.memory.buffer, offset, ncmp * 2);
+      plan.network.forEach(([a, b], c) => {
+        words[2 * c] = a * ROBUST_ROW_BYTES;
+        words[2 * c + 1] = b * ROBUST_ROW_BYTES;
+      });
+      found = { ...plan, offset, ncmp };
+      this.networks.set(key, found);
+    }
+    return found;
+  }
+
+  private writeTable(table: number, records: readonly SlotRecord[], weights: readonly number[]): number {
+    const entries = new DataView(this.arena.memory.buffer, table, records.length * TABLE_ENTRY_BYTES);
+    records.forEach((record, j) => {
+      entries.setUint32(j * TABLE_ENTRY_BYTES, record.offset, true);
+      entries.setFloat32(j * TABLE_ENTRY_BYTES + 4, weights[j], true);
+    });
+    return table;
+  }
+
+  /** Element-wise sum of float64 areas in the shared memory, into a new array. */
+  private sumF64(areas: readonly number[], count: number): Float64Array {
+    const sum = new Float64Array(count);
+    for (const area of areas) {
+      const view = new Float64Array(this.arena.memory.buffer, area, count);
+      for (let i = 0; i < count; i++) sum[i] += view[i];
+    }
+    return sum;
+  }
+
+  /**
+   * Posts each part's jobs, in order, to one worker (part k to worker base + k), waits for all of them, failed
+   * or not (a part still running writes into memory that must not be reused), and throws the first failure.
+   * Resolves to the slowest part's kernel time.
+   */
+  private async runParts(base: number, parts: ReadonlyArray<{ first: number; count: number }>, jobs: (part: { first: number; count: number }, k: number) => KernelJob[]): Promise<number> {
+    const perPart = parts.map((part, k) => {
+      const worker = this.workers[(base + k) % this.workers.length];
+      return jobs(part, k).map((job) => worker.request((id) => ({ ...job, id }) as KernelRequest));
+    });
+    const settled = await Promise.allSettled(perPart.flat());
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+    let index = 0;
+    let slowest = 0;
+    for (const jobsOfPart of perPart) {
+      let ms = 0;
+      for (let j = 0; j < jobsOfPart.length; j++) {
+        const s = settled[index++];
+        if (s.status === 'fulfilled') ms += s.value;
+      }
+      slowest = Math.max(slowest, ms);
+    }
+    return slowest;
   }
 
   /** Ranges of at least MIN_FLOATS_PER_PART floats, one per worker, starting on kernel-aligned indices. */

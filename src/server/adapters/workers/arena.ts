@@ -13,6 +13,7 @@
 
 import { MAX_FRAME_PARAMS } from '../../../protocol/frame';
 import type { UpdateSlot } from '../../core/ports';
+import { compileRobust } from '../../../workers/kernels/robust-kernel';
 import { compileWeightedSum, KERNEL_ALIGN_BYTES, KERNEL_MAX_PAGES, WASM_PAGE_BYTES } from '../../../workers/kernels/weighted-sum-kernel';
 
 export const MAX_MEMORY_BYTES = KERNEL_MAX_PAGES * WASM_PAGE_BYTES;
@@ -20,7 +21,7 @@ const INITIAL_MEMORY_BYTES = 16 * 1024 * 1024;
 const GROW_STEP_BYTES = 256 * 1024 * 1024;
 
 export type KernelSupport =
-  | { ok: true; module: WebAssembly.Module; memory: WebAssembly.Memory; maxBytes: number }
+  | { ok: true; module: WebAssembly.Module; robust: WebAssembly.Module; memory: WebAssembly.Memory; maxBytes: number }
   | { ok: false; reason: string };
 
 export function probeKernelSupport(maxBytes: number): KernelSupport {
@@ -28,6 +29,7 @@ export function probeKernelSupport(maxBytes: number): KernelSupport {
     return { ok: false, reason: 'no WebAssembly or SharedArrayBuffer in this runtime' };
   }
   let module: WebAssembly.Module;
+  let robust: WebAssembly.Module;
   try {
     // Compiling fails right here when SIMD, threads or bulk memory are missing.
     module = compileWeightedSum();
@@ -35,11 +37,16 @@ export function probeKernelSupport(maxBytes: number): KernelSupport {
     return { ok: false, reason: `cannot compile weighted-sum.wasm: ${err instanceof Error ? err.message : String(err)}` };
   }
   try {
+    robust = compileRobust();
+  } catch (err) {
+    return { ok: false, reason: `cannot compile robust.wasm: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  try {
     const maximum = Math.floor(maxBytes / WASM_PAGE_BYTES);
     const initial = Math.min(maximum, INITIAL_MEMORY_BYTES / WASM_PAGE_BYTES);
     const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
     if (!(memory.buffer instanceof SharedArrayBuffer)) return { ok: false, reason: 'WebAssembly.Memory({ shared: true }) is not backed by a SharedArrayBuffer' };
-    return { ok: true, module, memory, maxBytes: maximum * WASM_PAGE_BYTES };
+    return { ok: true, module, robust, memory, maxBytes: maximum * WASM_PAGE_BYTES };
   } catch (err) {
     return { ok: false, reason: `cannot reserve a shared memory of ${maxBytes} bytes: ${err instanceof Error ? err.message : String(err)}` };
   }
@@ -94,20 +101,20 @@ export class SlotTable {
   }
 
   /** Validates and pins the slots of one call; returns their records and the common parameter count. */
-  pin(slots: readonly UpdateSlot[], weightCount: number): { records: SlotRecord[]; paramCount: number } {
-    if (slots.length === 0) throw new Error('weightedMean: no slots given');
-    if (weightCount !== slots.length) throw new Error(`weightedMean: ${slots.length} slots but ${weightCount} weights`);
+  pin(slots: readonly UpdateSlot[], weightCount: number, fn = 'weightedMean'): { records: SlotRecord[]; paramCount: number } {
+    if (slots.length === 0) throw new Error(`${fn}: no slots given`);
+    if (weightCount !== slots.length) throw new Error(`${fn}: ${slots.length} slots but ${weightCount} weights`);
     const records = slots.map((slot, i) => {
       const record = this.records.get(slot.id);
       if (!record || record.slot !== slot || record.released) {
-        throw new Error(`weightedMean: slot ${i} (id ${slot.id}) is not a live slot of this aggregator`);
+        throw new Error(`${fn}: slot ${i} (id ${slot.id}) is not a live slot of this aggregator`);
       }
       return record;
     });
     const paramCount = slots[0].view.length;
     for (let i = 1; i < slots.length; i++) {
       if (slots[i].view.length !== paramCount) {
-        throw new Error(`weightedMean: slot ${i} holds ${slots[i].view.length} values, slot 0 holds ${paramCount}`);
+        throw new Error(`${fn}: slot ${i} holds ${slots[i].view.length} values, slot 0 holds ${paramCount}`);
       }
     }
     for (const record of records) record.pins++;

@@ -1,9 +1,9 @@
 // The aggregator pool's fallback backend: the JS reference on the main thread, for runtimes without WebAssembly
 // SIMD or shared memory, a bundle whose workers cannot start, or backend 'js' (see createAggregatorPool).
 
-import { weightedMeanInto } from '../../core/aggregation';
+import { aggregateReference, checkAggregationPlan, weightedMeanInto } from '../../core/aggregation';
 import { inspectPayload, type PayloadStats } from '../../../protocol/frame';
-import type { UpdateSlot } from '../../core/ports';
+import type { AggregateResult, AggregationPlan, UpdateSlot } from '../../core/ports';
 import type { AggregatorPool, AggregatorPoolStats } from './aggregator-pool';
 import { checkParamCount, SlotTable } from './arena';
 
@@ -68,6 +68,21 @@ export class JsAggregator implements AggregatorPool {
       this.counters.calls++;
       this.counters.wallMs += performance.now() - started;
       return out;
+    } finally {
+      this.slots.unpin(records);
+    }
+  }
+
+  async aggregate(slots: UpdateSlot[], plan: AggregationPlan): Promise<AggregateResult> {
+    if (this.closed) throw new Error('aggregate: the aggregator is closed');
+    checkAggregationPlan(plan, slots.length);
+    const started = performance.now();
+    const { records } = this.slots.pin(slots, slots.length, 'aggregate');
+    try {
+      const result = aggregateReference(slots.map((s) => s.view), plan);
+      this.counters.calls++;
+      this.counters.wallMs += performance.now() - started;
+      return result;
     } finally {
       this.slots.unpin(records);
     }
