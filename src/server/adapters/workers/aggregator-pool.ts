@@ -25,48 +25,9 @@ import {
   TABLE_ENTRY_BYTES,
   WASM_PAGE_BYTES,
 } from '../../../workers/kernels/weighted-sum-kernel';
+import type { AggregatorPool, AggregatorPoolOptions, AggregatorPoolStats } from './aggregator-pool-types';
 
-export interface AggregatorPoolOptions {
-  /** Worker threads; default min(2, os.availableParallelism()). */
-  workers?: number;
-  /** Upper bound on the shared memory (slots + outputs), default and maximum 4 GiB. Reserved, not committed. */
-  maxBytes?: number;
-  log?: (line: string) => void;
-  /**
-   * 'auto' (default): the kernel on workers when the runtime has SIMD and shared memory and the workers start,
-   * else the JS reference on the main thread (logged once). 'wasm' throws instead of falling back; 'js' forces it.
-   */
-  backend?: 'auto' | 'wasm' | 'js';
-  /**
-   * The worker entry. Default: src/workers/aggregator.worker.ts next to this file's source, run through tsx. A
-   * bundled server passes its compiled .js worker file here (see spawnWorker in bootstrap.ts).
-   */
-  workerUrl?: URL;
-}
-
-export interface AggregatorPoolStats {
-  /** weightedMean and aggregate calls that resolved. */
-  calls: number;
-  /** Sum over calls of the time from the call to its result. */
-  wallMs: number;
-  /** Sum over calls of the slowest worker's kernel time (0 on the JS backend). */
-  kernelMs: number;
-  /** Bytes of shared memory committed so far. */
-  memoryBytes: number;
-  liveSlots: number;
-  workerRestarts: number;
-}
-
-export interface AggregatorPool extends Aggregator {
-  readonly backend: 'wasm-simd' | 'js';
-  readonly workerCount: number;
-  stats(): AggregatorPoolStats;
-  /**
-   * Test hook: terminates worker `index` the way a crash would (its pending calls reject, the pool replaces it).
-   * Resolves once the worker has exited.
-   */
-  crashWorkerForTest(index: number): Promise<void>;
-}
+export type { AggregatorPool, AggregatorPoolOptions, AggregatorPoolStats } from './aggregator-pool-types';
 
 /**
  * Below this many floats per worker, splitting costs more in messages than it saves in kernel time
