@@ -113,8 +113,9 @@ export function createFakeControl(rounds = 12): FakeControl {
     },
     sessions: async (limit) => (data.session ? [data.session] : []).slice(0, limit),
     session: async (id) => sessionOf(id),
-    rounds: async (id) => data.rounds.filter((r) => r.sessionId === id),
-    contributions: async (id) => data.contributions.filter((c) => c.sessionId === id),
+    rounds: async (id, range) => data.rounds.filter((r) => r.sessionId === id && (!range || (r.round > range.afterRound && r.round <= range.afterRound + range.rounds))),
+    contributions: async (id, range) =>
+      data.contributions.filter((c) => c.sessionId === id && (!range || (c.round > range.afterRound && c.round <= range.afterRound + range.rounds))),
     checkpoints: async (id) => data.checkpoints.filter((c) => c.sessionId === id),
     sessionEvents: async (id) => data.events.filter((e) => e.sessionId === id),
     datasets: async () => [{ id: 'mnist', trainSize: 60_000, testSize: 10_000, inputShape: [28, 28, 1] }],

@@ -360,18 +360,20 @@ export function createFakeRepository(): FakeRepository {
       });
     },
 
-    listContributions(sessionId) {
+    listContributions(sessionId, range) {
+      const inRange = (round: number) => !range || (round > range.afterRound && round <= range.afterRound + range.rounds);
       return op('listContributions', () =>
         [...[...applied.values()].filter((c) => c.sessionId === sessionId), ...rejected.filter((c) => c.sessionId === sessionId)]
+          .filter((c) => inRange(c.round))
           .sort(compareContributions)
           .map(clone),
       );
     },
 
-    listRounds(sessionId) {
+    listRounds(sessionId, range) {
       return op('listRounds', () =>
         [...rounds.values()]
-          .filter((r) => r.sessionId === sessionId)
+          .filter((r) => r.sessionId === sessionId && (!range || (r.round > range.afterRound && r.round <= range.afterRound + range.rounds)))
           .sort((a, b) => a.round - b.round)
           .map(clone),
       );

@@ -694,6 +694,19 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
         expect(await repo.listContributions(sessionId)).toEqual([stale, dup, dup]);
       });
 
+      it('serves a page of rounds: contributions and rounds after a round, at most so many rounds', async () => {
+        const { sessionId, nodeIds } = await sessionWithNodes(1);
+        for (let round = 1; round <= 6; round++) {
+          await record(roundOf(sessionId, round, { updates: 1 }), [contributionOf(sessionId, round, nodeIds[0])], metricOf(round));
+        }
+        await repo.recordRejection(contributionOf(sessionId, 4, nodeIds[0], { status: 'rejected', reason: 'DUPLICATE' }));
+        expect((await repo.listRounds(sessionId, { afterRound: 2, rounds: 3 })).map((r) => r.round)).toEqual([3, 4, 5]);
+        const page = await repo.listContributions(sessionId, { afterRound: 3, rounds: 2 });
+        expect(page.map((c) => [c.round, c.status])).toEqual([[4, 'applied'], [4, 'rejected'], [5, 'applied']]);
+        expect(await repo.listRounds(sessionId, { afterRound: 6, rounds: 10 })).toEqual([]);
+        expect(await repo.listContributions(sessionId)).toHaveLength(7);
+      });
+
       it('lists applied and rejected updates together, by round then arrival', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(2);
         const late = contributionOf(sessionId, 1, nodeIds[1], { status: 'rejected', reason: 'STALE_ROUND', receivedAt: T0 + 5000 });

@@ -86,6 +86,23 @@ describe('REST facade', () => {
     expect((await get(control, '/api/sessions/1')).body).toMatchObject({ id: 1, state: 'running' });
   });
 
+  it('serves a long session’s rounds and contributions a page at a time, and refuses an oversized page', async () => {
+    const control = createFakeControl();
+    await post(control, '/api/training/start');
+    const base = control.data.rounds.find((r) => r.sessionId === 1)!;
+    const contribution = control.data.contributions.find((c) => c.sessionId === 1)!;
+    control.data.rounds = Array.from({ length: 30 }, (_, i) => ({ ...base, round: i + 1 }));
+    control.data.contributions = Array.from({ length: 30 }, (_, i) => ({ ...contribution, round: i + 1 }));
+    const page = await get(control, '/api/sessions/1/rounds?afterRound=10&rounds=5');
+    expect(page.body.rounds.map((r: { round: number }) => r.round)).toEqual([11, 12, 13, 14, 15]);
+    const contributions = await get(control, '/api/sessions/1/contributions?afterRound=28');
+    expect(contributions.body.contributions.map((c: { round: number }) => c.round)).toEqual([29, 30]);
+    expect((await get(control, '/api/sessions/1/rounds')).body.rounds).toHaveLength(30); // default page: 1,000 rounds
+    const tooBig = await get(control, '/api/sessions/1/rounds?rounds=20000');
+    expect(tooBig.status).toBe(400);
+    expect(tooBig.body.error.message).toMatch(/rounds/);
+  });
+
   it('starts with 201 and controls the session, 409 when the state does not allow it', async () => {
     const control = createFakeControl();
     expect(await post(control, '/api/training/pause')).toMatchObject({ status: 409, body: { error: { code: 'CONFLICT', message: expect.stringMatching(/no session/) } } });

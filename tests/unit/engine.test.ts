@@ -84,6 +84,29 @@ describe('round engine: rounds', () => {
     expect(d.assignment(3)!.round).toBe(4); // not assigned while benched
   });
 
+  it('a minority that answers instantly cannot shrink the straggler grace below when updates usually arrive', () => {
+    const d = running({}, { minCompletion: 0.5 });
+    for (const id of [1, 2, 3, 4, 5]) d.join(id);
+    d.deliver(1); // round 1: node 1 alone
+    // Rounds with everyone honest: updates arrive after about 600 ms.
+    for (let r = 0; r < 4; r++) {
+      d.advance(600);
+      for (const id of [1, 2, 3, 4, 5]) d.deliver(id);
+    }
+    // Now nodes 1 and 2 answer at once; the three honest ones still need 600 ms.
+    for (let r = 0; r < 4; r++) {
+      d.advance(1);
+      d.deliver(1);
+      d.deliver(2);
+      d.deliver(3); // the quorum (3 of 5) is in after 1 ms...
+      d.advance(599);
+      d.deliver(4);
+      d.deliver(5); // ...and the honest stragglers still make it: the cut-off waited for the usual arrival time
+    }
+    expect(d.of('commit-round').slice(-4).every((c) => c.summary.updates === 5)).toBe(true);
+    expect(d.of('timeline').some((e) => e.event.kind === 'node-benched')).toBe(false);
+  });
+
   it('closes a round nobody delivers at the hard deadline without applying it, and keeps its shard', () => {
     const d = running({}, { roundTimeoutMs: 2000 });
     d.join(1);

@@ -152,8 +152,9 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         }
         return;
       }
-      // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one).
-      if (nodeId !== null) handler.heartbeat(connection, nodeId);
+      // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one); a binary
+      // frame says so itself, with its update.
+      if (nodeId !== null && !isBinary) handler.heartbeat(connection, nodeId);
       if (isBinary) {
         if (nodeId === null) return fail('NOT_REGISTERED', 'send hello before any binary frame', true);
         // Decoded once, here: the header now, the payload straight into its aggregator slot if it is admitted.

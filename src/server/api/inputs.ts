@@ -75,3 +75,13 @@ export type StartTrainingInput = z.infer<typeof startTrainingInput>;
 export const positiveId = z.number().int().positive();
 export const idInput = z.object({ id: positiveId });
 export const sessionIdInput = z.object({ sessionId: positiveId });
+
+/** Rounds per page of a session's rounds or contributions: a long session is read a page at a time. */
+export const MAX_ROUNDS_PER_PAGE = 10_000;
+
+/** A session and a page of its rounds: those after `afterRound`, at most `rounds` of them (default 1,000). */
+export const roundPageInput = z.object({
+  sessionId: positiveId,
+  afterRound: z.number().int().min(0).default(0),
+  rounds: z.number().int().min(1).max(MAX_ROUNDS_PER_PAGE).default(1000),
+});

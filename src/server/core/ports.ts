@@ -53,6 +53,12 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): () => void;
 }
 
+/** A page of a long session: the rounds after `afterRound`, at most `rounds` of them. */
+export interface RoundRange {
+  afterRound: number;
+  rounds: number;
+}
+
 /** Durable storage of sessions, nodes, rounds, contributions, metrics and checkpoint rows. */
 export interface TrainingRepository {
   /**
@@ -116,8 +122,9 @@ export interface TrainingRepository {
   recordRejection(contribution: ContributionRecord, outbox?: CommittedEvent[]): Promise<OutboxRecord[]>;
   /** Fills in the test-set figures of a round's metric row once its (asynchronous) evaluation is done. */
   recordEvaluation(sessionId: number, round: number, testLoss: number, testAccuracy: number): Promise<void>;
-  listContributions(sessionId: number): Promise<ContributionRecord[]>;
-  listRounds(sessionId: number): Promise<RoundSummary[]>;
+  /** Oldest first; with a range, only those of rounds afterRound < round <= afterRound + rounds. */
+  listContributions(sessionId: number, range?: RoundRange): Promise<ContributionRecord[]>;
+  listRounds(sessionId: number, range?: RoundRange): Promise<RoundSummary[]>;
   listMetrics(sessionId: number, limit: number): Promise<MetricPoint[]>;
 
   /** Outbox rows with id > afterId, oldest first, at most `limit`. */

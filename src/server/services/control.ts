@@ -6,7 +6,7 @@ import { CLOSE_CODES } from '../../protocol/messages';
 import { verifyLedger, type LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
 import { nodeSnapshot, nodeSnapshots, sessionSnapshot, statusOf } from '../core/engine/views';
-import type { Clock, DatasetCatalog, DatasetListing, EventPublisher, TrainingRepository } from '../core/ports';
+import type { Clock, DatasetCatalog, DatasetListing, EventPublisher, RoundRange, TrainingRepository } from '../core/ports';
 import { resolveSessionConfig, type SessionConfigInput } from '../core/session-config';
 import type { CheckpointRecord, ContributionRecord, MetricPoint, NodeSnapshot, RoundSummary, SessionEvent, SessionSnapshot } from '../core/types';
 import type { Evaluations } from './evaluations';
@@ -191,12 +191,12 @@ export class CoordinatorService implements TrainingControl {
     return verifyLedger(session, rounds, contributions, trainSize);
   }
 
-  rounds(sessionId: number): Promise<RoundSummary[]> {
-    return this.deps.repo.listRounds(sessionId);
+  rounds(sessionId: number, range?: RoundRange): Promise<RoundSummary[]> {
+    return this.deps.repo.listRounds(sessionId, range);
   }
 
-  contributions(sessionId: number): Promise<ContributionRecord[]> {
-    return this.deps.repo.listContributions(sessionId);
+  contributions(sessionId: number, range?: RoundRange): Promise<ContributionRecord[]> {
+    return this.deps.repo.listContributions(sessionId, range);
   }
 
   checkpoints(sessionId: number): Promise<CheckpointRecord[]> {

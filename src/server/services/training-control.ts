@@ -2,7 +2,7 @@
 // validate input, call one of these, return the DTO.
 import type { LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
-import type { DatasetListing, EventPublisher } from '../core/ports';
+import type { DatasetListing, EventPublisher, RoundRange } from '../core/ports';
 import type { SessionConfigInput } from '../core/session-config';
 import type {
   CheckpointRecord,
@@ -24,8 +24,9 @@ export interface TrainingControl {
   metrics(sessionId?: number, limit?: number): Promise<{ latest: MetricPoint | null; history: MetricPoint[] }>;
   sessions(limit: number): Promise<SessionSnapshot[]>;
   session(id: number): Promise<SessionSnapshot | null>;
-  rounds(sessionId: number): Promise<RoundSummary[]>;
-  contributions(sessionId: number): Promise<ContributionRecord[]>;
+  /** A page of rounds (all of them without a range: use it only where the whole ledger is needed). */
+  rounds(sessionId: number, range?: RoundRange): Promise<RoundSummary[]>;
+  contributions(sessionId: number, range?: RoundRange): Promise<ContributionRecord[]>;
   checkpoints(sessionId: number): Promise<CheckpointRecord[]>;
   /** The session's durable timeline (joins, failures, restarts...), oldest first. */
   sessionEvents(sessionId: number): Promise<SessionEvent[]>;

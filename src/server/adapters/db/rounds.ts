@@ -1,7 +1,7 @@
 // Rounds and what hangs off them: contributions (the exactly-once ledger), rejected updates, metrics and their
 // later evaluation. recordRound and recordRejection write their outbox events in the same transaction.
 
-import type { TrainingRepository } from '../../core/ports';
+import type { RoundRange, TrainingRepository } from '../../core/ports';
 import type { ContributionRecord, DataCursorRecord, MetricPoint, RoundSummary } from '../../core/types';
 import { Prisma } from './generated/client';
 import { ms, storedJson, translate, type Db } from './client';
@@ -154,6 +154,11 @@ function contributionData(c: ContributionRecord) {
   };
 }
 
+/** The rows of a page of rounds (an index on (sessionId, round) serves it). */
+function roundWindow(range: RoundRange | undefined) {
+  return range ? { round: { gt: range.afterRound, lte: range.afterRound + range.rounds } } : {};
+}
+
 function rejectionData(c: ContributionRecord) {
   return { ...contributionData(c), reason: c.reason ?? '', count: c.count ?? 1 };
 }
@@ -254,20 +259,21 @@ export function createRoundStore(db: Db): RoundMethods {
       );
     },
 
-    async listContributions(sessionId) {
+    async listContributions(sessionId, range) {
+      const where = { sessionId, ...roundWindow(range) };
       return serial(async () => {
         const [appliedRows, rejectedRows] = await prisma.$transaction([
-          prisma.contribution.findMany({ where: { sessionId }, orderBy: { id: 'asc' }, select: contributionSelect }),
-          prisma.rejectedUpdate.findMany({ where: { sessionId }, orderBy: { id: 'asc' }, select: rejectedSelect }),
+          prisma.contribution.findMany({ where, orderBy: { id: 'asc' }, select: contributionSelect }),
+          prisma.rejectedUpdate.findMany({ where, orderBy: { id: 'asc' }, select: rejectedSelect }),
         ]);
         // Array.prototype.sort is stable, so ties keep insertion (id) order, as in the fake.
         return [...appliedRows.map(toContribution), ...rejectedRows.map(toContribution)].sort(compareContributions);
       });
     },
 
-    async listRounds(sessionId) {
+    async listRounds(sessionId, range) {
       return serial(async () => {
-        const rows = await prisma.round.findMany({ where: { sessionId }, orderBy: { round: 'asc' }, select: roundSelect });
+        const rows = await prisma.round.findMany({ where: { sessionId, ...roundWindow(range) }, orderBy: { round: 'asc' }, select: roundSelect });
         return rows.map(toRound);
       });
     },

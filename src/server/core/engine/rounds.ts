@@ -11,7 +11,7 @@ import type { ContributionRecord } from '../types';
 import { roundRecords, committedSnapshot } from './accounting';
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
-import { assign, BAN_MS, disconnect, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
+import { assign, BAN_MS, disconnect, heard, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
 import type { EngineState } from './state';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
@@ -152,6 +152,8 @@ export function flushRejections(t: Transition): void {
 export function onUpdateArrived(t: Transition, e: Extract<EngineEvent, { type: 'update-arrived' }>): void {
   const node = t.state.pool.get(e.nodeId);
   if (!node || node.connection !== e.connection) return;
+  // A frame is a heartbeat too (the gateway sends no separate one for it: one step per update, not two).
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => heard(n, e.at)) });
   if (!e.header) return rejectUpdate(t, e.nodeId, null, e.error?.code ?? 'BAD_MESSAGE', e.error?.message ?? 'unreadable frame');
   const header = e.header;
   if (header.kind === FrameKind.Model) return rejectUpdate(t, e.nodeId, header, 'BAD_REQUEST', 'agents may not send model frames');
@@ -210,8 +212,14 @@ export function checkRoundProgress(t: Transition): void {
   if (round.stragglerArmed) return;
   const delivered = round.open.accepted.size;
   const assigned = round.open.assignments.size - round.open.failed.size;
-  const grace = stragglerCutoffMs(assigned, delivered, t.at - round.open.openedAt, deadlinePolicy(t.state));
-  if (grace === null) return;
+  const elapsed = t.at - round.open.openedAt;
+  const quorumGrace = stragglerCutoffMs(assigned, delivered, elapsed, deadlinePolicy(t.state));
+  if (quorumGrace === null) return;
+  // Nodes that answer instantly (sybils, or junk producers) make the quorum fast and would shrink the grace
+  // until every honest node misses the cut-off and is benched. The cut-off never comes before most recent
+  // updates used to arrive (the 75th percentile of recent arrival times): a minority cannot move that.
+  const typical = arrivalQuantile(t.state.session!.arrivals, 0.75);
+  const grace = typical === null ? quorumGrace : Math.max(quorumGrace, Math.round(typical - elapsed + deadlinePolicy(t.state).graceFloorMs));
   t.setRound({ stragglerArmed: true });
   t.emit({ type: 'set-timer', timer: 'straggler', delayMs: grace, round: round.open.round });
 }
