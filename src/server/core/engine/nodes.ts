@@ -53,7 +53,10 @@ export function onSweep(t: Transition, e: { round: number | null; dueAt?: number
   const lag = dueAt === null ? 0 : t.at - dueAt;
   if (lag > Math.max(100, 2 * interval)) {
     t.set({ pool: forgiveStall(t.state.pool, lag) });
-    t.log('warn', `the coordinator was stalled for ${lag} ms (its heartbeat sweep ran late); that silence is not counted against any node`);
+    // Said only when it mattered: with no node connected (start-up, loading the dashboard) nobody was blamed.
+    if ([...t.state.pool.values()].some((n) => n.connection !== null)) {
+      t.log('warn', `the coordinator was stalled for ${lag} ms (its heartbeat sweep ran late); that silence is not counted against any node`);
+    }
   }
   const policy = { floorMs: heartbeatTimeoutMs, ceilingMs: Math.max(5 * heartbeatTimeoutMs, 20 * heartbeatMs), phiThreshold: 8 };
   for (const { id, silentForMs } of silentNodes(t.state.pool, t.at, policy)) {
