@@ -32,6 +32,8 @@ export class SimAgent {
     private readonly heartbeatMs = 200,
     /** Presented in the hello: a coordinator whose pool is not open admits new names only with one. */
     private readonly joinToken?: string,
+    /** The update it sends every round (default: small gradient-sized values); a Byzantine agent sends its own. */
+    private readonly payloadOf?: (paramCount: number) => Float32Array,
   ) {
     this.welcomed = new Promise((resolve) => (this.resolveWelcome = resolve));
   }
@@ -114,8 +116,11 @@ export class SimAgent {
   private ready(sessionId: number, paramCount: number): void {
     if (!this.frame || (this.frame.byteLength - FRAME_HEADER_BYTES) / 4 !== paramCount) {
       // A gradient-sized update: small values, finite, far below the norm limit.
-      const payload = new Float32Array(paramCount);
-      for (let i = 0; i < paramCount; i++) payload[i] = ((((i * 2654435761) >>> 0) % 2001) / 1000 - 1) * 1e-4;
+      let payload = this.payloadOf?.(paramCount);
+      if (!payload) {
+        payload = new Float32Array(paramCount);
+        for (let i = 0; i < paramCount; i++) payload[i] = ((((i * 2654435761) >>> 0) % 2001) / 1000 - 1) * 1e-4;
+      }
       this.frame = encodeFrame({ kind: FrameKind.Gradient, sessionId, round: 0, nodeId: 0, attempt: 0, modelVersion: 0, sampleCount: 0, trainLoss: 2.3 }, payload);
     }
     this.send({ v: 1, type: 'ready', sessionId });

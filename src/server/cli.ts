@@ -30,6 +30,8 @@ export const USAGE = `Usage: npm start -- [options]
   --checkpoint-every N   write a checkpoint every N rounds (default 50)
   --max-samples N        end the session once N samples were applied (a sample budget)
   --seed N               seed for initial weights and data order (default 42)
+  --aggregation RULE     mean (default), median, trimmed-mean:FRACTION (e.g. trimmed-mean:0.1) or
+                         multi-krum:F (tolerates F bad updates a round)
   --data-dir DIR         database and checkpoints (default ./data, or HYPERGPU_DATA_DIR)
   --fresh                start a new session even if an interrupted one can be resumed
   --no-session           start no session (use the dashboard or POST /api/training/start)
@@ -82,6 +84,7 @@ export function parseCli(argv: string[]): Cli {
       optimizer: { type: 'string' },
       lr: { type: 'string' },
       'batch-size': { type: 'string' },
+      aggregation: { type: 'string' },
       'eval-every': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       'max-samples': { type: 'string' },
@@ -143,6 +146,7 @@ export function parseCli(argv: string[]): Cli {
   if (maxSamples !== undefined) config.maxSamples = maxSamples;
   const seed = num('seed', values.seed, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31);
   if (seed !== undefined) config.seed = seed;
+  if (values.aggregation !== undefined) config.aggregation = parseAggregation(values.aggregation);
   // The same bounds as POST /api/training/start (api/inputs.ts): a flag is no way around them.
   const checked = startTrainingInput.safeParse(config);
   if (!checked.success) throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
@@ -167,4 +171,13 @@ export function parseCli(argv: string[]): Cli {
     datasets,
     config,
   };
+}
+
+/** `--aggregation`: mean, median, trimmed-mean:FRACTION or multi-krum:F (the API's bounds check the numbers). */
+function parseAggregation(text: string): NonNullable<SessionConfigInput['aggregation']> {
+  const [rule, arg] = text.split(':');
+  if (rule === 'mean' || rule === 'median') return { rule };
+  if (rule === 'trimmed-mean' && arg !== undefined) return { rule, trimFraction: Number(arg) };
+  if (rule === 'multi-krum' && arg !== undefined) return { rule, byzantine: Number(arg) };
+  throw new Error(`--aggregation must be mean, median, trimmed-mean:FRACTION or multi-krum:F (got ${text})`);
 }

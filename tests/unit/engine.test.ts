@@ -4,6 +4,7 @@ import { CLOSE_CODES } from '../../src/protocol/messages';
 import { FrameKind } from '../../src/protocol/frame';
 import { evolveAll, EMPTY_DURABLE } from '../../src/server/core/engine/committed';
 import { sessionSnapshot, statusOf, nodeSnapshot } from '../../src/server/core/engine/views';
+import { robustPlan } from '../../src/server/core/engine/strategy';
 import { EngineDriver } from '../support/engine-driver';
 
 function running(options: ConstructorParameters<typeof EngineDriver>[0] = {}, config: Parameters<EngineDriver['start']>[0] = {}) {
@@ -33,7 +34,7 @@ describe('round engine: rounds', () => {
     expect(effects.indexOf('aggregate')).toBeLessThan(effects.indexOf('commit-round'));
     expect(effects.indexOf('commit-round')).toBeLessThan(effects.indexOf('apply-update'));
     expect(effects.indexOf('apply-update')).toBeLessThan(effects.lastIndexOf('send-model'));
-    expect(d.of('aggregate', from)[0].plan).toMatchObject({ rule: 'weighted-mean', weights: [100] });
+    expect(d.of('aggregate', from)[0].plan.plan).toEqual({ rule: 'weighted-mean', weights: [100] });
     expect(sessionSnapshot(d.state)).toMatchObject({ round: 1, modelVersion: 1, totalSamples: 100 });
 
     const r2 = [d.assignment(1)!, d.assignment(2)!];
@@ -224,6 +225,28 @@ describe('round engine: rounds', () => {
     expect(d.of('close')[0]).toMatchObject({ nodeId: 1, connection: first, code: CLOSE_CODES.replaced });
     d.send({ type: 'node-lost', at: d.now, nodeId: 1, connection: first, reason: 'old socket closed', left: false });
     expect(d.state.pool.get(1)).toMatchObject({ connection: second, status: 'training' });
+  });
+});
+
+describe('round engine: aggregation rules', () => {
+  it('asks the aggregator for the session’s robust rule, sized to the updates that arrived', () => {
+    const median = running({}, { aggregation: { rule: 'median' } });
+    for (const id of [1, 2, 3, 4]) median.join(id);
+    median.deliver(1); // round 1: one update, too few for a rule: the mean
+    expect(median.of('aggregate').at(-1)!.plan.plan).toEqual({ rule: 'weighted-mean', weights: [100] });
+    for (const id of [1, 2, 3, 4]) median.deliver(id);
+    expect(median.of('aggregate').at(-1)!.plan).toMatchObject({ slots: expect.any(Array), plan: { rule: 'median' } });
+    expect(median.of('aggregate').at(-1)!.plan.slots).toHaveLength(4);
+  });
+
+  it('trims at least one at each end and never all; Multi-Krum falls back to the median below 2f + 3 updates', () => {
+    const updates = (n: number) => Array.from({ length: n }, (_, i) => ({ nodeId: i + 1, slot: i, samples: 10 }));
+    expect(robustPlan({ rule: 'trimmed-mean', trimFraction: 0.1 }, updates(5))).toEqual({ rule: 'trimmed-mean', trim: 1 });
+    expect(robustPlan({ rule: 'trimmed-mean', trimFraction: 0.2 }, updates(20))).toEqual({ rule: 'trimmed-mean', trim: 4 });
+    expect(robustPlan({ rule: 'trimmed-mean', trimFraction: 0.49 }, updates(4))).toEqual({ rule: 'trimmed-mean', trim: 1 });
+    expect(robustPlan({ rule: 'multi-krum', byzantine: 1 }, updates(5))).toEqual({ rule: 'multi-krum', f: 1, m: 4 });
+    expect(robustPlan({ rule: 'multi-krum', byzantine: 2 }, updates(6))).toEqual({ rule: 'median' });
+    expect(robustPlan({ rule: 'median' }, updates(2))).toEqual({ rule: 'weighted-mean', weights: [10, 10] });
   });
 });
 

@@ -60,6 +60,14 @@ export const sessionConfig = z.object({
   minCompletion: z.number(),
   maxSamples: int.nullable(),
   maxUpdateNorm: z.number(),
+  aggregation: z
+    .discriminatedUnion('rule', [
+      z.object({ rule: z.literal('mean') }),
+      z.object({ rule: z.literal('trimmed-mean'), trimFraction: z.number() }),
+      z.object({ rule: z.literal('median') }),
+      z.object({ rule: z.literal('multi-krum'), byzantine: int }),
+    ])
+    .optional(),
 });
 
 export const sessionSnapshot = z.object({

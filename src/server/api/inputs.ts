@@ -67,6 +67,19 @@ export const startTrainingInput = z
     /** A sample budget only ends the session sooner or later. */
     maxSamples: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
     maxUpdateNorm: z.number().positive().max(SETTING_BOUNDS.maxUpdateNorm).optional(),
+    /**
+     * How updates are combined: the sample-weighted mean (default), or a robust rule that bounds what a minority of
+     * bad updates can do. trimFraction below one half (a trimmed mean of nothing is no mean); Multi-Krum tolerates
+     * at most 1,000 bad updates a round (it compares every pair: N² work).
+     */
+    aggregation: z
+      .discriminatedUnion('rule', [
+        z.object({ rule: z.literal('mean') }).strict(),
+        z.object({ rule: z.literal('trimmed-mean'), trimFraction: z.number().gt(0).lt(0.5) }).strict(),
+        z.object({ rule: z.literal('median') }).strict(),
+        z.object({ rule: z.literal('multi-krum'), byzantine: z.number().int().min(1).max(1000) }).strict(),
+      ])
+      .optional(),
   })
   .strict();
 

@@ -46,7 +46,20 @@ export interface SessionConfig {
   maxSamples: number | null;
   /** Updates whose L2 norm exceeds this are rejected as absurd. */
   maxUpdateNorm: number;
+  /**
+   * How a round's updates are combined; absent means the sample-weighted mean. The robust rules bound what a
+   * minority of bad updates can do to the model (core/engine/strategy.ts says how many each tolerates).
+   */
+  aggregation?: AggregationRule;
 }
+
+export type AggregationRule =
+  | { rule: 'mean' }
+  /** Per coordinate, drop this fraction of the updates at each end (at least one when it rounds to none), average the rest. */
+  | { rule: 'trimmed-mean'; trimFraction: number }
+  | { rule: 'median' }
+  /** Multi-Krum tolerating `byzantine` bad updates per round: keeps the N - byzantine most central ones. */
+  | { rule: 'multi-krum'; byzantine: number };
 
 export type NodeStatus = 'connecting' | 'idle' | 'training' | 'failed' | 'left';
 

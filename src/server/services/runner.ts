@@ -204,8 +204,11 @@ export class Runner {
       case 'aggregate': {
         const { sessionId, round, plan } = effect;
         const slots = plan.slots.map((id) => this.slots.get(id)!);
-        d.aggregator
-          .weightedMean(slots, plan.weights)
+        // The mean takes its own path (no distances to compute); the robust rules go through aggregate().
+        const kernel = plan.plan;
+        const computed =
+          kernel.rule === 'weighted-mean' ? d.aggregator.weightedMean(slots, kernel.weights) : d.aggregator.aggregate(slots, kernel).then((r) => r.aggregate);
+        computed
           .then((aggregate) => {
             d.model.holdAggregate(sessionId, round, aggregate);
             this.dispatch({ type: 'aggregation-done', at: this.now(), sessionId, round });

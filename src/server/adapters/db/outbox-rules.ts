@@ -10,7 +10,7 @@
 
 import { HyperGpuError } from '../../../protocol/errors';
 import type { CommittedEvent, CommittedEventKind } from '../../core/engine/committed';
-import type { DataCursorRecord, MetricPoint, ModelName, OptimizerConfig, OptimizerName, SessionConfig } from '../../core/types';
+import type { AggregationRule, DataCursorRecord, MetricPoint, ModelName, OptimizerConfig, OptimizerName, SessionConfig } from '../../core/types';
 import { SESSION_STATES } from './record-rules';
 
 type Fail = (message: string) => never;
@@ -100,7 +100,24 @@ function sessionConfig(fail: Fail, what: string, value: unknown): SessionConfig 
     minCompletion: finite(fail, `${what}.minCompletion`, o.minCompletion),
     maxSamples: orNull(o.maxSamples, (v) => int53(fail, `${what}.maxSamples`, v)),
     maxUpdateNorm: finite(fail, `${what}.maxUpdateNorm`, o.maxUpdateNorm),
+    ...(o.aggregation === undefined ? {} : { aggregation: aggregationRule(fail, `${what}.aggregation`, o.aggregation) }),
   };
+}
+
+function aggregationRule(fail: Fail, what: string, value: unknown): AggregationRule {
+  const o = object(fail, what, value);
+  switch (o.rule) {
+    case 'mean':
+      return { rule: 'mean' };
+    case 'median':
+      return { rule: 'median' };
+    case 'trimmed-mean':
+      return { rule: 'trimmed-mean', trimFraction: finite(fail, `${what}.trimFraction`, o.trimFraction) };
+    case 'multi-krum':
+      return { rule: 'multi-krum', byzantine: int32(fail, `${what}.byzantine`, o.byzantine) };
+    default:
+      return fail(`${what}.rule ${String(o.rule)} is not an aggregation rule`);
+  }
 }
 
 function cursor(fail: Fail, what: string, value: unknown): DataCursorRecord {

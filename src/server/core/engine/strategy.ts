@@ -6,7 +6,8 @@
 // A new aggregation rule goes here: a Strategy whose `aggregation` returns another plan kind, and a case in
 // the runner's aggregate effect (and the aggregator port) that computes it.
 import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../optimizer';
-import type { SessionConfig } from '../types';
+import type { AggregationPlan as KernelPlan } from '../ports';
+import type { AggregationRule, SessionConfig } from '../types';
 
 export interface DeliveredUpdate {
   nodeId: number;
@@ -14,8 +15,11 @@ export interface DeliveredUpdate {
   samples: number;
 }
 
-/** What the aggregator computes for a round. */
-export type AggregationPlan = { rule: 'weighted-mean'; slots: number[]; weights: number[] };
+/** What the aggregator computes for a round: which slots, by which rule (the aggregator port's plan). */
+export interface AggregationPlan {
+  slots: number[];
+  plan: KernelPlan;
+}
 
 export interface RoundConfiguration {
   /** Samples each node trains on this round. */
@@ -39,17 +43,60 @@ export function sampleWeightedMean(config: SessionConfig): Strategy {
   return {
     name: `sample-weighted mean + ${config.optimizer.name}`,
     configureRound: () => ({ samplesPerNode: config.batchSize }),
-    aggregation: (updates) => ({
-      rule: 'weighted-mean',
-      slots: updates.map((u) => u.slot),
-      weights: updates.map((u) => u.samples),
-    }),
+    aggregation: (updates) => ({ slots: updates.map((u) => u.slot), plan: { rule: 'weighted-mean', weights: updates.map((u) => u.samples) } }),
     createOptimizerState: (paramCount) => createOptimizerState(config.optimizer, paramCount),
     applyAggregate: (state, params, aggregate) => applyOptimizerStep(config.optimizer, state, params, aggregate),
   };
 }
 
-/** The strategy a session runs with. One today; the session config will name others. */
+/**
+ * A robust rule instead of the mean (trimmed mean, coordinate-wise median, Multi-Krum), computed by the SIMD
+ * kernels of the aggregator workers; the same outer optimizer. With too few updates for the rule (Multi-Krum
+ * needs N > 2f + 2) the round falls back to the median, and with one or two updates to the mean: what a rule
+ * tolerates shrinks with N, and a round must still close.
+ */
+export function robust(config: SessionConfig, rule: Exclude<AggregationRule, { rule: 'mean' }>): Strategy {
+  const mean = sampleWeightedMean(config);
+  return {
+    ...mean,
+    name: `${ruleName(rule)} + ${config.optimizer.name}`,
+    aggregation: (updates) => ({ slots: updates.map((u) => u.slot), plan: robustPlan(rule, updates) }),
+  };
+}
+
+export function robustPlan(rule: Exclude<AggregationRule, { rule: 'mean' }>, updates: readonly DeliveredUpdate[]): KernelPlan {
+  const n = updates.length;
+  if (n <= 2) return { rule: 'weighted-mean', weights: updates.map((u) => u.samples) };
+  switch (rule.rule) {
+    case 'median':
+      return { rule: 'median' };
+    case 'trimmed-mean': {
+      // At least one from each end (else it is the plain mean), and never so many that none is left.
+      const trim = Math.min(Math.floor((n - 1) / 2), Math.max(1, Math.floor(rule.trimFraction * n)));
+      return { rule: 'trimmed-mean', trim };
+    }
+    case 'multi-krum': {
+      const f = rule.byzantine;
+      return n > 2 * f + 2 ? { rule: 'multi-krum', f, m: n - f } : { rule: 'median' };
+    }
+  }
+}
+
+export function ruleName(rule: AggregationRule): string {
+  switch (rule.rule) {
+    case 'mean':
+      return 'sample-weighted mean';
+    case 'median':
+      return 'coordinate-wise median';
+    case 'trimmed-mean':
+      return `trimmed mean (${rule.trimFraction} at each end)`;
+    case 'multi-krum':
+      return `Multi-Krum (f = ${rule.byzantine})`;
+  }
+}
+
+/** The strategy a session runs with, from its aggregation setting. */
 export function strategyFor(config: SessionConfig): Strategy {
-  return sampleWeightedMean(config);
+  const rule = config.aggregation ?? { rule: 'mean' };
+  return rule.rule === 'mean' ? sampleWeightedMean(config) : robust(config, rule);
 }
