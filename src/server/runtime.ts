@@ -18,6 +18,7 @@ import { EventBus } from './adapters/event-bus';
 import { systemClock } from './adapters/clock';
 import { cryptoCredentials } from './adapters/credentials';
 import { createOperatorAuth, type OperatorAuthHandle } from './adapters/operator-auth';
+import { createMetricsExporter, METRICS_PATH, serveMetrics } from './adapters/metrics-exporter';
 import { appRouter } from './api/root';
 import { handleRest, sendError, RestError } from './api/rest';
 import { createAuthRoutes } from './api/auth-routes';
@@ -148,6 +149,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   await start();
 
+  const metricsExporter = createMetricsExporter(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
 
   const security = options.security ?? {};
@@ -190,6 +192,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       trpcHttp(req, res);
       return;
     }
+    if (url.split('?')[0] === METRICS_PATH) return void serveMetrics(req, res, metricsExporter, callerOf(req)(), privateReads);
     authRoutes
       .handle(req, res)
       .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens))
@@ -242,6 +245,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     async close() {
       await coordinator.shutdown();
+      metricsExporter.close();
       trpcWsHandler.broadcastReconnectNotification();
       for (const client of trpcWss.clients) client.terminate();
       trpcWss.close();
