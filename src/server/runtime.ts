@@ -18,6 +18,8 @@ import { EventBus } from './adapters/event-bus';
 import { systemClock } from './adapters/clock';
 import { cryptoCredentials } from './adapters/credentials';
 import { createOperatorAuth, type OperatorAuthHandle } from './adapters/operator-auth';
+import { createMetricsExporter, METRICS_PATH, serveMetrics } from './adapters/metrics-exporter';
+import { createEventStream, EVENTS_WS_PATH } from './adapters/event-stream';
 import { appRouter } from './api/root';
 import { handleRest, sendError, RestError } from './api/rest';
 import { createAuthRoutes } from './api/auth-routes';
@@ -148,6 +150,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   await start();
 
+  const metricsExporter = createMetricsExporter(coordinator);
+  const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
 
   const security = options.security ?? {};
@@ -190,6 +194,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       trpcHttp(req, res);
       return;
     }
+    if (url.split('?')[0] === METRICS_PATH) return void serveMetrics(req, res, metricsExporter, callerOf(req)(), privateReads);
     authRoutes
       .handle(req, res)
       .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens))
@@ -210,6 +215,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     const refusal = checkHost(req.headers.host, guard) ?? checkOrigin(req.headers.origin, req.headers.host, guard);
     if (refusal) return refuseUpgrade(socket, refusal);
     if (pathname === AGENT_PATH) return gateway.handleUpgrade(req, socket, head);
+    if (pathname === EVENTS_WS_PATH) return eventStream.handleUpgrade(req, socket, head, callerOf(req)(), privateReads);
     if (pathname === TRPC_WS_PATH) {
       trpcWss.handleUpgrade(req, socket, head, (ws) => trpcWss.emit('connection', ws, req));
       return;
@@ -242,6 +248,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     async close() {
       await coordinator.shutdown();
+      metricsExporter.close();
+      eventStream.close();
       trpcWsHandler.broadcastReconnectNotification();
       for (const client of trpcWss.clients) client.terminate();
       trpcWss.close();

@@ -8,6 +8,7 @@ import { HyperGpuError } from '../../protocol/errors';
 import { translateError, type TranslatedCode } from '../core/error-table';
 import { checkAccess, type Caller } from '../core/operator-access';
 import { checkOutput, type ApiContext, type ProcedureDefinition, type RestBinding } from './procedure';
+import { buildOpenApi } from './openapi';
 import { listProcedures, type NamedProcedure } from './procedures';
 import type { TrainingControl } from '../services/training-control';
 
@@ -62,6 +63,14 @@ const byStaticPath = new Map(
   routes.filter((r) => r.params.length === 0).map((r) => [r.binding.path as string, routes.filter((other) => other.pattern.test(r.binding.path))]),
 );
 const withParams = routes.filter((r) => r.params.length > 0);
+/** The OpenAPI document of these routes, built once per reads mode (GET /api/openapi.json, see openapi.ts). */
+const OPENAPI_PATH = '/api/openapi.json';
+const openApiDocuments = new Map<boolean, string>();
+function openApiJson(privateReads: boolean): string {
+  let json = openApiDocuments.get(privateReads);
+  if (json === undefined) openApiDocuments.set(privateReads, (json = JSON.stringify(buildOpenApi(routes, { privateReads }))));
+  return json;
+}
 const matchingRoutes = (path: string): RestRoute[] => byStaticPath.get(path) ?? withParams.filter((r) => r.pattern.test(path));
 
 /** Who is asking, for procedures that need the operator (see core/operator-access.ts). */
@@ -86,6 +95,10 @@ export async function handleRest(
   // HEAD is GET without the body (what a load balancer's health check may send).
   const method = req.method === 'HEAD' ? 'GET' : req.method;
   try {
+    if (path === OPENAPI_PATH) {
+      serveOpenApi(req, res, method, access);
+      return true;
+    }
     if (matching.length === 0) throw new RestError('NOT_FOUND', `no endpoint ${path}; see README.md for the API`);
     const route = matching.find((r) => r.binding.method === method);
     if (!route) {
@@ -104,6 +117,18 @@ export async function handleRest(
     sendError(res, error);
   }
   return true;
+}
+
+/** GET /api/openapi.json: public like every read, unless reads are private. */
+function serveOpenApi(req: IncomingMessage, res: ServerResponse, method: string | undefined, access: RestAccess): void {
+  if (method !== 'GET') {
+    res.setHeader('Allow', 'GET, HEAD');
+    throw new RestError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${OPENAPI_PATH}; use GET`);
+  }
+  checkAccess('openapi', 'public', access.caller(), access.privateReads);
+  const json = openApiJson(access.privateReads);
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : json);
 }
 
 /** Runs one procedure for a REST request: input from the request, checked; output checked. */

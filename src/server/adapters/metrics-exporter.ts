@@ -1,0 +1,148 @@
+// GET /metrics: the coordinator in Prometheus text format (prom-client, on a private registry so that two servers
+// in one process, as in the tests, never share or double-register metrics). Two sources:
+//  - the event bus, for what happens once per round: a 'metric' event is a committed round (counted once per
+//    session and round: an evaluation republishes its round's metric, and that is not a new round);
+//  - the coordinator read at scrape time, for levels: nodes by status, the session's accepted and rejected
+//    updates (summed over its nodes), its round, its checkpoints.
+// Plus the process metrics of prom-client's collectDefaultMetrics (CPU, memory, event loop lag, GC).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { HyperGpuError } from '../../protocol/errors';
+import { translateError } from '../core/error-table';
+import type { CoordinatorEvent, StatusSnapshot } from '../core/events';
+import { checkAccess, type Caller } from '../core/operator-access';
+import type { EventPublisher } from '../core/ports';
+import type { CheckpointRecord, NodeSnapshot, NodeStatus } from '../core/types';
+
+/** The path Prometheus scrapes. */
+export const METRICS_PATH = '/metrics';
+
+/** What the exporter reads from the coordinator at scrape time (TrainingControl satisfies it). */
+export interface MetricsSource {
+  status(): StatusSnapshot;
+  nodes(): NodeSnapshot[];
+  checkpoints(sessionId: number): Promise<CheckpointRecord[]>;
+  readonly events: EventPublisher;
+}
+
+export interface MetricsExporter {
+  /** The exposition text and its content type. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+  /** Stops listening to the event bus. */
+  close(): void;
+}
+
+/** Every node status, so that a status with no node reads 0 rather than vanishing from the scrape. */
+const NODE_STATUSES = Object.keys({ connecting: true, idle: true, training: true, failed: true, left: true } satisfies Record<NodeStatus, true>);
+
+export function createMetricsExporter(source: MetricsSource, options: { processMetrics?: boolean } = {}): MetricsExporter {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hypergpu_' });
+
+  const rounds = new Counter({ name: 'hypergpu_rounds_total', help: 'Rounds committed since this process started (all sessions).', registers: [registry] });
+  const roundDuration = new Histogram({
+    name: 'hypergpu_round_duration_seconds',
+    help: 'Wall time of a committed round, from opening to commit.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [registry],
+  });
+  const samplesPerSecond = new Gauge({ name: 'hypergpu_samples_per_second', help: 'Training throughput of the last committed round (samples/s).', registers: [registry] });
+  const samples = new Counter({ name: 'hypergpu_samples_total', help: 'Samples in rounds committed since this process started.', registers: [registry] });
+
+  let last: { sessionId: number; round: number } | null = null;
+  const onEvent = (event: CoordinatorEvent) => {
+    if (event.type !== 'metric') return;
+    const { sessionId, metric } = event;
+    if (last && last.sessionId === sessionId && metric.round <= last.round) return; // an evaluation of a counted round
+    last = { sessionId, round: metric.round };
+    rounds.inc();
+    if (Number.isFinite(metric.roundDurationMs) && metric.roundDurationMs >= 0) roundDuration.observe(metric.roundDurationMs / 1000);
+    if (Number.isFinite(metric.samplesPerSecond)) samplesPerSecond.set(metric.samplesPerSecond);
+    if (Number.isFinite(metric.samples) && metric.samples > 0) samples.inc(metric.samples);
+  };
+  const unsubscribe = source.events.subscribe(onEvent);
+
+  new Gauge({
+    name: 'hypergpu_nodes',
+    help: 'Nodes known to the coordinator, by status.',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const counts = new Map(NODE_STATUSES.map((s) => [s, 0]));
+      for (const node of source.nodes()) counts.set(node.status, (counts.get(node.status) ?? 0) + 1);
+      for (const [status, n] of counts) this.set({ status }, n);
+    },
+  });
+  new Gauge({
+    name: 'hypergpu_session_updates',
+    help: 'Updates of the current session, accepted into applied rounds or rejected (summed over its nodes; resets when a session starts).',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      let accepted = 0;
+      let rejected = 0;
+      for (const node of source.nodes()) (accepted += node.acceptedContributions), (rejected += node.rejectedContributions);
+      this.set({ result: 'accepted' }, accepted);
+      this.set({ result: 'rejected' }, rejected);
+    },
+  });
+  new Gauge({
+    name: 'hypergpu_session_round',
+    help: 'Round of the current session (0 when none).',
+    registers: [registry],
+    collect() {
+      this.set(source.status().round);
+    },
+  });
+  new Gauge({
+    name: 'hypergpu_session_running',
+    help: '1 while a session trains, 0 otherwise.',
+    registers: [registry],
+    collect() {
+      this.set(source.status().state === 'running' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hypergpu_checkpoints',
+    help: 'Checkpoints kept for the current session.',
+    registers: [registry],
+    async collect() {
+      const sessionId = source.status().sessionId;
+      this.set(sessionId === null ? 0 : (await source.checkpoints(sessionId)).length);
+    },
+  });
+
+  return {
+    async scrape() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+    close() {
+      unsubscribe();
+    },
+  };
+}
+
+/**
+ * Serves GET/HEAD /metrics: public like every read, unless reads are private (HYPERGPU_PRIVATE_READS); errors as
+ * the REST facade writes them ({ error: { code, message } } with the error table's status).
+ */
+export async function serveMetrics(req: IncomingMessage, res: ServerResponse, exporter: MetricsExporter, caller: Caller, privateReads: boolean): Promise<void> {
+  const fail = (code: string, message: string) => {
+    const json = JSON.stringify({ error: { code, message } });
+    if (!res.headersSent) res.writeHead(translateError(code).http, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+    res.end(json);
+  };
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return fail('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${METRICS_PATH}; use GET`);
+  }
+  try {
+    checkAccess('metrics', 'public', caller, privateReads);
+    const { contentType, body } = await exporter.scrape();
+    res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  } catch (error) {
+    fail(error instanceof HyperGpuError ? error.code : 'INTERNAL', error instanceof Error ? error.message : String(error));
+  }
+}

@@ -1,0 +1,106 @@
+// GET /metrics against the real server while its agent trains: Prometheus text that a parser reads, HELP and TYPE
+// for every family, rounds_total rising between scrapes, nodes by status, process metrics; private with
+// HYPERGPU_PRIVATE_READS.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, OPERATOR_HEADERS, startServer, waitForHttp, type ServerProcess } from '../support/server-process';
+import { parsePrometheusText, sampleValue } from '../support/prometheus-text';
+
+describe('GET /metrics', () => {
+  let server: ServerProcess;
+  const scrape = async (headers: Record<string, string> = {}) => {
+    const res = await fetch(`${server.baseUrl}/metrics`, { headers });
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+  };
+
+  beforeAll(async () => {
+    server = await startServer(['--no-dashboard', '--no-session', '--nodes', '1']);
+    await waitForHttp(`${server.baseUrl}/health`);
+  });
+
+  afterAll(async () => {
+    expect(await server?.stop('SIGTERM')).toBe(0);
+  });
+
+  it('serves Prometheus text with HELP and TYPE, and rounds_total rises while the agent trains', async () => {
+    const idle = await scrape();
+    expect(idle.status).toBe(200);
+    expect(idle.type).toMatch(/^text\/plain; version=0\.0\.4/);
+    const before = parsePrometheusText(idle.text);
+    expect(sampleValue(before, 'hypergpu_rounds_total')).toBe(0);
+
+    const start = await fetch(`${server.baseUrl}/api/training/start`, {
+      method: 'POST',
+      headers: { ...OPERATOR_HEADERS, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mlp', rounds: 100000, checkpointEvery: 5 }),
+    });
+    expect(start.status).toBe(201);
+    const first = await eventually(
+      async () => parsePrometheusText((await scrape()).text),
+      (f) => (sampleValue(f, 'hypergpu_rounds_total') ?? 0) >= 6,
+      120_000,
+      'six rounds (a checkpoint) in /metrics',
+    );
+    const second = await eventually(
+      async () => parsePrometheusText((await scrape()).text),
+      (f) => sampleValue(f, 'hypergpu_rounds_total')! > sampleValue(first, 'hypergpu_rounds_total')!,
+      60_000,
+      'rounds_total to rise',
+    );
+
+    for (const [name, type] of [
+      ['hypergpu_rounds_total', 'counter'],
+      ['hypergpu_round_duration_seconds', 'histogram'],
+      ['hypergpu_samples_per_second', 'gauge'],
+      ['hypergpu_nodes', 'gauge'],
+      ['hypergpu_session_updates', 'gauge'],
+      ['hypergpu_checkpoints', 'gauge'],
+      ['hypergpu_process_resident_memory_bytes', 'gauge'],
+      ['hypergpu_process_cpu_seconds_total', 'counter'],
+    ]) {
+      const family = second.get(name);
+      expect(family, name).toBeDefined();
+      expect(family!.type, name).toBe(type);
+      expect(family!.help, name).toBeTruthy();
+    }
+    for (const family of second.values()) expect(family.type, `${family.name} has TYPE`).toBeDefined();
+    const rounds = sampleValue(second, 'hypergpu_rounds_total')!;
+    expect(sampleValue(second, 'hypergpu_round_duration_seconds_count')).toBe(rounds);
+    expect(sampleValue(second, 'hypergpu_round_duration_seconds_bucket', { le: '+Inf' })).toBe(rounds);
+    expect(sampleValue(second, 'hypergpu_samples_per_second')).toBeGreaterThan(0);
+    const nodes = second.get('hypergpu_nodes')!.samples;
+    expect(nodes.reduce((s, x) => s + x.value, 0)).toBe(1);
+    expect(nodes.map((s) => s.labels.status).sort()).toEqual(['connecting', 'failed', 'idle', 'left', 'training']);
+    expect(sampleValue(second, 'hypergpu_session_updates', { result: 'accepted' })).toBeGreaterThan(0);
+    expect(sampleValue(second, 'hypergpu_session_updates', { result: 'rejected' })).toBeGreaterThanOrEqual(0);
+    expect(sampleValue(second, 'hypergpu_checkpoints')).toBeGreaterThanOrEqual(1);
+  }, 240_000);
+
+  it('answers POST with 405', async () => {
+    const res = await fetch(`${server.baseUrl}/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(405);
+  });
+});
+
+describe('GET /metrics with private reads', () => {
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer(['--no-dashboard', '--no-session', '--nodes', '0'], { env: { HYPERGPU_PRIVATE_READS: '1' } });
+    // /health is private too: wait for any answer.
+    await eventually(
+      () => fetch(`${server.baseUrl}/health`).then((r) => r.status, () => 0),
+      (status) => status > 0,
+      120_000,
+      'the server to listen',
+    );
+  });
+  afterAll(async () => {
+    expect(await server?.stop('SIGTERM')).toBe(0);
+  });
+
+  it('needs the operator credential', async () => {
+    expect((await fetch(`${server.baseUrl}/metrics`)).status).toBe(401);
+    const res = await fetch(`${server.baseUrl}/metrics`, { headers: OPERATOR_HEADERS });
+    expect(res.status).toBe(200);
+    expect(parsePrometheusText(await res.text()).get('hypergpu_rounds_total')?.type).toBe('counter');
+  });
+});
