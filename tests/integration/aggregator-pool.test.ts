@@ -4,17 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregatorPool, type AggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
 import type { AggregationPlan, UpdateSlot } from '../../src/server/core/ports';
 import { aggregateReference, coordinateMedianInto, squaredDistancesFrom, trimmedMeanCountInto } from '../../src/server/core/aggregation';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../support/random';
 
 function fillRandom(view: Float32Array, seed: number): void {
   const next = rng(seed);

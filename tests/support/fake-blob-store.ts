@@ -18,6 +18,7 @@
 
 import { checkBlobKey } from '../../src/server/adapters/blob-store';
 import type { BlobReader, BlobStore, BlobUpdater, BlobWriter } from '../../src/server/core/ports';
+import { rng } from './random';
 
 export type CrashMode = 'lose-unsynced' | 'keep-all' | 'subset';
 
@@ -98,16 +99,10 @@ class Blob {
   }
 }
 
-/** A small seeded generator (mulberry32), so a failing subset can be replayed. */
+/** A seeded coin (mulberry32), so a failing subset can be replayed. */
 function seededCoin(seed: number): () => boolean {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 < 0.5;
-  };
+  const next = rng(seed);
+  return () => next() < 0.5;
 }
 
 const MUTATING = new Set(['put', 'writer.write', 'writer.commit', 'updater.write', 'updater.truncate', 'updater.sync', 'delete', 'openUpdater']);

@@ -13,25 +13,9 @@ import {
   KERNEL_ALIGN_BYTES,
   TABLE_ENTRY_BYTES,
 } from '../../src/workers/kernels/weighted-sum-kernel';
+import { randomInputs, rng } from '../support/random';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Deterministic inputs: mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomInputs(n: number, p: number, seed: number): Float32Array[] {
-  const next = rng(seed);
-  return Array.from({ length: n }, () => Float32Array.from({ length: p }, () => (next() * 2 - 1) * 10));
-}
 
 /** Sample counts: uneven, one of them zero when there are several inputs. */
 function unevenWeights(n: number, seed: number): number[] {

@@ -23,22 +23,7 @@ import {
 } from '../../src/workers/kernels/robust-kernel';
 import { instantiateRobust } from '../../src/workers/kernels/robust-kernel';
 import { KERNEL_ALIGN_BYTES, TABLE_ENTRY_BYTES } from '../../src/workers/kernels/weighted-sum-kernel';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomInputs(n: number, p: number, seed: number): Float32Array[] {
-  const next = rng(seed);
-  return Array.from({ length: n }, () => Float32Array.from({ length: p }, () => (next() * 2 - 1) * 10));
-}
+import { randomInputs, rng } from '../support/random';
 
 /** Many ties and both zeros: values drawn from {-2, -1, -0, +0, 1, 2}. */
 function tiedInputs(n: number, p: number, seed: number): Float32Array[] {

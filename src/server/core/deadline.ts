@@ -29,11 +29,12 @@ export const DEFAULT_DEADLINE_POLICY: Omit<DeadlinePolicy, 'ceilingMs'> = {
 /** Recent arrival durations (ms from round open to an update's arrival), newest last, at most `capacity`. */
 export type Arrivals = readonly number[];
 
-export const ARRIVALS_KEPT = 64;
+export const RECENT_KEPT = 64;
 
-export function recordArrival(arrivals: Arrivals, ms: number, capacity = ARRIVALS_KEPT): Arrivals {
-  const next = arrivals.length >= capacity ? arrivals.slice(arrivals.length - capacity + 1) : arrivals.slice();
-  next.push(ms);
+/** Appends to a window of recent values (arrival times, accepted norms), keeping the newest `capacity`. */
+export function keepRecent(values: readonly number[], value: number, capacity = RECENT_KEPT): readonly number[] {
+  const next = values.length >= capacity ? values.slice(values.length - capacity + 1) : values.slice();
+  next.push(value);
   return next;
 }
 

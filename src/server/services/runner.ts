@@ -276,9 +276,6 @@ export class Runner {
         d.live.addTimeline(effect.event);
         this.track(d.repo.recordEvent(effect.event), 'record a timeline event');
         return;
-      case 'publish':
-        d.live.publish(effect.event);
-        return;
       case 'publish-node': {
         const node = nodeSnapshot(this.state, effect.nodeId);
         if (node) d.live.publish({ type: 'node', node });

@@ -1,7 +1,7 @@
 // What the engine asks for. Effects are plain data; the runner carries them out in order, through ports,
 // and feeds their results back as events. Nothing here happens by itself.
 import type { CoordinatorMessage } from '../../../protocol/messages';
-import type { CoordinatorEvent, LogLine } from '../events';
+import type { LogLine } from '../events';
 import type { ContributionRecord, MetricPoint, ModelName, RoundSummary, SessionEvent, SessionSnapshot } from '../types';
 import type { CommittedEvent } from './committed';
 import type { CheckpointPurpose, EvaluationPurpose, PersistPurpose, TimerName, UpdateHeader } from './events';
@@ -50,7 +50,6 @@ export type Effect =
   | { type: 'checkpoint'; sessionId: number; round: number; purpose: CheckpointPurpose }
   // the live view and the operator
   | { type: 'timeline'; event: SessionEvent }
-  | { type: 'publish'; event: CoordinatorEvent }
   | { type: 'publish-node'; nodeId: number }
   | { type: 'publish-status' }
   | { type: 'log'; level: LogLine['level']; message: string }

@@ -203,10 +203,6 @@ export function forgiveStall(pool: NodePool, ms: number): NodePool {
   return next;
 }
 
-export function connectedNodes(pool: NodePool): PoolNode[] {
-  return [...pool.values()].filter((n) => n.connection !== null);
-}
-
 /** What the API and the dashboard see of a node: the pool's view plus the session's credit. */
 export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): NodeSnapshot {
   return {

@@ -4,7 +4,7 @@
 import { CLOSE_CODES } from '../../../protocol/messages';
 import { FrameKind } from '../../../protocol/frame';
 import { HyperGpuError } from '../../../protocol/errors';
-import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, recordArrival, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
+import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
 import { returnShards } from '../shards';
 import type { ContributionRecord } from '../types';
@@ -197,7 +197,7 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     slot: e.slot,
   });
   t.setRound({ open });
-  t.setSession({ arrivals: recordArrival(t.state.session!.arrivals, t.at - open.openedAt), norms: recordArrival(t.state.session!.norms, norm) });
+  t.setSession({ arrivals: keepRecent(t.state.session!.arrivals, t.at - open.openedAt), norms: keepRecent(t.state.session!.norms, norm) });
   t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at)) });
   t.emit({ type: 'send', nodeId: e.nodeId, message: { v: 1, type: 'accepted', round: e.header.round, samples: e.header.sampleCount } });
   t.publishNode(e.nodeId);
