@@ -2,12 +2,42 @@
 // Installs what the browser tests need (Debian's chromium) when it is missing, so a fresh machine needs
 // nothing done by hand.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', TZ: 'UTC' };
 const results = [];
+// Each vitest step also writes a JSON report, so the failing tests are named again at the very end of the output
+// (CI keeps only the tail of a long log).
+const reportDir = mkdtempSync(join(tmpdir(), 'hypergpu-test-'));
+const failures = [];
+
+function vitest(name, project) {
+  const report = join(reportDir, `${project}.json`);
+  const ok = step(name, process.execPath, [
+    `${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', project,
+    '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
+  ]);
+  if (!ok) collectFailures(name, report);
+  return ok;
+}
+
+function collectFailures(name, report) {
+  if (!existsSync(report)) return failures.push(`${name}: no report written (the run itself failed; see above)`);
+  const parsed = JSON.parse(readFileSync(report, 'utf8'));
+  for (const file of parsed.testResults ?? []) {
+    const failed = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
+    if (failed.length === 0 && file.status === 'failed') failures.push(`${name}: ${file.name}: ${firstLines(file.message)}`);
+    for (const t of failed) failures.push(`${name}: ${file.name.replace(root, '')} > ${t.fullName}\n      ${firstLines(t.failureMessages?.[0])}`);
+  }
+}
+
+function firstLines(text = '') {
+  return String(text).split('\n').slice(0, 4).join('\n      ').slice(0, 800);
+}
 
 function step(name, command, args, options = {}) {
   const started = Date.now();
@@ -35,9 +65,9 @@ let ok = true;
 if (!only) ok = step('typecheck', process.execPath, [`${root}/node_modules/typescript/bin/tsc`, '--noEmit', '-p', '.']) && ok;
 // Import zones and cycles (shared/notes/architecture.md, "Dependency direction"); about a second.
 if (!only) ok = step('architecture rules', process.execPath, [`${root}/scripts/check-architecture.mjs`]) && ok;
-if (!only || only === 'unit') ok = step('unit tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'unit']) && ok;
-if (!only || only === 'integration') ok = step('integration tests', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'integration']) && ok;
-if (!only || only === 'chaos') ok = step('chaos scenarios', process.execPath, [`${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', 'chaos']) && ok;
+if (!only || only === 'unit') ok = vitest('unit tests', 'unit') && ok;
+if (!only || only === 'integration') ok = vitest('integration tests', 'integration') && ok;
+if (!only || only === 'chaos') ok = vitest('chaos scenarios', 'chaos') && ok;
 if (!only || only === 'e2e') {
   ok = ensureChromium() && ok;
   ok = step('dashboard build', process.execPath, [...tsx, 'src/server/dashboard-build.ts']) && ok;
@@ -45,6 +75,7 @@ if (!only || only === 'e2e') {
 }
 
 process.stdout.write('\n');
+if (failures.length > 0) process.stdout.write(`failing tests:\n${failures.map((f) => `  ${f}`).join('\n')}\n\n`);
 for (const r of results) process.stdout.write(`${r.ok ? 'ok    ' : 'FAILED'} ${r.name} (${r.seconds} s)\n`);
 const failed = results.filter((r) => !r.ok).length;
 process.stdout.write(`steps: ${results.length - failed} passed, ${failed} failed\n`);
