@@ -26,11 +26,14 @@ export function freshCursor(): DataCursor {
  * A shard never crosses an epoch boundary; the cursor moves to the next epoch when one is used up.
  * Returns the shards and the cursor after them; the input cursor is not modified.
  */
-export function takeShards(cursor: DataCursor, count: number, batchSize: number, trainSize: number): { shards: Shard[]; cursor: DataCursor } {
+/** `batchSize`: one size for every shard, or one per shard (work sized to each node's speed). */
+export function takeShards(cursor: DataCursor, count: number, batchSize: number | readonly number[], trainSize: number): { shards: Shard[]; cursor: DataCursor } {
   const pending = cursor.pending.slice();
   let { epoch, position } = cursor;
   const shards: Shard[] = [];
+  const sizes = batchSize;
   while (shards.length < count) {
+    const batchSize = typeof sizes === 'number' ? sizes : sizes[shards.length];
     const returned = pending.shift();
     if (returned) {
       if (returned.count <= batchSize) {

@@ -23,8 +23,17 @@ export interface PoolNode {
   /** When its current assignment went out (null: none outstanding). */
   assignedAt: number | null;
   currentRound: number | null;
-  /** Recent measured training throughput (samples/s), smoothed. */
+  /**
+   * Measured throughput (samples/s): the agent's calibration at join, then every delivered round (assignment
+   * out to update in: what the node really contributes per second, link included), smoothed.
+   */
   samplesPerSecond: number;
+  /** Round-trip time of its link (ms, smoothed), from the gateway's WebSocket pings; null until measured. */
+  rttMs: number | null;
+  /** Upload bandwidth (bytes/s, smoothed): an update frame's size over the time its bytes took to arrive. */
+  uploadBytesPerSecond: number | null;
+  /** Distance of its last scored update from the aggregate, relative to the round's median distance. */
+  outlierScore: number | null;
   /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
   missedStreak: number;
   /** Not assigned work before this round (a chronically slow node must not slow every round). */
@@ -103,6 +112,9 @@ export function registerNode(
     assignedAt: null,
     currentRound: null,
     samplesPerSecond: previous?.samplesPerSecond || input.capabilities.samplesPerSecond,
+    rttMs: previous?.rttMs ?? null,
+    uploadBytesPerSecond: previous?.uploadBytesPerSecond ?? null,
+    outlierScore: previous?.outlierScore ?? null,
     missedStreak: 0,
     benchedUntilRound: previous?.benchedUntilRound ?? 0,
     benchLevel: previous?.benchLevel ?? 0,
@@ -180,6 +192,16 @@ export function missedRound(node: PoolNode, round: number, reason: string, at: n
   return { node: next, benched: { rounds, why } };
 }
 
+/** Weight of a new link measurement in the smoothed value (a few samples settle it; one outlier moves it little). */
+const LINK_EWMA = 0.3;
+
+/** A link measurement from the gateway (a ping's round trip, or an update frame's transfer). */
+export function measuredLink(node: PoolNode, m: { rttMs?: number; uploadBytesPerSecond?: number }): PoolNode {
+  const smooth = (old: number | null, x: number | undefined) =>
+    x === undefined || !Number.isFinite(x) || x < 0 ? old : old === null ? x : (1 - LINK_EWMA) * old + LINK_EWMA * x;
+  return { ...node, rttMs: smooth(node.rttMs, m.rttMs), uploadBytesPerSecond: smooth(node.uploadBytesPerSecond, m.uploadBytesPerSecond) };
+}
+
 /** Any message from the node: it is alive, and the gap since the last one teaches the detector its rhythm. */
 export function heard(node: PoolNode, at: number): PoolNode {
   return { ...node, lastHeartbeatAt: at, heartbeats: recordGap(node.heartbeats, at - node.lastHeartbeatAt) };
@@ -217,6 +239,9 @@ export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): Node
     rejectedContributions: credit.rejectedContributions,
     acceptedSamples: credit.acceptedSamples,
     samplesPerSecond: node.samplesPerSecond,
+    rttMs: node.rttMs,
+    uploadBytesPerSecond: node.uploadBytesPerSecond,
+    outlierScore: node.outlierScore,
     currentRound: node.currentRound,
     statusChangedAt: node.statusChangedAt,
   };

@@ -13,6 +13,7 @@ import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
 import { assign, BAN_MS, disconnect, heard, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
 import type { EngineState } from './state';
+import { outlierScores } from './robust-scoring';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
 
@@ -50,9 +51,12 @@ export function maybeOpenRound(t: Transition): void {
   if (session.config.maxRounds !== null && session.round >= session.config.maxRounds) return;
   if (session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples) return;
   const roundNumber = session.round + 1;
-  const nodeIds = selectForRound(t.state.pool, session.id, roundNumber);
-  if (nodeIds.length === 0) return;
-  const { samplesPerNode } = strategyFor(session.config).configureRound(nodeIds);
+  const candidates = selectForRound(t.state.pool, session.id, roundNumber);
+  if (candidates.length === 0) return;
+  const sizing = strategyFor(session.config).configureRound(candidates.map((id) => ({ id, samplesPerSecond: t.state.pool.get(id)!.samplesPerSecond })));
+  // Nodes given no share (more nodes than the global batch has room for) sit this round out.
+  const nodeIds = sizing.shares ? candidates.filter((_, i) => sizing.shares![i] > 0) : candidates;
+  const shares = sizing.shares?.filter((s) => s > 0);
   // Every open of a round, also of the same round number after a cancel or a restart, gets its own attempt
   // number: an update computed for an earlier opening (another shard, perhaps) can never be credited here.
   const opens = t.state.opens + 1;
@@ -65,7 +69,8 @@ export function maybeOpenRound(t: Transition): void {
     now: t.at,
     nodeIds,
     cursor: live.cursor,
-    batchSize: samplesPerNode,
+    batchSize: sizing.samplesPerNode,
+    shares,
     trainSize: session.trainSize,
     timeoutMs: hardDeadlineMs(live.arrivals, deadlinePolicy(t.state)),
   });
@@ -195,6 +200,7 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     checksum: e.header.checksum,
     receivedAt: t.at,
     slot: e.slot,
+    norm,
   });
   t.setRound({ open });
   t.setSession({ arrivals: keepRecent(t.state.session!.arrivals, t.at - open.openedAt), norms: keepRecent(t.state.session!.norms, norm) });
@@ -267,7 +273,9 @@ function closeCollecting(t: Transition, why: string): void {
   t.setRound({ closedBecause: why, outcome });
   if (outcome.apply) {
     t.setRound({ stage: 'aggregating' });
-    const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples })));
+    const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples, norm: u.norm ?? 0 })));
+    const clipped = plan.scales?.filter((s) => s < 1).length ?? 0;
+    if (clipped > 0) t.log('info', `round ${round.open.round}: ${clipped} of ${plan.slots.length} updates clipped to ${session.config.clipFactor}x the round's median norm`);
     t.emit({ type: 'aggregate', sessionId: session.id, round: round.open.round, plan });
     return;
   }
@@ -278,15 +286,33 @@ function closeCollecting(t: Transition, why: string): void {
 export function onAggregationDone(t: Transition, e: Extract<EngineEvent, { type: 'aggregation-done' }>): void {
   const round = t.state.round;
   if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
-  t.emit({ type: 'release-slots', slots: round.outcome!.accepted.map((u) => u.slot) });
+  const accepted = round.outcome!.accepted;
+  t.emit({ type: 'release-slots', slots: accepted.map((u) => u.slot) });
+  // Outlier scores, in the order of the accepted updates (the plan's slot order): kept with each contribution
+  // and on the node, and a node far out is named in the log.
+  const scores = e.distances && e.distances.length === accepted.length ? outlierScores(e.distances) : accepted.map(() => null);
+  const pool = new Map(t.state.pool);
+  const byNode = new Map<number, number>();
+  accepted.forEach((u, i) => {
+    const score = scores[i];
+    if (score === null) return;
+    byNode.set(u.nodeId, score);
+    changeNode(pool, u.nodeId, (n) => ({ ...n, outlierScore: score }));
+    if (score >= OUTLIER_LOG_SCORE) t.log('warn', `round ${e.round}: node ${pool.get(u.nodeId)?.name ?? '?'} (#${u.nodeId}) sent an update ${score.toFixed(1)}x further from the aggregate than the round's median`);
+  });
+  t.set({ pool });
+  t.setRound({ outlierScores: byNode });
   commitRound(t, true);
 }
+
+/** A node this many times further from the aggregate than the round's median is named in the log. */
+const OUTLIER_LOG_SCORE = 5;
 
 function commitRound(t: Transition, withUpdate: boolean): void {
   const round = t.state.round!;
   const live = t.state.session!;
   const session = t.state.durable.sessions.get(live.id)!;
-  const records = roundRecords({ session, open: round.open, outcome: round.outcome!, closedAt: t.at, recent: live.recent, since: t.state.startedAt });
+  const records = roundRecords({ session, open: round.open, outcome: round.outcome!, closedAt: t.at, recent: live.recent, since: t.state.startedAt, outlierScores: round.outlierScores });
   const snapshot = committedSnapshot(session, records.events, {
     lastTestAccuracy: live.lastTestAccuracy,
     lastTestLoss: live.lastTestLoss,
