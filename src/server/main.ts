@@ -8,7 +8,7 @@ import { readEnv } from './env';
 import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
 import { parseCli, USAGE, type Cli } from './cli';
-import { LocalAgents } from './local-agents';
+import { LocalAgents, planLocalAgents } from './local-agents';
 import type { LogLine } from './core/events';
 import { createSignalPolicy } from './core/signal-policy';
 import type { SessionSnapshot } from './core/types';
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   // plenty, they keep their node secrets after the first hello) and revoked at a clean shutdown.
   const agentEnv: Record<string, string> = {};
   let localToken: number | null = null;
-  if (cli.nodes > 0 && !cli.openPool) {
+  if (cli.nodes + cli.byzantine > 0 && !cli.openPool) {
     const issued = await runtime.joinTokens.issue({ label: `local agents of the coordinator started ${new Date(startedAt).toISOString()}`, expiresInSeconds: 24 * 3600 });
     agentEnv.HYPERGPU_JOIN_TOKEN = issued.token;
     localToken = issued.joinToken.id;
@@ -173,7 +173,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  agents.start(cli.nodes);
+  const roles = planLocalAgents(cli.nodes, cli.profile, cli.byzantine, cli.byzantineMode);
+  agents.start(roles);
+  if (cli.profile !== 'uniform' || cli.byzantine > 0) {
+    process.stdout.write(`Local agents (--profile ${cli.profile}${cli.byzantine ? `, --byzantine ${cli.byzantine}` : ''}):\n${roles.map((r) => `  ${r.name.padEnd(12)} ${r.description}`).join('\n')}\n`);
+  }
   process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
   if (resumeFailure !== null) {
     process.stderr.write(

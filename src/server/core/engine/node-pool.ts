@@ -24,8 +24,8 @@ export interface PoolNode {
   assignedAt: number | null;
   currentRound: number | null;
   /**
-   * Measured throughput (samples/s): the agent's calibration at join, then every delivered round (assignment
-   * out to update in: what the node really contributes per second, link included), smoothed.
+   * Measured training speed (samples/s): the agent's calibration at join, then every delivered round (assignment
+   * out to update in, less the link's round trip), smoothed.
    */
   samplesPerSecond: number;
   /** Round-trip time of its link (ms, smoothed), from the gateway's WebSocket pings; null until measured. */
@@ -154,11 +154,18 @@ export function assign(node: PoolNode, round: number, at: number): PoolNode {
   return { ...setStatus({ ...node, currentRound: round }, 'training', `round ${round}`, at), assignedAt: at, currentRound: round };
 }
 
-/** A delivery on time: update the speed estimate and take one step back from probation. */
+/**
+ * A delivery on time: update the speed estimate and take one step back from probation. The round trip of its
+ * link is taken off the round's duration: a distant node is not slower at training, and counting its latency as
+ * slowness would shrink its share, which makes the latency a larger part of its round, which shrinks its share
+ * again, down to the minimum (seen with a 120 ms link before this). At least a tenth of the duration is counted.
+ */
 export function delivered(node: PoolNode, round: number, samples: number, at: number): PoolNode {
   let samplesPerSecond = node.samplesPerSecond;
   if (node.assignedAt !== null) {
-    const rate = samples / Math.max(1e-3, (at - node.assignedAt) / 1000);
+    const durationMs = at - node.assignedAt;
+    const computeMs = Math.max(durationMs - (node.rttMs ?? 0), durationMs / 10);
+    const rate = samples / Math.max(1e-3, computeMs / 1000);
     samplesPerSecond = samplesPerSecond > 0 ? 0.7 * samplesPerSecond + 0.3 * rate : rate;
   }
   return {
