@@ -274,8 +274,6 @@ function closeCollecting(t: Transition, why: string): void {
   if (outcome.apply) {
     t.setRound({ stage: 'aggregating' });
     const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples, norm: u.norm ?? 0 })));
-    const clipped = plan.scales?.filter((s) => s < 1).length ?? 0;
-    if (clipped > 0) t.log('info', `round ${round.open.round}: ${clipped} of ${plan.slots.length} updates clipped to ${session.config.clipFactor}x the round's median norm`);
     t.emit({ type: 'aggregate', sessionId: session.id, round: round.open.round, plan });
     return;
   }
@@ -297,8 +295,12 @@ export function onAggregationDone(t: Transition, e: Extract<EngineEvent, { type:
     const score = scores[i];
     if (score === null) return;
     byNode.set(u.nodeId, score);
+    const before = pool.get(u.nodeId)?.outlierScore ?? null;
     changeNode(pool, u.nodeId, (n) => ({ ...n, outlierScore: score }));
-    if (score >= OUTLIER_LOG_SCORE) t.log('warn', `round ${e.round}: node ${pool.get(u.nodeId)?.name ?? '?'} (#${u.nodeId}) sent an update ${score.toFixed(1)}x further from the aggregate than the round's median`);
+    // Named when it becomes an outlier, not every round it stays one (the ledger has every round's score).
+    if (score >= OUTLIER_LOG_SCORE && (before === null || before < OUTLIER_LOG_SCORE)) {
+      t.log('warn', `round ${e.round}: node ${pool.get(u.nodeId)?.name ?? '?'} (#${u.nodeId}) sent an update ${score.toFixed(1)}x further from the aggregate than the round's median (logged again once it came back and strays anew)`);
+    }
   });
   t.set({ pool });
   t.setRound({ outlierScores: byNode });
