@@ -183,11 +183,17 @@ export function createRoundStore(db: Db): RoundMethods {
   // still go through Prisma's parameter binding, so dates and BigInts are stored exactly as the client stores
   // them (ISO text and INTEGER on SQLite), and the quoted names are the same on PostgreSQL.
   function insertContributions(rows: ContributionRecord[]): Prisma.PrismaPromise<number> {
+    // The outlier score column is named only when a row has one: unscored rounds insert what they always did.
+    const scored = rows.some((row) => row.outlierScore !== undefined);
     const values = rows.map((row) => {
       const c = contributionData(row);
-      return Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt}, ${c.outlierScore})`;
+      return scored
+        ? Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt}, ${c.outlierScore})`
+        : Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt})`;
     });
-    return prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt", "outlierScore") VALUES ${Prisma.join(values)}`;
+    return scored
+      ? prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt", "outlierScore") VALUES ${Prisma.join(values)}`
+      : prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt") VALUES ${Prisma.join(values)}`;
   }
 
   return {
