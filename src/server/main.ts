@@ -190,7 +190,7 @@ async function main(): Promise<void> {
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `${cli.tls ? 'https' : 'http'}://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        ${cli.tls ? 'https' : 'http'}://localhost:${port}/api/status\n` +
         `  Agents:     npm run agent -- --coordinator ${scheme}://<this-host>:${port}${AGENT_PATH}${cli.openPool ? '  (OPEN POOL: no join token needed)' : ' --join-token <token from POST /api/join-tokens>'}` +
         `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? '\n              (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
-        `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
+        `  ${roles.length} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;
   }
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     await shutdown(2, 'no session');
     return;
   }
-  process.stdout.write(`Headless run: session ${session.id}, ${cli.nodes} local agent(s), API on http://localhost:${port}/api/status\n`);
+  process.stdout.write(`Headless run: session ${session.id}, ${roles.length} local agent(s), API on http://localhost:${port}/api/status\n`);
   const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), cli.timeoutS * 1000).unref());
   const ended = runtime.coordinator.waitForSession((s) => s.state === 'completed' || s.state === 'stopped' || s.state === 'failed');
   const result = await Promise.race([ended, timeout]);

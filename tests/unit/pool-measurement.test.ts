@@ -35,9 +35,10 @@ describe('link measurements', () => {
     const far = delivered(assign(measuredLink(joined, { rttMs: 100 }), 1, 0), 1, 100, 1100);
     expect(far.samplesPerSecond).toBeCloseTo(0.7 * 1000 + 0.3 * 100, 6);
     expect(near.samplesPerSecond).toBeLessThan(far.samplesPerSecond);
-    // A round trip longer than the round itself still counts a tenth of it as training (no division by ~0).
+    // A round trip as long as the round itself (an agent delaying its pongs) makes it look at most twice as fast.
     const absurd = delivered(assign(measuredLink(joined, { rttMs: 10_000 }), 1, 0), 1, 100, 1000);
-    expect(absurd.samplesPerSecond).toBeCloseTo(0.7 * 1000 + 0.3 * 1000, 6);
+    expect(absurd.samplesPerSecond).toBeCloseTo(0.7 * 1000 + 0.3 * 200, 6);
+    expect([joined.speedMeasured, absurd.speedMeasured]).toEqual([false, true]);
   });
 
   it('the engine keeps the gateway’s measurements on the node it shows, and ignores a replaced connection', () => {

@@ -1,6 +1,6 @@
 // Work sized to capacity: the pure share function, and the engine sizing rounds from the speeds it measures.
 import { describe, expect, it } from 'vitest';
-import { shareSamples } from '../../src/server/core/engine/work-sizing';
+import { shareSamples, sizingSpeeds } from '../../src/server/core/engine/work-sizing';
 import { CAPS, EngineDriver } from '../support/engine-driver';
 
 describe('shareSamples', () => {
@@ -40,7 +40,36 @@ describe('shareSamples', () => {
   });
 });
 
+describe('sizingSpeeds', () => {
+  it('believes claims while nothing is measured, then caps an unmeasured claim at the median measured speed', () => {
+    expect(sizingSpeeds([{ samplesPerSecond: 500, measured: false }, { samplesPerSecond: 100, measured: false }])).toEqual([500, 100]);
+    const speeds = sizingSpeeds([
+      { samplesPerSecond: 100, measured: true },
+      { samplesPerSecond: 300, measured: true },
+      { samplesPerSecond: 200, measured: true },
+      { samplesPerSecond: 1e9, measured: false },
+      { samplesPerSecond: 50, measured: false },
+      { samplesPerSecond: 0, measured: false },
+    ]);
+    expect(speeds).toEqual([100, 300, 200, 200, 50, 200]);
+  });
+});
+
 describe('rounds sized to measured speed (engine, fake clock)', () => {
+  it('a newcomer claiming a billion samples/s gets a typical share, not the whole batch', () => {
+    const d = new EngineDriver();
+    d.start({ globalBatch: 300, minCompletion: 1, evalEvery: 1000 }, 1_000_000);
+    d.join(1, 'n1', { ...CAPS, samplesPerSecond: 100 });
+    d.advance(1000);
+    d.deliver(1); // measured: 100 samples/s... of a 300-sample shard in 1 s: 300/s, smoothed
+    d.join(2, 'liar', { ...CAPS, samplesPerSecond: 1e9 });
+    d.advance(1000);
+    d.deliver(1);
+    const shares = [...d.state.round!.open.assignments.values()].map((a) => a.shardCount);
+    expect(shares.reduce((a, b) => a + b, 0)).toBe(300);
+    expect(Math.max(...shares)).toBeLessThanOrEqual(150);
+  });
+
   /**
    * Three nodes whose true speeds are 400, 200 and 100 samples/s, all calibrated at 100 (they look alike at
    * join). Each round, every node delivers when its shard would be done at its true speed. Returns each

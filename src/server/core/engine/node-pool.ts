@@ -28,6 +28,8 @@ export interface PoolNode {
    * out to update in, less the link's round trip), smoothed.
    */
   samplesPerSecond: number;
+  /** Whether samplesPerSecond comes from a delivered round (the coordinator's measurement), not only the claim. */
+  speedMeasured: boolean;
   /** Round-trip time of its link (ms, smoothed), from the gateway's WebSocket pings; null until measured. */
   rttMs: number | null;
   /** Upload bandwidth (bytes/s, smoothed): an update frame's size over the time its bytes took to arrive. */
@@ -112,6 +114,7 @@ export function registerNode(
     assignedAt: null,
     currentRound: null,
     samplesPerSecond: previous?.samplesPerSecond || input.capabilities.samplesPerSecond,
+    speedMeasured: previous?.speedMeasured ?? false,
     rttMs: previous?.rttMs ?? null,
     uploadBytesPerSecond: previous?.uploadBytesPerSecond ?? null,
     outlierScore: previous?.outlierScore ?? null,
@@ -158,19 +161,22 @@ export function assign(node: PoolNode, round: number, at: number): PoolNode {
  * A delivery on time: update the speed estimate and take one step back from probation. The round trip of its
  * link is taken off the round's duration: a distant node is not slower at training, and counting its latency as
  * slowness would shrink its share, which makes the latency a larger part of its round, which shrinks its share
- * again, down to the minimum (seen with a 120 ms link before this). At least a tenth of the duration is counted.
+ * again, down to the minimum (seen with a 120 ms link before this). At least half the duration is counted: the
+ * round trip comes from the agent's own pongs, and an agent that delays them may look at most twice as fast.
  */
 export function delivered(node: PoolNode, round: number, samples: number, at: number): PoolNode {
   let samplesPerSecond = node.samplesPerSecond;
+  const speedMeasured = node.speedMeasured;
   if (node.assignedAt !== null) {
     const durationMs = at - node.assignedAt;
-    const computeMs = Math.max(durationMs - (node.rttMs ?? 0), durationMs / 10);
+    const computeMs = Math.max(durationMs - (node.rttMs ?? 0), durationMs / 2);
     const rate = samples / Math.max(1e-3, computeMs / 1000);
     samplesPerSecond = samplesPerSecond > 0 ? 0.7 * samplesPerSecond + 0.3 * rate : rate;
   }
   return {
     ...setStatus(node, 'idle', `delivered round ${round}`, at),
     samplesPerSecond,
+    speedMeasured: speedMeasured || node.assignedAt !== null,
     assignedAt: null,
     missedStreak: 0,
     benchLevel: Math.max(0, node.benchLevel - 1),

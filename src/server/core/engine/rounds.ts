@@ -53,7 +53,10 @@ export function maybeOpenRound(t: Transition): void {
   const roundNumber = session.round + 1;
   const candidates = selectForRound(t.state.pool, session.id, roundNumber);
   if (candidates.length === 0) return;
-  const sizing = strategyFor(session.config).configureRound(candidates.map((id) => ({ id, samplesPerSecond: t.state.pool.get(id)!.samplesPerSecond })));
+  const sizing = strategyFor(session.config).configureRound(candidates.map((id) => {
+    const node = t.state.pool.get(id)!;
+    return { id, samplesPerSecond: node.samplesPerSecond, measured: node.speedMeasured };
+  }));
   // Nodes given no share (more nodes than the global batch has room for) sit this round out.
   const nodeIds = sizing.shares ? candidates.filter((_, i) => sizing.shares![i] > 0) : candidates;
   const shares = sizing.shares?.filter((s) => s > 0);

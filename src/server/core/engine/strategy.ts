@@ -9,7 +9,7 @@ import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '.
 import type { AggregationPlan as KernelPlan } from '../ports';
 import type { AggregationRule, SessionConfig } from '../types';
 import { clipScales } from './robust-scoring';
-import { shareSamples } from './work-sizing';
+import { shareSamples, sizingSpeeds } from './work-sizing';
 
 export interface DeliveredUpdate {
   nodeId: number;
@@ -44,10 +44,11 @@ export interface RoundConfiguration {
   shares?: number[];
 }
 
-/** A node the strategy may give work to, with its measured speed (samples/s; 0 while unmeasured). */
+/** A node the strategy may give work to, with its speed (samples/s) and whether the coordinator measured it. */
 export interface CandidateNode {
   id: number;
   samplesPerSecond: number;
+  measured: boolean;
 }
 
 export interface Strategy {
@@ -69,7 +70,7 @@ export function sampleWeightedMean(config: SessionConfig): Strategy {
     configureRound: (nodes) =>
       config.globalBatch === undefined
         ? { samplesPerNode: config.batchSize }
-        : { samplesPerNode: config.batchSize, shares: shareSamples(config.globalBatch, nodes.map((n) => n.samplesPerSecond)) },
+        : { samplesPerNode: config.batchSize, shares: shareSamples(config.globalBatch, sizingSpeeds(nodes)) },
     aggregation: (updates) => withClipping(config, updates, { slots: updates.map((u) => u.slot), plan: { rule: 'weighted-mean', weights: updates.map((u) => u.samples) } }),
     createOptimizerState: (paramCount) => createOptimizerState(config.optimizer, paramCount),
     applyAggregate: (state, params, aggregate) => applyOptimizerStep(config.optimizer, state, params, aggregate),

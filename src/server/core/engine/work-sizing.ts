@@ -61,3 +61,16 @@ export function shareSamples(globalBatch: number, speeds: readonly number[], min
   for (let k = 0; assigned < total; k = (k + 1) % fractions.length, assigned++) shares[fractions[k].i] += 1;
   return shares;
 }
+
+/**
+ * The speeds work is sized by. A node's own claim (its calibration at join) is believed only while no node of the
+ * round has been measured by the coordinator yet; after that, a node not yet measured counts as at most the median
+ * of the measured ones. Otherwise an agent claiming a billion samples/s would be handed nearly the whole global
+ * batch (and, under the sample-weighted mean, nearly all the weight) for its first round.
+ */
+export function sizingSpeeds(nodes: readonly { samplesPerSecond: number; measured: boolean }[]): number[] {
+  const measured = nodes.filter((n) => n.measured && Number.isFinite(n.samplesPerSecond) && n.samplesPerSecond > 0).map((n) => n.samplesPerSecond).sort((a, b) => a - b);
+  if (measured.length === 0) return nodes.map((n) => n.samplesPerSecond);
+  const typical = measured[Math.floor((measured.length - 1) / 2)];
+  return nodes.map((n) => (n.measured ? n.samplesPerSecond : Math.min(n.samplesPerSecond > 0 ? n.samplesPerSecond : typical, typical)));
+}
