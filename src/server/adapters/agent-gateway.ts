@@ -172,9 +172,6 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
       const bytes = toUint8Array(data);
       const transferMs = firstChunkAt === null ? 0 : performance.now() - firstChunkAt;
       firstChunkAt = null;
-      if (isBinary && nodeId !== null && bytes.byteLength >= 65_536 && transferMs >= 1) {
-        handler.linkMeasured?.(connection, nodeId, { uploadBytesPerSecond: (bytes.byteLength * 1000) / transferMs });
-      }
       bucket = Math.min(options.burstBytes, bucket + ((now - bucketAt) / 1000) * options.bytesPerSecond);
       bucketAt = now;
       bucket -= bytes.byteLength;
@@ -185,6 +182,10 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
           link.close(closeCodeFor('RATE_LIMITED'), `RATE_LIMITED: more than ${options.bytesPerSecond} bytes per second`);
         }
         return;
+      }
+      // Timed only once the frame passed the rate limits: a flood costs no measurement events.
+      if (isBinary && nodeId !== null && bytes.byteLength >= 65_536 && transferMs >= 1) {
+        handler.linkMeasured?.(connection, nodeId, { uploadBytesPerSecond: (bytes.byteLength * 1000) / transferMs });
       }
       // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one); a binary
       // frame says so itself, with its update.
