@@ -56,6 +56,27 @@ describe('sizingSpeeds', () => {
 });
 
 describe('rounds sized to measured speed (engine, fake clock)', () => {
+  it('a node joining or leaving changes who does the work, not the size of the step', () => {
+    const d = new EngineDriver();
+    d.start({ globalBatch: 256, minCompletion: 0.1, evalEvery: 1000 }, 1_000_000);
+    const sizes: number[][] = [];
+    const round = () => [...d.state.round!.open.assignments.values()].map((a) => a.shardCount);
+    d.join(1);
+    sizes.push(round());
+    d.deliver(1);
+    d.join(2);
+    d.join(3);
+    d.deliver(1); // round 2 was node 1's alone; round 3 has all three
+    sizes.push(round());
+    d.deliver(1);
+    d.deliver(2);
+    d.lose(3); // mid-round: round 3 closes with two updates, its shard goes back, round 4 is for two
+    sizes.push(round());
+    expect(sizes).toEqual([[256], [240, 8, 8], [248, 8]]);
+    expect(sizes.map((s) => s.length)).toEqual([1, 3, 2]);
+    for (const s of sizes) expect(s.reduce((a, b) => a + b, 0)).toBe(256);
+  });
+
   it('a newcomer claiming a billion samples/s gets a typical share, not the whole batch', () => {
     const d = new EngineDriver();
     d.start({ globalBatch: 300, minCompletion: 1, evalEvery: 1000 }, 1_000_000);
