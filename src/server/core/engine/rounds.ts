@@ -13,7 +13,7 @@ import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
 import { assign, BAN_MS, disconnect, heard, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
 import type { EngineState } from './state';
-import { outlierScores } from './robust-scoring';
+import { recordOutlierScores } from './outliers';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
 
@@ -289,29 +289,9 @@ export function onAggregationDone(t: Transition, e: Extract<EngineEvent, { type:
   if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
   const accepted = round.outcome!.accepted;
   t.emit({ type: 'release-slots', slots: accepted.map((u) => u.slot) });
-  // Outlier scores, in the order of the accepted updates (the plan's slot order): kept with each contribution
-  // and on the node, and a node far out is named in the log.
-  const scores = e.distances && e.distances.length === accepted.length ? outlierScores(e.distances) : accepted.map(() => null);
-  const pool = new Map(t.state.pool);
-  const byNode = new Map<number, number>();
-  accepted.forEach((u, i) => {
-    const score = scores[i];
-    if (score === null) return;
-    byNode.set(u.nodeId, score);
-    const before = pool.get(u.nodeId)?.outlierScore ?? null;
-    changeNode(pool, u.nodeId, (n) => ({ ...n, outlierScore: score }));
-    // Named when it becomes an outlier, not every round it stays one (the ledger has every round's score).
-    if (score >= OUTLIER_LOG_SCORE && (before === null || before < OUTLIER_LOG_SCORE)) {
-      t.log('warn', `round ${e.round}: node ${pool.get(u.nodeId)?.name ?? '?'} (#${u.nodeId}) sent an update ${score.toFixed(1)}x further from the aggregate than the round's median (logged again once it came back and strays anew)`);
-    }
-  });
-  t.set({ pool });
-  t.setRound({ outlierScores: byNode });
+  t.setRound({ outlierScores: recordOutlierScores(t, e.round, accepted, e.distances) });
   commitRound(t, true);
 }
-
-/** A node this many times further from the aggregate than the round's median is named in the log. */
-const OUTLIER_LOG_SCORE = 5;
 
 function commitRound(t: Transition, withUpdate: boolean): void {
   const round = t.state.round!;
