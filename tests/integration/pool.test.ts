@@ -78,8 +78,10 @@ describe('node pool with real agents', () => {
       expect(exit, server.output().slice(-2000)).toBe(0);
       expect(server.output()).toMatch(/byzantine-1 +BYZANTINE: sends sign-flip updates/);
       const summary = summaryOf(server.output());
-      // Under the plain mean this run ends near chance (19% after 80 rounds in the bench); honest, about 90% at 40.
-      expect(summary.finalAccuracy).toBeGreaterThan(0.85);
+      // Measured with this seed: honest about 91% at round 40, and under the plain mean with this agent about 50%
+      // (12% by round 80). Under load, straggler cut-offs leave some rounds with fewer updates (2 or fewer fall back
+      // to the mean, clipped), so the bar sits between the two rather than at the honest figure.
+      expect(summary.finalAccuracy).toBeGreaterThan(0.75);
       const db = new Database(path.join(server.dataDir, 'hypergpu.db'), { readonly: true });
       const rows = db
         .prepare('SELECT n.name, c.outlierScore FROM Contribution c JOIN Node n ON n.id = c.nodeId WHERE c.sessionId = ? AND c.outlierScore IS NOT NULL')
