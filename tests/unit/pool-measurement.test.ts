@@ -39,6 +39,9 @@ describe('link measurements', () => {
     const absurd = delivered(assign(measuredLink(joined, { rttMs: 10_000 }), 1, 0), 1, 100, 1000);
     expect(absurd.samplesPerSecond).toBeCloseTo(0.7 * 1000 + 0.3 * 200, 6);
     expect([joined.speedMeasured, absurd.speedMeasured]).toEqual([false, true]);
+    // The update's upload at the measured rate is link time too: 1 MB at 10 MB/s plus a 100 ms round trip.
+    const thin = delivered(assign(measuredLink(joined, { rttMs: 100, uploadBytesPerSecond: 1e7 }), 1, 0), 1, 100, 1200, 1e6);
+    expect(thin.samplesPerSecond).toBeCloseTo(0.7 * 1000 + 0.3 * 100, 6);
   });
 
   it('the engine keeps the gateway’s measurements on the node it shows, and ignores a replaced connection', () => {

@@ -159,17 +159,19 @@ export function assign(node: PoolNode, round: number, at: number): PoolNode {
 
 /**
  * A delivery on time: update the speed estimate and take one step back from probation. The round trip of its
- * link is taken off the round's duration: a distant node is not slower at training, and counting its latency as
+ * link, and the update's upload at its measured rate, are taken off the round's duration: a distant node is not slower at training, and counting its latency as
  * slowness would shrink its share, which makes the latency a larger part of its round, which shrinks its share
  * again, down to the minimum (seen with a 120 ms link before this). At least half the duration is counted: the
  * round trip comes from the agent's own pongs, and an agent that delays them may look at most twice as fast.
  */
-export function delivered(node: PoolNode, round: number, samples: number, at: number): PoolNode {
+export function delivered(node: PoolNode, round: number, samples: number, at: number, frameBytes = 0): PoolNode {
   let samplesPerSecond = node.samplesPerSecond;
   const speedMeasured = node.speedMeasured;
   if (node.assignedAt !== null) {
     const durationMs = at - node.assignedAt;
-    const computeMs = Math.max(durationMs - (node.rttMs ?? 0), durationMs / 2);
+    // The link's share of the round: its round trip, and the update's upload at the measured rate.
+    const uploadMs = node.uploadBytesPerSecond ? (frameBytes * 1000) / node.uploadBytesPerSecond : 0;
+    const computeMs = Math.max(durationMs - (node.rttMs ?? 0) - uploadMs, durationMs / 2);
     const rate = samples / Math.max(1e-3, computeMs / 1000);
     samplesPerSecond = samplesPerSecond > 0 ? 0.7 * samplesPerSecond + 0.3 * rate : rate;
   }

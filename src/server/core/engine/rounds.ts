@@ -2,7 +2,7 @@
 // -> aggregate -> commit -> apply. Each function takes the step's Transition and records the new state and
 // the effects; none does I/O.
 import { CLOSE_CODES } from '../../../protocol/messages';
-import { FrameKind } from '../../../protocol/frame';
+import { FRAME_HEADER_BYTES, FrameKind } from '../../../protocol/frame';
 import { HyperGpuError } from '../../../protocol/errors';
 import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
@@ -207,7 +207,7 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
   });
   t.setRound({ open });
   t.setSession({ arrivals: keepRecent(t.state.session!.arrivals, t.at - open.openedAt), norms: keepRecent(t.state.session!.norms, norm) });
-  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at)) });
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at, FRAME_HEADER_BYTES + 4 * e.header.paramCount)) });
   t.emit({ type: 'send', nodeId: e.nodeId, message: { v: 1, type: 'accepted', round: e.header.round, samples: e.header.sampleCount } });
   t.publishNode(e.nodeId);
   checkRoundProgress(t);
