@@ -49,8 +49,11 @@ describe('node pool with real agents', () => {
       for (const r of rows) byRound.set(r.round, (byRound.get(r.round) ?? new Map()).set(r.name, r.samples));
       const full = [...byRound.values()].filter((m) => m.size === 3);
       expect(full.length).toBeGreaterThanOrEqual(10);
-      // One optimizer step is batch size x nodes (128 x 3), shared, whoever works.
-      for (const m of full) expect([...m.values()].reduce((a, b) => a + b, 0)).toBe(384);
+      // One optimizer step is batch size x nodes (128 x 3), shared, whoever works. (A round in which every node
+      // got a returned piece of an earlier round can be smaller: those pieces cannot grow.)
+      const totals = full.map((m) => [...m.values()].reduce((a, b) => a + b, 0));
+      for (const total of totals) expect(total).toBeLessThanOrEqual(384);
+      expect(median(totals)).toBe(384);
       const last = full.slice(-8);
       const share = (name: string) => median(last.map((m) => m.get(name)!));
       // Full, half and quarter speed: the slowest gets well under the fastest's share, the middle one between.
