@@ -4,6 +4,7 @@
 //   npm run bench                          the default set (about 5-10 minutes on 2 cores)
 //   npm run bench -- transport api         some of them
 //   npm run bench -- soak [--minutes N]    the soak (10 minutes; not in the default set)
+//   npm run bench -- robust                robust rules' cost and 1 Byzantine agent of 5 (minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.
@@ -14,6 +15,7 @@ import { aggregation } from './aggregation';
 import { api } from './api';
 import { detection } from './detection';
 import { live } from './live';
+import { robust } from './robust';
 import { scale } from './scale';
 import { soak } from './soak';
 import { throughput } from './throughput';
@@ -21,7 +23,7 @@ import { transport } from './transport';
 import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark, type Row } from './lib/common';
 import { installCleanup } from './lib/procs';
 
-const BENCHMARKS: Benchmark[] = [aggregation, transport, throughput, scale, api, live, detection, soak];
+const BENCHMARKS: Benchmark[] = [aggregation, transport, throughput, scale, api, live, detection, soak, robust];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 

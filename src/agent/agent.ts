@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { BackendInfo, BackendName } from '../ml/backend';
 import { AgentConnection, type ControlMessage } from './connection';
+import type { Simulation } from './simulation';
 import { ProgressMeter } from './progress';
 import { TokenStore } from './token-store';
 import { TrainingThread } from './training-thread';
@@ -25,6 +26,8 @@ export interface AgentOptions {
   maxBackoffMs?: number;
   /** Largest micro-batch per forward/backward pass; the training thread takes control messages between them. */
   microBatch?: number;
+  /** Simulated heterogeneity or misbehaviour (simulation.ts): local demos and tests only. */
+  simulate?: Simulation;
   /** Drop the connection when nothing (not even a pong) came from the coordinator for this long. */
   coordinatorTimeoutMs?: number;
   /** Called when the agent cannot go on (e.g. its name belongs to another agent). */
@@ -52,6 +55,7 @@ export class NodeAgent {
       prefer: options.backend,
       datasets: options.datasets ?? new Map(),
       microBatch: options.microBatch,
+      simulate: options.simulate,
       log,
       onReady: (sessionId) => this.ready(sessionId),
       onUpdate: (bytes, round) => {
@@ -74,6 +78,7 @@ export class NodeAgent {
         tokens: new TokenStore(options.tokenFile ?? null, log),
         joinToken: options.joinToken,
         ca: options.ca,
+        pongDelayMs: options.simulate?.latencyMs,
         capabilities: () => ({
           backend: this.backendInfo?.name ?? 'unknown',
           device: this.backendInfo?.device ?? 'unknown',

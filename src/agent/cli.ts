@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DatasetConfigError, parseDatasetSpecs } from '../ml/datasets/registry';
 import { NodeAgent } from './agent';
+import { BYZANTINE_MODES, describeSimulation, type ByzantineMode, type Simulation } from './simulation';
 
 const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend NAME]
 
@@ -17,6 +18,12 @@ const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name 
   --join-token T     join token from the operator (or HYPERGPU_JOIN_TOKEN); needed at a name's first registration
                      unless the coordinator runs with an open pool
   --ca FILE          PEM CA certificate to verify a wss:// coordinator with a self-signed certificate (or HYPERGPU_CA)
+
+Simulation (to watch the coordinator adapt on one machine; npm start -- --profile mixed / --byzantine K use them):
+  --simulate-speed F      train at F (0-1] of this machine's real speed, idling after each micro-batch
+  --simulate-latency MS   hold each update and each pong MS milliseconds (a distant link)
+  --simulate-upload BPS   hold each update as long as an upload of BPS bytes/s would take to carry it
+  --byzantine MODE        send bad updates: scale (4x), sign-flip (-4x) or random (noise 4x as long)
 `;
 
 export async function runAgentCli(argv: string[]): Promise<void> {
@@ -32,6 +39,10 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         dataset: { type: 'string', multiple: true },
         'join-token': { type: 'string' },
         ca: { type: 'string' },
+        'simulate-speed': { type: 'string' },
+        'simulate-latency': { type: 'string' },
+        'simulate-upload': { type: 'string' },
+        byzantine: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -85,7 +96,16 @@ export async function runAgentCli(argv: string[]): Promise<void> {
       process.exit(2);
     }
   }
-  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal, joinToken, ca });
+  let simulate: Simulation | undefined;
+  try {
+    simulate = parseSimulation(values);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const simulated = describeSimulation(simulate);
+  if (simulated) log(`SIMULATING: ${simulated}`);
+  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal, joinToken, ca, simulate });
   // tfjs loads in the training thread, which logs the backend it chose.
   const info = await agent.init();
   if (datasets.size) log(`datasets configured here: mnist, ${[...datasets.keys()].join(', ')}`);
@@ -104,6 +124,30 @@ export async function runAgentCli(argv: string[]): Promise<void> {
   if (process.send) process.on('disconnect', () => shutdown('server process gone'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/** The --simulate-* and --byzantine flags; undefined when none is given. */
+function parseSimulation(values: Record<string, string | boolean | string[] | undefined>): Simulation | undefined {
+  const num = (flag: string, ok: (n: number) => boolean): number | undefined => {
+    const raw = values[flag];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || !ok(n)) throw new Error(`--${flag} ${String(raw)} is not valid`);
+    return n;
+  };
+  const sim: Simulation = {};
+  const speed = num('simulate-speed', (n) => n > 0 && n <= 1);
+  if (speed !== undefined) sim.speed = speed;
+  const latency = num('simulate-latency', (n) => n >= 0 && n <= 60_000);
+  if (latency !== undefined) sim.latencyMs = latency;
+  const upload = num('simulate-upload', (n) => n > 0);
+  if (upload !== undefined) sim.uploadBytesPerSecond = upload;
+  const mode = values.byzantine;
+  if (mode !== undefined) {
+    if (!BYZANTINE_MODES.includes(mode as ByzantineMode)) throw new Error(`--byzantine must be one of ${BYZANTINE_MODES.join(', ')} (got ${String(mode)})`);
+    sim.byzantine = mode as ByzantineMode;
+  }
+  return Object.keys(sim).length ? sim : undefined;
 }
 
 const invokedDirectly = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);

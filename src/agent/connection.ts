@@ -36,6 +36,8 @@ export interface ConnectionOptions {
   /** Drop the link when nothing (not even a pong) came from the coordinator for this long (3 s). */
   coordinatorTimeoutMs?: number;
   random?: () => number;
+  /** Simulated latency: pongs to the coordinator's pings wait this long (so its round-trip measurement sees it). */
+  pongDelayMs?: number;
 }
 
 /** The server refuses heartbeat intervals under 20 ms too; a welcome asking for less would make us flood. */
@@ -103,7 +105,14 @@ export class AgentConnection {
       maxPayload: MAX_INBOUND_FRAME_BYTES,
       handshakeTimeout: 5000,
       ...(this.options.ca ? { ca: this.options.ca } : {}),
+      ...(this.options.pongDelayMs ? { autoPong: false } : {}),
     });
+    const pongDelayMs = this.options.pongDelayMs;
+    if (pongDelayMs) {
+      socket.on('ping', (data: Buffer) => {
+        setTimeout(() => socket.readyState === socket.OPEN && socket.pong(data), pongDelayMs).unref();
+      });
+    }
     this.socket = socket;
     socket.binaryType = 'nodebuffer';
     // Why this link ended, when we know better than the close code: a socket error or our own decision.

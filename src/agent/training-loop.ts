@@ -8,6 +8,7 @@ import type { Assignment } from '../protocol/messages';
 import { epochPermutation } from '../protocol/permutation';
 import type { ModelFrame } from './inbound';
 import type { ProgressMeter } from './progress';
+import { corruptUpdate, sendDelayMs, slowdownMs, type Simulation } from './simulation';
 
 /** The parts of a prepared session (session.ts) a round uses; narrow so a test can supply fakes. */
 export interface TrainingSession {
@@ -35,7 +36,11 @@ export interface TrainingLoopOptions {
   /** Largest micro-batch per forward/backward pass; the loop yields to the event loop between them. */
   microBatch?: number;
   now?: () => number;
+  /** Simulated slowness, distance or dishonesty (simulation.ts); absent: an honest agent at full speed. */
+  simulate?: Simulation;
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class TrainingLoop {
   private model: { sessionId: number; version: number; values: Float32Array } | null = null;
@@ -146,12 +151,21 @@ export class TrainingLoop {
       dataset.fillTrainBatch(indices.subarray(offset, offset + count), x, y);
       t = this.now();
       lossSum += trainer.accumulateGradient(x, y, count, body, count / indices.length, microBatch) * count;
-      computeMs += this.now() - t;
+      const stepMs = this.now() - t;
+      computeMs += stepMs;
+      const idle = slowdownMs(stepMs, this.options.simulate?.speed);
+      if (idle > 0) await sleep(idle);
       // Let control messages (cancel, the next model and assignment) through between micro-batches.
       if (offset + count < indices.length) await new Promise((resolve) => setImmediate(resolve));
     }
     if (this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
     const loss = lossSum / indices.length;
+    if (this.options.simulate?.byzantine) corruptUpdate(body, this.options.simulate.byzantine);
+    const delay = sendDelayMs(bytes.byteLength, this.options.simulate);
+    if (delay > 0) {
+      await sleep(delay);
+      if (this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
+    }
     sealFrame(bytes, {
       kind: FrameKind.Gradient,
       sessionId: a.sessionId,

@@ -4,6 +4,7 @@
 import type { BackendInfo, BackendName } from '../ml/backend';
 import type { FrameHeader } from '../protocol/frame';
 import type { Assignment, SessionDescriptor } from '../protocol/messages';
+import type { Simulation } from './simulation';
 
 export const TRAINING_THREAD_PROTOCOL_VERSION = 1;
 
@@ -15,6 +16,8 @@ export interface TrainingThreadData {
   /** Datasets configured on this machine: name -> absolute folder (this process only, never the network). */
   datasets: Array<[string, string]>;
   microBatch?: number;
+  /** Simulated heterogeneity or misbehaviour (simulation.ts). */
+  simulate?: Simulation;
 }
 
 export type ToTrainingThread =

@@ -9,6 +9,7 @@ import type { BackendInfo, BackendName } from '../ml/backend';
 import { spawnWorker } from '../ml/worker-bootstrap';
 import type { Assignment, SessionDescriptor } from '../protocol/messages';
 import type { ModelFrame } from './inbound';
+import type { Simulation } from './simulation';
 import { isFromTrainingThread, type FromTrainingThread, type ToTrainingThread, type TrainingThreadData } from './training-thread-protocol';
 
 export interface TrainingThreadOptions {
@@ -16,6 +17,7 @@ export interface TrainingThreadOptions {
   /** Datasets configured on this machine: name -> folder. */
   datasets: ReadonlyMap<string, string>;
   microBatch?: number;
+  simulate?: Simulation;
   log: (line: string) => void;
   /** Prepared for a session: the agent says 'ready'. */
   onReady(sessionId: number): void;
@@ -51,7 +53,7 @@ export class TrainingThread {
 
   /** Starts the thread; resolves with the backend it chose once tfjs is loaded there. */
   start(): Promise<BackendInfo> {
-    const data: TrainingThreadData = { v: 1, prefer: this.options.prefer, datasets: [...this.options.datasets], microBatch: this.options.microBatch };
+    const data: TrainingThreadData = { v: 1, prefer: this.options.prefer, datasets: [...this.options.datasets], microBatch: this.options.microBatch, simulate: this.options.simulate };
     const worker = spawnWorker(this.options.entry ?? DEFAULT_ENTRY, { name: 'agent training thread', workerData: data });
     this.worker = worker;
     return new Promise<BackendInfo>((resolve, reject) => {

@@ -54,6 +54,7 @@ export async function runTrainingWorker(port: MessagePort, data: TrainingThreadD
     onActive: (round) => send({ v: 1, type: 'active', round, samplesPerSecond: training.samplesPerSecond }),
     log,
     microBatch: data.microBatch,
+    simulate: data.simulate,
   });
 
   port.on('message', (message: unknown) => {
@@ -65,7 +66,9 @@ export async function runTrainingWorker(port: MessagePort, data: TrainingThreadD
       case 'calibrate':
         sessions
           .calibrate(message.dataset, message.model)
-          .then((speed) => {
+          .then((measured) => {
+            // A simulated slow machine says so from its first hello, as a real one would.
+            const speed = measured * Math.min(1, data.simulate?.speed ?? 1);
             training.samplesPerSecond = speed;
             send({ v: 1, type: 'calibrated', samplesPerSecond: speed });
           })

@@ -5,7 +5,8 @@ import { DATASET_ID_PATTERN } from '../protocol/dataset-id';
 import { parseDatasetSpecs } from '../ml/datasets/registry';
 import { readEnv } from './env';
 import { startTrainingInput } from './api/inputs';
-import type { SessionConfigInput } from './core/session-config';
+import { DEFAULT_SESSION_CONFIG, type SessionConfigInput } from './core/session-config';
+import { BYZANTINE_MODES, type AgentProfile, type ByzantineMode } from './local-agents';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -37,6 +38,15 @@ export const USAGE = `Usage: npm start -- [options]
   --no-session           start no session (use the dashboard or POST /api/training/start)
   --timeout S            headless: give up after S seconds (default 900)
   --dev                  serve the dashboard with Next's dev server (hot reload)
+  --profile uniform|mixed  local agents all alike (default), or mixed: full, half and quarter speed with
+                         0, 40 and 120 ms latency and unlimited, 50 and 10 MB/s upload, in turn; mixed also
+                         sizes work to speed (--global-batch, default batch size x nodes)
+  --byzantine K          start K more local agents that send bad updates (sign-flip, scale, random in turn)
+  --byzantine-mode MODE  every Byzantine agent sends MODE: sign-flip, scale or random
+  --global-batch N       samples per optimizer step, shared among the nodes in proportion to their measured
+                         speed (default: --batch-size per node)
+  --clip-factor X        clip each update to X times the round's median update norm (default: none; 3 in an
+                         open pool)
   --open-pool            admit agents without a join token (or HYPERGPU_OPEN_POOL=1); trusted networks only
   --tls-cert FILE        serve HTTPS and wss:// with this PEM certificate (or HYPERGPU_TLS_CERT); needs --tls-key
   --tls-key FILE         the certificate's PEM private key (or HYPERGPU_TLS_KEY)
@@ -62,6 +72,9 @@ export interface Cli {
   openPool: boolean;
   tls: { certFile: string; keyFile: string } | null;
   config: SessionConfigInput;
+  profile: AgentProfile;
+  byzantine: number;
+  byzantineMode: ByzantineMode | undefined;
 }
 
 export function parseCli(argv: string[]): Cli {
@@ -95,6 +108,11 @@ export function parseCli(argv: string[]): Cli {
       timeout: { type: 'string' },
       dev: { type: 'boolean' },
       'open-pool': { type: 'boolean' },
+      profile: { type: 'string' },
+      byzantine: { type: 'string' },
+      'byzantine-mode': { type: 'string' },
+      'global-batch': { type: 'string' },
+      'clip-factor': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -147,6 +165,20 @@ export function parseCli(argv: string[]): Cli {
   const seed = num('seed', values.seed, (n) => Number.isInteger(n) && n >= 0 && n < 2 ** 31);
   if (seed !== undefined) config.seed = seed;
   if (values.aggregation !== undefined) config.aggregation = parseAggregation(values.aggregation);
+  const profile = values.profile ?? 'uniform';
+  if (profile !== 'uniform' && profile !== 'mixed') throw new Error(`--profile must be uniform or mixed (got ${profile})`);
+  const byzantine = num('byzantine', values.byzantine, (n) => Number.isInteger(n) && n >= 0 && n <= 64) ?? 0;
+  const byzantineMode = values['byzantine-mode'];
+  if (byzantineMode !== undefined && !BYZANTINE_MODES.includes(byzantineMode as ByzantineMode)) {
+    throw new Error(`--byzantine-mode must be one of ${BYZANTINE_MODES.join(', ')} (got ${byzantineMode})`);
+  }
+  const globalBatch = num('global-batch', values['global-batch'], (n) => Number.isInteger(n) && n > 0);
+  if (globalBatch !== undefined) config.globalBatch = globalBatch;
+  const clipFactor = num('clip-factor', values['clip-factor'], (n) => n > 0);
+  if (clipFactor !== undefined) config.clipFactor = clipFactor;
+  const nodes = num('nodes', values.nodes, (n) => Number.isInteger(n) && n >= 0 && n <= 256) ?? env.HYPERGPU_NODES;
+  // Mixed machines are what work sizing is for: one step of batch size x honest nodes, shared by speed.
+  if (profile === 'mixed' && config.globalBatch === undefined) config.globalBatch = (config.batchSize ?? DEFAULT_SESSION_CONFIG.batchSize) * Math.max(1, nodes);
   // The same bounds as POST /api/training/start (api/inputs.ts): a flag is no way around them.
   const checked = startTrainingInput.safeParse(config);
   if (!checked.success) throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
@@ -158,7 +190,10 @@ export function parseCli(argv: string[]): Cli {
     tls: certFile && keyFile ? { certFile, keyFile } : null,
     port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
     host: values.host ?? env.HOST,
-    nodes: num('nodes', values.nodes, (n) => Number.isInteger(n) && n >= 0 && n <= 256) ?? env.HYPERGPU_NODES,
+    nodes,
+    profile,
+    byzantine,
+    byzantineMode: byzantineMode as ByzantineMode | undefined,
     headless: values.headless ?? false,
     dashboard: !values.headless && !values['no-dashboard'],
     dev: values.dev ?? false,

@@ -7,6 +7,53 @@ import type { LogLine } from './core/events';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+export type AgentProfile = 'uniform' | 'mixed';
+export const BYZANTINE_MODES = ['sign-flip', 'scale', 'random'] as const;
+export type ByzantineMode = (typeof BYZANTINE_MODES)[number];
+
+/** One local agent: its name, the agent flags that make it what it is, and a line saying so. */
+export interface LocalAgentRole {
+  name: string;
+  args: string[];
+  description: string;
+}
+
+/**
+ * `--profile mixed` cycles through three kinds of machine, so that work sizing has something to adapt to: a fast
+ * one on a near link, one at half speed 40 ms away on 50 MB/s, one at a quarter speed 120 ms away on 10 MB/s.
+ */
+const MIXED_TIERS = [
+  { speed: 1, latencyMs: 0, uploadBytesPerSecond: 0 },
+  { speed: 0.5, latencyMs: 40, uploadBytesPerSecond: 50e6 },
+  { speed: 0.25, latencyMs: 120, uploadBytesPerSecond: 10e6 },
+];
+
+/**
+ * The local agents to start: `nodes` honest ones (all alike, or mixed), then `byzantine` ones that send bad
+ * updates (each the given mode, or sign-flip, scale and random in turn). Byzantine agents are named for what
+ * they are, so the node table and the log show who misbehaves.
+ */
+export function planLocalAgents(nodes: number, profile: AgentProfile = 'uniform', byzantine = 0, mode?: ByzantineMode): LocalAgentRole[] {
+  const roles: LocalAgentRole[] = [];
+  for (let i = 1; i <= nodes; i++) {
+    const tier = MIXED_TIERS[(i - 1) % MIXED_TIERS.length];
+    if (profile === 'uniform' || tier.speed === 1) {
+      roles.push({ name: `local-${i}`, args: [], description: 'honest, full speed' });
+      continue;
+    }
+    roles.push({
+      name: `local-${i}`,
+      args: ['--simulate-speed', String(tier.speed), '--simulate-latency', String(tier.latencyMs), '--simulate-upload', String(tier.uploadBytesPerSecond)],
+      description: `honest, ${tier.speed}x speed, +${tier.latencyMs} ms, ${tier.uploadBytesPerSecond / 1e6} MB/s upload`,
+    });
+  }
+  for (let k = 1; k <= byzantine; k++) {
+    const m = mode ?? BYZANTINE_MODES[(k - 1) % BYZANTINE_MODES.length];
+    roles.push({ name: `byzantine-${k}`, args: ['--byzantine', m], description: `BYZANTINE: sends ${m} updates` });
+  }
+  return roles;
+}
+
 /** Local agents as child processes; a crashed one is restarted (at most 5 times a minute). */
 export class LocalAgents {
   private readonly children = new Map<number, ChildProcess>();
@@ -24,12 +71,17 @@ export class LocalAgents {
     private readonly log: (line: LogLine) => void = () => {},
   ) {}
 
-  start(count: number): void {
-    for (let i = 1; i <= count; i++) this.spawn(i);
+  private roles: LocalAgentRole[] = [];
+
+  /** Starts `count` plain agents, or the agents a plan names (planLocalAgents). */
+  start(agents: number | LocalAgentRole[]): void {
+    this.roles = typeof agents === 'number' ? planLocalAgents(agents) : agents;
+    for (let i = 1; i <= this.roles.length; i++) this.spawn(i);
   }
 
   private spawn(index: number): void {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', `local-${index}`, '--state-dir', this.stateDir, ...this.datasetSpecs.flatMap((spec) => ['--dataset', spec])], {
+    const role = this.roles[index - 1];
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'agent', 'cli.ts'), '--coordinator', this.coordinatorUrl, '--name', role.name, '--state-dir', this.stateDir, ...this.datasetSpecs.flatMap((spec) => ['--dataset', spec]), ...role.args], {
       cwd: ROOT,
       // The IPC channel is only there to close when this process dies, however it dies (see agent cli).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -55,10 +107,10 @@ export class LocalAgents {
       this.restarts.push(now);
       while (this.restarts.length && now - this.restarts[0] > 60_000) this.restarts.shift();
       if (this.restarts.length > 5) {
-        this.log({ at: now, level: 'error', message: `agent local-${index} keeps exiting (${signal ?? `code ${code}`}); not restarting it` });
+        this.log({ at: now, level: 'error', message: `agent ${role.name} keeps exiting (${signal ?? `code ${code}`}); not restarting it` });
         return;
       }
-      this.log({ at: now, level: 'warn', message: `agent local-${index} exited (${signal ?? `code ${code}`}); restarting it` });
+      this.log({ at: now, level: 'warn', message: `agent ${role.name} exited (${signal ?? `code ${code}`}); restarting it` });
       setTimeout(() => !this.stopping && this.spawn(index), 1000);
     });
   }

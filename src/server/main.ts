@@ -8,7 +8,7 @@ import { readEnv } from './env';
 import { ensureDashboardBuild } from './dashboard-build';
 import { AGENT_PATH, createRuntime, type Runtime } from './runtime';
 import { parseCli, USAGE, type Cli } from './cli';
-import { LocalAgents } from './local-agents';
+import { LocalAgents, planLocalAgents } from './local-agents';
 import type { LogLine } from './core/events';
 import { createSignalPolicy } from './core/signal-policy';
 import type { SessionSnapshot } from './core/types';
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   // plenty, they keep their node secrets after the first hello) and revoked at a clean shutdown.
   const agentEnv: Record<string, string> = {};
   let localToken: number | null = null;
-  if (cli.nodes > 0 && !cli.openPool) {
+  if (cli.nodes + cli.byzantine > 0 && !cli.openPool) {
     const issued = await runtime.joinTokens.issue({ label: `local agents of the coordinator started ${new Date(startedAt).toISOString()}`, expiresInSeconds: 24 * 3600 });
     agentEnv.HYPERGPU_JOIN_TOKEN = issued.token;
     localToken = issued.joinToken.id;
@@ -173,7 +173,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  agents.start(cli.nodes);
+  const roles = planLocalAgents(cli.nodes, cli.profile, cli.byzantine, cli.byzantineMode);
+  agents.start(roles);
+  if (cli.profile !== 'uniform' || cli.byzantine > 0) {
+    process.stdout.write(`Local agents (--profile ${cli.profile}${cli.byzantine ? `, --byzantine ${cli.byzantine}` : ''}):\n${roles.map((r) => `  ${r.name.padEnd(12)} ${r.description}`).join('\n')}\n`);
+  }
   process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
   if (resumeFailure !== null) {
     process.stderr.write(
@@ -186,7 +190,7 @@ async function main(): Promise<void> {
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `${cli.tls ? 'https' : 'http'}://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        ${cli.tls ? 'https' : 'http'}://localhost:${port}/api/status\n` +
         `  Agents:     npm run agent -- --coordinator ${scheme}://<this-host>:${port}${AGENT_PATH}${cli.openPool ? '  (OPEN POOL: no join token needed)' : ' --join-token <token from POST /api/join-tokens>'}` +
         `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? '\n              (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
-        `  ${cli.nodes} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
+        `  ${roles.length} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;
   }
@@ -195,7 +199,7 @@ async function main(): Promise<void> {
     await shutdown(2, 'no session');
     return;
   }
-  process.stdout.write(`Headless run: session ${session.id}, ${cli.nodes} local agent(s), API on http://localhost:${port}/api/status\n`);
+  process.stdout.write(`Headless run: session ${session.id}, ${roles.length} local agent(s), API on http://localhost:${port}/api/status\n`);
   const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), cli.timeoutS * 1000).unref());
   const ended = runtime.coordinator.waitForSession((s) => s.state === 'completed' || s.state === 'stopped' || s.state === 'failed');
   const result = await Promise.race([ended, timeout]);

@@ -26,6 +26,7 @@ import { createAuthRoutes } from './api/auth-routes';
 import { checkHost, checkOrigin, checkPostBody, guardConfig, type GuardConfig, type Refusal } from './api/request-guard';
 import { identify, readCredential } from './core/operator-access';
 import type { LogLine } from './core/events';
+import { OPEN_POOL_DEFAULTS } from './core/session-config';
 import type { Aggregator, TrainingRepository } from './core/ports';
 import { createCoordinator } from './services/create-coordinator';
 import type { CoordinatorService } from './services/control';
@@ -118,6 +119,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const joinTokens = new JoinTokens(repo, cryptoCredentials, systemClock, options.openPool ?? false);
   if (joinTokens.openPool) {
     options.log({ at: Date.now(), level: 'warn', message: 'OPEN POOL: any agent that can reach this port may join and train without a join token (--open-pool / HYPERGPU_OPEN_POOL). Use it on a trusted network only.' });
+    options.log({ at: Date.now(), level: 'info', message: 'open pool: sessions aggregate with a trimmed mean (0.2 at each end) and clip updates at 3x the median norm unless they ask for another rule' });
   }
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
@@ -144,6 +146,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock: systemClock,
     credentials: cryptoCredentials,
     admission: joinTokens,
+    // Strangers may join an open pool: its sessions aggregate with a robust rule unless told otherwise.
+    ...(joinTokens.openPool ? { sessionDefaults: OPEN_POOL_DEFAULTS } : {}),
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },
     log: options.log,

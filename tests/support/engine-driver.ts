@@ -30,6 +30,10 @@ export class EngineDriver {
   accuracy: (purpose: EvaluationPurpose, round: number) => number = () => 0.5;
   /** sumSquares of the next ingested payloads (the norm check reads it). */
   sumSquares = 1;
+  /** sumSquares per node, over `sumSquares` (norm clipping reads the norms). */
+  readonly sumSquaresOf = new Map<number, number>();
+  /** Distances the aggregator reports for an aggregate effect (the outlier scores); none by default. */
+  distancesFor: ((effect: Extract<Effect, { type: 'aggregate' }>) => number[] | undefined) | null = null;
   private timers = new Map<TimerName, () => void>();
   private queue: EngineEvent[] = [];
   private nextRequest = 1;
@@ -77,10 +81,10 @@ export class EngineDriver {
   }
 
   /** Registers node `id` on a new connection and, when a session runs, marks it ready. */
-  join(nodeId: number, name = `n${nodeId}`): number {
+  join(nodeId: number, name = `n${nodeId}`, capabilities: NodeCapabilities = CAPS): number {
     const connection = this.nextConnection++;
     this.connections.set(nodeId, connection);
-    this.send({ type: 'node-registered', at: this.now, nodeId, name, capabilities: CAPS, connection, issuedToken: null });
+    this.send({ type: 'node-registered', at: this.now, nodeId, name, capabilities, connection, issuedToken: null });
     const sessionId = this.state.session?.id;
     if (sessionId !== undefined) this.send({ type: 'node-ready', at: this.now, nodeId, connection, sessionId });
     return connection;
@@ -167,7 +171,7 @@ export class EngineDriver {
       case 'ingest': {
         const slot = this.nextSlot++;
         this.liveSlots.add(slot);
-        this.queue.unshift({ type: 'update-ingested', at: this.now, nodeId: effect.nodeId, header: effect.header, slot, stats: { checksum: effect.header.checksum, nonFinite: 0, sumSquares: this.sumSquares } });
+        this.queue.unshift({ type: 'update-ingested', at: this.now, nodeId: effect.nodeId, header: effect.header, slot, stats: { checksum: effect.header.checksum, nonFinite: 0, sumSquares: this.sumSquaresOf.get(effect.nodeId) ?? this.sumSquares } });
         return;
       }
       case 'release-slots':
@@ -208,8 +212,10 @@ export class EngineDriver {
   private answer(effect: Effect): EngineEvent | null {
     const at = this.now;
     switch (effect.type) {
-      case 'aggregate':
-        return { type: 'aggregation-done', at, sessionId: effect.sessionId, round: effect.round };
+      case 'aggregate': {
+        const distances = this.distancesFor?.(effect);
+        return { type: 'aggregation-done', at, sessionId: effect.sessionId, round: effect.round, ...(distances ? { distances } : {}) };
+      }
       case 'commit-round':
         this.committed.push(...effect.events);
         return { type: 'round-committed', at, sessionId: effect.sessionId, round: effect.round, events: effect.events };

@@ -384,7 +384,8 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('records a round with its contributions and metric, and reads them back exactly', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(3);
         const round = roundOf(sessionId, 1, { updates: 3, samples: 192 });
-        const contributions = nodeIds.map((nodeId) => contributionOf(sessionId, 1, nodeId, { checksum: 0xffffffff - nodeId }));
+        // Outlier scores: kept exactly when present, absent (not null, not 0) when the round was not scored.
+        const contributions = nodeIds.map((nodeId, i) => contributionOf(sessionId, 1, nodeId, { checksum: 0xffffffff - nodeId, ...(i < 2 ? { outlierScore: 0.8 + i / 4 } : {}) }));
         const metric = metricOf(1, { testLoss: 0.31, testAccuracy: 0.912, totalSamples: 2 ** 33 });
         await record(round, contributions, metric);
 

@@ -42,3 +42,25 @@ describe('shards', () => {
     expect(next.position).toBe(600);
   });
 });
+
+describe('takeShards with a size per node', () => {
+  it('hands returned pieces to the smallest requests and adds their shortfall to the largest fresh one', () => {
+    const cursor = { epoch: 0, position: 500, pending: [{ epoch: 0, start: 100, count: 3 }] };
+    const { shards, cursor: next } = takeShards(cursor, 3, [200, 8, 40], 1000);
+    expect(shards).toEqual([
+      { epoch: 0, start: 540, count: 205 }, // 200 asked + the 5 the returned piece fell short of node 2's 8
+      { epoch: 0, start: 100, count: 3 },
+      { epoch: 0, start: 500, count: 40 },
+    ]);
+    expect(shards.reduce((a, s) => a + s.count, 0)).toBe(248);
+    expect(next).toEqual({ epoch: 0, position: 745, pending: [] });
+  });
+
+  it('one size for all keeps the order and the sizes it always had', () => {
+    const cursor = { epoch: 0, position: 500, pending: [{ epoch: 0, start: 100, count: 3 }] };
+    expect(takeShards(cursor, 2, 50, 1000).shards).toEqual([
+      { epoch: 0, start: 100, count: 3 },
+      { epoch: 0, start: 500, count: 50 },
+    ]);
+  });
+});

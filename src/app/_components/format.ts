@@ -90,3 +90,16 @@ export function formatSince(diffMs: number): string {
   if (ms < 60_000) return `${Math.floor(ms / 1000)} s ago`;
   return formatAgo(ms);
 }
+
+/** Bytes per second as B/s, kB/s, MB/s or GB/s (decimal units, as links are sold); a dash when unknown. */
+export function formatBytesPerSecond(value: number | null | undefined): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return '—';
+  const units = ['B/s', 'kB/s', 'MB/s', 'GB/s'];
+  let v = value;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}

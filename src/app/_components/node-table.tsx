@@ -4,12 +4,14 @@
 // (clockOffsetMs) so a skewed browser clock reads right.
 import { useEffect, useState } from 'react';
 import type { NodeSnapshot } from '../../server/core/types';
-import { formatAgo, formatCompact, formatInt, formatSince } from './format';
+import { formatAgo, formatBytesPerSecond, formatCompact, formatInt, formatSince } from './format';
 import { sortNodes } from './live-state';
 import { useNow } from './use-live-dashboard';
 
 /** A heartbeat older than this is shown as late. */
 const LATE_HEARTBEAT_MS = 10_000;
+/** An outlier score at or above this is highlighted (the coordinator names such nodes in its log too). */
+const OUTLIER_WARN = 5;
 
 export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clockOffsetMs: number }) {
   const now = useNow(1000) + clockOffsetMs;
@@ -35,6 +37,15 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
               <th>Backend</th>
               <th>Device</th>
               <th className="num">Samples/s</th>
+              <th className="num" title="Round trip of the node's link (WebSocket ping), smoothed">
+                RTT
+              </th>
+              <th className="num" title="Upload bandwidth measured from its update frames' transfer times, smoothed">
+                Upload
+              </th>
+              <th className="num" title="Distance of its last update from the round's aggregate, over the round's median distance (1: typical)">
+                Outlier
+              </th>
               <th className="num">Heartbeat</th>
               <th className="num" title="Updates accepted into applied rounds this session (rejected ones after the slash)">
                 Accepted
@@ -47,7 +58,7 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
           <tbody>
             {sorted.length === 0 ? (
               <tr className="empty-row">
-                <td colSpan={8}>
+                <td colSpan={11}>
                   No nodes connected. Start one with <code>npm run agent -- --coordinator {agentUrl}</code>
                 </td>
               </tr>
@@ -91,6 +102,15 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
                       {node.capabilities.device || '—'}
                     </td>
                     <td className="num">{formatCompact(Math.round(node.samplesPerSecond || node.capabilities.samplesPerSecond))}</td>
+                    <td className="num" data-testid="node-rtt">
+                      {node.rttMs === null || node.rttMs === undefined ? '—' : `${node.rttMs < 10 ? node.rttMs.toFixed(1) : Math.round(node.rttMs)} ms`}
+                    </td>
+                    <td className="num" data-testid="node-upload">
+                      {formatBytesPerSecond(node.uploadBytesPerSecond)}
+                    </td>
+                    <td className={`num${(node.outlierScore ?? 0) >= OUTLIER_WARN ? ' late' : ''}`} data-testid="node-outlier">
+                      {node.outlierScore === null || node.outlierScore === undefined ? '—' : node.outlierScore.toFixed(2)}
+                    </td>
                     <td className={`num${late ? ' late' : ''}`} title={new Date(node.lastHeartbeatAt).toISOString()}>
                       {formatAgo(ago)}
                     </td>

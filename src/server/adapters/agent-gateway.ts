@@ -12,6 +12,9 @@ import { decodeHeader, type FrameHeader } from '../../protocol/frame';
 import { closeCodeFor } from '../core/error-table';
 import { sanitizeText } from '../core/sanitize';
 
+/** How often the gateway pings a registered agent to time its link (a ping is a few bytes each way). */
+const LINK_PING_MS = 2_000;
+
 export interface AgentGatewayOptions {
   /** Largest frame accepted from a registered agent, in bytes (the largest model frame the coordinator serves). */
   maxFrameBytes: number;
@@ -84,6 +87,32 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
     /** Why we ended the connection, when the close code alone would not say (a terminate reports 1006). */
     let endedBecause: string | null = null;
 
+    // Link measurements. Round trip: a WebSocket ping every few seconds once registered (agents answer pongs by
+    // themselves). Upload: the time from the first TCP chunk after the previous message to the end of an update
+    // frame, read from the raw socket's chunks; frames under 64 KiB or faster than a millisecond are too short
+    // to time and are skipped.
+    let pingSentAt: number | null = null;
+    let firstChunkAt: number | null = null;
+    // Prepended: it must see a chunk before ws parses it (and emits the message that chunk completes).
+    request.socket.prependListener('data', () => {
+      if (firstChunkAt === null) firstChunkAt = performance.now();
+    });
+    // Control frames are not messages: the next message's clock starts after them.
+    socket.on('ping', () => (firstChunkAt = null));
+    socket.on('pong', () => {
+      firstChunkAt = null;
+      if (pingSentAt === null || nodeId === null) return;
+      const rttMs = performance.now() - pingSentAt;
+      pingSentAt = null;
+      handler.linkMeasured?.(connection, nodeId, { rttMs });
+    });
+    const pinger = setInterval(() => {
+      if (nodeId === null || socket.readyState !== socket.OPEN || pingSentAt !== null) return;
+      pingSentAt = performance.now();
+      socket.ping();
+    }, LINK_PING_MS);
+    pinger.unref();
+
     const helloTimer = setTimeout(() => {
       if (nodeId !== null || registering) return;
       endedBecause = `no hello within ${options.helloTimeoutMs} ms`;
@@ -141,6 +170,8 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         return;
       }
       const bytes = toUint8Array(data);
+      const transferMs = firstChunkAt === null ? 0 : performance.now() - firstChunkAt;
+      firstChunkAt = null;
       bucket = Math.min(options.burstBytes, bucket + ((now - bucketAt) / 1000) * options.bytesPerSecond);
       bucketAt = now;
       bucket -= bytes.byteLength;
@@ -151,6 +182,10 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
           link.close(closeCodeFor('RATE_LIMITED'), `RATE_LIMITED: more than ${options.bytesPerSecond} bytes per second`);
         }
         return;
+      }
+      // Timed only once the frame passed the rate limits: a flood costs no measurement events.
+      if (isBinary && nodeId !== null && bytes.byteLength >= 65_536 && transferMs >= 1) {
+        handler.linkMeasured?.(connection, nodeId, { uploadBytesPerSecond: (bytes.byteLength * 1000) / transferMs });
       }
       // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one); a binary
       // frame says so itself, with its update.
@@ -221,6 +256,7 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
 
     socket.on('close', (code: number, reason: Buffer) => {
       clearTimeout(helloTimer);
+      clearInterval(pinger);
       const why = endedBecause ?? `code ${code}${reason.length ? `: ${sanitizeText(reason.toString())}` : ''}`;
       handler.closed(connection, nodeId, `connection closed (${why})`, false);
     });

@@ -68,6 +68,8 @@ export const sessionConfig = z.object({
       z.object({ rule: z.literal('multi-krum'), byzantine: int }),
     ])
     .optional(),
+  globalBatch: int.optional(),
+  clipFactor: z.number().optional(),
 });
 
 export const sessionSnapshot = z.object({
@@ -107,6 +109,9 @@ export const nodeSnapshot = z.object({
   rejectedContributions: int,
   acceptedSamples: int,
   samplesPerSecond: measure,
+  rttMs: z.number().nullable(),
+  uploadBytesPerSecond: z.number().nullable(),
+  outlierScore: z.number().nullable(),
   currentRound: int.nullable(),
   statusChangedAt: time,
 });
@@ -170,6 +175,8 @@ export const contributionRecord = z.object({
   status: z.enum(['applied', 'rejected']),
   reason: z.string().nullable(),
   receivedAt: time,
+  /** Applied rows of a scored round: distance from the aggregate over the round's median distance (1: typical). */
+  outlierScore: z.number().optional(),
   /** Rejected rows only: how many identical rejections (same round, node and reason) the row stands for. */
   count: int.optional(),
 });

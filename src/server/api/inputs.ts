@@ -80,6 +80,13 @@ export const startTrainingInput = z
         z.object({ rule: z.literal('multi-krum'), byzantine: z.number().int().min(1).max(1000) }).strict(),
       ])
       .optional(),
+    /**
+     * Samples per optimizer step, shared among the nodes in proportion to their measured speed (absent: batchSize
+     * per node). At least 8; at most 1,048,576 (one step of a whole dataset several times over).
+     */
+    globalBatch: z.number().int().min(8).max(1_048_576).optional(),
+    /** Clip each update to this many times the round's median update norm (1 to 1,000; absent: no clipping). */
+    clipFactor: z.number().min(1).max(1000).optional(),
   })
   .strict();
 

@@ -12,6 +12,8 @@ export interface AcceptedUpdate<TSlot> {
   checksum: number;
   receivedAt: number;
   slot: TSlot;
+  /** L2 norm of the update (for norm clipping); absent: not measured. */
+  norm?: number;
 }
 
 export interface OpenRound<TSlot> {
@@ -33,6 +35,8 @@ export interface RoundPlan {
   nodeIds: number[];
   cursor: DataCursor;
   batchSize: number;
+  /** Samples per node, in the order of nodeIds (work sized to speed); absent: batchSize for everyone. */
+  shares?: readonly number[];
   trainSize: number;
   timeoutMs: number;
   /** Attempt number per node for this round (retries of the same round after a coordinator restart). */
@@ -41,7 +45,7 @@ export interface RoundPlan {
 
 export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cursor: DataCursor } {
   if (plan.nodeIds.length === 0) throw new Error(`round ${plan.round} cannot open without nodes`);
-  const { shards, cursor } = takeShards(plan.cursor, plan.nodeIds.length, plan.batchSize, plan.trainSize);
+  const { shards, cursor } = takeShards(plan.cursor, plan.nodeIds.length, plan.shares ?? plan.batchSize, plan.trainSize);
   const deadlineAt = plan.now + plan.timeoutMs;
   const assignments = new Map<number, Assignment>();
   plan.nodeIds.forEach((nodeId, i) => {
@@ -55,7 +59,7 @@ export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cu
       epoch: shard.epoch,
       shardStart: shard.start,
       shardCount: shard.count,
-      batchSize: plan.batchSize,
+      batchSize: plan.shares?.[i] ?? plan.batchSize,
       deadlineAt,
     });
   });

@@ -51,6 +51,17 @@ export interface SessionConfig {
    * minority of bad updates can do to the model (core/engine/strategy.ts says how many each tolerates).
    */
   aggregation?: AggregationRule;
+  /**
+   * Work sized to capacity: the samples of one optimizer step, shared among the round's nodes in proportion to
+   * their measured speed (core/engine/work-sizing.ts). Absent: every node trains `batchSize` (the step grows
+   * with the node count).
+   */
+  globalBatch?: number;
+  /**
+   * Norm clipping before aggregation: an update longer than clipFactor x the median norm of the round's updates
+   * is scaled down to that length, so no single update moves the model further than a typical one. Absent: none.
+   */
+  clipFactor?: number;
 }
 
 export type AggregationRule =
@@ -77,8 +88,17 @@ export interface NodeSnapshot {
   rejectedContributions: number;
   /** Samples of this node accepted into applied rounds in the current session (integer). */
   acceptedSamples: number;
-  /** Recent measured training throughput (samples/s). */
+  /** Recent measured throughput (samples/s): calibration at join, then each delivered round, smoothed. */
   samplesPerSecond: number;
+  /** Round-trip time of its link (ms, smoothed); null until measured. */
+  rttMs: number | null;
+  /** Upload bandwidth (bytes/s, smoothed) from its update frames' transfer times; null until measured. */
+  uploadBytesPerSecond: number | null;
+  /**
+   * Its update's distance from the aggregate in the last round it delivered, over the median distance of that
+   * round's updates (1: typical; 5: five times further out than most). Null until it delivered a scored round.
+   */
+  outlierScore: number | null;
   currentRound: number | null;
   /** When status last changed (epoch ms): for a failure, the moment it was detected. */
   statusChangedAt: number;
@@ -184,6 +204,8 @@ export interface ContributionRecord {
   reason: string | null;
   /** When the first of them arrived. */
   receivedAt: number;
+  /** Applied rows of a scored round: distance from the aggregate over the round's median distance (1: typical). */
+  outlierScore?: number;
   /**
    * Rejected rows only: how many identical rejections (same round, node and reason) this row stands for.
    * Absent means one. A flood of bad frames costs one row per round, not one per frame.

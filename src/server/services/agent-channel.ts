@@ -75,6 +75,10 @@ export class AgentChannel implements AgentChannelHandler {
     this.runner.dispatch({ type: 'heartbeat', at: this.clock.now(), nodeId, connection });
   }
 
+  linkMeasured(connection: number, nodeId: number, measurement: { rttMs?: number; uploadBytesPerSecond?: number }): void {
+    this.runner.dispatch({ type: 'link-measured', at: this.clock.now(), nodeId, connection, ...measurement });
+  }
+
   frame(connection: number, nodeId: number, bytes: Uint8Array, header: FrameHeader | null, error: { code: string; message: string } | null): void {
     this.runner.frameArrived(nodeId, connection, bytes, header, error);
   }

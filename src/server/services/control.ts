@@ -30,6 +30,8 @@ export interface CoordinatorServiceDeps {
   clock: Clock;
   events: EventPublisher;
   historyLimit: number;
+  /** Settings a session gets unless its request says otherwise (an open pool's robust aggregation). */
+  sessionDefaults?: SessionConfigInput;
 }
 
 /** An interrupted session exists but could not be resumed; message says why (and it is in the session's row). */
@@ -57,7 +59,8 @@ export class CoordinatorService implements TrainingControl {
   // ------------------------------------------------------------------ commands
 
   async start(input: SessionConfigInput): Promise<SessionSnapshot> {
-    const config = resolveSessionConfig(input);
+    const defaults = this.deps.sessionDefaults ?? {};
+    const config = resolveSessionConfig({ ...defaults, ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) });
     const { trainSize } = await this.describeDataset(config.dataset);
     const paramCount = this.deps.model.paramCount(config.model);
     const session = await this.deps.runner.request((requestId, at) => ({ type: 'start', at, requestId, config, trainSize, paramCount }));

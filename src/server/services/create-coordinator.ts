@@ -6,6 +6,7 @@ import { initialState, type EngineOptions } from '../core/engine/state';
 import { DEFAULT_DEADLINE_POLICY } from '../core/deadline';
 import type { Aggregator, CheckpointStore, Clock, Credentials, DatasetCatalog, EventPublisher, Evaluator, ModelCatalog, TrainingRepository, UpdateJournal } from '../core/ports';
 import type { ModelName } from '../core/types';
+import type { SessionConfigInput } from '../core/session-config';
 import { AgentChannel } from './agent-channel';
 import { Checkpointer } from './checkpointer';
 import { CoordinatorService } from './control';
@@ -32,6 +33,8 @@ export interface CoordinatorPorts {
   consumers?: OutboxConsumer[];
   /** Who may register a new node name (join tokens); absent: anyone. */
   admission?: Admission;
+  /** Settings a session gets unless its request says otherwise (OPEN_POOL_DEFAULTS in an open pool). */
+  sessionDefaults?: SessionConfigInput;
   log?: (line: LogLine) => void;
 }
 
@@ -107,6 +110,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     clock,
     events: ports.events,
     historyLimit: ports.options.historyLimit,
+    sessionDefaults: ports.sessionDefaults,
   });
   const channel = new AgentChannel(runner, repo, ports.credentials, clock, ports.admission ?? null);
   const started = runner;

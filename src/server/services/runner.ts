@@ -204,14 +204,15 @@ export class Runner {
       case 'aggregate': {
         const { sessionId, round, plan } = effect;
         const slots = plan.slots.map((id) => this.slots.get(id)!);
-        // The mean takes its own path (no distances to compute); the robust rules go through aggregate().
-        const kernel = plan.plan;
-        const computed =
-          kernel.rule === 'weighted-mean' ? d.aggregator.weightedMean(slots, kernel.weights) : d.aggregator.aggregate(slots, kernel).then((r) => r.aggregate);
-        computed
-          .then((aggregate) => {
+        // Norm clipping: the few updates over the limit are scaled in their slot before any rule reads them.
+        plan.scales?.forEach((scale, i) => scale < 1 && scaleInPlace(slots[i].view, scale));
+        // Every rule, the mean included, goes through aggregate(): its kernels measure each update's distance from
+        // the result while the block is in cache, and those distances are the round's outlier scores.
+        d.aggregator
+          .aggregate(slots, plan.plan)
+          .then(({ aggregate, distances }) => {
             d.model.holdAggregate(sessionId, round, aggregate);
-            this.dispatch({ type: 'aggregation-done', at: this.now(), sessionId, round });
+            this.dispatch({ type: 'aggregation-done', at: this.now(), sessionId, round, distances: Array.from(distances) });
           })
           .catch((error) => this.dispatch({ type: 'aggregation-failed', at: this.now(), sessionId, round, message: errorText(error) }));
         return;
@@ -390,4 +391,9 @@ export class Runner {
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Multiplies a slot's values by `scale` (norm clipping; only the clipped slots, a few a round at most). */
+function scaleInPlace(view: Float32Array, scale: number): void {
+  for (let i = 0; i < view.length; i++) view[i] *= scale;
 }

@@ -101,6 +101,8 @@ function sessionConfig(fail: Fail, what: string, value: unknown): SessionConfig 
     maxSamples: orNull(o.maxSamples, (v) => int53(fail, `${what}.maxSamples`, v)),
     maxUpdateNorm: finite(fail, `${what}.maxUpdateNorm`, o.maxUpdateNorm),
     ...(o.aggregation === undefined ? {} : { aggregation: aggregationRule(fail, `${what}.aggregation`, o.aggregation) }),
+    ...(o.globalBatch === undefined ? {} : { globalBatch: int53(fail, `${what}.globalBatch`, o.globalBatch) }),
+    ...(o.clipFactor === undefined ? {} : { clipFactor: finite(fail, `${what}.clipFactor`, o.clipFactor) }),
   };
 }
 

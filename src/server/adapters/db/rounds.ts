@@ -47,8 +47,9 @@ const contributionSelect = {
   checksum: true,
   trainLoss: true,
   receivedAt: true,
-} as const satisfies Prisma.ContributionSelect;
+} as const;
 
+const appliedSelect = { ...contributionSelect, outlierScore: true } as const satisfies Prisma.ContributionSelect;
 const rejectedSelect = { ...contributionSelect, reason: true, count: true } as const satisfies Prisma.RejectedUpdateSelect;
 
 const metricSelect = {
@@ -65,7 +66,7 @@ const metricSelect = {
 } as const satisfies Prisma.MetricSelect;
 
 type RoundRow = Prisma.RoundGetPayload<{ select: typeof roundSelect }>;
-type ContributionRow = Prisma.ContributionGetPayload<{ select: typeof contributionSelect }>;
+type ContributionRow = Prisma.ContributionGetPayload<{ select: typeof appliedSelect }>;
 type RejectedRow = Prisma.RejectedUpdateGetPayload<{ select: typeof rejectedSelect }>;
 type MetricRow = Prisma.MetricGetPayload<{ select: typeof metricSelect }>;
 
@@ -120,6 +121,7 @@ function toContribution(row: ContributionRow | RejectedRow): ContributionRecord 
     reason: rejected ? row.reason : null,
     receivedAt: ms(row.receivedAt),
     ...(rejected && row.count !== 1 ? { count: row.count } : {}),
+    ...(!rejected && row.outlierScore !== null ? { outlierScore: row.outlierScore } : {}),
   };
 }
 
@@ -151,6 +153,7 @@ function contributionData(c: ContributionRecord) {
     checksum: BigInt(c.checksum),
     trainLoss: c.trainLoss,
     receivedAt: new Date(c.receivedAt),
+    outlierScore: c.outlierScore ?? null,
   };
 }
 
@@ -160,10 +163,11 @@ function roundWindow(range: RoundRange | undefined) {
 }
 
 function rejectionData(c: ContributionRecord) {
-  return { ...contributionData(c), reason: c.reason ?? '', count: c.count ?? 1 };
+  const { outlierScore: _scored, ...data } = contributionData(c); // applied rows only are scored
+  return { ...data, reason: c.reason ?? '', count: c.count ?? 1 };
 }
 
-// 11 parameters a row: 11,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
+// 12 parameters a row: 12,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 const CONTRIBUTION_ROWS_PER_INSERT = 1000;
 
 type RoundMethods = Pick<
@@ -179,11 +183,17 @@ export function createRoundStore(db: Db): RoundMethods {
   // still go through Prisma's parameter binding, so dates and BigInts are stored exactly as the client stores
   // them (ISO text and INTEGER on SQLite), and the quoted names are the same on PostgreSQL.
   function insertContributions(rows: ContributionRecord[]): Prisma.PrismaPromise<number> {
+    // The outlier score column is named only when a row has one: unscored rounds insert what they always did.
+    const scored = rows.some((row) => row.outlierScore !== undefined);
     const values = rows.map((row) => {
       const c = contributionData(row);
-      return Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt})`;
+      return scored
+        ? Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt}, ${c.outlierScore})`
+        : Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${c.checksum}, ${c.trainLoss}, ${c.receivedAt})`;
     });
-    return prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt") VALUES ${Prisma.join(values)}`;
+    return scored
+      ? prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt", "outlierScore") VALUES ${Prisma.join(values)}`
+      : prisma.$executeRaw`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt") VALUES ${Prisma.join(values)}`;
   }
 
   return {
@@ -263,7 +273,7 @@ export function createRoundStore(db: Db): RoundMethods {
       const where = { sessionId, ...roundWindow(range) };
       return serial(async () => {
         const [appliedRows, rejectedRows] = await prisma.$transaction([
-          prisma.contribution.findMany({ where, orderBy: { id: 'asc' }, select: contributionSelect }),
+          prisma.contribution.findMany({ where, orderBy: { id: 'asc' }, select: appliedSelect }),
           prisma.rejectedUpdate.findMany({ where, orderBy: { id: 'asc' }, select: rejectedSelect }),
         ]);
         // Array.prototype.sort is stable, so ties keep insertion (id) order, as in the fake.

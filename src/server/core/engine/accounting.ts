@@ -42,6 +42,8 @@ export function roundRecords(input: {
   closedAt: number;
   recent: readonly MetricPoint[];
   since: number;
+  /** Outlier score per node, when the round's aggregation measured them (kept with applied contributions). */
+  outlierScores?: ReadonlyMap<number, number>;
 }): RoundRecords {
   const { session, open, outcome, closedAt } = input;
   const modelVersion = session.modelVersion + (outcome.apply ? 1 : 0);
@@ -90,6 +92,7 @@ export function roundRecords(input: {
       status: outcome.apply ? 'applied' : 'rejected',
       reason: outcome.apply ? null : `QUORUM_NOT_MET: round ${open.round} was not applied: ${outcome.reason}`,
       receivedAt: u.receivedAt,
+      ...(outcome.apply && input.outlierScores?.has(u.nodeId) ? { outlierScore: input.outlierScores.get(u.nodeId)! } : {}),
     };
   });
   const events: CommittedEvent[] = [

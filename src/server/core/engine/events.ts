@@ -19,6 +19,8 @@ export type EngineEvent =
   | { type: 'node-registered'; at: number; nodeId: number; name: string; capabilities: NodeCapabilities; connection: number; issuedToken: string | null }
   | { type: 'node-ready'; at: number; nodeId: number; connection: number; sessionId: number }
   | { type: 'heartbeat'; at: number; nodeId: number; connection: number }
+  /** The gateway measured the node's link: a ping's round trip, or the transfer of an update frame. */
+  | { type: 'link-measured'; at: number; nodeId: number; connection: number; rttMs?: number; uploadBytesPerSecond?: number }
   | { type: 'node-lost'; at: number; nodeId: number; connection: number; reason: string; left: boolean }
   /** `frame` is the runner's reference to the bytes (the engine never sees them); ingest hands it back. */
   | { type: 'update-arrived'; at: number; nodeId: number; connection: number; frame: number; header: UpdateHeader | null; error: { code: string; message: string } | null }
@@ -48,7 +50,8 @@ export type EngineEvent =
   | { type: 'session-create-failed'; at: number; sessionId: number; message: string }
   | { type: 'session-persisted'; at: number; sessionId: number; purpose: PersistPurpose; requestId: RequestId | null }
   | { type: 'session-persist-failed'; at: number; sessionId: number; purpose: PersistPurpose; requestId: RequestId | null; message: string }
-  | { type: 'aggregation-done'; at: number; sessionId: number; round: number }
+  /** `distances`: each update's L2 distance from the aggregate, in the plan's slot order (when measured). */
+  | { type: 'aggregation-done'; at: number; sessionId: number; round: number; distances?: number[] }
   | { type: 'aggregation-failed'; at: number; sessionId: number; round: number; message: string }
   | { type: 'round-committed'; at: number; sessionId: number; round: number; events: CommittedEvent[] }
   | { type: 'commit-failed'; at: number; sessionId: number; round: number; message: string }

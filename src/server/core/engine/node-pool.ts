@@ -23,8 +23,19 @@ export interface PoolNode {
   /** When its current assignment went out (null: none outstanding). */
   assignedAt: number | null;
   currentRound: number | null;
-  /** Recent measured training throughput (samples/s), smoothed. */
+  /**
+   * Measured training speed (samples/s): the agent's calibration at join, then every delivered round (assignment
+   * out to update in, less the link's round trip), smoothed.
+   */
   samplesPerSecond: number;
+  /** Whether samplesPerSecond comes from a delivered round (the coordinator's measurement), not only the claim. */
+  speedMeasured: boolean;
+  /** Round-trip time of its link (ms, smoothed), from the gateway's WebSocket pings; null until measured. */
+  rttMs: number | null;
+  /** Upload bandwidth (bytes/s, smoothed): an update frame's size over the time its bytes took to arrive. */
+  uploadBytesPerSecond: number | null;
+  /** Distance of its last scored update from the aggregate, relative to the round's median distance. */
+  outlierScore: number | null;
   /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
   missedStreak: number;
   /** Not assigned work before this round (a chronically slow node must not slow every round). */
@@ -103,6 +114,10 @@ export function registerNode(
     assignedAt: null,
     currentRound: null,
     samplesPerSecond: previous?.samplesPerSecond || input.capabilities.samplesPerSecond,
+    speedMeasured: previous?.speedMeasured ?? false,
+    rttMs: previous?.rttMs ?? null,
+    uploadBytesPerSecond: previous?.uploadBytesPerSecond ?? null,
+    outlierScore: previous?.outlierScore ?? null,
     missedStreak: 0,
     benchedUntilRound: previous?.benchedUntilRound ?? 0,
     benchLevel: previous?.benchLevel ?? 0,
@@ -142,16 +157,28 @@ export function assign(node: PoolNode, round: number, at: number): PoolNode {
   return { ...setStatus({ ...node, currentRound: round }, 'training', `round ${round}`, at), assignedAt: at, currentRound: round };
 }
 
-/** A delivery on time: update the speed estimate and take one step back from probation. */
-export function delivered(node: PoolNode, round: number, samples: number, at: number): PoolNode {
+/**
+ * A delivery on time: update the speed estimate and take one step back from probation. The round trip of its
+ * link, and the update's upload at its measured rate, are taken off the round's duration: a distant node is not slower at training, and counting its latency as
+ * slowness would shrink its share, which makes the latency a larger part of its round, which shrinks its share
+ * again, down to the minimum (seen with a 120 ms link before this). At least half the duration is counted: the
+ * round trip comes from the agent's own pongs, and an agent that delays them may look at most twice as fast.
+ */
+export function delivered(node: PoolNode, round: number, samples: number, at: number, frameBytes = 0): PoolNode {
   let samplesPerSecond = node.samplesPerSecond;
+  const speedMeasured = node.speedMeasured;
   if (node.assignedAt !== null) {
-    const rate = samples / Math.max(1e-3, (at - node.assignedAt) / 1000);
+    const durationMs = at - node.assignedAt;
+    // The link's share of the round: its round trip, and the update's upload at the measured rate.
+    const uploadMs = node.uploadBytesPerSecond ? (frameBytes * 1000) / node.uploadBytesPerSecond : 0;
+    const computeMs = Math.max(durationMs - (node.rttMs ?? 0) - uploadMs, durationMs / 2);
+    const rate = samples / Math.max(1e-3, computeMs / 1000);
     samplesPerSecond = samplesPerSecond > 0 ? 0.7 * samplesPerSecond + 0.3 * rate : rate;
   }
   return {
     ...setStatus(node, 'idle', `delivered round ${round}`, at),
     samplesPerSecond,
+    speedMeasured: speedMeasured || node.assignedAt !== null,
     assignedAt: null,
     missedStreak: 0,
     benchLevel: Math.max(0, node.benchLevel - 1),
@@ -178,6 +205,16 @@ export function missedRound(node: PoolNode, round: number, reason: string, at: n
   const why = `missed ${benchLevel > 1 ? 'its probation round' : '3 rounds in a row'}; benched for ${rounds} rounds (until round ${benchedUntilRound}), then tried again`;
   next = setStatus({ ...next, missedStreak: 0, benchLevel, benchedUntilRound }, 'idle', why, at);
   return { node: next, benched: { rounds, why } };
+}
+
+/** Weight of a new link measurement in the smoothed value (a few samples settle it; one outlier moves it little). */
+const LINK_EWMA = 0.3;
+
+/** A link measurement from the gateway (a ping's round trip, or an update frame's transfer). */
+export function measuredLink(node: PoolNode, m: { rttMs?: number; uploadBytesPerSecond?: number }): PoolNode {
+  const smooth = (old: number | null, x: number | undefined) =>
+    x === undefined || !Number.isFinite(x) || x < 0 ? old : old === null ? x : (1 - LINK_EWMA) * old + LINK_EWMA * x;
+  return { ...node, rttMs: smooth(node.rttMs, m.rttMs), uploadBytesPerSecond: smooth(node.uploadBytesPerSecond, m.uploadBytesPerSecond) };
 }
 
 /** Any message from the node: it is alive, and the gap since the last one teaches the detector its rhythm. */
@@ -217,6 +254,9 @@ export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): Node
     rejectedContributions: credit.rejectedContributions,
     acceptedSamples: credit.acceptedSamples,
     samplesPerSecond: node.samplesPerSecond,
+    rttMs: node.rttMs,
+    uploadBytesPerSecond: node.uploadBytesPerSecond,
+    outlierScore: node.outlierScore,
     currentRound: node.currentRound,
     statusChangedAt: node.statusChangedAt,
   };

@@ -1,6 +1,6 @@
 // Agents coming and going: registration, readiness, heartbeats, loss, and the sweep that fails silent nodes.
 import type { EngineEvent } from './events';
-import { forgiveStall, heard, registerNode, silentNodes, updateNode } from './node-pool';
+import { forgiveStall, heard, measuredLink, registerNode, silentNodes, updateNode } from './node-pool';
 import { closeConnection, dropFromRound, flushRejections, maybeOpenRound, onNodeLost } from './rounds';
 
 export { onNodeLost };
@@ -38,6 +38,14 @@ export function onHeartbeat(t: Transition, e: Extract<EngineEvent, { type: 'hear
   const node = t.state.pool.get(e.nodeId);
   if (!node || node.connection !== e.connection) return;
   t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => heard(n, e.at)) });
+}
+
+/** A link measurement: kept in the pool for the node table and the API (the frame or pong was already heard). */
+export function onLinkMeasured(t: Transition, e: Extract<EngineEvent, { type: 'link-measured' }>): void {
+  const node = t.state.pool.get(e.nodeId);
+  if (!node || node.connection !== e.connection) return;
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => measuredLink(n, e)) });
+  t.publishNode(e.nodeId);
 }
 
 /**

@@ -2,7 +2,7 @@
 // -> aggregate -> commit -> apply. Each function takes the step's Transition and records the new state and
 // the effects; none does I/O.
 import { CLOSE_CODES } from '../../../protocol/messages';
-import { FrameKind } from '../../../protocol/frame';
+import { FRAME_HEADER_BYTES, FrameKind } from '../../../protocol/frame';
 import { HyperGpuError } from '../../../protocol/errors';
 import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
@@ -13,6 +13,7 @@ import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
 import { assign, BAN_MS, disconnect, heard, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
 import type { EngineState } from './state';
+import { recordOutlierScores } from './outliers';
 import { strategyFor } from './strategy';
 import type { Transition } from './transition';
 
@@ -50,9 +51,15 @@ export function maybeOpenRound(t: Transition): void {
   if (session.config.maxRounds !== null && session.round >= session.config.maxRounds) return;
   if (session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples) return;
   const roundNumber = session.round + 1;
-  const nodeIds = selectForRound(t.state.pool, session.id, roundNumber);
-  if (nodeIds.length === 0) return;
-  const { samplesPerNode } = strategyFor(session.config).configureRound(nodeIds);
+  const candidates = selectForRound(t.state.pool, session.id, roundNumber);
+  if (candidates.length === 0) return;
+  const sizing = strategyFor(session.config).configureRound(candidates.map((id) => {
+    const node = t.state.pool.get(id)!;
+    return { id, samplesPerSecond: node.samplesPerSecond, measured: node.speedMeasured };
+  }));
+  // Nodes given no share (more nodes than the global batch has room for) sit this round out.
+  const nodeIds = sizing.shares ? candidates.filter((_, i) => sizing.shares![i] > 0) : candidates;
+  const shares = sizing.shares?.filter((s) => s > 0);
   // Every open of a round, also of the same round number after a cancel or a restart, gets its own attempt
   // number: an update computed for an earlier opening (another shard, perhaps) can never be credited here.
   const opens = t.state.opens + 1;
@@ -65,7 +72,8 @@ export function maybeOpenRound(t: Transition): void {
     now: t.at,
     nodeIds,
     cursor: live.cursor,
-    batchSize: samplesPerNode,
+    batchSize: sizing.samplesPerNode,
+    shares,
     trainSize: session.trainSize,
     timeoutMs: hardDeadlineMs(live.arrivals, deadlinePolicy(t.state)),
   });
@@ -195,10 +203,11 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     checksum: e.header.checksum,
     receivedAt: t.at,
     slot: e.slot,
+    norm,
   });
   t.setRound({ open });
   t.setSession({ arrivals: keepRecent(t.state.session!.arrivals, t.at - open.openedAt), norms: keepRecent(t.state.session!.norms, norm) });
-  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at)) });
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at, FRAME_HEADER_BYTES + 4 * e.header.paramCount)) });
   t.emit({ type: 'send', nodeId: e.nodeId, message: { v: 1, type: 'accepted', round: e.header.round, samples: e.header.sampleCount } });
   t.publishNode(e.nodeId);
   checkRoundProgress(t);
@@ -267,7 +276,7 @@ function closeCollecting(t: Transition, why: string): void {
   t.setRound({ closedBecause: why, outcome });
   if (outcome.apply) {
     t.setRound({ stage: 'aggregating' });
-    const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples })));
+    const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples, norm: u.norm ?? 0 })));
     t.emit({ type: 'aggregate', sessionId: session.id, round: round.open.round, plan });
     return;
   }
@@ -278,7 +287,9 @@ function closeCollecting(t: Transition, why: string): void {
 export function onAggregationDone(t: Transition, e: Extract<EngineEvent, { type: 'aggregation-done' }>): void {
   const round = t.state.round;
   if (!round || round.stage !== 'aggregating' || round.open.round !== e.round) return;
-  t.emit({ type: 'release-slots', slots: round.outcome!.accepted.map((u) => u.slot) });
+  const accepted = round.outcome!.accepted;
+  t.emit({ type: 'release-slots', slots: accepted.map((u) => u.slot) });
+  t.setRound({ outlierScores: recordOutlierScores(t, e.round, accepted, e.distances) });
   commitRound(t, true);
 }
 
@@ -286,7 +297,7 @@ function commitRound(t: Transition, withUpdate: boolean): void {
   const round = t.state.round!;
   const live = t.state.session!;
   const session = t.state.durable.sessions.get(live.id)!;
-  const records = roundRecords({ session, open: round.open, outcome: round.outcome!, closedAt: t.at, recent: live.recent, since: t.state.startedAt });
+  const records = roundRecords({ session, open: round.open, outcome: round.outcome!, closedAt: t.at, recent: live.recent, since: t.state.startedAt, outlierScores: round.outlierScores });
   const snapshot = committedSnapshot(session, records.events, {
     lastTestAccuracy: live.lastTestAccuracy,
     lastTestLoss: live.lastTestLoss,

@@ -76,6 +76,8 @@ export interface LiveRound {
   /** Why it closed, and what closing decided (set once it stops collecting). */
   closedBecause: string | null;
   outcome: RoundOutcome<number> | null;
+  /** Outlier score per node of the round's aggregation, once aggregated (robust-scoring.ts). */
+  outlierScores?: ReadonlyMap<number, number>;
 }
 
 export interface PendingStart {

@@ -4,7 +4,7 @@
 import type { Effect } from './effects';
 import type { EngineEvent } from './events';
 import { onAggregationFailed, onCommitFailed, onRoundCommitted } from './commit';
-import { armSweep, onHeartbeat, onNodeLost, onNodeReady, onNodeRegistered, onSweep } from './nodes';
+import { armSweep, onHeartbeat, onLinkMeasured, onNodeLost, onNodeReady, onNodeRegistered, onSweep } from './nodes';
 import { onAggregationDone, onRoundTimer, onUpdateArrived, onUpdateIngested, rejectUpdate } from './rounds';
 import {
   onCheckpointResult,
@@ -39,6 +39,9 @@ export function step(state: EngineState, event: EngineEvent): StepResult {
       break;
     case 'heartbeat':
       onHeartbeat(t, event);
+      break;
+    case 'link-measured':
+      onLinkMeasured(t, event);
       break;
     case 'node-lost':
       onNodeLost(t, event);

@@ -8,27 +8,52 @@
 import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../optimizer';
 import type { AggregationPlan as KernelPlan } from '../ports';
 import type { AggregationRule, SessionConfig } from '../types';
+import { clipScales } from './robust-scoring';
+import { shareSamples, sizingSpeeds } from './work-sizing';
 
 export interface DeliveredUpdate {
   nodeId: number;
   slot: number;
   samples: number;
+  /** L2 norm of the update, measured when it was ingested (absent: unknown, never clipped). */
+  norm?: number;
 }
 
 /** What the aggregator computes for a round: which slots, by which rule (the aggregator port's plan). */
 export interface AggregationPlan {
   slots: number[];
   plan: KernelPlan;
+  /**
+   * Norm clipping: a factor per slot (same order) the runner scales the slot by before aggregating; absent when
+   * no update is clipped. See robust-scoring.ts.
+   */
+  scales?: number[];
+}
+
+/** Adds the session's norm clipping to a plan (nothing when clipping is off or no update is over the limit). */
+function withClipping(config: SessionConfig, updates: readonly DeliveredUpdate[], plan: Omit<AggregationPlan, 'scales'>): AggregationPlan {
+  if (config.clipFactor === undefined) return plan;
+  const scales = clipScales(updates.map((u) => u.norm ?? 0), config.clipFactor);
+  return scales.some((s) => s < 1) ? { ...plan, scales } : plan;
 }
 
 export interface RoundConfiguration {
-  /** Samples each node trains on this round. */
+  /** Samples each node trains on this round (the default share). */
   samplesPerNode: number;
+  /** Samples per node, in the order of the nodes given, when work is sized to speed; 0: left out this round. */
+  shares?: number[];
+}
+
+/** A node the strategy may give work to, with its speed (samples/s) and whether the coordinator measured it. */
+export interface CandidateNode {
+  id: number;
+  samplesPerSecond: number;
+  measured: boolean;
 }
 
 export interface Strategy {
   readonly name: string;
-  configureRound(nodeIds: readonly number[]): RoundConfiguration;
+  configureRound(nodes: readonly CandidateNode[]): RoundConfiguration;
   aggregation(updates: readonly DeliveredUpdate[]): AggregationPlan;
   createOptimizerState(paramCount: number): OptimizerState;
   /** Applies the aggregate to the parameters in place (and advances the optimizer state). */
@@ -42,8 +67,11 @@ export interface Strategy {
 export function sampleWeightedMean(config: SessionConfig): Strategy {
   return {
     name: `sample-weighted mean + ${config.optimizer.name}`,
-    configureRound: () => ({ samplesPerNode: config.batchSize }),
-    aggregation: (updates) => ({ slots: updates.map((u) => u.slot), plan: { rule: 'weighted-mean', weights: updates.map((u) => u.samples) } }),
+    configureRound: (nodes) =>
+      config.globalBatch === undefined
+        ? { samplesPerNode: config.batchSize }
+        : { samplesPerNode: config.batchSize, shares: shareSamples(config.globalBatch, sizingSpeeds(nodes)) },
+    aggregation: (updates) => withClipping(config, updates, { slots: updates.map((u) => u.slot), plan: { rule: 'weighted-mean', weights: updates.map((u) => u.samples) } }),
     createOptimizerState: (paramCount) => createOptimizerState(config.optimizer, paramCount),
     applyAggregate: (state, params, aggregate) => applyOptimizerStep(config.optimizer, state, params, aggregate),
   };
@@ -60,7 +88,7 @@ export function robust(config: SessionConfig, rule: Exclude<AggregationRule, { r
   return {
     ...mean,
     name: `${ruleName(rule)} + ${config.optimizer.name}`,
-    aggregation: (updates) => ({ slots: updates.map((u) => u.slot), plan: robustPlan(rule, updates) }),
+    aggregation: (updates) => withClipping(config, updates, { slots: updates.map((u) => u.slot), plan: robustPlan(rule, updates) }),
   };
 }
 
