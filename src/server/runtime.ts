@@ -30,6 +30,7 @@ import type { Aggregator, TrainingRepository } from './core/ports';
 import { createCoordinator } from './services/create-coordinator';
 import type { CoordinatorService } from './services/control';
 import { DatasetRegistry } from '../ml/datasets/registry';
+import { exportLayersModel } from '../ml/layers-export';
 import { initialParams, MODEL_NAMES, modelSpec } from '../ml/models';
 import { FRAME_HEADER_BYTES } from '../protocol/frame';
 import { JoinTokens } from './services/join-tokens';
@@ -139,6 +140,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     models: {
       paramCount: (model) => modelSpec(model).paramCount,
       initialParams: (model, seed) => initialParams(modelSpec(model), seed),
+      exportLayers: (model, params, options) => exportLayersModel(modelSpec(model), params, options),
     },
     datasets: { describe: (id) => datasets.describe(id), list: () => datasets.list() },
     clock: systemClock,

@@ -30,17 +30,18 @@ function setup() {
     const req = Readable.from(body === undefined ? [] : [Buffer.from(body)]) as unknown as IncomingMessage;
     Object.assign(req, { method, url, headers: {} });
     const answer: Answer = { status: 0, headers: {}, body: undefined };
-    let raw = '';
+    let raw: string | Uint8Array = '';
     const res = {
       setHeader: (name: string, value: string) => (answer.headers[name.toLowerCase()] = value),
       writeHead(status: number, headers: Record<string, string | number>) {
         answer.status = status;
         for (const [k, v] of Object.entries(headers)) answer.headers[k.toLowerCase()] = v;
       },
-      end: (text?: string) => (raw = text ?? ''),
+      end: (text?: string | Uint8Array) => (raw = text ?? ''),
     } as unknown as ServerResponse;
     expect(await handleRest(req, res, control, Date.now(), access, joinTokens), `${method} ${url} handled`).toBe(true);
-    if (raw) answer.body = JSON.parse(raw);
+    if (typeof raw !== 'string') answer.body = raw;
+    else if (raw) answer.body = JSON.parse(raw);
     return answer;
   };
   return { control, call };
@@ -61,7 +62,17 @@ function expectDocumented(doc: any, { path, method, op }: Operation, answer: Ans
   const label = `${method.toUpperCase()} ${path} → ${answer.status} ${JSON.stringify(answer.body)?.slice(0, 200)}`;
   const documented = op.responses[String(answer.status)];
   expect(documented, `${label}: status not documented`).toBeDefined();
-  expect(checkJsonSchema(documented.content['application/json'].schema, answer.body, doc), label).toEqual([]);
+  const json = documented.content['application/json'];
+  if (json) {
+    expect(answer.headers['content-type'], label).toMatch(/^application\/json/);
+    expect(checkJsonSchema(json.schema, answer.body, doc), label).toEqual([]);
+    return;
+  }
+  // Bytes: the one media type documented, and a body of bytes of the length the header says.
+  const [mediaType] = Object.keys(documented.content);
+  expect(answer.headers['content-type'], label).toBe(mediaType);
+  expect(answer.body, label).toBeInstanceOf(Uint8Array);
+  expect(answer.headers['content-length']).toBe((answer.body as Uint8Array).byteLength);
 }
 
 describe('OpenAPI document at /api/openapi.json', () => {
@@ -100,7 +111,7 @@ describe('OpenAPI document at /api/openapi.json', () => {
     let joinTokenId = 0;
     for (const operation of ops) {
       const { path, method, op } = operation;
-      const ids: Record<string, number> = { sessionId: 1, id: path.startsWith('/api/join-tokens') ? joinTokenId : 1 };
+      const ids: Record<string, number> = { sessionId: 1, round: 2, id: path.startsWith('/api/join-tokens') ? joinTokenId : 1 };
       const url = path.replace(/\{(\w+)\}/g, (_, name: string) => String(ids[name]));
       const answer = await call(method.toUpperCase(), url, op.requestBody ? '{}' : undefined);
       expectDocumented(doc, operation, answer);

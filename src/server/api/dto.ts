@@ -68,6 +68,7 @@ export const sessionConfig = z.object({
       z.object({ rule: z.literal('multi-krum'), byzantine: int }),
     ])
     .optional(),
+  initFrom: z.object({ sessionId: int, round: int }).optional(),
 });
 
 export const sessionSnapshot = z.object({
@@ -265,6 +266,22 @@ export const metricsReport = z.object({
   history: z.array(metricPoint),
 });
 export type MetricsReport = z.infer<typeof metricsReport>;
+
+/** model.json of a downloaded model (TensorFlow.js layers format; the topology is tfjs-layers' own shape). */
+export const layersModelJson = z.object({
+  format: z.literal('layers-model'),
+  generatedBy: z.string(),
+  convertedBy: z.null(),
+  modelTopology: z.record(z.string(), z.unknown()),
+  weightsManifest: z.array(
+    z.object({ paths: z.array(z.string()), weights: z.array(z.object({ name: z.string(), shape: z.array(int), dtype: z.literal('float32') })) }),
+  ),
+  userDefinedMetadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Bytes answered as application/octet-stream (REST only). */
+export const binaryBody = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'bytes');
+export type LayersModelJson = z.infer<typeof layersModelJson>;
 
 export const healthReport = z.object({ status: z.literal('ok'), uptimeSeconds: z.number(), state: sessionState });
 export type HealthReport = z.infer<typeof healthReport>;

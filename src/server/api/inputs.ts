@@ -80,6 +80,11 @@ export const startTrainingInput = z
         z.object({ rule: z.literal('multi-krum'), byzantine: z.number().int().min(1).max(1000) }).strict(),
       ])
       .optional(),
+    /**
+     * Start from a checkpoint (GET /api/sessions/{id}/checkpoints lists them): its weights, a fresh optimizer, and
+     * its session's settings as the defaults for what this body leaves out.
+     */
+    fromCheckpoint: z.object({ sessionId: z.number().int().positive(), round: z.number().int().min(0) }).strict().optional(),
   })
   .strict();
 
@@ -98,3 +103,6 @@ export const roundPageInput = z.object({
   afterRound: z.number().int().min(0).default(0),
   rounds: z.number().int().min(1).max(MAX_ROUNDS_PER_PAGE).default(1000),
 });
+
+/** One checkpoint of a session, by the round it was written at. */
+export const checkpointInput = z.object({ sessionId: positiveId, round: z.number().int().min(0) });

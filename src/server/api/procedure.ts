@@ -44,6 +44,8 @@ export interface RestBinding {
    * objects (`{ "nodes": [...] }`), so a script can tell an empty list from an error at a glance.
    */
   envelope?: string;
+  /** The output is bytes (a Uint8Array), answered with this content type instead of JSON. */
+  contentType?: 'application/octet-stream';
 }
 
 /** The input a resolver receives: the parsed input, or undefined for a procedure without one. */

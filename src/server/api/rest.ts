@@ -9,7 +9,7 @@ import { translateError, type TranslatedCode } from '../core/error-table';
 import { checkAccess, type Caller } from '../core/operator-access';
 import { checkOutput, type ApiContext, type ProcedureDefinition, type RestBinding } from './procedure';
 import { buildOpenApi } from './openapi';
-import { listProcedures, type NamedProcedure } from './procedures';
+import { listRestProcedures, type NamedProcedure } from './procedures';
 import type { TrainingControl } from '../services/training-control';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -37,7 +37,7 @@ export interface RestRoute {
 }
 
 /** The REST routes of a set of procedures; routes with fewer path parameters are tried first (static paths win). */
-export function restRoutes(procedures: NamedProcedure[] = listProcedures()): RestRoute[] {
+export function restRoutes(procedures: NamedProcedure[] = listRestProcedures()): RestRoute[] {
   const routes: RestRoute[] = [];
   for (const { path, definition } of procedures) {
     const binding = definition.rest;
@@ -112,7 +112,8 @@ export async function handleRest(
     const body = route.binding.body ? await readJsonBody(req) : undefined;
     const ctx: ApiContext = { control, startedAt, caller: () => caller, privateReads: access.privateReads, joinTokens };
     const output = await callRoute(route, ctx, route.pattern.exec(path)!.slice(1), url.searchParams, body);
-    send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
+    if (route.binding.contentType) sendBytes(res, route.binding.contentType, output as Uint8Array, req.method === 'HEAD');
+    else send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
   } catch (error) {
     sendError(res, error);
   }
@@ -217,6 +218,11 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   } catch (error) {
     throw new RestError('BAD_REQUEST', `body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function sendBytes(res: ServerResponse, contentType: string, bytes: Uint8Array, headOnly: boolean): void {
+  res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.byteLength, 'cache-control': 'no-store' });
+  res.end(headOnly ? undefined : bytes);
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headOnly = false, headers: Record<string, string | string[]> = {}): void {

@@ -51,6 +51,11 @@ export interface SessionConfig {
    * minority of bad updates can do to the model (core/engine/strategy.ts says how many each tolerates).
    */
   aggregation?: AggregationRule;
+  /**
+   * The checkpoint this session's model starts from (its weights; the optimizer starts fresh); absent: from the
+   * seed. Kept in the config so that recovery can rebuild a session that crashed before its first checkpoint.
+   */
+  initFrom?: { sessionId: number; round: number };
 }
 
 export type AggregationRule =

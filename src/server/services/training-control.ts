@@ -2,7 +2,7 @@
 // validate input, call one of these, return the DTO.
 import type { LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
-import type { DatasetListing, EventPublisher, RoundRange } from '../core/ports';
+import type { DatasetListing, EventPublisher, ExportedModel, RoundRange } from '../core/ports';
 import type { SessionConfigInput } from '../core/session-config';
 import type {
   CheckpointRecord,
@@ -36,7 +36,10 @@ export interface TrainingControl {
   ledger(sessionId: number): Promise<LedgerReport>;
   /** The datasets this coordinator registered (by id, never by path) with their sizes. */
   datasets(): Promise<DatasetListing[]>;
+  /** Starts a session; with `initFrom`, from that checkpoint's weights and (as defaults) its session's settings. */
   start(config: SessionConfigInput): Promise<SessionSnapshot>;
+  /** A session's model (the checkpoint at `round`, or the latest for null) as TensorFlow.js layers files. */
+  modelFiles(sessionId: number, round: number | null, weightsPath: string): Promise<ExportedModel>;
   pause(): Promise<SessionSnapshot>;
   resume(): Promise<SessionSnapshot>;
   stop(): Promise<SessionSnapshot>;

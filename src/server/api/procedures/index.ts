@@ -24,6 +24,7 @@ import { sessions } from './training/sessions';
 import { start } from './training/start';
 import { status } from './training/status';
 import { stop } from './training/stop';
+import { checkpointModelJson, checkpointModelWeights, latestModelJson, latestModelWeights } from './models/files';
 
 export const procedureTree = {
   health,
@@ -32,12 +33,23 @@ export const procedureTree = {
   nodes: { list, byId },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
+  models: { latestModelJson, checkpointModelJson },
+};
+
+/** Procedures served over REST only: their answers are bytes, which tRPC's JSON cannot carry. */
+export const restOnlyTree = {
+  models: { latestModelWeights, checkpointModelWeights },
 };
 
 export interface NamedProcedure {
   /** The tRPC path, e.g. 'training.status'. */
   path: string;
   definition: ProcedureDefinition;
+}
+
+/** Every procedure the REST facade serves: the tRPC tree and the REST-only one. */
+export function listRestProcedures(): NamedProcedure[] {
+  return [...listProcedures(procedureTree), ...listProcedures(restOnlyTree)];
 }
 
 /** Every procedure with its tRPC path, depth first in declaration order. */
