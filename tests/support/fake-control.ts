@@ -195,6 +195,11 @@ export function createFakeControl(rounds = 12): FakeControl {
       return { ...data.session };
     },
     pause: async () => transition('pause', 'running', 'paused'),
+    async kick(nodeId) {
+      const node = data.nodes.find((n) => n.id === nodeId);
+      if (!node) throw new RequestError('NOT_FOUND', `node ${nodeId} is not known to this coordinator`);
+      Object.assign(node, { status: 'failed', statusReason: 'kicked by the operator', currentRound: null });
+    },
     resume: async () => transition('resume', 'paused', 'running'),
     stop: async () => transition('stop', null, 'stopped'),
   };

@@ -106,3 +106,28 @@ export const roundPageInput = z.object({
 
 /** One checkpoint of a session, by the round it was written at. */
 export const checkpointInput = z.object({ sessionId: positiveId, round: z.number().int().min(0) });
+
+/**
+ * A node by its numeric id or its name (people type what the table shows). Names follow the agent protocol's
+ * rules (printable, at most 64 characters); a string of digits is an id.
+ */
+export const nodeKeyInput = z.object({ id: z.union([positiveId, z.string().min(1).max(64)]) });
+
+/** Kick a node: disconnected, no further work or credit in this session; `banSeconds` also refuses its name that long. */
+export const kickInput = z
+  .object({
+    id: z.union([positiveId, z.string().min(1).max(64)]),
+    /** At most 30 days: bans live in memory and end at a restart anyway. */
+    banSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+    reason: z.string().max(200).optional(),
+  })
+  .strict();
+
+/** Ban an address (IPv4 or IPv6 as the socket reports it): its agent sockets are closed and refused until then. */
+export const banAddressInput = z
+  .object({
+    address: z.union([z.ipv4(), z.ipv6()]),
+    seconds: z.number().int().min(1).max(30 * 24 * 3600),
+    reason: z.string().max(200).optional(),
+  })
+  .strict();

@@ -82,6 +82,10 @@ export class CoordinatorService implements TrainingControl {
     return (await this.deps.runner.request((requestId, at) => ({ type: 'pause', at, requestId })))!;
   }
 
+  async kick(nodeId: number, options: { banSeconds: number | null; reason: string }): Promise<void> {
+    await this.deps.runner.request((requestId, at) => ({ type: 'kick', at, requestId, nodeId, banMs: options.banSeconds === null ? null : options.banSeconds * 1000, reason: options.reason }));
+  }
+
   async resume(): Promise<SessionSnapshot> {
     return (await this.deps.runner.request((requestId, at) => ({ type: 'resume', at, requestId })))!;
   }
@@ -246,6 +250,11 @@ export class CoordinatorService implements TrainingControl {
   /** The registered datasets with their sizes (a catalogue that cannot list offers none). */
   async datasets(): Promise<DatasetListing[]> {
     return (await this.deps.datasets.list?.()) ?? [];
+  }
+
+  /** The test-set evaluator's state, for /health. */
+  evaluatorHealth(): { status: 'up' | 'down' | 'idle'; detail: string | null } {
+    return this.deps.evaluations.health();
   }
 
   /** Test support and headless summaries: the parameters the coordinator holds now. */

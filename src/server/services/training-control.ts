@@ -41,6 +41,8 @@ export interface TrainingControl {
   /** A session's model (the checkpoint at `round`, or the latest for null) as TensorFlow.js layers files. */
   modelFiles(sessionId: number, round: number | null, weightsPath: string): Promise<ExportedModel>;
   pause(): Promise<SessionSnapshot>;
+  /** Disconnects a node; no further work or credit for it in this session; banSeconds also refuses its name that long. */
+  kick(nodeId: number, options: { banSeconds: number | null; reason: string }): Promise<void>;
   resume(): Promise<SessionSnapshot>;
   stop(): Promise<SessionSnapshot>;
   readonly events: EventPublisher;

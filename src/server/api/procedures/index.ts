@@ -7,6 +7,11 @@ import { issueJoinToken } from './agents/issue-join-token';
 import { joinTokens } from './agents/join-tokens';
 import { revokeJoinToken } from './agents/revoke-join-token';
 import { health } from './health';
+import { config } from './config';
+import { activity } from './nodes/activity';
+import { banAddress } from './nodes/ban-address';
+import { kick } from './nodes/kick';
+import { roundTimelineProcedure } from './training/round-timeline';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
 import { list } from './nodes/list';
@@ -24,13 +29,17 @@ import { sessions } from './training/sessions';
 import { start } from './training/start';
 import { status } from './training/status';
 import { stop } from './training/stop';
-import { checkpointModelJson, checkpointModelWeights, latestModelJson, latestModelWeights } from './models/files';
+import { checkpointModelJson } from './models/checkpoint-model-json';
+import { checkpointModelWeights } from './models/checkpoint-model-weights';
+import { latestModelJson } from './models/latest-model-json';
+import { latestModelWeights } from './models/latest-model-weights';
 
 export const procedureTree = {
   health,
+  config,
   datasets: { list: datasetList },
-  training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
-  nodes: { list, byId },
+  training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, roundTimeline: roundTimelineProcedure, start, pause, resume, stop },
+  nodes: { list, byId, activity, kick, banAddress },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
   models: { latestModelJson, checkpointModelJson },
