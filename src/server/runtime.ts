@@ -160,7 +160,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   await start();
 
-  const metricsExporter = createMetricsExporter(coordinator);
+  const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats() });
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
   const health = coordinatorHealth({ repo, aggregator, coordinator, gateway });
