@@ -155,7 +155,7 @@ export const RULES = {
       { path: 'src/server/core/types.ts', typeOnly: true },
       { path: 'src/server/core/events.ts', typeOnly: true },
     ],
-    packages: { allow: ['react', 'react-dom', 'next', '@tanstack/react-query', '@trpc/client', '@trpc/tanstack-react-query', 'wagmi', 'viem', 'zod'] },
+    packages: { allow: ['react', 'react-dom', 'next', '@tanstack/react-query', '@trpc/client', '@trpc/tanstack-react-query', 'wagmi', 'viem', 'zod', 'swagger-ui-react'] },
     builtins: 'none',
     advice: {
       default:

@@ -106,6 +106,7 @@ describe('REST bindings', () => {
       'GET /api/join-tokens': ['agents.joinTokens', 200],
       'POST /api/join-tokens/:id/revoke': ['agents.revokeJoinToken', 200],
       'GET /api/config': ['config', 200],
+      'GET /api/sessions/summaries': ['training.summaries', 200],
       'GET /api/sessions/:sessionId/round-timeline': ['training.roundTimeline', 200],
       'GET /api/nodes/:id/activity': ['nodes.activity', 200],
       'POST /api/nodes/:id/kick': ['nodes.kick', 200],

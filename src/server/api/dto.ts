@@ -21,9 +21,9 @@ import type {
   SessionConfig,
   SessionEvent,
   SessionSnapshot,
+  RoundTimelineEntry,
 } from '../core/types';
 import type { EpochCoverage, LedgerReport } from '../core/ledger';
-import type { RoundTimelineEntry } from '../core/console-views';
 
 /** Ids, rounds, versions and counts (finite numbers). */
 const int = z.number();

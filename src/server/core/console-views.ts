@@ -6,7 +6,7 @@
 // least 250 ms); the deadline is 3x the p90 of recent arrivals (from the rounds before, as the engine saw them),
 // between 1 s and the session's roundTimeoutMs. Assigned nodes: those that delivered plus the round's failures.
 import { DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, stragglerCutoffMs } from './deadline';
-import type { ContributionRecord, RoundSummary, SessionEvent } from './types';
+import type { ContributionRecord, RoundSummary, RoundTimelineEntry, SessionEvent, RoundArrival } from './types';
 
 export interface NodeContribution {
   round: number;
@@ -65,29 +65,7 @@ export function nodeActivity(
   return { nodeId, sessionId, accepted, rejected, rejectedByReason, contributions: rows, failures };
 }
 
-export interface RoundArrival {
-  nodeId: number;
-  /** Milliseconds after the round opened. */
-  atMs: number;
-  status: 'applied' | 'rejected';
-  reason: string | null;
-  /** After the straggler cut-off, or rejected as stale or late. */
-  late: boolean;
-}
-
-export interface RoundTimelineEntry {
-  round: number;
-  openedAt: number;
-  durationMs: number;
-  applied: boolean;
-  assigned: number;
-  failures: number;
-  /** The straggler cut-off, ms after the opening (derived, see the header); null before half delivered. */
-  cutoffMs: number | null;
-  /** The hard deadline, ms after the opening (derived, see the header). */
-  deadlineMs: number;
-  arrivals: RoundArrival[];
-}
+export type { RoundArrival, RoundTimelineEntry } from './types';
 
 export function roundTimeline(rounds: readonly RoundSummary[], contributions: readonly ContributionRecord[], timeoutMs: number): RoundTimelineEntry[] {
   const policy = { ...DEFAULT_DEADLINE_POLICY, ceilingMs: timeoutMs };

@@ -210,3 +210,29 @@ export const DEFAULT_OPTIMIZER: Record<OptimizerName, OptimizerConfig> = {
   sgd: { name: 'sgd', learningRate: 0.05, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
   adam: { name: 'adam', learningRate: 0.001, momentum: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
 };
+
+// ---- The console's per-round view (derived in core/console-views.ts; the page renders it) ----
+
+export interface RoundArrival {
+  nodeId: number;
+  /** Milliseconds after the round opened. */
+  atMs: number;
+  status: 'applied' | 'rejected';
+  reason: string | null;
+  /** After the straggler cut-off, or rejected as stale or late. */
+  late: boolean;
+}
+
+export interface RoundTimelineEntry {
+  round: number;
+  openedAt: number;
+  durationMs: number;
+  applied: boolean;
+  assigned: number;
+  failures: number;
+  /** The straggler cut-off, ms after the opening (derived, see the header); null before half delivered. */
+  cutoffMs: number | null;
+  /** The hard deadline, ms after the opening (derived, see the header). */
+  deadlineMs: number;
+  arrivals: RoundArrival[];
+}

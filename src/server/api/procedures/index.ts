@@ -12,6 +12,7 @@ import { activity } from './nodes/activity';
 import { banAddress } from './nodes/ban-address';
 import { kick } from './nodes/kick';
 import { roundTimelineProcedure } from './training/round-timeline';
+import { summaries } from './training/summaries';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
 import { list } from './nodes/list';
@@ -38,7 +39,7 @@ export const procedureTree = {
   health,
   config,
   datasets: { list: datasetList },
-  training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, roundTimeline: roundTimelineProcedure, start, pause, resume, stop },
+  training: { status, model, metrics, sessions, summaries, session, rounds, contributions, checkpoints, events, ledger, roundTimeline: roundTimelineProcedure, start, pause, resume, stop },
   nodes: { list, byId, activity, kick, banAddress },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
