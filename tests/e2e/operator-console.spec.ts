@@ -89,8 +89,10 @@ test('operator console: sessions, rounds, checkpoints, model download, compare, 
   await expect(page).toHaveURL(new RegExp(`/sessions/compare\\?a=${first}&b=${second}`));
   const chart = page.getByTestId('compare-accuracy');
   await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(0);
-  await expect(chart.getByText(`#${first}`).first()).toBeVisible();
-  await expect(chart.getByText(`#${second}`).first()).toBeVisible();
+  // One chart, a legend entry per session.
+  const panel = page.locator('.chart-panel', { has: chart });
+  await expect(panel).toContainText(`#${first}`);
+  await expect(panel).toContainText(`#${second}`);
 
   // Nodes: both agents, filters, a node by name, then kick one.
   await page.getByRole('link', { name: 'Nodes' }).click();

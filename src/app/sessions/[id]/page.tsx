@@ -3,7 +3,7 @@
 // worked in it, its checkpoints (download the model, start a new session from any of them) and its events.
 import Link from 'next/link';
 import { useParams } from 'next/navigation';
-import { useMemo } from 'react';
+import { useEffect, useMemo } from 'react';
 import { useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../_trpc/client';
 import { formatCompact, formatDurationMs, formatInt, formatPercent, formatReal } from '../../_components/format';
@@ -24,6 +24,15 @@ export default function SessionPage() {
   const timeline = useQuery({ ...trpc.training.roundTimeline.queryOptions({ sessionId: id, rounds: 40 }), enabled: valid, refetchInterval: every });
   const checkpoints = useQuery({ ...trpc.training.checkpoints.queryOptions({ sessionId: id }), enabled: valid, refetchInterval: every });
   const events = useQuery({ ...trpc.training.events.queryOptions({ sessionId: id }), enabled: valid, refetchInterval: every });
+  // A session that just ended stops the polling: one last read of everything, so the page shows its end.
+  const endedState = live ? null : (session.data?.state ?? null);
+  useEffect(() => {
+    if (endedState === null) return;
+    void metrics.refetch();
+    void timeline.refetch();
+    void checkpoints.refetch();
+    void events.refetch();
+  }, [endedState, session.data?.round]); // only the end of the session (and its last round) should trigger this
 
   const history = metrics.data?.history ?? [];
   const accuracy = useMemo(() => history.filter((m) => m.testAccuracy !== null).map((m) => ({ x: m.round, y: m.testAccuracy! })), [history]);
