@@ -8,7 +8,9 @@ import { expect, test, type Page } from '@playwright/test';
 import { E2E_ADMIN_TOKEN } from './admin-token';
 
 const OPERATOR = { authorization: `Bearer ${E2E_ADMIN_TOKEN}` };
-const DOCS = path.resolve('docs'); // Playwright runs from the repository root
+/** README screenshots: written to docs/ with UPDATE_DOCS_SCREENSHOTS=1, else beside the test's other output. */
+const shot = (name: string, outputPath: (name: string) => string) =>
+  process.env.UPDATE_DOCS_SCREENSHOTS ? path.resolve('docs', name) : outputPath(name); // Playwright runs from the repository root
 
 async function signIn(page: Page) {
   await page.goto('/sign-in');
@@ -58,7 +60,7 @@ test('operator console: sessions, rounds, checkpoints, model download, compare, 
   await expect(page.getByTestId('timeline-round-30')).toBeVisible();
   expect(await page.locator('[data-testid^="timeline-round-"] circle').count()).toBeGreaterThan(10);
   await expect.poll(async () => Number(await page.getByTestId('session-accuracy').getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(0);
-  await page.screenshot({ path: path.join(DOCS, 'console-session.png'), fullPage: true });
+  await page.screenshot({ path: shot('console-session.png', (n) => testInfo.outputPath(n)), fullPage: true });
 
   // Download the trained model: model.json in TensorFlow.js layers format, naming weights.bin.
   await expect(page.getByTestId('checkpoint-30')).toBeVisible();
@@ -90,7 +92,7 @@ test('operator console: sessions, rounds, checkpoints, model download, compare, 
   const chart = page.getByTestId('compare-accuracy');
   await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 30_000 }).toBeGreaterThan(0);
   // One chart, a legend entry per session.
-  const panel = page.locator('.chart-panel', { has: chart });
+  const panel = page.locator('.chart-panel', { has: chart }).last();
   await expect(panel).toContainText(`#${first}`);
   await expect(panel).toContainText(`#${second}`);
 
@@ -130,7 +132,7 @@ test('operator console: sessions, rounds, checkpoints, model download, compare, 
   await expect(page.locator('.swagger-ui .opblock-summary-path', { hasText: '/api/status' }).first()).toBeVisible({ timeout: 30_000 });
   await page.goto(`/sessions/${first}`);
   await expect(page.getByTestId('round-timeline')).toBeVisible();
-  await page.getByTestId('round-timeline').screenshot({ path: path.join(DOCS, 'console-rounds.png') });
+  await page.getByTestId('round-timeline').screenshot({ path: shot('console-rounds.png', (n) => testInfo.outputPath(n)) });
   await page.screenshot({ path: testInfo.outputPath('console-end.png') });
 
   expect(pageErrors).toEqual([]);

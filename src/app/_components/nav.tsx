@@ -8,7 +8,7 @@ const LINKS = [
   { href: '/', label: 'Dashboard' },
   { href: '/sessions', label: 'Sessions' },
   { href: '/nodes', label: 'Nodes' },
-  { href: '/health', label: 'Health' },
+  { href: '/status', label: 'Health' },
   { href: '/docs', label: 'API' },
 ];
 

@@ -53,12 +53,8 @@ export default function NodePage() {
         <div><dt>Failures</dt><dd>{failures.length}</dd></div>
       </dl>
       <div className="console-grid">
-        <section className="panel chart-panel">
-          <LineChart testId="node-throughput" title="Samples/s per round" series={[{ key: 'sps', label: 'samples/s', color: '#fbbf24', points: throughput }]} formatY={formatCompact} yFromZero emptyText="No accepted update yet" />
-        </section>
-        <section className="panel chart-panel">
-          <LineChart testId="node-latency" title="Round trip (open to update)" series={[{ key: 'lat', label: 'round trip', color: '#60a5fa', points: latency }]} formatY={formatDurationMs} yFromZero emptyText="No update yet" />
-        </section>
+        <LineChart testId="node-throughput" title="Samples/s per round" series={[{ key: 'sps', label: 'samples/s', color: '#fbbf24', points: throughput }]} formatY={formatCompact} yFromZero emptyText="No accepted update yet" />
+        <LineChart testId="node-latency" title="Round trip (open to update)" series={[{ key: 'lat', label: 'round trip', color: '#60a5fa', points: latency }]} formatY={formatDurationMs} yFromZero emptyText="No update yet" />
       </div>
       <div className="console-grid">
         <section className="panel console-section">

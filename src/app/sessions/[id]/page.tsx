@@ -85,12 +85,8 @@ export default function SessionPage() {
         <div><dt>Throughput</dt><dd>{formatCompact(s.samplesPerSecond)}/s</dd></div>
       </dl>
       <div className="console-grid">
-        <section className="panel chart-panel">
-          <LineChart testId="session-accuracy" title="Test accuracy" series={[{ key: 'acc', label: 'accuracy', color: '#34d399', points: accuracy }]} formatY={(v) => formatPercent(v, 1)} yClamp={[0, 1]} emptyText="No evaluation yet" />
-        </section>
-        <section className="panel chart-panel">
-          <LineChart testId="session-loss" title="Training loss" series={[{ key: 'loss', label: 'train loss', color: '#60a5fa', points: loss }]} formatY={formatReal} yFromZero emptyText="No round yet" />
-        </section>
+        <LineChart testId="session-accuracy" title="Test accuracy" series={[{ key: 'acc', label: 'accuracy', color: '#34d399', points: accuracy }]} formatY={(v) => formatPercent(v, 1)} yClamp={[0, 1]} emptyText="No evaluation yet" />
+        <LineChart testId="session-loss" title="Training loss" series={[{ key: 'loss', label: 'train loss', color: '#60a5fa', points: loss }]} formatY={formatReal} yFromZero emptyText="No round yet" />
       </div>
       <section className="panel console-section">
         <h2>Rounds (last 40)</h2>

@@ -54,12 +54,8 @@ function Compare() {
       />
       {(a.isError || b.isError) && <Failed error={(a.error ?? b.error)!} />}
       <div className="console-grid">
-        <section className="panel chart-panel">
-          <LineChart testId="compare-accuracy" title="Test accuracy" series={accuracy} formatY={(v) => formatPercent(v, 1)} yClamp={[0, 1]} emptyText="Pick two sessions" />
-        </section>
-        <section className="panel chart-panel">
-          <LineChart testId="compare-loss" title="Training loss" series={loss} formatY={formatReal} yFromZero emptyText="Pick two sessions" />
-        </section>
+        <LineChart testId="compare-accuracy" title="Test accuracy" series={accuracy} formatY={(v) => formatPercent(v, 1)} yClamp={[0, 1]} emptyText="Pick two sessions" />
+        <LineChart testId="compare-loss" title="Training loss" series={loss} formatY={formatReal} yFromZero emptyText="Pick two sessions" />
       </div>
       <p className="muted">
         {ids.map((id) => (

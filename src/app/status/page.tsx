@@ -1,4 +1,5 @@
 'use client';
+// At /status, not /health: GET /health is the JSON report itself (load balancers and scripts read it).
 // Each component's state (database, aggregator workers, evaluator, agent channel, and what else registered),
 // the version and the uptime, from GET /health (a 503 still carries the report).
 import { useQuery } from '@tanstack/react-query';
