@@ -117,8 +117,13 @@ test('operator console: sessions, rounds, checkpoints, model download, compare, 
   await page.getByTestId('kick-local-2').click();
   await expect(page.getByTestId('node-row-local-2')).toHaveAttribute('data-status', /failed|connecting|idle/, { timeout: 15_000 });
   const kicked = async () => (await (await request.get('/api/nodes/local-2')).json()) as { acceptedContributions: number; status: string };
+  const round = async () => ((await (await request.get('/api/status')).json()) as { round: number }).round;
+  // An update it delivered before the kick may still commit with its round; nothing after that.
+  const kickedAt = await round();
+  await expect.poll(round, { timeout: 30_000 }).toBeGreaterThanOrEqual(kickedAt + 2);
   const after = (await kicked()).acceptedContributions;
-  await page.waitForTimeout(3000);
+  const settled = await round();
+  await expect.poll(round, { timeout: 30_000 }).toBeGreaterThanOrEqual(settled + 5);
   const later = await kicked();
   expect(later.acceptedContributions).toBe(after);
   expect(later.status).not.toBe('training');

@@ -59,7 +59,10 @@ describe('console API', () => {
     const kicked = await post('/api/nodes/local-2/kick', { reason: 'integration test' });
     expect(kicked.status).toBe(200);
     expect(kicked.body).toMatchObject({ name: 'local-2', status: 'failed', statusReason: expect.stringMatching(/kicked by the operator: integration test/) });
-    const credited = kicked.body.acceptedContributions;
+    // An update it delivered before the kick may still commit with its round; nothing after that.
+    const kickedAt = (await get('/api/status')).body.round;
+    await eventually(() => get('/api/status'), (s) => s.body.round >= kickedAt + 2, 60_000, 'the round in flight closed');
+    const credited = (await get('/api/nodes/local-2')).body.acceptedContributions;
     const round = (await get('/api/status')).body.round;
     await eventually(() => get('/api/status'), (s) => s.body.round >= round + 10, 60_000, '10 more rounds');
     const later = (await get('/api/nodes/local-2')).body;

@@ -1,4 +1,5 @@
-// What the operator does to nodes: kick (disconnect; no further work, so no further credit, in this session)
+// What the operator does to nodes: kick (disconnect; no further work, so no further credit, in this session; an
+// update already delivered to the open round stays in it)
 // and ban (kick, and refuse its hello until a time). The ban reuses the pool's offender ban, which the agent
 // channel checks at every hello; neither survives a coordinator restart (they live in the engine's state).
 import { sessionSnapshot } from './views';

@@ -1,6 +1,7 @@
 // The operator kicks a node (by id or name): disconnected at once, no further work and so no further credit in
-// this session (it may reconnect; it stays unready until the next session). With banSeconds, its name is also
-// refused at hello for that long. Returns the node as it is after the kick.
+// this session (it may reconnect; it stays unready until the next session). An update it delivered before the
+// kick stays in its round (it already counts toward it: removing it would break the round's accounting).
+// With banSeconds, its name is also refused at hello for that long. Returns the node as it is after the kick.
 import { nodeSnapshot } from '../../dto';
 import { kickInput } from '../../inputs';
 import { requireNode } from '../../node-lookup';
