@@ -32,6 +32,7 @@ test('operator console: sessions, rounds, checkpoints, model download, compare, 
   // Whatever the dashboard test left running stops; the console starts its own.
   await request.post('/api/training/stop', { headers: OPERATOR });
   await signIn(page);
+  await expect(page.getByTestId('nav-operator')).toHaveAttribute('data-state', 'signed-in');
 
   // Create: a batch of 3 is refused by the server's schema, and the reason shows next to the field.
   await page.getByRole('link', { name: 'Sessions' }).click();

@@ -3,6 +3,7 @@
 // A fixed height, so nothing below it moves while pages load.
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
+import { SIGN_IN_PATH, useOperator } from './use-operator';
 
 const LINKS = [
   { href: '/', label: 'Dashboard' },
@@ -29,9 +30,18 @@ export function Nav() {
           </li>
         ))}
       </ul>
-      <Link href="/sign-in" className={`console-signin${active('/sign-in') ? ' active' : ''}`}>
-        Sign in
-      </Link>
+      {/* Remounted on each navigation, so it asks again after a sign-in or sign-out elsewhere. */}
+      <OperatorLink key={pathname} current={active(SIGN_IN_PATH)} />
     </nav>
+  );
+}
+
+/** Whether this browser operates (signed in) or only watches; a fixed width so the bar does not shift. */
+function OperatorLink({ current }: { current: boolean }) {
+  const { operator } = useOperator();
+  return (
+    <Link href={SIGN_IN_PATH} className={`console-signin${current ? ' active' : ''}`} data-testid="nav-operator" data-state={operator} style={{ minWidth: 90, textAlign: 'right' }}>
+      {operator === 'signed-in' ? 'Operator ✓' : 'Sign in'}
+    </Link>
   );
 }
