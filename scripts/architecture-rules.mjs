@@ -16,7 +16,7 @@ const SERVER_AND_BROWSER_PACKAGES = ['@prisma/*', 'prisma', 'better-sqlite3', 'n
 
 /** @type {{ name: string, files?: string[], under?: string }[]} in match order */
 export const ZONES = [
-  { name: 'composition-root', files: ['src/server/main.ts', 'src/server/runtime.ts', 'src/server/cli.ts', 'src/server/local-agents.ts'] },
+  { name: 'composition-root', files: ['src/server/main.ts', 'src/server/runtime.ts', 'src/server/cli.ts', 'src/server/local-agents.ts', 'src/server/health-probes.ts'] },
   { name: 'server-support', files: ['src/server/env.ts', 'src/server/dashboard-build.ts'] },
   { name: 'protocol', under: 'src/protocol/' },
   { name: 'core', under: 'src/server/core/' },
@@ -155,7 +155,7 @@ export const RULES = {
       { path: 'src/server/core/types.ts', typeOnly: true },
       { path: 'src/server/core/events.ts', typeOnly: true },
     ],
-    packages: { allow: ['react', 'react-dom', 'next', '@tanstack/react-query', '@trpc/client', '@trpc/tanstack-react-query', 'wagmi', 'viem', 'zod'] },
+    packages: { allow: ['react', 'react-dom', 'next', '@tanstack/react-query', '@trpc/client', '@trpc/tanstack-react-query', 'wagmi', 'viem', 'zod', 'swagger-ui-react'] },
     builtins: 'none',
     advice: {
       default:

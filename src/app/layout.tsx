@@ -1,7 +1,9 @@
 import type { Metadata, Viewport } from 'next';
 import type { ReactNode } from 'react';
 import { TRPCReactProvider } from './_trpc/client';
+import { Nav } from './_components/nav';
 import './globals.css';
+import './console.css';
 
 export const metadata: Metadata = {
   title: 'HyperGPU — training dashboard',
@@ -17,7 +19,10 @@ export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
       <body>
-        <TRPCReactProvider>{children}</TRPCReactProvider>
+        <TRPCReactProvider>
+          <Nav />
+          {children}
+        </TRPCReactProvider>
       </body>
     </html>
   );

@@ -31,9 +31,13 @@ import type { Aggregator, TrainingRepository } from './core/ports';
 import { createCoordinator } from './services/create-coordinator';
 import type { CoordinatorService } from './services/control';
 import { DatasetRegistry } from '../ml/datasets/registry';
+import { exportLayersModel } from '../ml/layers-export';
 import { initialParams, MODEL_NAMES, modelSpec } from '../ml/models';
 import { FRAME_HEADER_BYTES } from '../protocol/frame';
 import { JoinTokens } from './services/join-tokens';
+import type { HealthRegistry } from './services/health';
+import { coordinatorHealth } from './health-probes';
+import { createRequire } from 'node:module';
 
 export interface RuntimeOptions {
   dataDir: string;
@@ -88,6 +92,8 @@ export interface Runtime {
   aggregator: Aggregator;
   gateway: AgentGateway;
   joinTokens: JoinTokens;
+  /** Component health behind GET /health; other parts register theirs (the chain, settlement). */
+  health: HealthRegistry;
   server: Server;
   /** The operator credential: main.ts prints a newly created admin token once. */
   operatorAuth: OperatorAuthHandle;
@@ -96,6 +102,9 @@ export interface Runtime {
   listen(port: number, host: string): Promise<number>;
   close(): Promise<void>;
 }
+
+/** This coordinator's version, from package.json (GET /health). */
+const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** WebSocket paths this server owns. No Next page or route may use them (Next would close the socket). */
 export const AGENT_PATH = '/agent';
@@ -141,6 +150,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     models: {
       paramCount: (model) => modelSpec(model).paramCount,
       initialParams: (model, seed) => initialParams(modelSpec(model), seed),
+      exportLayers: (model, params, options) => exportLayersModel(modelSpec(model), params, options),
     },
     datasets: { describe: (id) => datasets.describe(id), list: () => datasets.list() },
     clock: systemClock,
@@ -154,9 +164,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   await start();
 
-  const metricsExporter = createMetricsExporter(coordinator);
+  const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats() });
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
+  const health = coordinatorHealth({ repo, aggregator, coordinator, gateway });
+  // Extras every API call may use: component health, operator actions at the gateway, the version for /health.
+  const extra = { health, version: VERSION, operations: { banAddress: (address: string, until: number, reason: string) => gateway.banAddress(address, until, reason) } };
 
   const security = options.security ?? {};
   const privateReads = security.privateReads ?? false;
@@ -166,7 +179,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcHttp = createHTTPHandler({
     router: appRouter,
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, ...extra }),
     basePath: `${TRPC_HTTP_PATH}/`,
   });
   const trpcWss = new WebSocketServer({ noServer: true, maxPayload: TRPC_WS_MAX_PAYLOAD });
@@ -174,7 +187,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     wss: trpcWss,
     router: appRouter,
     // One context per socket: the subscription count lives on it.
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, ...extra, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
     keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 },
   });
   // Replaced in listen(), once the bound address is known.
@@ -201,7 +214,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (url.split('?')[0] === METRICS_PATH) return void serveMetrics(req, res, metricsExporter, callerOf(req)(), privateReads);
     authRoutes
       .handle(req, res)
-      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens))
+      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens, extra))
       .then((handled) => {
         if (handled) return;
         if (fallback) return fallback(req, res);
@@ -230,6 +243,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   return {
     coordinator,
+    health,
     repo,
     aggregator,
     gateway,

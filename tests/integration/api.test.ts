@@ -27,7 +27,7 @@ describe('REST and tRPC API', () => {
   });
 
   it('reports health and an idle status before any session', async () => {
-    expect(await get('/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect(await get('/health')).toMatchObject({ status: 200, body: { status: 'ok', components: expect.arrayContaining([expect.objectContaining({ name: 'database', status: 'up' })]) } });
     expect(await get('/api/status')).toMatchObject({ status: 200, body: { state: 'idle', sessionId: null, round: 0 } });
     expect(await post('/api/training/pause')).toMatchObject({ status: 409, body: { error: { code: 'CONFLICT' } } });
   });
@@ -61,7 +61,10 @@ describe('REST and tRPC API', () => {
     expect(node.acceptedContributions).toBeGreaterThan(0);
     expect((await get(`/api/nodes/${node.id}`)).body).toMatchObject({ id: node.id, name: 'local-1' });
     expect(await get('/api/nodes/9999')).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
-    expect((await get('/api/nodes/abc')).status).toBe(400);
+    // By name too, as the table shows it; a name nobody has is a 404, a malformed id a 400.
+    expect((await get('/api/nodes/local-1')).body).toMatchObject({ id: node.id, name: 'local-1' });
+    expect((await get('/api/nodes/abc')).status).toBe(404);
+    expect((await get('/api/nodes/0')).status).toBe(400);
 
     // An evaluation after 20 rounds (1,280 samples of SGD with momentum): the model has learned, not guessed.
     const metrics = await eventually(

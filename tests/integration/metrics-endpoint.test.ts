@@ -54,6 +54,9 @@ describe('GET /metrics', () => {
       ['hypergpu_nodes', 'gauge'],
       ['hypergpu_session_updates', 'gauge'],
       ['hypergpu_checkpoints', 'gauge'],
+      ['hypergpu_session_updates_rejected', 'gauge'],
+      ['hypergpu_aggregation_seconds_total', 'counter'],
+      ['hypergpu_aggregations_total', 'counter'],
       ['hypergpu_process_resident_memory_bytes', 'gauge'],
       ['hypergpu_process_cpu_seconds_total', 'counter'],
     ]) {
@@ -73,6 +76,12 @@ describe('GET /metrics', () => {
     expect(sampleValue(second, 'hypergpu_session_updates', { result: 'accepted' })).toBeGreaterThan(0);
     expect(sampleValue(second, 'hypergpu_session_updates', { result: 'rejected' })).toBeGreaterThanOrEqual(0);
     expect(sampleValue(second, 'hypergpu_checkpoints')).toBeGreaterThanOrEqual(1);
+    // Every committed round was aggregated in the workers (health probes aggregate a little too, hence >=).
+    expect(sampleValue(second, 'hypergpu_aggregations_total')).toBeGreaterThanOrEqual(rounds);
+    expect(sampleValue(second, 'hypergpu_aggregation_seconds_total')).toBeGreaterThan(0);
+    // Rejections by reason sum to at most the session's rejected updates (the window is its last 1,000 rounds).
+    const byReason = second.get('hypergpu_session_updates_rejected')!.samples;
+    expect(byReason.reduce((sum, x) => sum + x.value, 0)).toBeLessThanOrEqual(sampleValue(second, 'hypergpu_session_updates', { result: 'rejected' })!);
   }, 240_000);
 
   it('answers POST with 405', async () => {

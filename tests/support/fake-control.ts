@@ -1,6 +1,8 @@
 // A TrainingControl made of plain objects, for unit tests of the API layer (procedures, tRPC router, REST
 // facade). It keeps one session in memory, follows start/pause/resume/stop like the coordinator (CONFLICT when
 // the state does not allow it) and answers every read from fixed records built here.
+import { exportLayersModel } from '../../src/ml/layers-export';
+import { initialParams, modelSpec } from '../../src/ml/models';
 import { EventBus } from '../../src/server/adapters/event-bus';
 import { RequestError } from '../../src/protocol/errors';
 import type { StatusSnapshot } from '../../src/server/core/events';
@@ -121,6 +123,13 @@ export function createFakeControl(rounds = 12): FakeControl {
       data.contributions.filter((c) => c.sessionId === id && (!range || (c.round > range.afterRound && c.round <= range.afterRound + range.rounds))),
     checkpoints: async (id) => data.checkpoints.filter((c) => c.sessionId === id),
     sessionEvents: async (id) => data.events.filter((e) => e.sessionId === id),
+    async modelFiles(id, round, weightsPath) {
+      const s = sessionOf(id);
+      const checkpoint = round === null ? data.checkpoints.filter((c) => c.sessionId === id).at(-1) : data.checkpoints.find((c) => c.sessionId === id && c.round === round);
+      if (!s || !checkpoint) throw new RequestError('NOT_FOUND', `session ${id} has no checkpoint${round === null ? '' : ` at round ${round}`}`);
+      const spec = modelSpec(s.config.model);
+      return exportLayersModel(spec, initialParams(spec, 1), { weightsPath, metadata: { sessionId: id, round: checkpoint.round } });
+    },
     datasets: async () => [{ id: 'mnist', trainSize: 60_000, testSize: 10_000, inputShape: [28, 28, 1] }],
     async ledger(id): Promise<LedgerReport> {
       const s = sessionOf(id);
@@ -189,6 +198,11 @@ export function createFakeControl(rounds = 12): FakeControl {
       return { ...data.session };
     },
     pause: async () => transition('pause', 'running', 'paused'),
+    async kick(nodeId) {
+      const node = data.nodes.find((n) => n.id === nodeId);
+      if (!node) throw new RequestError('NOT_FOUND', `node ${nodeId} is not known to this coordinator`);
+      Object.assign(node, { status: 'failed', statusReason: 'kicked by the operator', currentRound: null });
+    },
     resume: async () => transition('resume', 'paused', 'running'),
     stop: async () => transition('stop', null, 'stopped'),
   };

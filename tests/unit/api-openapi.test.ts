@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { jsonSchemaOf } from '../../src/server/api/openapi';
 import { handleRest, type RestAccess } from '../../src/server/api/rest';
+import type { ApiContext } from '../../src/server/api/procedure';
 import { JoinTokens } from '../../src/server/services/join-tokens';
 import { createFakeControl, type FakeControl } from '../support/fake-control';
 import { createFakeRepository } from '../support/fake-repository';
@@ -16,6 +17,12 @@ import { checkJsonSchema } from '../support/json-schema-check';
 
 const OPERATOR: RestAccess = { caller: () => ({ kind: 'operator', via: 'token' }), privateReads: false };
 const ANONYMOUS: RestAccess = { caller: () => ({ kind: 'anonymous' }), privateReads: false };
+
+/** Bodies for operations whose input has required fields ('{}' for the rest). */
+const BODIES: Record<string, string> = { 'nodes.banAddress': JSON.stringify({ address: '192.0.2.7', seconds: 60 }) };
+/** The gateway's address bans, recorded. */
+const banned: string[] = [];
+const ADDRESS_BANS: ApiContext['operations'] = { banAddress: (address) => (banned.push(address), 0) };
 
 interface Answer {
   status: number;
@@ -26,21 +33,22 @@ interface Answer {
 function setup() {
   const control = createFakeControl();
   const joinTokens = new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false);
-  const call = async (method: string, url: string, body?: string, access: RestAccess = OPERATOR): Promise<Answer> => {
+  const call = async (method: string, url: string, body?: string, access: RestAccess = OPERATOR, operations?: ApiContext['operations']): Promise<Answer> => {
     const req = Readable.from(body === undefined ? [] : [Buffer.from(body)]) as unknown as IncomingMessage;
     Object.assign(req, { method, url, headers: {} });
     const answer: Answer = { status: 0, headers: {}, body: undefined };
-    let raw = '';
+    let raw: string | Uint8Array = '';
     const res = {
       setHeader: (name: string, value: string) => (answer.headers[name.toLowerCase()] = value),
       writeHead(status: number, headers: Record<string, string | number>) {
         answer.status = status;
         for (const [k, v] of Object.entries(headers)) answer.headers[k.toLowerCase()] = v;
       },
-      end: (text?: string) => (raw = text ?? ''),
+      end: (text?: string | Uint8Array) => (raw = text ?? ''),
     } as unknown as ServerResponse;
-    expect(await handleRest(req, res, control, Date.now(), access, joinTokens), `${method} ${url} handled`).toBe(true);
-    if (raw) answer.body = JSON.parse(raw);
+    expect(await handleRest(req, res, control, Date.now(), access, joinTokens, { operations }), `${method} ${url} handled`).toBe(true);
+    if (typeof raw !== 'string') answer.body = raw;
+    else if (raw) answer.body = JSON.parse(raw);
     return answer;
   };
   return { control, call };
@@ -61,7 +69,17 @@ function expectDocumented(doc: any, { path, method, op }: Operation, answer: Ans
   const label = `${method.toUpperCase()} ${path} → ${answer.status} ${JSON.stringify(answer.body)?.slice(0, 200)}`;
   const documented = op.responses[String(answer.status)];
   expect(documented, `${label}: status not documented`).toBeDefined();
-  expect(checkJsonSchema(documented.content['application/json'].schema, answer.body, doc), label).toEqual([]);
+  const json = documented.content['application/json'];
+  if (json) {
+    expect(answer.headers['content-type'], label).toMatch(/^application\/json/);
+    expect(checkJsonSchema(json.schema, answer.body, doc), label).toEqual([]);
+    return;
+  }
+  // Bytes: the one media type documented, and a body of bytes of the length the header says.
+  const [mediaType] = Object.keys(documented.content);
+  expect(answer.headers['content-type'], label).toBe(mediaType);
+  expect(answer.body, label).toBeInstanceOf(Uint8Array);
+  expect(answer.headers['content-length']).toBe((answer.body as Uint8Array).byteLength);
 }
 
 describe('OpenAPI document at /api/openapi.json', () => {
@@ -100,9 +118,9 @@ describe('OpenAPI document at /api/openapi.json', () => {
     let joinTokenId = 0;
     for (const operation of ops) {
       const { path, method, op } = operation;
-      const ids: Record<string, number> = { sessionId: 1, id: path.startsWith('/api/join-tokens') ? joinTokenId : 1 };
+      const ids: Record<string, number> = { sessionId: 1, round: 2, id: path.startsWith('/api/join-tokens') ? joinTokenId : 1 };
       const url = path.replace(/\{(\w+)\}/g, (_, name: string) => String(ids[name]));
-      const answer = await call(method.toUpperCase(), url, op.requestBody ? '{}' : undefined);
+      const answer = await call(method.toUpperCase(), url, op.requestBody ? (BODIES[op.operationId] ?? '{}') : undefined, OPERATOR, ADDRESS_BANS);
       expectDocumented(doc, operation, answer);
       const success = Object.keys(op.responses).find((s) => s.startsWith('2'));
       expect(String(answer.status), `${method} ${url}: ${JSON.stringify(answer.body)}`).toBe(success);
@@ -150,7 +168,7 @@ describe('OpenAPI document at /api/openapi.json', () => {
     const doc = (await call('GET', '/api/openapi.json')).body;
     const guarded = operations(doc).filter((o) => o.op.security.length > 0);
     expect(guarded.map((o) => o.op.operationId).sort()).toEqual(
-      ['agents.issueJoinToken', 'agents.joinTokens', 'agents.revokeJoinToken', 'training.pause', 'training.resume', 'training.start', 'training.stop'].sort(),
+      ['agents.issueJoinToken', 'agents.joinTokens', 'agents.revokeJoinToken', 'nodes.banAddress', 'nodes.kick', 'training.pause', 'training.resume', 'training.start', 'training.stop'].sort(),
     );
     for (const operation of guarded) {
       const answer = await call(operation.method.toUpperCase(), operation.path.replace(/\{\w+\}/g, '1'), undefined, ANONYMOUS);

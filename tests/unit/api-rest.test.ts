@@ -130,10 +130,12 @@ describe('REST facade', () => {
     expect(notObject.status).toBe(400);
     expect(control.data.session).toBeNull();
 
+    // A node is found by id or by name: a word is a name (unknown here: 404); a number must be a positive integer.
     const word = await get(control, '/api/nodes/abc');
-    expect(word).toMatchObject({ status: 400, body: { error: { code: 'BAD_REQUEST' } } });
-    expect(word.body.error.message).toMatch(/^invalid request: path parameter id: .*number/);
+    expect(word).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND', message: expect.stringMatching(/node "abc" is not known/) } } });
+    expect((await get(control, '/api/nodes/node-2')).body).toMatchObject({ id: 2, name: 'node-2' });
     expect((await get(control, '/api/nodes/0')).body.error.message).toMatch(/path parameter id: /);
+    expect((await get(control, `/api/nodes/${'x'.repeat(65)}`)).status).toBe(400);
     expect((await get(control, '/api/nodes/1.5')).status).toBe(400);
     expect((await get(control, '/api/sessions/x/rounds')).body.error.message).toMatch(/path parameter sessionId/);
     const limit = await get(control, '/api/metrics?limit=0');

@@ -105,6 +105,36 @@ describe('coordinator services', () => {
     expect(first.closed?.code).toBe(4003);
   });
 
+  it('starts a session from another’s checkpoint, and rebuilds it from those weights after a crash before its own first checkpoint', async () => {
+    const first = await boot();
+    const source = await first.service.start({ ...sgd, checkpointEvery: 2 });
+    const a = await join(first.coordinator, 'a');
+    for (let i = 0; i < 2; i++) {
+      send(first.coordinator, a, a.link.last('assignment')!.assignment, 0.25);
+      await flush();
+    }
+    const checkpoint = (await first.repo.latestCheckpoint(source.id))!;
+    expect(checkpoint.round).toBe(2);
+    const trained = first.service.currentParams()!.slice();
+    await first.service.stop();
+    await flush();
+    await expect(first.service.start({ initFrom: { sessionId: source.id, round: 99 } })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const started = await first.service.start({ initFrom: { sessionId: source.id, round: 2 }, maxRounds: 100 });
+    expect(started.config).toMatchObject({ initFrom: { sessionId: source.id, round: 2 }, batchSize: sgd.batchSize, maxRounds: 100, optimizer: { name: 'sgd' } });
+    expect(first.service.modelIdentity()).toMatchObject({ sessionId: started.id, modelVersion: 0 });
+    expect(Array.from(first.service.currentParams()!)).toEqual(Array.from(trained)); // the checkpoint's weights, not the seed's
+    const b = await join(first.coordinator, 'b');
+    send(first.coordinator, b, b.link.last('assignment')!.assignment, 0.5);
+    await flush();
+    const afterOne = first.service.currentParams()!.slice();
+    expect(await first.repo.latestCheckpoint(started.id)).toBeNull(); // dies before its first checkpoint
+
+    const second = await boot(first);
+    const resumed = await second.service.resumeInterrupted();
+    expect(resumed).toMatchObject({ id: started.id, modelVersion: 1 });
+    expect(Array.from(second.service.currentParams()!)).toEqual(Array.from(afterOne));
+  });
+
   it('rebuilds the exact model after a crash from the checkpoint plus the journal; credit and the ledger stay exact', async () => {
     const first = await boot();
     const session = await first.service.start({ ...sgd, optimizer: { name: 'adam', learningRate: 0.1 }, checkpointEvery: 2 });

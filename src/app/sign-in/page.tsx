@@ -2,12 +2,16 @@
 // Operator sign-in: the admin token (printed by the server the first time it started) is posted as JSON to
 // /api/auth/sign-in, which answers with an HttpOnly, SameSite=Strict session cookie. The token never stays in
 // the page: the field is cleared, and nothing is stored in localStorage.
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 
 export default function SignInPage() {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Until React runs, a submit would be the browser's own: a GET of this page with the token in the URL (and in
+  // history and logs). The button stays disabled until then; the field has no name and the form posts anyway.
+  const [hydrated, setHydrated] = useState(false);
+  useEffect(() => setHydrated(true), []);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -44,7 +48,7 @@ export default function SignInPage() {
 
   return (
     <div className="page sign-in-page">
-      <form className="panel sign-in" onSubmit={submit} data-testid="sign-in-form">
+      <form className="panel sign-in" method="post" onSubmit={submit} data-testid="sign-in-form">
         <h1>Sign in to operate HyperGPU</h1>
         <p className="muted">
           Starting, pausing, resuming and stopping training need the <b>admin token</b>. The server printed it on its
@@ -55,7 +59,6 @@ export default function SignInPage() {
           <span>Admin token</span>
           <input
             type="password"
-            name="token"
             autoComplete="current-password"
             autoFocus
             value={token}
@@ -70,7 +73,7 @@ export default function SignInPage() {
           </div>
         )}
         <div className="sign-in-actions">
-          <button type="submit" className="btn btn-primary" disabled={busy} data-testid="sign-in-submit">
+          <button type="submit" className="btn btn-primary" disabled={busy || !hydrated} data-testid="sign-in-submit">
             {busy ? 'Signing in…' : 'Sign in'}
           </button>
           <a href="/" className="link">

@@ -43,6 +43,8 @@ export interface AgentGatewayOptions {
 export interface AgentGateway {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
   connections(): number;
+  /** The operator bans an address: its open agent sockets are closed and its upgrades refused until then. Returns how many closed. */
+  banAddress(address: string, untilMs: number, reason: string): number;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,8 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
   const openPerAddress = new Map<string, number>();
   const strikes = new Map<string, number[]>();
   const bannedUntil = new Map<string, number>();
+  /** Open sockets by remote address, so an operator's ban can close them. */
+  const socketsOf = new Map<string, Set<WebSocket>>();
 
   /** Counts a strike against an address; enough of them in the window and the address is refused for a while. */
   const strike = (address: string, what: string) => {
@@ -254,7 +258,11 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
       }
     });
 
+    const sockets = socketsOf.get(address) ?? new Set<WebSocket>();
+    socketsOf.set(address, sockets.add(socket));
     socket.on('close', (code: number, reason: Buffer) => {
+      sockets.delete(socket);
+      if (sockets.size === 0 && socketsOf.get(address) === sockets) socketsOf.delete(address);
       clearTimeout(helloTimer);
       clearInterval(pinger);
       const why = endedBecause ?? `code ${code}${reason.length ? `: ${sanitizeText(reason.toString())}` : ''}`;
@@ -285,6 +293,12 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
   };
 
   return {
+    banAddress(address, untilMs, reason) {
+      bannedUntil.set(address, untilMs);
+      const open = [...(socketsOf.get(address) ?? [])];
+      for (const socket of open) socket.close(CLOSE_CODES.banned, reason.slice(0, 120));
+      return open.length;
+    },
     handleUpgrade(request, socket, head) {
       const address = request.socket.remoteAddress ?? 'unknown';
       const until = bannedUntil.get(address);

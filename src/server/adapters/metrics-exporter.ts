@@ -11,8 +11,9 @@ import { HyperGpuError } from '../../protocol/errors';
 import { translateError } from '../core/error-table';
 import type { CoordinatorEvent, StatusSnapshot } from '../core/events';
 import { checkAccess, type Caller } from '../core/operator-access';
-import type { EventPublisher } from '../core/ports';
-import type { CheckpointRecord, NodeSnapshot, NodeStatus } from '../core/types';
+import type { EventPublisher, RoundRange } from '../core/ports';
+import { reasonCode } from '../core/console-views';
+import type { CheckpointRecord, ContributionRecord, NodeSnapshot, NodeStatus } from '../core/types';
 
 /** The path Prometheus scrapes. */
 export const METRICS_PATH = '/metrics';
@@ -22,8 +23,13 @@ export interface MetricsSource {
   status(): StatusSnapshot;
   nodes(): NodeSnapshot[];
   checkpoints(sessionId: number): Promise<CheckpointRecord[]>;
+  /** Rejected updates are read from the ledger at scrape time, over the session's recent rounds. */
+  contributions?(sessionId: number, range: RoundRange): Promise<ContributionRecord[]>;
   readonly events: EventPublisher;
 }
+
+/** Rounds of the current session whose rejections /metrics counts by reason (a scrape reads one page of the ledger). */
+export const REJECTION_WINDOW_ROUNDS = 1000;
 
 export interface MetricsExporter {
   /** The exposition text and its content type. */
@@ -35,7 +41,10 @@ export interface MetricsExporter {
 /** Every node status, so that a status with no node reads 0 rather than vanishing from the scrape. */
 const NODE_STATUSES = Object.keys({ connecting: true, idle: true, training: true, failed: true, left: true } satisfies Record<NodeStatus, true>);
 
-export function createMetricsExporter(source: MetricsSource, options: { processMetrics?: boolean } = {}): MetricsExporter {
+export function createMetricsExporter(
+  source: MetricsSource,
+  options: { processMetrics?: boolean; aggregation?: () => { calls: number; wallMs: number } } = {},
+): MetricsExporter {
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hypergpu_' });
 
@@ -112,6 +121,44 @@ export function createMetricsExporter(source: MetricsSource, options: { processM
       this.set(sessionId === null ? 0 : (await source.checkpoints(sessionId)).length);
     },
   });
+
+  new Gauge({
+    name: 'hypergpu_session_updates_rejected',
+    help: `Updates of the current session rejected, by reason code, over its last ${REJECTION_WINDOW_ROUNDS} rounds (read from the ledger).`,
+    labelNames: ['reason'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const status = source.status();
+      if (status.sessionId === null || !source.contributions) return;
+      const rows = await source.contributions(status.sessionId, { afterRound: Math.max(0, status.round - REJECTION_WINDOW_ROUNDS), rounds: REJECTION_WINDOW_ROUNDS });
+      const byReason = new Map<string, number>();
+      for (const row of rows) if (row.status === 'rejected') byReason.set(reasonCode(row.reason), (byReason.get(reasonCode(row.reason)) ?? 0) + (row.count ?? 1));
+      for (const [reason, n] of byReason) this.set({ reason }, n);
+    },
+  });
+  if (options.aggregation) {
+    const read = options.aggregation;
+    // A summary's _sum and _count pair: rate(_sum)/rate(_count) is the mean aggregation time over any window.
+    new Counter({
+      name: 'hypergpu_aggregation_seconds_total',
+      help: 'Time spent aggregating rounds in the worker threads (from the call to the result), since this process started.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read().wallMs / 1000);
+      },
+    });
+    new Counter({
+      name: 'hypergpu_aggregations_total',
+      help: 'Aggregations (one per applied round) since this process started.',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read().calls);
+      },
+    });
+  }
 
   return {
     async scrape() {

@@ -21,6 +21,7 @@ import type {
   SessionConfig,
   SessionEvent,
   SessionSnapshot,
+  RoundTimelineEntry,
 } from '../core/types';
 import type { EpochCoverage, LedgerReport } from '../core/ledger';
 
@@ -70,6 +71,7 @@ export const sessionConfig = z.object({
     .optional(),
   globalBatch: int.optional(),
   clipFactor: z.number().optional(),
+  initFrom: z.object({ sessionId: int, round: int }).optional(),
 });
 
 export const sessionSnapshot = z.object({
@@ -273,7 +275,74 @@ export const metricsReport = z.object({
 });
 export type MetricsReport = z.infer<typeof metricsReport>;
 
-export const healthReport = z.object({ status: z.literal('ok'), uptimeSeconds: z.number(), state: sessionState });
+export const nodeActivity = z.object({
+  node: nodeSnapshot,
+  sessionId: int.nullable(),
+  accepted: int,
+  rejected: int,
+  rejectedByReason: z.record(z.string(), int),
+  contributions: z.array(
+    z.object({
+      round: int,
+      receivedAt: time,
+      latencyMs: time.nullable(),
+      samples: int,
+      samplesPerSecond: measure.nullable(),
+      status: z.enum(['applied', 'rejected']),
+      reason: z.string().nullable(),
+      count: int,
+    }),
+  ),
+  failures: z.array(sessionEvent),
+});
+
+export const roundTimelineEntry = z.object({
+  round: int,
+  openedAt: time,
+  durationMs: time,
+  applied: z.boolean(),
+  assigned: int,
+  failures: int,
+  cutoffMs: time.nullable(),
+  deadlineMs: time,
+  arrivals: z.array(z.object({ nodeId: int, atMs: time, status: z.enum(['applied', 'rejected']), reason: z.string().nullable(), late: z.boolean() })),
+});
+
+/** model.json of a downloaded model (TensorFlow.js layers format; the topology is tfjs-layers' own shape). */
+export const layersModelJson = z.object({
+  format: z.literal('layers-model'),
+  generatedBy: z.string(),
+  convertedBy: z.null(),
+  modelTopology: z.record(z.string(), z.unknown()),
+  weightsManifest: z.array(
+    z.object({ paths: z.array(z.string()), weights: z.array(z.object({ name: z.string(), shape: z.array(int), dtype: z.literal('float32') })) }),
+  ),
+  userDefinedMetadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** The weights file's name next to model.json (tfjs resolves it against model.json's URL or folder). */
+export const WEIGHTS_FILE = 'weights.bin';
+
+/** Bytes answered as application/octet-stream (REST only). */
+export const binaryBody = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'bytes');
+export type LayersModelJson = z.infer<typeof layersModelJson>;
+
+export const componentReport = z.object({
+  name: z.string(),
+  status: z.enum(['up', 'down', 'idle']),
+  required: z.boolean(),
+  detail: z.string().nullable(),
+  latencyMs: z.number(),
+});
+
+/** 'down' (HTTP 503): a component the coordinator needs is down; 'degraded': an optional one is. */
+export const healthReport = z.object({
+  status: z.enum(['ok', 'degraded', 'down']),
+  version: z.string(),
+  uptimeSeconds: z.number(),
+  state: sessionState,
+  components: z.array(componentReport),
+});
 export type HealthReport = z.infer<typeof healthReport>;
 
 // ---- The DTOs and the domain types are the same types: the build fails here when either side moves. ----
@@ -300,5 +369,6 @@ export type DtoMatchesDomain = [
   Expect<Same<typeof logLine, LogLine>>,
   Expect<Same<typeof coordinatorEvent, CoordinatorEvent>>,
   Expect<Same<typeof dashboardSnapshot, DashboardSnapshot>>,
+  Expect<Same<typeof roundTimelineEntry, RoundTimelineEntry>>,
   Expect<Same<typeof liveMessage, { type: 'snapshot'; snapshot: DashboardSnapshot } | CoordinatorEvent>>,
 ];

@@ -87,6 +87,11 @@ export const startTrainingInput = z
     globalBatch: z.number().int().min(8).max(1_048_576).optional(),
     /** Clip each update to this many times the round's median update norm (1 to 1,000; absent: no clipping). */
     clipFactor: z.number().min(1).max(1000).optional(),
+    /**
+     * Start from a checkpoint (GET /api/sessions/{id}/checkpoints lists them): its weights, a fresh optimizer, and
+     * its session's settings as the defaults for what this body leaves out.
+     */
+    fromCheckpoint: z.object({ sessionId: z.number().int().positive(), round: z.number().int().min(0) }).strict().optional(),
   })
   .strict();
 
@@ -105,3 +110,31 @@ export const roundPageInput = z.object({
   afterRound: z.number().int().min(0).default(0),
   rounds: z.number().int().min(1).max(MAX_ROUNDS_PER_PAGE).default(1000),
 });
+
+/** One checkpoint of a session, by the round it was written at. */
+export const checkpointInput = z.object({ sessionId: positiveId, round: z.number().int().min(0) });
+
+/**
+ * A node by its numeric id or its name (people type what the table shows). Names follow the agent protocol's
+ * rules (printable, at most 64 characters); a string of digits is an id.
+ */
+export const nodeKeyInput = z.object({ id: z.union([positiveId, z.string().min(1).max(64)]) });
+
+/** Kick a node: disconnected, no further work or credit in this session; `banSeconds` also refuses its name that long. */
+export const kickInput = z
+  .object({
+    id: z.union([positiveId, z.string().min(1).max(64)]),
+    /** At most 30 days: bans live in memory and end at a restart anyway. */
+    banSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+    reason: z.string().max(200).optional(),
+  })
+  .strict();
+
+/** Ban an address (IPv4 or IPv6 as the socket reports it): its agent sockets are closed and refused until then. */
+export const banAddressInput = z
+  .object({
+    address: z.union([z.ipv4(), z.ipv6()]),
+    seconds: z.number().int().min(1).max(30 * 24 * 3600),
+    reason: z.string().max(200).optional(),
+  })
+  .strict();

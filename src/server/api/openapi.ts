@@ -86,7 +86,11 @@ export function buildOpenApi(routes: readonly RestRoute[], options: { privateRea
     if (params.length > 0) errors.add(404);
     if (definition.kind === 'mutation') errors.add(409);
 
-    const responses: Record<string, unknown> = { [status]: { description: 'Success', content: { 'application/json': { schema: success } } } };
+    // Bytes (model weights) are a binary string in their own media type; everything else is JSON.
+    const content = binding.contentType ? { [binding.contentType]: { schema: { type: 'string', contentMediaType: binding.contentType } } } : { 'application/json': { schema: success } };
+    const responses: Record<string, unknown> = { [status]: { description: 'Success', content } };
+    // An unhealthy answer is the same document with 503.
+    if (binding.unhealthy) responses['503'] = { description: 'A component the coordinator needs is down (the same body says which)', content };
     for (const code of [...errors].sort()) {
       responses[String(code)] = { description: ERROR_DESCRIPTIONS[code], content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
     }

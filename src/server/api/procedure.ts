@@ -4,6 +4,7 @@
 // validates the same input, returns the same output and fails the same way on every transport.
 import type { z } from 'zod';
 import type { Caller } from '../core/operator-access';
+import type { HealthRegistry } from '../services/health';
 import type { JoinTokens } from '../services/join-tokens';
 import type { TrainingControl } from '../services/training-control';
 
@@ -25,6 +26,12 @@ export interface ApiContext {
   subscriptions?: { live: number; max: number };
   /** Agent admission (join tokens); absent on a server built without it. */
   joinTokens?: JoinTokens;
+  /** What the operator can do at the agent gateway; absent on a server built without one. */
+  operations?: { banAddress(address: string, untilMs: number, reason: string): number };
+  /** Component health (database, workers, evaluator, agent channel, and what others register); absent: liveness only. */
+  health?: HealthRegistry;
+  /** This coordinator's version (package.json), for /health. */
+  version?: string;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';
@@ -44,6 +51,10 @@ export interface RestBinding {
    * objects (`{ "nodes": [...] }`), so a script can tell an empty list from an error at a glance.
    */
   envelope?: string;
+  /** An answer this says is unhealthy goes out with 503 (the same body): /health. */
+  unhealthy?: (output: unknown) => boolean;
+  /** The output is bytes (a Uint8Array), answered with this content type instead of JSON. */
+  contentType?: 'application/octet-stream';
 }
 
 /** The input a resolver receives: the parsed input, or undefined for a procedure without one. */

@@ -9,7 +9,7 @@ import { translateError, type TranslatedCode } from '../core/error-table';
 import { checkAccess, type Caller } from '../core/operator-access';
 import { checkOutput, type ApiContext, type ProcedureDefinition, type RestBinding } from './procedure';
 import { buildOpenApi } from './openapi';
-import { listProcedures, type NamedProcedure } from './procedures';
+import { listRestProcedures, type NamedProcedure } from './procedures';
 import type { TrainingControl } from '../services/training-control';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -37,7 +37,7 @@ export interface RestRoute {
 }
 
 /** The REST routes of a set of procedures; routes with fewer path parameters are tried first (static paths win). */
-export function restRoutes(procedures: NamedProcedure[] = listProcedures()): RestRoute[] {
+export function restRoutes(procedures: NamedProcedure[] = listRestProcedures()): RestRoute[] {
   const routes: RestRoute[] = [];
   for (const { path, definition } of procedures) {
     const binding = definition.rest;
@@ -87,6 +87,7 @@ export async function handleRest(
   startedAt: number,
   access: RestAccess,
   joinTokens?: ApiContext['joinTokens'],
+  extra: Pick<ApiContext, 'operations' | 'health' | 'version'> = {},
 ): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -110,9 +111,10 @@ export async function handleRest(
     const caller = access.caller();
     checkAccess(route.procedure, route.definition.access, caller, access.privateReads);
     const body = route.binding.body ? await readJsonBody(req) : undefined;
-    const ctx: ApiContext = { control, startedAt, caller: () => caller, privateReads: access.privateReads, joinTokens };
+    const ctx: ApiContext = { control, startedAt, caller: () => caller, privateReads: access.privateReads, joinTokens, ...extra };
     const output = await callRoute(route, ctx, route.pattern.exec(path)!.slice(1), url.searchParams, body);
-    send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
+    if (route.binding.contentType) sendBytes(res, route.binding.contentType, output as Uint8Array, req.method === 'HEAD');
+    else send(res, route.binding.unhealthy?.(output) ? 503 : (route.binding.status ?? 200), route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
   } catch (error) {
     sendError(res, error);
   }
@@ -173,15 +175,19 @@ function safeDecode(raw: string): string {
   }
 }
 
-type AnySchema = { _zod: { def: { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema> } } };
+type AnySchema = { _zod: { def: { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema>; options?: AnySchema[] } } };
 
-/** Names of the fields of an object input (optional or not) whose schema is a number. */
+/**
+ * Names of the fields of an object input (optional or not) whose schema is a number, or a union with a number
+ * (a node by id or name: "7" is the id 7, "gpu-box" stays a name).
+ */
 function numericFields(schema: z.ZodType | null): ReadonlySet<string> {
   const unwrap = (s: AnySchema): AnySchema => (s._zod.def.innerType ? unwrap(s._zod.def.innerType) : s);
   const fields = new Set<string>();
   if (!schema) return fields;
   const object = unwrap(schema as unknown as AnySchema);
-  for (const [name, field] of Object.entries(object._zod.def.shape ?? {})) if (unwrap(field)._zod.def.type === 'number') fields.add(name);
+  const isNumber = (s: AnySchema): boolean => s._zod.def.type === 'number' || (s._zod.def.type === 'union' && (s._zod.def.options ?? []).some((o) => isNumber(unwrap(o))));
+  for (const [name, field] of Object.entries(object._zod.def.shape ?? {})) if (isNumber(unwrap(field))) fields.add(name);
   return fields;
 }
 
@@ -217,6 +223,11 @@ export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   } catch (error) {
     throw new RestError('BAD_REQUEST', `body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+function sendBytes(res: ServerResponse, contentType: string, bytes: Uint8Array, headOnly: boolean): void {
+  res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.byteLength, 'cache-control': 'no-store' });
+  res.end(headOnly ? undefined : bytes);
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headOnly = false, headers: Record<string, string | string[]> = {}): void {

@@ -21,6 +21,7 @@ export function toSessionConfigInput(input: StartTrainingInput): SessionConfigIn
   if (input.aggregation !== undefined) out.aggregation = input.aggregation;
   if (input.globalBatch !== undefined) out.globalBatch = input.globalBatch;
   if (input.clipFactor !== undefined) out.clipFactor = input.clipFactor;
+  if (input.fromCheckpoint !== undefined) out.initFrom = { ...input.fromCheckpoint };
   const optimizer = typeof input.optimizer === 'string' ? { name: input.optimizer } : { ...(input.optimizer ?? {}) };
   if (input.learningRate !== undefined) optimizer.learningRate = input.learningRate;
   if (Object.keys(optimizer).length > 0) out.optimizer = optimizer;

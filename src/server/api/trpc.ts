@@ -8,7 +8,7 @@ import {
   type TRPCQueryProcedure,
   type TRPCSubscriptionProcedure,
 } from '@trpc/server';
-import type { z } from 'zod';
+import { ZodError, type z } from 'zod';
 import { HyperGpuError } from '../../protocol/errors';
 import { trpcCodeFor, type TrpcErrorCode } from '../core/error-table';
 import { checkAccess } from '../core/operator-access';
@@ -28,9 +28,11 @@ export type { ApiContext } from './procedure';
 const t = initTRPC.context<ApiContext>().create({
   errorFormatter({ shape, error }) {
     const cause = error.cause;
+    // Invalid input: each issue with its field path, so a form can show the reason next to the field.
+    const issues = cause instanceof ZodError ? cause.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message })) : null;
     return {
       ...shape,
-      data: { ...shape.data, domainCode: cause instanceof HyperGpuError ? cause.code : null },
+      data: { ...shape.data, domainCode: cause instanceof HyperGpuError ? cause.code : null, issues },
     };
   },
 });

@@ -28,6 +28,17 @@ export interface Credentials {
 export interface ModelCatalog {
   paramCount(model: ModelName): number;
   initialParams(model: ModelName, seed: number): Float32Array;
+  /**
+   * The model as TensorFlow.js layers files (model.json naming `weightsPath`, and the weights), for downloads.
+   * Absent in a catalogue that cannot export (test fakes).
+   */
+  exportLayers?(model: ModelName, params: Float32Array, options: { weightsPath: string; metadata?: Record<string, unknown> }): ExportedModel;
+}
+
+/** A trained model as files a user can load: TensorFlow.js layers format. */
+export interface ExportedModel {
+  modelJson: Record<string, unknown>;
+  weights: Uint8Array;
 }
 
 /** Datasets the coordinator can hand out shards of. */

@@ -62,6 +62,11 @@ export interface SessionConfig {
    * is scaled down to that length, so no single update moves the model further than a typical one. Absent: none.
    */
   clipFactor?: number;
+  /**
+   * The checkpoint this session's model starts from (its weights; the optimizer starts fresh); absent: from the
+   * seed. Kept in the config so that recovery can rebuild a session that crashed before its first checkpoint.
+   */
+  initFrom?: { sessionId: number; round: number };
 }
 
 export type AggregationRule =
@@ -227,3 +232,29 @@ export const DEFAULT_OPTIMIZER: Record<OptimizerName, OptimizerConfig> = {
   sgd: { name: 'sgd', learningRate: 0.05, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
   adam: { name: 'adam', learningRate: 0.001, momentum: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 },
 };
+
+// ---- The console's per-round view (derived in core/console-views.ts; the page renders it) ----
+
+export interface RoundArrival {
+  nodeId: number;
+  /** Milliseconds after the round opened. */
+  atMs: number;
+  status: 'applied' | 'rejected';
+  reason: string | null;
+  /** After the straggler cut-off, or rejected as stale or late. */
+  late: boolean;
+}
+
+export interface RoundTimelineEntry {
+  round: number;
+  openedAt: number;
+  durationMs: number;
+  applied: boolean;
+  assigned: number;
+  failures: number;
+  /** The straggler cut-off, ms after the opening (derived, see the header); null before half delivered. */
+  cutoffMs: number | null;
+  /** The hard deadline, ms after the opening (derived, see the header). */
+  deadlineMs: number;
+  arrivals: RoundArrival[];
+}

@@ -6,15 +6,15 @@ import { CLOSE_CODES } from '../../protocol/messages';
 import { verifyLedger, type LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
 import { nodeSnapshot, nodeSnapshots, sessionSnapshot, statusOf } from '../core/engine/views';
-import type { Clock, DatasetCatalog, DatasetListing, EventPublisher, RoundRange, TrainingRepository } from '../core/ports';
+import type { Clock, DatasetCatalog, DatasetListing, EventPublisher, ExportedModel, RoundRange, TrainingRepository } from '../core/ports';
 import { resolveSessionConfig, type SessionConfigInput } from '../core/session-config';
-import type { CheckpointRecord, ContributionRecord, MetricPoint, NodeSnapshot, RoundSummary, SessionEvent, SessionSnapshot } from '../core/types';
+import type { CheckpointRecord, ContributionRecord, MetricPoint, NodeSnapshot, RoundSummary, SessionConfig, SessionEvent, SessionSnapshot } from '../core/types';
 import type { Evaluations } from './evaluations';
 import type { LiveView } from './live-view';
 import { TIMELINE_LIMIT } from './live-view';
 import type { ModelStore } from './model-store';
 import type { OutboxDispatcher } from './outbox';
-import { recoverSession, type RecoveryDeps } from './recovery';
+import { readCheckpointParams, recoverSession, type RecoveryDeps } from './recovery';
 import { errorText, type Runner } from './runner';
 import type { TrainingControl } from './training-control';
 
@@ -59,8 +59,24 @@ export class CoordinatorService implements TrainingControl {
   // ------------------------------------------------------------------ commands
 
   async start(input: SessionConfigInput): Promise<SessionSnapshot> {
+    let base: SessionConfig | undefined;
+    if (input.initFrom) {
+      // From a checkpoint: the source session's settings are the defaults (its model above all: the weights fit
+      // no other), and its weights are loaded before the engine is asked, so the start itself stays synchronous.
+      const { sessionId, round } = input.initFrom;
+      const source = await this.session(sessionId);
+      if (!source) throw new RequestError('NOT_FOUND', `session ${sessionId} does not exist`);
+      if (input.model && input.model !== source.config.model) {
+        throw new RequestError('BAD_REQUEST', `session ${sessionId} trained model ${source.config.model}; its checkpoint cannot start a ${input.model}`);
+      }
+      const { initFrom: _sourceOrigin, ...sourceConfig } = source.config;
+      base = sourceConfig;
+      this.deps.model.preset(input.initFrom, await readCheckpointParams(this.deps.recovery, sessionId, round));
+    }
+    // Open-pool defaults (a robust rule) sit under what the request says, above the source session's settings.
     const defaults = this.deps.sessionDefaults ?? {};
-    const config = resolveSessionConfig({ ...defaults, ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) });
+    const explicit = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+    const config = resolveSessionConfig({ ...defaults, ...explicit }, base);
     const { trainSize } = await this.describeDataset(config.dataset);
     const paramCount = this.deps.model.paramCount(config.model);
     const session = await this.deps.runner.request((requestId, at) => ({ type: 'start', at, requestId, config, trainSize, paramCount }));
@@ -69,6 +85,10 @@ export class CoordinatorService implements TrainingControl {
 
   async pause(): Promise<SessionSnapshot> {
     return (await this.deps.runner.request((requestId, at) => ({ type: 'pause', at, requestId })))!;
+  }
+
+  async kick(nodeId: number, options: { banSeconds: number | null; reason: string }): Promise<void> {
+    await this.deps.runner.request((requestId, at) => ({ type: 'kick', at, requestId, nodeId, banMs: options.banSeconds === null ? null : options.banSeconds * 1000, reason: options.reason }));
   }
 
   async resume(): Promise<SessionSnapshot> {
@@ -206,9 +226,40 @@ export class CoordinatorService implements TrainingControl {
     return this.deps.repo.listCheckpoints(sessionId);
   }
 
+  /**
+   * A session's model as TensorFlow.js layers files: the checkpoint at `round`, or the latest one (null). The
+   * metadata says where it comes from and the test accuracy measured at that round, when one was.
+   */
+  async modelFiles(sessionId: number, round: number | null, weightsPath: string): Promise<ExportedModel> {
+    const session = await this.session(sessionId);
+    if (!session) throw new RequestError('NOT_FOUND', `session ${sessionId} does not exist`);
+    const checkpoints = await this.deps.repo.listCheckpoints(sessionId);
+    const row = round === null ? checkpoints.at(-1) : checkpoints.find((c) => c.round === round);
+    if (!row) throw new RequestError('NOT_FOUND', round === null ? `session ${sessionId} has no checkpoint yet` : `session ${sessionId} has no checkpoint at round ${round}`);
+    const payload = await this.deps.recovery.checkpoints.read(row.path, row.sha256);
+    const metric = (await this.deps.repo.listMetrics(sessionId, 100_000)).find((m) => m.round === row.round);
+    const metadata = {
+      sessionId,
+      round: row.round,
+      modelVersion: row.modelVersion,
+      model: session.config.model,
+      dataset: session.config.dataset,
+      sha256: row.sha256,
+      testAccuracy: metric?.testAccuracy ?? null,
+      // What the model takes: one [28, 28, 1] image per sample, pixels scaled from 0-255 to 0-1.
+      input: 'float32 [batch, 28, 28, 1], pixels / 255',
+    };
+    return this.deps.model.exportLayers(session.config.model, payload.params, { weightsPath, metadata });
+  }
+
   /** The registered datasets with their sizes (a catalogue that cannot list offers none). */
   async datasets(): Promise<DatasetListing[]> {
     return (await this.deps.datasets.list?.()) ?? [];
+  }
+
+  /** The test-set evaluator's state, for /health. */
+  evaluatorHealth(): { status: 'up' | 'down' | 'idle'; detail: string | null } {
+    return this.deps.evaluations.health();
   }
 
   /** Test support and headless summaries: the parameters the coordinator holds now. */

@@ -30,13 +30,25 @@ export class Evaluations implements OutboxConsumer {
 
   constructor(private readonly deps: EvaluationsDeps) {}
 
+  /** For /health: no session to evaluate (idle), its evaluator loading or loaded (up), or unavailable (down). */
+  private loadError: string | null = null;
+
   start(sessionId: number, model: ModelName, dataset: string): void {
     void this.stop();
     this.evaluatorSession = sessionId;
+    this.loadError = null;
     this.evaluator = this.deps.createEvaluator(model, dataset).catch((error) => {
-      this.deps.log('error', `test-set evaluation unavailable: ${error instanceof Error ? error.message : String(error)}`);
+      const message = error instanceof Error ? error.message : String(error);
+      if (this.evaluatorSession === sessionId) this.loadError = message;
+      this.deps.log('error', `test-set evaluation unavailable: ${message}`);
       return null;
     });
+  }
+
+  health(): { status: 'up' | 'down' | 'idle'; detail: string | null } {
+    if (this.evaluatorSession === null) return { status: 'idle', detail: 'no session to evaluate' };
+    if (this.loadError !== null) return { status: 'down', detail: this.loadError };
+    return { status: 'up', detail: `evaluating session ${this.evaluatorSession}` };
   }
 
   async stop(): Promise<void> {

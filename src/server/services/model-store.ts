@@ -3,7 +3,7 @@
 // checkpointer and the evaluator touch the arrays.
 import { encodeFrame, FrameKind } from '../../protocol/frame';
 import type { OptimizerState } from '../core/optimizer';
-import type { ModelCatalog } from '../core/ports';
+import type { ExportedModel, ModelCatalog } from '../core/ports';
 import { strategyFor, type Strategy } from '../core/engine/strategy';
 import type { ModelName, SessionConfig } from '../core/types';
 
@@ -26,11 +26,33 @@ export class ModelStore {
     return this.catalog.paramCount(model);
   }
 
-  /** A fresh model for a new session, from the session's seed. */
+  /**
+   * Parameters a session started from a checkpoint begins with (config.initFrom), handed over by whoever read
+   * the checkpoint before asking the engine to start (the control service, or recovery after a crash).
+   */
+  private readonly presets = new Map<string, Float32Array>();
+
+  preset(from: { sessionId: number; round: number }, params: Float32Array): void {
+    this.presets.clear(); // one start at a time; an earlier preset whose start failed is stale
+    this.presets.set(`${from.sessionId}/${from.round}`, params);
+  }
+
+  /** A fresh model for a new session: the session's seed, or the checkpoint it starts from (with a fresh optimizer). */
   init(sessionId: number, config: SessionConfig): void {
     const strategy = strategyFor(config);
-    const params = this.catalog.initialParams(config.model, config.seed);
+    const from = config.initFrom;
+    const preset = from ? this.presets.get(`${from.sessionId}/${from.round}`) : undefined;
+    if (from && !preset) throw new Error(`session ${sessionId} starts from session ${from.sessionId}'s checkpoint at round ${from.round}, which was not loaded`);
+    if (preset && preset.length !== this.catalog.paramCount(config.model)) throw new Error(`the checkpoint holds ${preset.length} parameters, model ${config.model} has ${this.catalog.paramCount(config.model)}`);
+    if (from) this.presets.clear();
+    const params = preset ? preset.slice() : this.catalog.initialParams(config.model, config.seed);
     this.load({ sessionId, modelVersion: 0, params, optimizer: strategy.createOptimizerState(params.length) }, config);
+  }
+
+  /** Model files a user can download (TensorFlow.js layers format). */
+  exportLayers(model: SessionConfig['model'], params: Float32Array, options: { weightsPath: string; metadata?: Record<string, unknown> }): ExportedModel {
+    if (!this.catalog.exportLayers) throw new Error('this coordinator cannot export models');
+    return this.catalog.exportLayers(model, params, options);
   }
 
   load(model: LoadedModel, config: SessionConfig): void {

@@ -3,6 +3,7 @@
 // applied after it, in order. A checkpoint that cannot be read (damaged, missing) is skipped for the one before
 // it: the checkpointer keeps the journal back to the oldest checkpoint it retains, so the replay still reaches
 // the ledger's version. Which one was used, and why newer ones were skipped, is in `how` and `skipped`. The data cursor comes from the last recorded round, credit from the ledger.
+import { RequestError } from '../../protocol/errors';
 import { creditsFrom, closedEpochOf } from '../core/engine/accounting';
 import type { DurableSession, NodeCredit } from '../core/engine/committed';
 import { strategyFor } from '../core/engine/strategy';
@@ -58,6 +59,8 @@ export async function recoverSession(deps: RecoveryDeps, recentLimit: number): P
     }
   }
   if (!model) {
+    // A session started from another's checkpoint begins from those weights, not from its seed.
+    if (config.initFrom) deps.model.preset(config.initFrom, await readCheckpointParams(deps, config.initFrom.sessionId, config.initFrom.round));
     deps.model.init(saved.id, config);
     model = deps.model.model!;
   }
@@ -106,4 +109,12 @@ export async function recoverSession(deps: RecoveryDeps, recentLimit: number): P
       skipped,
     },
   };
+}
+
+/** The parameters of one session's checkpoint at one round; throws (NOT_FOUND for the API) when there is none. */
+export async function readCheckpointParams(deps: Pick<RecoveryDeps, 'repo' | 'checkpoints'>, sessionId: number, round: number): Promise<Float32Array> {
+  const row = (await deps.repo.listCheckpoints(sessionId)).find((c) => c.round === round);
+  if (!row) throw new RequestError('NOT_FOUND', `session ${sessionId} has no checkpoint at round ${round}`);
+  const payload = await deps.checkpoints.read(row.path, row.sha256);
+  return payload.params;
 }

@@ -2,7 +2,7 @@
 // validate input, call one of these, return the DTO.
 import type { LedgerReport } from '../core/ledger';
 import type { DashboardSnapshot, StatusSnapshot } from '../core/events';
-import type { DatasetListing, EventPublisher, RoundRange } from '../core/ports';
+import type { DatasetListing, EventPublisher, ExportedModel, RoundRange } from '../core/ports';
 import type { SessionConfigInput } from '../core/session-config';
 import type {
   CheckpointRecord,
@@ -36,8 +36,13 @@ export interface TrainingControl {
   ledger(sessionId: number): Promise<LedgerReport>;
   /** The datasets this coordinator registered (by id, never by path) with their sizes. */
   datasets(): Promise<DatasetListing[]>;
+  /** Starts a session; with `initFrom`, from that checkpoint's weights and (as defaults) its session's settings. */
   start(config: SessionConfigInput): Promise<SessionSnapshot>;
+  /** A session's model (the checkpoint at `round`, or the latest for null) as TensorFlow.js layers files. */
+  modelFiles(sessionId: number, round: number | null, weightsPath: string): Promise<ExportedModel>;
   pause(): Promise<SessionSnapshot>;
+  /** Disconnects a node; no further work or credit for it in this session; banSeconds also refuses its name that long. */
+  kick(nodeId: number, options: { banSeconds: number | null; reason: string }): Promise<void>;
   resume(): Promise<SessionSnapshot>;
   stop(): Promise<SessionSnapshot>;
   readonly events: EventPublisher;

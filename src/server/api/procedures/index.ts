@@ -7,6 +7,12 @@ import { issueJoinToken } from './agents/issue-join-token';
 import { joinTokens } from './agents/join-tokens';
 import { revokeJoinToken } from './agents/revoke-join-token';
 import { health } from './health';
+import { config } from './config';
+import { activity } from './nodes/activity';
+import { banAddress } from './nodes/ban-address';
+import { kick } from './nodes/kick';
+import { roundTimelineProcedure } from './training/round-timeline';
+import { summaries } from './training/summaries';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
 import { list } from './nodes/list';
@@ -24,20 +30,36 @@ import { sessions } from './training/sessions';
 import { start } from './training/start';
 import { status } from './training/status';
 import { stop } from './training/stop';
+import { checkpointModelJson } from './models/checkpoint-model-json';
+import { checkpointModelWeights } from './models/checkpoint-model-weights';
+import { latestModelJson } from './models/latest-model-json';
+import { latestModelWeights } from './models/latest-model-weights';
 
 export const procedureTree = {
   health,
+  config,
   datasets: { list: datasetList },
-  training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
-  nodes: { list, byId },
+  training: { status, model, metrics, sessions, summaries, session, rounds, contributions, checkpoints, events, ledger, roundTimeline: roundTimelineProcedure, start, pause, resume, stop },
+  nodes: { list, byId, activity, kick, banAddress },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
+  models: { latestModelJson, checkpointModelJson },
+};
+
+/** Procedures served over REST only: their answers are bytes, which tRPC's JSON cannot carry. */
+export const restOnlyTree = {
+  models: { latestModelWeights, checkpointModelWeights },
 };
 
 export interface NamedProcedure {
   /** The tRPC path, e.g. 'training.status'. */
   path: string;
   definition: ProcedureDefinition;
+}
+
+/** Every procedure the REST facade serves: the tRPC tree and the REST-only one. */
+export function listRestProcedures(): NamedProcedure[] {
+  return [...listProcedures(procedureTree), ...listProcedures(restOnlyTree)];
 }
 
 /** Every procedure with its tRPC path, depth first in declaration order. */

@@ -8,7 +8,7 @@ import type { CheckpointPurpose, EvaluationPurpose, PersistPurpose, TimerName, U
 import type { RequestId } from './state';
 import type { AggregationPlan } from './strategy';
 
-export type Reply = { ok: true; session: SessionSnapshot | null } | { ok: false; code: 'CONFLICT' | 'BAD_REQUEST' | 'INTERNAL'; message: string };
+export type Reply = { ok: true; session: SessionSnapshot | null } | { ok: false; code: 'CONFLICT' | 'BAD_REQUEST' | 'NOT_FOUND' | 'INTERNAL'; message: string };
 
 export type Effect =
   // agents

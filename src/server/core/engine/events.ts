@@ -29,6 +29,8 @@ export type EngineEvent =
   // the API
   | { type: 'start'; at: number; requestId: RequestId; config: SessionConfig; trainSize: number; paramCount: number }
   | { type: 'pause' | 'resume' | 'stop' | 'shutdown'; at: number; requestId: RequestId }
+  /** The operator removes a node: disconnected, no further work (so no credit) in this session; banned for banMs when set. */
+  | { type: 'kick'; at: number; requestId: RequestId; nodeId: number; banMs: number | null; reason: string }
   | {
       type: 'recovered';
       at: number;

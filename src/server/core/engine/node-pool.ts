@@ -47,6 +47,8 @@ export interface PoolNode {
   rejectCount: number;
   /** Refused (disconnected, and its hello turned away) until then; 0: not banned. */
   bannedUntil: number;
+  /** Kicked by the operator from this session: it may reconnect but gets no work (and no credit) in it. */
+  kickedFromSession?: number;
 }
 
 /** A node with more rejected updates than this within the window is disconnected and refused for a while. */
@@ -124,6 +126,7 @@ export function registerNode(
     rejectWindowStart: previous?.rejectWindowStart ?? input.at,
     rejectCount: previous?.rejectCount ?? 0,
     bannedUntil: previous?.bannedUntil ?? 0,
+    ...(previous?.kickedFromSession !== undefined ? { kickedFromSession: previous.kickedFromSession } : {}),
   };
   return { pool: put(pool, node), previous };
 }

@@ -30,6 +30,7 @@ export function onNodeRegistered(t: Transition, e: Extract<EngineEvent, { type: 
 export function onNodeReady(t: Transition, e: Extract<EngineEvent, { type: 'node-ready' }>): void {
   const node = t.state.pool.get(e.nodeId);
   if (!node || node.connection !== e.connection || sessionDescriptor(t.state)?.sessionId !== e.sessionId) return;
+  if (node.kickedFromSession === e.sessionId) return; // kicked: connected, never ready in this session
   t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => ({ ...n, readySession: e.sessionId })) });
   maybeOpenRound(t);
 }

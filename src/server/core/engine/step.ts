@@ -20,6 +20,7 @@ import {
   onStart,
   onStop,
 } from './session';
+import { onKick } from './operator';
 import type { EngineState } from './state';
 import { Transition } from './transition';
 
@@ -92,6 +93,9 @@ export function step(state: EngineState, event: EngineEvent): StepResult {
       break;
     case 'stop':
       onStop(t, event.requestId);
+      break;
+    case 'kick':
+      onKick(t, event);
       break;
     case 'shutdown':
       onShutdown(t, event.requestId);

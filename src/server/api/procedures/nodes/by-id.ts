@@ -1,16 +1,12 @@
-// One node by id; NOT_FOUND for an id this coordinator does not know.
-import { RequestError } from '../../../../protocol/errors';
+// One node by id or by name (what the node table shows); NOT_FOUND for one this coordinator does not know.
 import { nodeSnapshot } from '../../dto';
-import { idInput } from '../../inputs';
+import { nodeKeyInput } from '../../inputs';
+import { requireNode } from '../../node-lookup';
 import { defineQuery } from '../../procedure';
 
 export const byId = defineQuery({
-  input: idInput,
+  input: nodeKeyInput,
   output: nodeSnapshot,
   rest: { method: 'GET', path: '/api/nodes/:id' },
-  resolve: ({ ctx, input }) => {
-    const node = ctx.control.node(input.id);
-    if (!node) throw new RequestError('NOT_FOUND', `node ${input.id} is not known to this coordinator`);
-    return node;
-  },
+  resolve: ({ ctx, input }) => requireNode(ctx.control, input.id),
 });

@@ -1,0 +1,61 @@
+// Component health for GET /health and the health page. Each component registers a probe; `required` ones are
+// what the coordinator cannot train without (the database, the aggregator workers, the agent channel): one of
+// them down makes the whole report 'down' (HTTP 503). Optional ones (the evaluator; the chain, which the
+// settlement work registers) only make it 'degraded'. Probes run concurrently, each under a time limit: a hung
+// database must answer /health with 'down', not hang it.
+export type ComponentStatus = 'up' | 'down' | 'idle';
+
+export interface ComponentReport {
+  name: string;
+  status: ComponentStatus;
+  required: boolean;
+  detail: string | null;
+  /** How long the probe took. */
+  latencyMs: number;
+}
+
+export interface HealthProbe {
+  /** What the coordinator needs to train: down means 503. */
+  required: boolean;
+  /** Resolves with the state and a line for people; throwing (or taking too long) is 'down'. */
+  check(): Promise<{ status: ComponentStatus; detail: string | null }> | { status: ComponentStatus; detail: string | null };
+}
+
+export interface HealthSummary {
+  status: 'ok' | 'degraded' | 'down';
+  components: ComponentReport[];
+}
+
+export const PROBE_TIMEOUT_MS = 2_000;
+
+export class HealthRegistry {
+  private readonly probes = new Map<string, HealthProbe>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Adds (or replaces) a component; the order of registration is the order of the report. */
+  register(name: string, probe: HealthProbe): void {
+    this.probes.set(name, probe);
+  }
+
+  async check(timeoutMs = PROBE_TIMEOUT_MS): Promise<HealthSummary> {
+    const components = await Promise.all([...this.probes].map(([name, probe]) => this.run(name, probe, timeoutMs)));
+    const down = components.filter((c) => c.status === 'down');
+    const status = down.some((c) => c.required) ? 'down' : down.length > 0 ? 'degraded' : 'ok';
+    return { status, components };
+  }
+
+  private async run(name: string, probe: HealthProbe, timeoutMs: number): Promise<ComponentReport> {
+    const started = this.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+      const result = await Promise.race([Promise.resolve().then(() => probe.check()), timeout]);
+      return { name, required: probe.required, status: result.status, detail: result.detail, latencyMs: this.now() - started };
+    } catch (error) {
+      return { name, required: probe.required, status: 'down', detail: error instanceof Error ? error.message : String(error), latencyMs: this.now() - started };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+// GET /health against a real runtime (real SQLite file, real aggregator worker threads, real HTTP): every
+// component up answers 200; really breaking one the coordinator needs (closing the aggregator, which ends its
+// worker threads) answers 503 naming it, while an optional one down only degrades it.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRuntime, type Runtime } from '../../src/server/runtime';
+import { tempDataDir, TEST_ADMIN_TOKEN } from '../support/server-process';
+
+describe('GET /health', () => {
+  let runtime: Runtime;
+  let base: string;
+  const health = async () => {
+    const res = await fetch(`${base}/health`, { headers: { connection: 'close' } });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const component = (body: any, name: string) => body.components.find((c: any) => c.name === name);
+
+  beforeAll(async () => {
+    runtime = await createRuntime({
+      dataDir: tempDataDir('hypergpu-health-'),
+      heartbeatMs: 200,
+      heartbeatTimeoutMs: 800,
+      aggregatorWorkers: 1,
+      log: () => undefined,
+      security: { adminToken: TEST_ADMIN_TOKEN },
+    });
+    base = `http://127.0.0.1:${await runtime.listen(0, '127.0.0.1')}`;
+  });
+
+  afterAll(async () => {
+    await runtime?.close().catch(() => undefined);
+  });
+
+  it('answers 200 with each component, the version and the uptime while everything works', async () => {
+    const { status, body } = await health();
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ status: 'ok', version: expect.stringMatching(/^\d+\.\d+\.\d+/), state: 'idle' });
+    expect(body.components.map((c: any) => c.name)).toEqual(['database', 'aggregator', 'evaluator', 'agent-channel']);
+    expect(component(body, 'database')).toMatchObject({ status: 'up', required: true });
+    expect(component(body, 'aggregator')).toMatchObject({ status: 'up', required: true, detail: expect.stringMatching(/1 .* worker/) });
+    expect(component(body, 'evaluator')).toMatchObject({ status: 'idle', required: false });
+    expect(component(body, 'agent-channel')).toMatchObject({ status: 'up', required: true });
+  });
+
+  it('degrades when an optional component is down, and answers 503 when a needed one is', async () => {
+    // A component other work registers (the chain) that is not needed to train: degraded, still 200.
+    runtime.health.register('chain', { required: false, check: () => ({ status: 'down', detail: 'RPC unreachable' }) });
+    const degraded = await health();
+    expect(degraded).toMatchObject({ status: 200, body: { status: 'degraded' } });
+    expect(component(degraded.body, 'chain')).toMatchObject({ status: 'down', detail: 'RPC unreachable' });
+
+    // The aggregator's worker threads end when it closes: rounds cannot be aggregated, the coordinator is down.
+    await runtime.aggregator.close();
+    const down = await health();
+    expect(down.status).toBe(503);
+    expect(down.body.status).toBe('down');
+    expect(component(down.body, 'aggregator')).toMatchObject({ status: 'down', detail: expect.stringMatching(/closed/) });
+    expect(component(down.body, 'database').status).toBe('up');
+    // (Closing the database is no outage to break it with: Prisma reconnects on the next query.)
+  });
+});
