@@ -68,6 +68,10 @@ export const sessionConfig = z.object({
       z.object({ rule: z.literal('multi-krum'), byzantine: int }),
     ])
     .optional(),
+  localSteps: z.union([int, z.literal('auto')]).optional(),
+  outerOptimizer: z.object({ learningRate: z.number(), momentum: z.number() }).optional(),
+  codec: z.enum(['float32', 'fp16', 'int8', 'top-k', 'auto']).optional(),
+  topKFraction: z.number().optional(),
 });
 
 export const sessionSnapshot = z.object({

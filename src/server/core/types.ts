@@ -1,6 +1,8 @@
 // Domain types shared by the coordinator core, its services, adapters and the API.
 // Pure data: no classes with I/O, no Date objects (times are epoch milliseconds from the clock port).
+import type { CodecName } from '../../protocol/codecs';
 import type { Assignment, NodeCapabilities } from '../../protocol/messages';
+import type { OuterOptimizerConfig } from './optimizer';
 
 export type { Assignment, NodeCapabilities };
 
@@ -51,6 +53,19 @@ export interface SessionConfig {
    * minority of bad updates can do to the model (core/engine/strategy.ts says how many each tolerates).
    */
   aggregation?: AggregationRule;
+  /**
+   * Local steps (DiLoCo / FedAvg): each node takes H inner optimizer steps of `batchSize` samples with the session's
+   * optimizer and sends start minus end weights; the coordinator applies `outerOptimizer` to their aggregate.
+   * Absent or 1: synchronous gradient rounds (the coordinator applies the session's optimizer to the mean
+   * gradient). 'auto': H chosen each round from measured compute and communication times (core/adaptive.ts).
+   */
+  localSteps?: number | 'auto';
+  /** Outer optimizer of local-steps rounds (SGD with Nesterov momentum); DiLoCo's lr 0.7, momentum 0.9 by default. */
+  outerOptimizer?: OuterOptimizerConfig;
+  /** How updates travel: a codec for every node, or 'auto' (per node, from its measured upload bandwidth). Absent: float32. */
+  codec?: CodecName | 'auto';
+  /** top-k: the share of values sent (default 0.01). */
+  topKFraction?: number;
 }
 
 export type AggregationRule =

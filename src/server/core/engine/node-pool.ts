@@ -25,6 +25,8 @@ export interface PoolNode {
   currentRound: number | null;
   /** Recent measured training throughput (samples/s), smoothed. */
   samplesPerSecond: number;
+  /** Measured upload bandwidth (bytes/s) when the pool measures it; the codec policy reads it (absent: unknown). */
+  uploadBytesPerSecond?: number | null;
   /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
   missedStreak: number;
   /** Not assigned work before this round (a chronically slow node must not slow every round). */

@@ -8,6 +8,7 @@ import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, s
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
 import { returnShards } from '../shards';
 import type { ContributionRecord } from '../types';
+import { codecsFor, roundMeasurements } from './adaptive-round';
 import { roundRecords, committedSnapshot } from './accounting';
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
@@ -52,7 +53,8 @@ export function maybeOpenRound(t: Transition): void {
   const roundNumber = session.round + 1;
   const nodeIds = selectForRound(t.state.pool, session.id, roundNumber);
   if (nodeIds.length === 0) return;
-  const { samplesPerNode } = strategyFor(session.config).configureRound(nodeIds);
+  const config = session.config;
+  const { samplesPerNode, localSteps } = strategyFor(config).configureRound(nodeIds, roundMeasurements(t.state, nodeIds, config.batchSize));
   // Every open of a round, also of the same round number after a cancel or a restart, gets its own attempt
   // number: an update computed for an earlier opening (another shard, perhaps) can never be credited here.
   const opens = t.state.opens + 1;
@@ -68,6 +70,9 @@ export function maybeOpenRound(t: Transition): void {
     batchSize: samplesPerNode,
     trainSize: session.trainSize,
     timeoutMs: hardDeadlineMs(live.arrivals, deadlinePolicy(t.state)),
+    local: localSteps === undefined ? undefined : { localSteps, innerOptimizer: config.optimizer, stepBatch: config.batchSize },
+    codecs: codecsFor(t.state, nodeIds, config, session.paramCount, samplesPerNode),
+    topKFraction: config.topKFraction,
   });
   t.setSession({ cursor: opened.cursor });
   t.set({ round: { open: opened.round, stage: 'collecting', stragglerArmed: false, closedBecause: null, outcome: null } });
