@@ -82,6 +82,7 @@ export class NodeAgent {
           hostname: os.hostname(),
         }),
         currentRound: () => this.training.currentRound,
+        computeShare: () => this.progress.utilisation().recent,
         minBackoffMs: options.minBackoffMs,
         maxBackoffMs: options.maxBackoffMs,
         coordinatorTimeoutMs: options.coordinatorTimeoutMs,

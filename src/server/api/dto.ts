@@ -111,6 +111,7 @@ export const nodeSnapshot = z.object({
   rejectedContributions: int,
   acceptedSamples: int,
   samplesPerSecond: measure,
+  computeShare: z.number().nullable().optional(),
   currentRound: int.nullable(),
   statusChangedAt: time,
 });

@@ -94,6 +94,8 @@ export interface NodeSnapshot {
   acceptedSamples: number;
   /** Recent measured training throughput (samples/s). */
   samplesPerSecond: number;
+  /** Time computing over wall time, measured by the agent over its recent rounds (null: not reported yet). */
+  computeShare?: number | null;
   currentRound: number | null;
   /** When status last changed (epoch ms): for a failure, the moment it was detected. */
   statusChangedAt: number;

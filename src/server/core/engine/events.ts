@@ -18,7 +18,7 @@ export type EngineEvent =
   // agents
   | { type: 'node-registered'; at: number; nodeId: number; name: string; capabilities: NodeCapabilities; connection: number; issuedToken: string | null }
   | { type: 'node-ready'; at: number; nodeId: number; connection: number; sessionId: number }
-  | { type: 'heartbeat'; at: number; nodeId: number; connection: number }
+  | { type: 'heartbeat'; at: number; nodeId: number; connection: number; computeShare?: number }
   | { type: 'node-lost'; at: number; nodeId: number; connection: number; reason: string; left: boolean }
   /** `frame` is the runner's reference to the bytes (the engine never sees them); ingest hands it back. */
   | { type: 'update-arrived'; at: number; nodeId: number; connection: number; frame: number; header: UpdateHeader | null; error: { code: string; message: string } | null }

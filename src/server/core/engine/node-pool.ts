@@ -25,6 +25,8 @@ export interface PoolNode {
   currentRound: number | null;
   /** Recent measured training throughput (samples/s), smoothed. */
   samplesPerSecond: number;
+  /** Time computing over wall time, as the agent measured it over its recent rounds and reported (absent: not yet). */
+  computeShare?: number | null;
   /** Measured upload bandwidth (bytes/s) when the pool measures it; the codec policy reads it (absent: unknown). */
   uploadBytesPerSecond?: number | null;
   /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
@@ -219,6 +221,7 @@ export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): Node
     rejectedContributions: credit.rejectedContributions,
     acceptedSamples: credit.acceptedSamples,
     samplesPerSecond: node.samplesPerSecond,
+    computeShare: node.computeShare ?? null,
     currentRound: node.currentRound,
     statusChangedAt: node.statusChangedAt,
   };
