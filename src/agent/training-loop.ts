@@ -146,8 +146,8 @@ export class TrainingLoop {
     for (let offset = 0; offset < indices.length; offset += microBatch) {
       if (this.isCancelled(a, seq)) return;
       const count = Math.min(microBatch, indices.length - offset);
-      dataset.fillTrainBatch(indices.subarray(offset, offset + count), x, y);
       t = this.now();
+      dataset.fillTrainBatch(indices.subarray(offset, offset + count), x, y);
       lossSum += trainer.accumulateGradient(x, y, count, body, count / indices.length, microBatch) * count;
       computeMs += this.now() - t;
       // Let control messages (cancel, the next model and assignment) through between micro-batches.
