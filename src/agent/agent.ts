@@ -5,6 +5,7 @@
 // no training step can delay a heartbeat; progress.ts (the periodic log line).
 import os from 'node:os';
 import type { BackendInfo, BackendName } from '../ml/backend';
+import type { SessionDescriptor } from '../protocol/messages';
 import { AgentConnection, type ControlMessage } from './connection';
 import { ProgressMeter } from './progress';
 import { TokenStore } from './token-store';
@@ -45,6 +46,7 @@ export class NodeAgent {
   private readonly progress = new ProgressMeter();
   private progressTimer: NodeJS.Timeout | null = null;
   private backendInfo: BackendInfo | null = null;
+  private sessionId: number | null = null;
 
   constructor(private readonly options: AgentOptions) {
     const { log } = options;
@@ -90,7 +92,7 @@ export class NodeAgent {
       {
         onWelcome: (welcome) => {
           this.training.setNode(welcome.nodeId);
-          this.training.join(welcome.session);
+          this.joinSession(welcome.session);
         },
         onControl: (message) => this.onControl(message),
         onModelFrame: (frame) => this.training.onModelFrame(frame),
@@ -127,6 +129,12 @@ export class NodeAgent {
     await this.training.stop();
   }
 
+  private joinSession(session: SessionDescriptor | null): void {
+    if ((session?.sessionId ?? null) !== this.sessionId) this.progress.startWindow();
+    this.sessionId = session?.sessionId ?? null;
+    this.training.join(session);
+  }
+
   private ready(sessionId: number): void {
     this.connection.send({ v: 1, type: 'ready', sessionId });
   }
@@ -134,7 +142,7 @@ export class NodeAgent {
   private onControl(message: ControlMessage): void {
     switch (message.type) {
       case 'session':
-        this.training.join(message.session);
+        this.joinSession(message.session);
         return;
       case 'assignment':
         this.training.assign(message.assignment);
