@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { aggregation } from './aggregation';
+import { comm } from './comm';
 import { api } from './api';
 import { detection } from './detection';
 import { live } from './live';
@@ -23,7 +24,7 @@ import { transport } from './transport';
 import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark, type Row } from './lib/common';
 import { installCleanup } from './lib/procs';
 
-const BENCHMARKS: Benchmark[] = [aggregation, transport, throughput, scale, api, live, detection, soak, robust];
+const BENCHMARKS: Benchmark[] = [aggregation, comm, transport, throughput, scale, api, live, detection, soak, robust];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
@@ -119,7 +120,7 @@ function writeSummary(): string {
   out.push(
     '```bash',
     'npm run bench                        # the default set, 5-10 minutes; writes bench/results/<name>.json and SUMMARY.md',
-    'npm run bench -- aggregation live    # some of them: aggregation transport throughput scale api live detection',
+    'npm run bench -- aggregation live    # some of them: aggregation comm transport throughput scale api live detection',
     'npm run bench -- soak                # 10-minute memory soak (--minutes N to shorten); not in the default set',
     'npm run bench -- --quick             # smoke version of everything in about 2 minutes (results in bench/results/quick/)',
     '```',

@@ -5,6 +5,7 @@
 // no training step can delay a heartbeat; progress.ts (the periodic log line).
 import os from 'node:os';
 import type { BackendInfo, BackendName } from '../ml/backend';
+import type { SessionDescriptor } from '../protocol/messages';
 import { AgentConnection, type ControlMessage } from './connection';
 import type { Simulation } from './simulation';
 import { ProgressMeter } from './progress';
@@ -48,6 +49,7 @@ export class NodeAgent {
   private readonly progress = new ProgressMeter();
   private progressTimer: NodeJS.Timeout | null = null;
   private backendInfo: BackendInfo | null = null;
+  private sessionId: number | null = null;
 
   constructor(private readonly options: AgentOptions) {
     const { log } = options;
@@ -87,6 +89,7 @@ export class NodeAgent {
           hostname: os.hostname(),
         }),
         currentRound: () => this.training.currentRound,
+        computeShare: () => this.progress.utilisation().recent,
         minBackoffMs: options.minBackoffMs,
         maxBackoffMs: options.maxBackoffMs,
         coordinatorTimeoutMs: options.coordinatorTimeoutMs,
@@ -94,7 +97,7 @@ export class NodeAgent {
       {
         onWelcome: (welcome) => {
           this.training.setNode(welcome.nodeId);
-          this.training.join(welcome.session);
+          this.joinSession(welcome.session);
         },
         onControl: (message) => this.onControl(message),
         onModelFrame: (frame) => this.training.onModelFrame(frame),
@@ -131,6 +134,12 @@ export class NodeAgent {
     await this.training.stop();
   }
 
+  private joinSession(session: SessionDescriptor | null): void {
+    if ((session?.sessionId ?? null) !== this.sessionId) this.progress.startWindow();
+    this.sessionId = session?.sessionId ?? null;
+    this.training.join(session);
+  }
+
   private ready(sessionId: number): void {
     this.connection.send({ v: 1, type: 'ready', sessionId });
   }
@@ -138,7 +147,7 @@ export class NodeAgent {
   private onControl(message: ControlMessage): void {
     switch (message.type) {
       case 'session':
-        this.training.join(message.session);
+        this.joinSession(message.session);
         return;
       case 'assignment':
         this.training.assign(message.assignment);

@@ -30,6 +30,8 @@ export interface ConnectionOptions {
   capabilities: () => NodeCapabilities;
   /** The round being trained, reported in heartbeats. */
   currentRound: () => number | null;
+  /** Time computing over wall time over recent rounds, sent with heartbeats (null: no round yet). */
+  computeShare?: () => number | null;
   /** Backoff between reconnect attempts: starts here (250 ms), doubles, capped at maxBackoffMs (10 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -196,7 +198,8 @@ export class AgentConnection {
         socket.terminate();
         return;
       }
-      this.send({ v: 1, type: 'heartbeat', at: Date.now(), round: this.options.currentRound() });
+      const share = this.options.computeShare?.() ?? null;
+      this.send({ v: 1, type: 'heartbeat', at: Date.now(), round: this.options.currentRound(), ...(share === null ? {} : { computeShare: share }) });
       socket.ping();
     }, intervalMs);
   }

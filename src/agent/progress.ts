@@ -43,6 +43,14 @@ export class ProgressMeter {
     this.lastLoss = Number.NaN;
   }
 
+  /**
+   * Starts the recent-rounds window afresh (a new session): the time between sessions is nobody's round trip, and
+   * the recent utilisation (reported with heartbeats) is about the session being trained.
+   */
+  startWindow(): void {
+    this.recentRounds = [];
+  }
+
   recordRound(round: RoundRecord): void {
     this.computeMs += round.computeMs;
     this.recentRounds.push(round);

@@ -3,10 +3,11 @@
 // body (allocated once per round) and the header is sealed in place: no intermediate array, no copy at
 // encode time. Rounds run one at a time, in the order assigned; a cancel stops a round between micro-batches.
 import type { Dataset } from '../ml/datasets';
-import { allocateFrame, FrameKind, sealFrame } from '../protocol/frame';
+import { allocateFrame, FrameKind, sealFrame, type FrameFields } from '../protocol/frame';
 import type { Assignment } from '../protocol/messages';
 import { epochPermutation } from '../protocol/permutation';
 import type { ModelFrame } from './inbound';
+import { runLocalSteps, UpdateEncoder } from './local-steps';
 import type { ProgressMeter } from './progress';
 import { corruptUpdate, sendDelayMs, slowdownMs, type Simulation } from './simulation';
 
@@ -52,6 +53,7 @@ export class TrainingLoop {
   private work: Promise<void> = Promise.resolve();
   private speed = 0;
   private readonly now: () => number;
+  private readonly encoder = new UpdateEncoder();
 
   constructor(private readonly options: TrainingLoopOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -129,6 +131,7 @@ export class TrainingLoop {
   }
 
   private async run(a: Assignment, seq: number, prepared: TrainingSession, params: Float32Array, indices: Uint32Array): Promise<void> {
+    if (a.localSteps !== undefined && a.innerOptimizer) return this.runLocal(a, seq, prepared, params, indices);
     const { dataset, trainer, spec } = prepared;
     const startedAt = this.now();
     let computeMs = 0;
@@ -148,8 +151,8 @@ export class TrainingLoop {
     for (let offset = 0; offset < indices.length; offset += microBatch) {
       if (this.isCancelled(a, seq)) return;
       const count = Math.min(microBatch, indices.length - offset);
-      dataset.fillTrainBatch(indices.subarray(offset, offset + count), x, y);
       t = this.now();
+      dataset.fillTrainBatch(indices.subarray(offset, offset + count), x, y);
       lossSum += trainer.accumulateGradient(x, y, count, body, count / indices.length, microBatch) * count;
       const stepMs = this.now() - t;
       computeMs += stepMs;
@@ -161,26 +164,55 @@ export class TrainingLoop {
     if (this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
     const loss = lossSum / indices.length;
     if (this.options.simulate?.byzantine) corruptUpdate(body, this.options.simulate.byzantine);
-    const delay = sendDelayMs(bytes.byteLength, this.options.simulate);
-    if (delay > 0) {
-      await sleep(delay);
-      if (this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
-    }
-    sealFrame(bytes, {
-      kind: FrameKind.Gradient,
-      sessionId: a.sessionId,
-      round: a.round,
-      nodeId: a.nodeId,
-      attempt: a.attempt,
-      modelVersion: a.modelVersion,
-      sampleCount: indices.length,
-      trainLoss: loss,
+    const fields = this.fields(a, FrameKind.Gradient, indices.length, loss);
+    // float32 with nothing left over from a lossy codec: seal the frame the gradient was summed into (no copy).
+    const frame = (a.codec ?? 'float32') === 'float32' && !this.encoder.hasResidual(a.sessionId) ? sealFrame(bytes, fields) : this.encoder.encode(a, fields, body);
+    if (!(await this.simulatedSendDelay(a, seq, frame.byteLength))) return;
+    this.finish(a, frame, startedAt, computeMs, indices.length, loss);
+  }
+
+  /** --simulate-upload: waits as a thin link would take to send the frame; false when the round ended meanwhile. */
+  private async simulatedSendDelay(a: Assignment, seq: number, bytes: number): Promise<boolean> {
+    const delay = sendDelayMs(bytes, this.options.simulate);
+    if (delay <= 0) return true;
+    await sleep(delay);
+    return !this.isCancelled(a, seq) && this.options.link.nodeId === a.nodeId;
+  }
+
+  /** Local steps: H inner steps from the received model, then start - end weights in the assignment's codec. */
+  private async runLocal(a: Assignment, seq: number, prepared: TrainingSession, params: Float32Array, indices: Uint32Array): Promise<void> {
+    const startedAt = this.now();
+    const result = await runLocalSteps({
+      prepared,
+      start: params,
+      indices,
+      steps: a.localSteps!,
+      stepBatch: a.batchSize,
+      optimizer: this.encoder.optimizerFor(a.sessionId, a.innerOptimizer!, prepared.spec.paramCount),
+      microBatch: Math.max(1, this.options.microBatch ?? 128),
+      now: this.now,
+      cancelled: () => this.isCancelled(a, seq),
     });
-    if (!this.options.link.sendFrame(bytes)) this.options.log(`update for round ${a.round} not sent: not connected`);
+    if (!result || this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
+    if (this.options.simulate?.byzantine) corruptUpdate(result.pseudoGradient, this.options.simulate.byzantine);
+    const t = this.now();
+    const frame = this.encoder.encode(a, this.fields(a, FrameKind.PseudoGradient, indices.length, result.loss), result.pseudoGradient);
+    // Encoding is work this node does for the round (top-k's selection, int8's scales), so it counts as compute.
+    const encodeMs = this.now() - t;
+    if (!(await this.simulatedSendDelay(a, seq, frame.byteLength))) return;
+    this.finish(a, frame, startedAt, result.computeMs + encodeMs, indices.length, result.loss);
+  }
+
+  private fields(a: Assignment, kind: FrameKind, samples: number, loss: number): FrameFields {
+    return { kind, sessionId: a.sessionId, round: a.round, nodeId: a.nodeId, attempt: a.attempt, modelVersion: a.modelVersion, sampleCount: samples, trainLoss: loss };
+  }
+
+  private finish(a: Assignment, frame: Uint8Array, startedAt: number, computeMs: number, samples: number, loss: number): void {
+    if (!this.options.link.sendFrame(frame)) this.options.log(`update for round ${a.round} not sent: not connected`);
     const endedAt = this.now();
-    this.options.progress.recordRound({ startedAt, endedAt, computeMs, samples: indices.length, loss });
+    this.options.progress.recordRound({ startedAt, endedAt, computeMs, samples, loss });
     const seconds = (endedAt - startedAt) / 1000;
-    if (seconds > 0) this.speed = 0.8 * (this.speed || indices.length / seconds) + 0.2 * (indices.length / seconds);
+    if (seconds > 0) this.speed = 0.8 * (this.speed || samples / seconds) + 0.2 * (samples / seconds);
   }
 
   private shardIndices(seed: number, a: Assignment, trainSize: number): Uint32Array {

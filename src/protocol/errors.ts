@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'FRAME_BAD_HEADER'
   | 'FRAME_TOO_LARGE'
   | 'FRAME_SIZE_MISMATCH'
+  // a compressed payload whose content is impossible (top-k indices out of range or not increasing, bad scales)
+  | 'FRAME_BAD_PAYLOAD'
   | 'PROTOCOL_VERSION'
   | 'PARAM_COUNT'
   | 'CHECKSUM'

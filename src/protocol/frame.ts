@@ -5,7 +5,9 @@
 //   0  u32  magic 'HGPU' (0x55504748 read as LE u32 of the bytes 48 47 50 55)
 //   4  u16  protocol version
 //   6  u8   kind (FrameKind)
-//   7  u8   payload codec (FrameCodec: 0 = float32; fp16/int8/top-k come later and are named here)
+//   7  u8   payload codec (FrameCodec in codecs/index.ts: 0 float32, 1 fp16, 2 blockwise int8, 3 top-k; model frames
+//           are float32 only). The payload's length is checked per codec before it is decoded; the checksum is
+//           over the payload as decoded (float32 words), so every codec gets the same checks at the coordinator.
 //   8  u32  session id
 //  12  u32  round
 //  16  u32  node id
@@ -19,7 +21,10 @@
 //  48..63   reserved, zero
 // The payload starts at byte 64, so it stays 4-byte aligned whenever the frame itself is.
 
+import { decodeInto, encodeInto, expectedPayloadBytes, FrameCodec, isFrameCodec, payloadBytes, type EncodeOptions, type ErrorFeedback } from './codecs';
 import { ProtocolError } from './errors';
+
+export { FrameCodec };
 
 export const FRAME_MAGIC = 0x55504748;
 export const PROTOCOL_VERSION = 1;
@@ -34,11 +39,6 @@ export enum FrameKind {
   PseudoGradient = 2,
   /** Full model parameters, coordinator to agent. */
   Model = 3,
-}
-
-/** How the payload's values are encoded. Only float32 exists today; the byte is reserved for compression. */
-export enum FrameCodec {
-  Float32 = 0,
 }
 
 export interface FrameHeader {
@@ -199,18 +199,51 @@ export function sealFrame(bytes: Uint8Array, fields: FrameFields): Uint8Array {
     throw new RangeError(`sealFrame needs a 4-byte aligned frame of ${FRAME_HEADER_BYTES} + 4n bytes (got ${bytes.byteLength} at offset ${bytes.byteOffset}); use allocateFrame`);
   }
   const paramCount = payloadBytes / 4;
-  writeHeader(bytes, fields, paramCount, checksum32(new Uint32Array(bytes.buffer, bytes.byteOffset + FRAME_HEADER_BYTES, paramCount)));
+  writeHeader(bytes, fields, paramCount, checksum32(new Uint32Array(bytes.buffer, bytes.byteOffset + FRAME_HEADER_BYTES, paramCount)), FrameCodec.Float32);
   return bytes;
 }
 
-function writeHeader(bytes: Uint8Array, f: FrameFields, paramCount: number, checksum: number): void {
+export interface CodedFrameOptions extends EncodeOptions {
+  /** Error feedback: the residual is added to `values` first, and what the codec dropped becomes the next residual. */
+  feedback?: ErrorFeedback;
+  /** P floats the decoded values are written to (reused across updates); allocated when absent. */
+  decoded?: Float32Array;
+}
+
+/**
+ * Encodes an update with a codec into one fresh frame. `values` is modified in place when error feedback is
+ * given (it becomes the compensated update). The checksum covers the values as the coordinator will decode
+ * them, which the encoder computes anyway to know what the codec dropped.
+ */
+export function encodeCodedFrame(fields: FrameFields, values: Float32Array, codec: FrameCodec, options: CodedFrameOptions = {}): Uint8Array {
+  if (codec === FrameCodec.Float32) {
+    // Lossless: nothing to feed back (and a residual from an earlier lossy codec is sent now, once).
+    if (options.feedback) {
+      options.feedback.compensate(values);
+      options.feedback.reset();
+    }
+    return encodeFrame(fields, values);
+  }
+  const size = payloadBytes(codec, values.length, options);
+  const bytes = new Uint8Array(FRAME_HEADER_BYTES + size);
+  const payload = bytes.subarray(FRAME_HEADER_BYTES);
+  options.feedback?.compensate(values);
+  encodeInto(codec, values, payload, options);
+  const decoded = options.decoded ?? new Float32Array(values.length);
+  decodeInto(codec, payload, decoded);
+  options.feedback?.record(values, decoded);
+  writeHeader(bytes, fields, values.length, checksum32(wordsOf(decoded)), codec);
+  return bytes;
+}
+
+function writeHeader(bytes: Uint8Array, f: FrameFields, paramCount: number, checksum: number, codec: FrameCodec): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
   // Reserved bytes are zero even when a caller seals a buffer it wrote before.
   bytes.fill(0, 48, FRAME_HEADER_BYTES);
   v.setUint32(0, FRAME_MAGIC, true);
   v.setUint16(4, PROTOCOL_VERSION, true);
   v.setUint8(6, f.kind);
-  v.setUint8(7, FrameCodec.Float32);
+  v.setUint8(7, codec);
   v.setUint32(8, f.sessionId, true);
   v.setUint32(12, f.round, true);
   v.setUint32(16, f.nodeId, true);
@@ -242,8 +275,11 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
     throw new ProtocolError('FRAME_BAD_KIND', `unknown frame kind ${kind}`);
   }
   const codec = v.getUint8(7);
-  if (codec !== FrameCodec.Float32) {
-    throw new ProtocolError('FRAME_BAD_CODEC', `unknown payload codec ${codec}; this coordinator decodes float32 (codec 0) only: upgrade the coordinator or run the agent without compression`);
+  if (!isFrameCodec(codec)) {
+    throw new ProtocolError('FRAME_BAD_CODEC', `unknown payload codec ${codec}; this coordinator decodes float32, fp16, int8 and top-k (codecs 0-3): upgrade the coordinator or run the agent with another codec`);
+  }
+  if (kind === FrameKind.Model && codec !== FrameCodec.Float32) {
+    throw new ProtocolError('FRAME_BAD_CODEC', `model frames are float32 (codec 0), not codec ${codec}`);
   }
   const headerBytes = v.getUint32(44, true);
   if (headerBytes !== FRAME_HEADER_BYTES) {
@@ -253,11 +289,13 @@ export function decodeHeader(bytes: Uint8Array): FrameHeader {
   if (paramCount > MAX_FRAME_PARAMS) {
     throw new ProtocolError('FRAME_TOO_LARGE', `frame declares ${paramCount} parameters, the limit is ${MAX_FRAME_PARAMS}`);
   }
-  const expected = FRAME_HEADER_BYTES + paramCount * 4;
+  // Each codec's length follows from P (top-k: from its k, itself checked against P), and is checked here, before
+  // any payload byte is decoded.
+  const expected = FRAME_HEADER_BYTES + expectedPayloadBytes(codec, paramCount, bytes.subarray(FRAME_HEADER_BYTES));
   if (bytes.byteLength !== expected) {
     throw new ProtocolError(
       bytes.byteLength < expected ? 'FRAME_TRUNCATED' : 'FRAME_SIZE_MISMATCH',
-      `frame declares ${paramCount} parameters (${expected} bytes) but has ${bytes.byteLength} bytes`,
+      `frame declares ${paramCount} parameters (${expected} bytes as codec ${codec}) but has ${bytes.byteLength} bytes`,
     );
   }
   return {
@@ -285,7 +323,10 @@ export function decodeFrame(bytes: Uint8Array): DecodedFrame {
   const header = decodeHeader(bytes);
   const offset = bytes.byteOffset + FRAME_HEADER_BYTES;
   let payload: Float32Array;
-  if (offset % 4 === 0) {
+  if (header.codec !== FrameCodec.Float32) {
+    payload = new Float32Array(header.paramCount);
+    decodeInto(header.codec, bytes.subarray(FRAME_HEADER_BYTES), payload);
+  } else if (offset % 4 === 0) {
     payload = new Float32Array(bytes.buffer, offset, header.paramCount);
   } else {
     payload = new Float32Array(header.paramCount);
@@ -310,7 +351,9 @@ export function decodeFrameInto(
   if (target.length !== header.paramCount) {
     throw new ProtocolError('PARAM_COUNT', `frame has ${header.paramCount} parameters, the model has ${target.length}`);
   }
-  new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes.subarray(FRAME_HEADER_BYTES));
+  // float32: one copy; other codecs: decoded in place, the same number of writes into the slot.
+  if (header.codec === FrameCodec.Float32) new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes.subarray(FRAME_HEADER_BYTES));
+  else decodeInto(header.codec, bytes.subarray(FRAME_HEADER_BYTES), target);
   const stats = inspect(target);
   checkStats(header, stats);
   return { header, stats };

@@ -28,6 +28,17 @@ export type NodeCapabilities = z.infer<typeof nodeCapabilitiesSchema>;
 
 const u32 = z.number().int().min(0).max(0xffff_ffff);
 
+/** The optimizer an agent runs its local steps with (same fields as the coordinator's optimizer settings). */
+export const innerOptimizerSchema = z.object({
+  name: z.enum(['sgd', 'adam']),
+  learningRate: z.number().finite().positive().max(100),
+  momentum: z.number().finite().min(0).max(1),
+  beta1: z.number().finite().min(0).max(1),
+  beta2: z.number().finite().min(0).max(1),
+  epsilon: z.number().finite().positive().max(1),
+});
+export type InnerOptimizer = z.infer<typeof innerOptimizerSchema>;
+
 /** One assignment: which shard of the epoch permutation a node trains on in a round. */
 export const assignmentSchema = z.object({
   sessionId: u32,
@@ -42,6 +53,17 @@ export const assignmentSchema = z.object({
   shardCount: u32,
   batchSize: u32,
   deadlineAt: z.number().finite(),
+  /**
+   * Local steps (DiLoCo / FedAvg): take this many inner optimizer steps, each on `batchSize` consecutive samples
+   * of the shard, with `innerOptimizer`, and send start minus end weights (a pseudo-gradient frame). Absent: send
+   * the mean gradient over the shard (synchronous rounds).
+   */
+  localSteps: z.number().int().min(1).max(100_000).optional(),
+  innerOptimizer: innerOptimizerSchema.optional(),
+  /** The codec the update travels in (absent: float32); the agent keeps an error-feedback residual for lossy ones. */
+  codec: z.enum(['float32', 'fp16', 'int8', 'top-k']).optional(),
+  /** top-k: the share of values kept. */
+  topKFraction: z.number().gt(0).max(1).optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 
@@ -67,7 +89,14 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     /** An operator-issued join token: needed by a name that holds no secret yet, unless the pool is open. */
     joinToken: z.string().min(16).max(256).regex(/^[A-Za-z0-9_-]+$/, 'join token must be base64url').optional(),
   }),
-  z.object({ v: z.literal(1), type: z.literal('heartbeat'), at: z.number().finite(), round: z.number().int().nullable() }),
+  z.object({
+    v: z.literal(1),
+    type: z.literal('heartbeat'),
+    at: z.number().finite(),
+    round: z.number().int().nullable(),
+    /** Time computing over wall time over the agent's recent rounds (its own measurement), for the node table. */
+    computeShare: z.number().finite().min(0).max(1).optional(),
+  }),
   z.object({ v: z.literal(1), type: z.literal('ready'), sessionId: z.number().int().positive() }),
   z.object({ v: z.literal(1), type: z.literal('goodbye'), reason: z.string().max(500) }),
 ]);

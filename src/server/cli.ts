@@ -33,6 +33,10 @@ export const USAGE = `Usage: npm start -- [options]
   --seed N               seed for initial weights and data order (default 42)
   --aggregation RULE     mean (default), median, trimmed-mean:FRACTION (e.g. trimmed-mean:0.1) or
                          multi-krum:F (tolerates F bad updates a round)
+  --local-steps H|auto   local steps per round (DiLoCo/FedAvg; 1 = synchronous gradient rounds, the default)
+  --outer-lr X           outer learning rate of local steps (SGD with Nesterov momentum 0.9; default 0.7)
+  --codec NAME           how agents send updates: float32 (default), fp16, int8, top-k or auto (per node)
+  --top-k FRACTION       top-k: the share of values sent (default 0.01)
   --data-dir DIR         database and checkpoints (default ./data, or HYPERGPU_DATA_DIR)
   --fresh                start a new session even if an interrupted one can be resumed
   --no-session           start no session (use the dashboard or POST /api/training/start)
@@ -98,6 +102,10 @@ export function parseCli(argv: string[]): Cli {
       lr: { type: 'string' },
       'batch-size': { type: 'string' },
       aggregation: { type: 'string' },
+      'local-steps': { type: 'string' },
+      'outer-lr': { type: 'string' },
+      codec: { type: 'string' },
+      'top-k': { type: 'string' },
       'eval-every': { type: 'string' },
       'checkpoint-every': { type: 'string' },
       'max-samples': { type: 'string' },
@@ -179,6 +187,13 @@ export function parseCli(argv: string[]): Cli {
   const nodes = num('nodes', values.nodes, (n) => Number.isInteger(n) && n >= 0 && n <= 256) ?? env.HYPERGPU_NODES;
   // Mixed machines are what work sizing is for: one step of batch size x honest nodes, shared by speed.
   if (profile === 'mixed' && config.globalBatch === undefined) config.globalBatch = (config.batchSize ?? DEFAULT_SESSION_CONFIG.batchSize) * Math.max(1, nodes);
+  const localSteps = values['local-steps'];
+  if (localSteps !== undefined) config.localSteps = localSteps === 'auto' ? 'auto' : num('local-steps', localSteps, (n) => Number.isInteger(n) && n >= 1);
+  const outerLr = num('outer-lr', values['outer-lr'], (n) => n > 0);
+  if (outerLr !== undefined) config.outerOptimizer = { learningRate: outerLr, momentum: 0.9 };
+  if (values.codec !== undefined) config.codec = values.codec as NonNullable<typeof config.codec>;
+  const topK = num('top-k', values['top-k'], (n) => n > 0 && n <= 1);
+  if (topK !== undefined) config.topKFraction = topK;
   // The same bounds as POST /api/training/start (api/inputs.ts): a flag is no way around them.
   const checked = startTrainingInput.safeParse(config);
   if (!checked.success) throw new Error(checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));

@@ -47,4 +47,15 @@ describe('agent progress and compute utilisation', () => {
     c.advance(1000);
     expect(meter.utilisation().sinceStart).toBeCloseTo(0.9, 10);
   });
+
+  it('starts the recent window afresh for a new session: the gap between sessions is not idle time of either', () => {
+    const meter = new ProgressMeter(clock(0).now);
+    meter.recordRound({ startedAt: 0, endedAt: 1000, computeMs: 950, samples: 64, loss: 1 });
+    meter.startWindow();
+    // 30 s later, the next session's rounds: 95% busy each, back to back.
+    meter.recordRound({ startedAt: 31_000, endedAt: 32_000, computeMs: 950, samples: 64, loss: 1 });
+    meter.recordRound({ startedAt: 32_000, endedAt: 33_000, computeMs: 950, samples: 64, loss: 1 });
+    expect(meter.utilisation().recent).toBeCloseTo(0.95, 10);
+    expect(meter.utilisation().rounds).toBe(2);
+  });
 });

@@ -17,6 +17,7 @@ const ALL_ERROR_CODES: Record<ErrorCode, true> = {
   FRAME_BAD_HEADER: true,
   FRAME_TOO_LARGE: true,
   FRAME_SIZE_MISMATCH: true,
+  FRAME_BAD_PAYLOAD: true,
   PROTOCOL_VERSION: true,
   PARAM_COUNT: true,
   CHECKSUM: true,

@@ -101,7 +101,14 @@ export function NodeTable({ nodes, clockOffsetMs }: { nodes: NodeSnapshot[]; clo
                     <td className="device" title={node.capabilities.device}>
                       {node.capabilities.device || '—'}
                     </td>
-                    <td className="num">{formatCompact(Math.round(node.samplesPerSecond || node.capabilities.samplesPerSecond))}</td>
+                    <td className="num">
+                      {formatCompact(Math.round(node.samplesPerSecond || node.capabilities.samplesPerSecond))}
+                      {typeof node.computeShare === 'number' && (
+                        <div className="sub" data-testid="node-compute-share" title="Time computing over wall time over its recent rounds, as the agent measured it">
+                          computing {Math.round(node.computeShare * 100)}%
+                        </div>
+                      )}
+                    </td>
                     <td className="num" data-testid="node-rtt">
                       {node.rttMs === null || node.rttMs === undefined ? '—' : `${node.rttMs < 10 ? node.rttMs.toFixed(1) : Math.round(node.rttMs)} ms`}
                     </td>

@@ -192,8 +192,7 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         handler.linkMeasured?.(connection, nodeId, { uploadBytesPerSecond: (bytes.byteLength * 1000) / transferMs });
       }
       // Any traffic proves the node is alive, not only heartbeats (a big frame can delay the next one); a binary
-      // frame says so itself, with its update.
-      if (nodeId !== null && !isBinary) handler.heartbeat(connection, nodeId);
+      // frame says so itself, with its update, and a text frame right after it is parsed (below).
       if (isBinary) {
         if (nodeId === null) return fail('NOT_REGISTERED', 'send hello before any binary frame', true);
         // Decoded once, here: the header now, the payload straight into its aggregator slot if it is admitted.
@@ -212,6 +211,11 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
         return;
       }
       const result = parseMessage(agentMessageSchema, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+      if (nodeId !== null) {
+        // A heartbeat may carry the agent's compute share (validated by the schema: a number in [0, 1]).
+        const report = result.ok && result.message.type === 'heartbeat' && result.message.computeShare !== undefined ? { computeShare: result.message.computeShare } : undefined;
+        handler.heartbeat(connection, nodeId, report);
+      }
       if (!result.ok) return fail(result.code, result.reason, result.code === 'PROTOCOL_VERSION');
       const message = result.message;
       switch (message.type) {

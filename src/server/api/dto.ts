@@ -72,6 +72,10 @@ export const sessionConfig = z.object({
   globalBatch: int.optional(),
   clipFactor: z.number().optional(),
   initFrom: z.object({ sessionId: int, round: int }).optional(),
+  localSteps: z.union([int, z.literal('auto')]).optional(),
+  outerOptimizer: z.object({ learningRate: z.number(), momentum: z.number() }).optional(),
+  codec: z.enum(['float32', 'fp16', 'int8', 'top-k', 'auto']).optional(),
+  topKFraction: z.number().optional(),
 });
 
 export const sessionSnapshot = z.object({
@@ -114,6 +118,7 @@ export const nodeSnapshot = z.object({
   rttMs: z.number().nullable(),
   uploadBytesPerSecond: z.number().nullable(),
   outlierScore: z.number().nullable(),
+  computeShare: z.number().nullable().optional(),
   currentRound: int.nullable(),
   statusChangedAt: time,
 });

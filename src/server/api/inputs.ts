@@ -92,6 +92,17 @@ export const startTrainingInput = z
      * its session's settings as the defaults for what this body leaves out.
      */
     fromCheckpoint: z.object({ sessionId: z.number().int().positive(), round: z.number().int().min(0) }).strict().optional(),
+    /**
+     * Local steps per round (DiLoCo / FedAvg): 1 is synchronous gradient rounds; 'auto' picks H from measured
+     * compute and communication times. At most 10,000: a round of H x batchSize samples must end within its deadline.
+     */
+    localSteps: z.union([z.number().int().min(1).max(10_000), z.literal('auto')]).optional(),
+    /** The outer optimizer of local steps (SGD with Nesterov momentum): DiLoCo uses lr 0.7, momentum 0.9. */
+    outerOptimizer: z.object({ learningRate: z.number().positive().max(10), momentum: z.number().min(0).lt(1) }).strict().optional(),
+    /** How agents send updates: float32 (default), fp16, int8 (blockwise), top-k (with error feedback), or auto (per node). */
+    codec: z.enum(['float32', 'fp16', 'int8', 'top-k', 'auto']).optional(),
+    /** top-k: the share of values sent, at least 1e-4 (a k of 0 sends nothing). */
+    topKFraction: z.number().min(1e-4).max(1).optional(),
   })
   .strict();
 

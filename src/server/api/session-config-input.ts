@@ -22,6 +22,10 @@ export function toSessionConfigInput(input: StartTrainingInput): SessionConfigIn
   if (input.globalBatch !== undefined) out.globalBatch = input.globalBatch;
   if (input.clipFactor !== undefined) out.clipFactor = input.clipFactor;
   if (input.fromCheckpoint !== undefined) out.initFrom = { ...input.fromCheckpoint };
+  if (input.localSteps !== undefined) out.localSteps = input.localSteps;
+  if (input.outerOptimizer !== undefined) out.outerOptimizer = input.outerOptimizer;
+  if (input.codec !== undefined) out.codec = input.codec;
+  if (input.topKFraction !== undefined) out.topKFraction = input.topKFraction;
   const optimizer = typeof input.optimizer === 'string' ? { name: input.optimizer } : { ...(input.optimizer ?? {}) };
   if (input.learningRate !== undefined) optimizer.learningRate = input.learningRate;
   if (Object.keys(optimizer).length > 0) out.optimizer = optimizer;

@@ -26,11 +26,18 @@ export interface AgentChannelHandler {
    */
   hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number>;
   ready(connection: number, nodeId: number, sessionId: number): void;
-  heartbeat(connection: number, nodeId: number): void;
+  /** Any message from a registered node; a heartbeat's measurements come with it. */
+  heartbeat(connection: number, nodeId: number, report?: HeartbeatReport): void;
   /** The gateway measured the link: a ping's round trip (ms), or an update frame's upload rate (bytes/s). */
   linkMeasured?(connection: number, nodeId: number, measurement: { rttMs?: number; uploadBytesPerSecond?: number }): void;
   /** A binary frame; its header decoded at the edge, or the reason it could not be. */
   frame(connection: number, nodeId: number, bytes: Uint8Array, header: FrameHeader | null, error: { code: string; message: string } | null): void;
   closed(connection: number, nodeId: number | null, reason: string, left: boolean): void;
   protocolError(nodeId: number | null, message: string): void;
+}
+
+/** What an agent measured on itself and reports with its heartbeats. */
+export interface HeartbeatReport {
+  /** Time computing over wall time over its recent rounds (0-1). */
+  computeShare: number;
 }

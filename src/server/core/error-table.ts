@@ -71,6 +71,7 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   FRAME_BAD_HEADER: badRequest,
   FRAME_TOO_LARGE: tooLarge,
   FRAME_SIZE_MISMATCH: badRequest,
+  FRAME_BAD_PAYLOAD: badRequest,
   PROTOCOL_VERSION: badRequest,
   PARAM_COUNT: badRequest,
   CHECKSUM: badRequest,

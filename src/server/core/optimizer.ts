@@ -45,3 +45,35 @@ export function applyOptimizerStep(config: OptimizerConfig, state: OptimizerStat
     params[i] -= (stepSize * mi) / (Math.sqrt(vi) + eps);
   }
 }
+
+/** The outer optimizer of local-steps rounds (DiLoCo): SGD with Nesterov momentum over pseudo-gradients. */
+export interface OuterOptimizerConfig {
+  learningRate: number;
+  momentum: number;
+}
+
+/** DiLoCo's outer settings (Douillard et al. 2023, section 3): lr 0.7, Nesterov momentum 0.9. */
+export const DEFAULT_OUTER_OPTIMIZER: OuterOptimizerConfig = { learningRate: 0.7, momentum: 0.9 };
+
+/**
+ * One outer step in place, PyTorch's SGD(nesterov=True, dampening=0) formulation: b = mu * b + g, then
+ * params -= lr * (g + mu * b), with g the aggregated pseudo-gradient (start weights minus end weights). The
+ * SIMD optimizer workers implement the same formula; tests/unit/adaptive.test.ts holds both to exact numbers.
+ * State: one slot (b), zero at the start (PyTorch's first step sets b = g, which is the same).
+ */
+export function applyNesterovStep(config: OuterOptimizerConfig, state: OptimizerState, params: Float32Array, pseudoGradient: Float32Array): void {
+  if (pseudoGradient.length !== params.length) throw new Error(`pseudo-gradient has ${pseudoGradient.length} values, parameters ${params.length}`);
+  const b = state.slots[0];
+  const { learningRate: lr, momentum: mu } = config;
+  state.step += 1;
+  for (let i = 0; i < params.length; i++) {
+    const g = pseudoGradient[i];
+    const bi = mu * b[i] + g;
+    b[i] = bi;
+    params[i] -= lr * (g + mu * bi);
+  }
+}
+
+export function createOuterOptimizerState(paramCount: number): OptimizerState {
+  return { slots: [new Float32Array(paramCount)], step: 0 };
+}

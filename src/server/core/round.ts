@@ -41,6 +41,17 @@ export interface RoundPlan {
   timeoutMs: number;
   /** Attempt number per node for this round (retries of the same round after a coordinator restart). */
   attempt?: number;
+  /** Local-steps rounds: H, the samples per inner step and the inner optimizer, the same for every node. */
+  local?: Required<Pick<Assignment, 'localSteps' | 'innerOptimizer'>> & { stepBatch: number };
+  /** Per node: how its update travels (absent: float32), and top-k's share. */
+  codecs?: ReadonlyMap<number, NonNullable<Assignment['codec']>>;
+  topKFraction?: number;
+}
+
+function codecFields(plan: RoundPlan, nodeId: number): Pick<Assignment, 'codec' | 'topKFraction'> {
+  const codec = plan.codecs?.get(nodeId);
+  if (!codec || codec === 'float32') return {};
+  return codec === 'top-k' && plan.topKFraction !== undefined ? { codec, topKFraction: plan.topKFraction } : { codec };
 }
 
 export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cursor: DataCursor } {
@@ -59,8 +70,10 @@ export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cu
       epoch: shard.epoch,
       shardStart: shard.start,
       shardCount: shard.count,
-      batchSize: plan.shares?.[i] ?? plan.batchSize,
+      batchSize: plan.local ? plan.local.stepBatch : (plan.shares?.[i] ?? plan.batchSize),
       deadlineAt,
+      ...(plan.local ? { localSteps: plan.local.localSteps, innerOptimizer: plan.local.innerOptimizer } : {}),
+      ...codecFields(plan, nodeId),
     });
   });
   return {

@@ -1,6 +1,8 @@
 // Domain types shared by the coordinator core, its services, adapters and the API.
 // Pure data: no classes with I/O, no Date objects (times are epoch milliseconds from the clock port).
+import type { CodecName } from '../../protocol/codecs';
 import type { Assignment, NodeCapabilities } from '../../protocol/messages';
+import type { OuterOptimizerConfig } from './optimizer';
 
 export type { Assignment, NodeCapabilities };
 
@@ -67,6 +69,19 @@ export interface SessionConfig {
    * seed. Kept in the config so that recovery can rebuild a session that crashed before its first checkpoint.
    */
   initFrom?: { sessionId: number; round: number };
+  /**
+   * Local steps (DiLoCo / FedAvg): each node takes H inner optimizer steps of `batchSize` samples with the session's
+   * optimizer and sends start minus end weights; the coordinator applies `outerOptimizer` to their aggregate.
+   * Absent or 1: synchronous gradient rounds (the coordinator applies the session's optimizer to the mean
+   * gradient). 'auto': H chosen each round from measured compute and communication times (core/adaptive.ts).
+   */
+  localSteps?: number | 'auto';
+  /** Outer optimizer of local-steps rounds (SGD with Nesterov momentum); DiLoCo's lr 0.7, momentum 0.9 by default. */
+  outerOptimizer?: OuterOptimizerConfig;
+  /** How updates travel: a codec for every node, or 'auto' (per node, from its measured upload bandwidth). Absent: float32. */
+  codec?: CodecName | 'auto';
+  /** top-k: the share of values sent (default 0.01). */
+  topKFraction?: number;
 }
 
 export type AggregationRule =
@@ -104,6 +119,8 @@ export interface NodeSnapshot {
    * round's updates (1: typical; 5: five times further out than most). Null until it delivered a scored round.
    */
   outlierScore: number | null;
+  /** Time computing over wall time, measured by the agent over its recent rounds (null: not reported yet). */
+  computeShare?: number | null;
   currentRound: number | null;
   /** When status last changed (epoch ms): for a failure, the moment it was detected. */
   statusChangedAt: number;

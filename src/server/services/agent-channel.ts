@@ -4,7 +4,7 @@
 import { AdmissionError } from '../../protocol/errors';
 import type { FrameHeader } from '../../protocol/frame';
 import type { NodeCapabilities } from '../../protocol/messages';
-import type { AgentChannelHandler, AgentLink } from '../core/agent-protocol';
+import type { AgentChannelHandler, AgentLink, HeartbeatReport } from '../core/agent-protocol';
 import type { Clock, Credentials, TrainingRepository } from '../core/ports';
 import { isBanned } from '../core/engine/node-pool';
 import type { Admission } from './join-tokens';
@@ -71,8 +71,8 @@ export class AgentChannel implements AgentChannelHandler {
     this.runner.dispatch({ type: 'node-ready', at: this.clock.now(), nodeId, connection, sessionId });
   }
 
-  heartbeat(connection: number, nodeId: number): void {
-    this.runner.dispatch({ type: 'heartbeat', at: this.clock.now(), nodeId, connection });
+  heartbeat(connection: number, nodeId: number, report?: HeartbeatReport): void {
+    this.runner.dispatch({ type: 'heartbeat', at: this.clock.now(), nodeId, connection, ...(report ? { computeShare: report.computeShare } : {}) });
   }
 
   linkMeasured(connection: number, nodeId: number, measurement: { rttMs?: number; uploadBytesPerSecond?: number }): void {

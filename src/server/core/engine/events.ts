@@ -18,7 +18,7 @@ export type EngineEvent =
   // agents
   | { type: 'node-registered'; at: number; nodeId: number; name: string; capabilities: NodeCapabilities; connection: number; issuedToken: string | null }
   | { type: 'node-ready'; at: number; nodeId: number; connection: number; sessionId: number }
-  | { type: 'heartbeat'; at: number; nodeId: number; connection: number }
+  | { type: 'heartbeat'; at: number; nodeId: number; connection: number; computeShare?: number }
   /** The gateway measured the node's link: a ping's round trip, or the transfer of an update frame. */
   | { type: 'link-measured'; at: number; nodeId: number; connection: number; rttMs?: number; uploadBytesPerSecond?: number }
   | { type: 'node-lost'; at: number; nodeId: number; connection: number; reason: string; left: boolean }

@@ -36,6 +36,8 @@ export interface PoolNode {
   uploadBytesPerSecond: number | null;
   /** Distance of its last scored update from the aggregate, relative to the round's median distance. */
   outlierScore: number | null;
+  /** Time computing over wall time, as the agent measured it over its recent rounds and reported (absent: not yet). */
+  computeShare?: number | null;
   /** Rounds in a row this node was assigned, stayed connected, and did not deliver in time. */
   missedStreak: number;
   /** Not assigned work before this round (a chronically slow node must not slow every round). */
@@ -260,6 +262,7 @@ export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): Node
     rttMs: node.rttMs,
     uploadBytesPerSecond: node.uploadBytesPerSecond,
     outlierScore: node.outlierScore,
+    computeShare: node.computeShare ?? null,
     currentRound: node.currentRound,
     statusChangedAt: node.statusChangedAt,
   };

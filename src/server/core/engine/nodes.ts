@@ -38,7 +38,8 @@ export function onNodeReady(t: Transition, e: Extract<EngineEvent, { type: 'node
 export function onHeartbeat(t: Transition, e: Extract<EngineEvent, { type: 'heartbeat' }>): void {
   const node = t.state.pool.get(e.nodeId);
   if (!node || node.connection !== e.connection) return;
-  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => heard(n, e.at)) });
+  const share = e.computeShare;
+  t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => (share === undefined ? heard(n, e.at) : { ...heard(n, e.at), computeShare: share })) });
 }
 
 /** A link measurement: kept in the pool for the node table and the API (the frame or pong was already heard). */

@@ -8,6 +8,7 @@ import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, s
 import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
 import { returnShards } from '../shards';
 import type { ContributionRecord } from '../types';
+import { codecsFor, roundMeasurements } from './adaptive-round';
 import { roundRecords, committedSnapshot } from './accounting';
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
@@ -53,13 +54,18 @@ export function maybeOpenRound(t: Transition): void {
   const roundNumber = session.round + 1;
   const candidates = selectForRound(t.state.pool, session.id, roundNumber);
   if (candidates.length === 0) return;
-  const sizing = strategyFor(session.config).configureRound(candidates.map((id) => {
-    const node = t.state.pool.get(id)!;
-    return { id, samplesPerSecond: node.samplesPerSecond, measured: node.speedMeasured };
-  }));
+  const config = session.config;
+  const sizing = strategyFor(config).configureRound(
+    candidates.map((id) => {
+      const node = t.state.pool.get(id)!;
+      return { id, samplesPerSecond: node.samplesPerSecond, measured: node.speedMeasured };
+    }),
+    roundMeasurements(t.state, candidates, config.batchSize),
+  );
   // Nodes given no share (more nodes than the global batch has room for) sit this round out.
   const nodeIds = sizing.shares ? candidates.filter((_, i) => sizing.shares![i] > 0) : candidates;
   const shares = sizing.shares?.filter((s) => s > 0);
+  const { samplesPerNode, localSteps } = sizing;
   // Every open of a round, also of the same round number after a cancel or a restart, gets its own attempt
   // number: an update computed for an earlier opening (another shard, perhaps) can never be credited here.
   const opens = t.state.opens + 1;
@@ -76,6 +82,9 @@ export function maybeOpenRound(t: Transition): void {
     shares,
     trainSize: session.trainSize,
     timeoutMs: hardDeadlineMs(live.arrivals, deadlinePolicy(t.state)),
+    local: localSteps === undefined ? undefined : { localSteps, innerOptimizer: config.optimizer, stepBatch: config.batchSize },
+    codecs: codecsFor(t.state, nodeIds, config, session.paramCount, samplesPerNode),
+    topKFraction: config.topKFraction,
   });
   t.setSession({ cursor: opened.cursor });
   t.set({ round: { open: opened.round, stage: 'collecting', stragglerArmed: false, closedBecause: null, outcome: null } });

@@ -89,7 +89,9 @@ export function onSessionCreated(t: Transition, e: Extract<EngineEvent, { type: 
     `${c.model} on ${c.dataset}, ${c.optimizer.name} lr ${c.optimizer.learningRate}, batch ${c.batchSize}/node` +
     (c.targetAccuracy ? `, target accuracy ${c.targetAccuracy}` : '') +
     (c.maxRounds ? `, at most ${c.maxRounds} rounds` : '') +
-    (c.maxSamples ? `, budget ${c.maxSamples} samples` : '');
+    (c.maxSamples ? `, budget ${c.maxSamples} samples` : '') +
+    (c.localSteps !== undefined && c.localSteps !== 1 ? `, local steps H = ${c.localSteps} (outer: Nesterov lr ${c.outerOptimizer?.learningRate ?? 0.7})` : '') +
+    (c.codec && c.codec !== 'float32' ? `, codec ${c.codec}${c.codec === 'top-k' ? ` ${c.topKFraction ?? 0.01}` : ''}` : '');
   t.log('info', `session ${e.sessionId} started: ${description}`);
   t.timeline('session-started', `session started: ${description}`);
   t.emit({ type: 'start-evaluator', sessionId: e.sessionId, model: c.model, dataset: c.dataset });

@@ -5,7 +5,8 @@
 //
 // A new aggregation rule goes here: a Strategy whose `aggregation` returns another plan kind, and a case in
 // the runner's aggregate effect (and the aggregator port) that computes it.
-import { applyOptimizerStep, createOptimizerState, type OptimizerState } from '../optimizer';
+import { chooseLocalSteps } from '../adaptive';
+import { applyNesterovStep, applyOptimizerStep, createOptimizerState, createOuterOptimizerState, DEFAULT_OUTER_OPTIMIZER, type OptimizerState } from '../optimizer';
 import type { AggregationPlan as KernelPlan } from '../ports';
 import type { AggregationRule, SessionConfig } from '../types';
 import { clipScales } from './robust-scoring';
@@ -42,6 +43,8 @@ export interface RoundConfiguration {
   samplesPerNode: number;
   /** Samples per node, in the order of the nodes given, when work is sized to speed; 0: left out this round. */
   shares?: number[];
+  /** Local-steps rounds: inner steps per node (each of the session's batchSize); absent for gradient rounds. */
+  localSteps?: number;
 }
 
 /** A node the strategy may give work to, with its speed (samples/s) and whether the coordinator measured it. */
@@ -51,9 +54,17 @@ export interface CandidateNode {
   measured: boolean;
 }
 
+/** What the engine measured that a strategy may size a round by (null: not measured yet). */
+export interface RoundMeasurements {
+  /** One inner step of `batchSize` samples on the slowest node of the round (ms). */
+  msPerStep: number | null;
+  /** The last round's time not spent computing (model out, update in, aggregation) (ms). */
+  commMsPerRound: number | null;
+}
+
 export interface Strategy {
   readonly name: string;
-  configureRound(nodes: readonly CandidateNode[]): RoundConfiguration;
+  configureRound(nodes: readonly CandidateNode[], measured?: RoundMeasurements): RoundConfiguration;
   aggregation(updates: readonly DeliveredUpdate[]): AggregationPlan;
   createOptimizerState(paramCount: number): OptimizerState;
   /** Applies the aggregate to the parameters in place (and advances the optimizer state). */
@@ -123,8 +134,34 @@ export function ruleName(rule: AggregationRule): string {
   }
 }
 
-/** The strategy a session runs with, from its aggregation setting. */
+/** True when the session runs local steps (DiLoCo / FedAvg) rather than synchronous gradient rounds. */
+export function isLocalSteps(config: SessionConfig): boolean {
+  return config.localSteps === 'auto' || (typeof config.localSteps === 'number' && config.localSteps > 1);
+}
+
+/**
+ * Local steps around any aggregation rule: each node trains H x batchSize samples with the session's optimizer
+ * (on the agent) and sends a pseudo-gradient; the rule combines them (sample-weighted for the mean) and the
+ * outer optimizer, SGD with Nesterov momentum, moves the model. The global batch per outer step is
+ * nodes x H x batchSize; H is fixed by the session or chosen per round (core/adaptive.ts).
+ */
+export function localSteps(config: SessionConfig, inner: Strategy): Strategy {
+  const outer = config.outerOptimizer ?? DEFAULT_OUTER_OPTIMIZER;
+  return {
+    ...inner,
+    name: `local steps (H = ${config.localSteps}) + ${inner.name.replace(/ \+ \w+$/, '')} + Nesterov outer lr ${outer.learningRate}`,
+    configureRound: (_nodeIds, measured) => {
+      const h = config.localSteps === 'auto' ? chooseLocalSteps({ msPerStep: measured?.msPerStep ?? null, commMsPerRound: measured?.commMsPerRound ?? null }) : Math.max(1, Math.floor(Number(config.localSteps)));
+      return { samplesPerNode: h * config.batchSize, localSteps: h };
+    },
+    createOptimizerState: (paramCount) => createOuterOptimizerState(paramCount),
+    applyAggregate: (state, params, aggregate) => applyNesterovStep(outer, state, params, aggregate),
+  };
+}
+
+/** The strategy a session runs with, from its aggregation and local-steps settings. */
 export function strategyFor(config: SessionConfig): Strategy {
   const rule = config.aggregation ?? { rule: 'mean' };
-  return rule.rule === 'mean' ? sampleWeightedMean(config) : robust(config, rule);
+  const base = rule.rule === 'mean' ? sampleWeightedMean(config) : robust(config, rule);
+  return isLocalSteps(config) ? localSteps(config, base) : base;
 }
