@@ -14,6 +14,9 @@ import { createCheckpointStore } from './adapters/checkpoint-store';
 import { createUpdateJournal } from './adapters/journal/update-journal';
 import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/workers/evaluator';
+import { createAuditor } from './adapters/workers/auditor';
+import { NodeTimelines } from './services/node-timelines';
+import { randomInt } from 'node:crypto';
 import { EventBus } from './adapters/event-bus';
 import { systemClock } from './adapters/clock';
 import { cryptoCredentials } from './adapters/credentials';
@@ -144,12 +147,19 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     clock: systemClock,
     credentials: cryptoCredentials,
     admission: joinTokens,
+    audits: {
+      store: repo,
+      createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info }),
+      // Which updates are audited must be unpredictable to nodes: the operating system's CSPRNG, 48 bits a draw.
+      random: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
+    },
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },
     log: options.log,
   });
   await start();
 
+  const timelines = new NodeTimelines(repo);
   const metricsExporter = createMetricsExporter(coordinator);
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
@@ -162,7 +172,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcHttp = createHTTPHandler({
     router: appRouter,
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, timelines }),
     basePath: `${TRPC_HTTP_PATH}/`,
   });
   const trpcWss = new WebSocketServer({ noServer: true, maxPayload: TRPC_WS_MAX_PAYLOAD });
@@ -170,7 +180,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     wss: trpcWss,
     router: appRouter,
     // One context per socket: the subscription count lives on it.
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, timelines, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
     keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 },
   });
   // Replaced in listen(), once the bound address is known.
@@ -197,7 +207,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (url.split('?')[0] === METRICS_PATH) return void serveMetrics(req, res, metricsExporter, callerOf(req)(), privateReads);
     authRoutes
       .handle(req, res)
-      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens))
+      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens, timelines))
       .then((handled) => {
         if (handled) return;
         if (fallback) return fallback(req, res);

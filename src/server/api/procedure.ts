@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { Caller } from '../core/operator-access';
 import type { JoinTokens } from '../services/join-tokens';
+import type { NodeTimelines } from '../services/node-timelines';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
@@ -25,6 +26,8 @@ export interface ApiContext {
   subscriptions?: { live: number; max: number };
   /** Agent admission (join tokens); absent on a server built without it. */
   joinTokens?: JoinTokens;
+  /** Per-node "why did I earn this" timelines; absent on a server built without the audit ledger. */
+  timelines?: NodeTimelines;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

@@ -77,6 +77,8 @@ export interface NodeSnapshot {
   rejectedContributions: number;
   /** Samples of this node accepted into applied rounds in the current session (integer). */
   acceptedSamples: number;
+  /** Epochs whose credit the node forfeited by failing an audit (flagged in the node table). */
+  forfeitedEpochs?: number[];
   /** Recent measured training throughput (samples/s). */
   samplesPerSecond: number;
   currentRound: number | null;
@@ -138,7 +140,8 @@ export type SessionEventKind =
   | 'node-failed'
   | 'node-left'
   | 'round-not-applied'
-  | 'node-benched';
+  | 'node-benched'
+  | 'node-audit-failed';
 
 /** The session timeline: durable, shown on the dashboard, survives coordinator restarts. */
 export interface SessionEvent {

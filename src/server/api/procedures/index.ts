@@ -10,6 +10,7 @@ import { health } from './health';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
 import { list } from './nodes/list';
+import { contributionTimeline } from './nodes/contribution-timeline';
 import { checkpoints } from './training/checkpoints';
 import { contributions } from './training/contributions';
 import { events } from './training/events';
@@ -29,7 +30,7 @@ export const procedureTree = {
   health,
   datasets: { list: datasetList },
   training: { status, model, metrics, sessions, session, rounds, contributions, checkpoints, events, ledger, start, pause, resume, stop },
-  nodes: { list, byId },
+  nodes: { list, byId, contributionTimeline },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
 };
