@@ -3,6 +3,14 @@
 import type { AuditRecord, AuditStore, ForfeitRecord } from '../../src/server/core/audit-ports';
 import type { CommittedEvent, OutboxRecord } from '../../src/server/core/engine/committed';
 import type { ContributionRecord } from '../../src/server/core/types';
+import { NodeTimelines } from '../../src/server/services/node-timelines';
+
+/** Timelines over a fake store that knows node 1 ('node-1'), for the API tests. */
+export function fakeTimelines(): NodeTimelines {
+  const store = new FakeAuditStore();
+  store.nodes.push({ id: 1, name: 'node-1', firstSeenAt: 1, lastSeenAt: 2 });
+  return new NodeTimelines(store);
+}
 
 export class FakeAuditStore implements AuditStore {
   audits: AuditRecord[] = [];
@@ -40,7 +48,17 @@ export class FakeAuditStore implements AuditStore {
     this.outbox.push(input.event);
     return [{ id: this.outbox.length, event: input.event }];
   }
-  async nodeLedger() {
-    return null;
+  nodes: { id: number; name: string; firstSeenAt: number; lastSeenAt: number }[] = [];
+
+  async nodeLedger(idOrName: number | string) {
+    const node = this.nodes.find((n) => n.id === idOrName || n.name === idOrName);
+    if (!node) return null;
+    return {
+      node,
+      contributions: this.contributions.filter((c) => c.nodeId === node.id),
+      audits: this.audits.filter((a) => a.nodeId === node.id),
+      forfeits: this.forfeits.filter((f) => f.nodeId === node.id),
+      events: [],
+    };
   }
 }
