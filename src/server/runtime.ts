@@ -44,6 +44,8 @@ export interface RuntimeOptions {
   aggregatorWorkers?: number;
   /** Datasets served by name (name -> folder); 'mnist' is built in. Their folders never leave this process. */
   datasets?: ReadonlyMap<string, string>;
+  /** Per-update audit probability besides one audit per node per epoch (HYPERGPU_AUDIT_RATE; default AUDIT_RATE). */
+  auditRate?: number;
   /** Checkpoints kept per session (HYPERGPU_KEEP_CHECKPOINTS). */
   keepCheckpoints?: number;
   /** Largest frame a registered agent may send; default: the largest model frame (modelFrameBytes()). */
@@ -152,6 +154,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info }),
       // Which updates are audited must be unpredictable to nodes: the operating system's CSPRNG, 48 bits a draw.
       random: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
+      rate: options.auditRate,
     },
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },

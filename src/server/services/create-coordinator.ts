@@ -33,7 +33,7 @@ export interface CoordinatorPorts {
   /** More outbox consumers (settlement, exporters) beside the built-in ones. */
   consumers?: OutboxConsumer[];
   /** Verified work: the audit ledger and the auditor worker; absent: no audits (unit tests of other parts). */
-  audits?: { store: AuditStore; createAuditor(model: ModelName, dataset: string): Promise<Auditor>; random(): number };
+  audits?: { store: AuditStore; createAuditor(model: ModelName, dataset: string): Promise<Auditor>; random(): number; rate?: number };
   /** Who may register a new node name (join tokens); absent: anyone. */
   admission?: Admission;
   log?: (line: LogLine) => void;
