@@ -48,10 +48,13 @@ function toAudit(row: AuditRow): AuditRecord {
   };
 }
 
+const UNBOUNDED = 1e300;
+
 function finiteOrNull(value: number | null): number | null {
-  // SQLite REAL stores Infinity but JSON cannot carry it: a huge error is kept as the largest double.
+  // JSON cannot carry Infinity (nor does the driver read back the largest double: its text form overflows), so
+  // an unbounded error is kept as 1e300: still a failure above any tolerance, and finite everywhere it goes.
   if (value === null || Number.isNaN(value)) return null;
-  return Number.isFinite(value) ? value : Number.MAX_VALUE;
+  return Number.isFinite(value) ? Math.max(-UNBOUNDED, Math.min(UNBOUNDED, value)) : value > 0 ? UNBOUNDED : -UNBOUNDED;
 }
 
 export function createAuditStore({ prisma, serial }: Db): AuditStore {
