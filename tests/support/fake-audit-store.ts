@@ -48,6 +48,10 @@ export class FakeAuditStore implements AuditStore {
     this.outbox.push(input.event);
     return [{ id: this.outbox.length, event: input.event }];
   }
+  async listForfeits(sessionId: number) {
+    return this.forfeits.filter((f) => f.sessionId === sessionId);
+  }
+
   nodes: { id: number; name: string; firstSeenAt: number; lastSeenAt: number }[] = [];
 
   async nodeLedger(idOrName: number | string) {

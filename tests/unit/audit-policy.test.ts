@@ -2,7 +2,7 @@
 // how a recomputation is judged, who forfeits; the epoch-audited event in the durable fold and the outbox rules;
 // the per-node timeline fold.
 import { describe, expect, it } from 'vitest';
-import { AUDIT_RATE, AUDIT_TOLERANCE, compareUpdates, forfeitedNodes, forfeitReason, selectForAudit, verdict } from '../../src/server/core/audit';
+import { AUDIT_RATE, AUDIT_TOLERANCE, compareUpdates, forfeitedNodes, forfeitReason, selectForAudit, verdict, withForfeits } from '../../src/server/core/audit';
 import { EMPTY_DURABLE, evolveAll, type CommittedEvent } from '../../src/server/core/engine/committed';
 import { readOutboxRow, storedOutboxEvents } from '../../src/server/adapters/db/outbox-rules';
 import { buildNodeTimeline, splitReason } from '../../src/server/core/node-timeline';
@@ -107,6 +107,20 @@ describe('forfeits', () => {
     expect(state.credits.get(1)!.get(4)!.forfeitedEpochs).toBeUndefined();
     expect(state.credits.get(1)!.get(5)).toMatchObject({ acceptedSamples: 64, forfeitedEpochs: [0, 1] });
     expect(state.credits.get(1)!.get(6)!.forfeitedEpochs).toEqual([1]);
+  });
+
+  it('recovery puts the forfeits back into credits rebuilt from the ledger, as the fold left them', () => {
+    const folded = evolveAll(EMPTY_DURABLE, [
+      started(1),
+      credited(1, 1, 5, 'applied', 64),
+      { kind: 'epoch-audited', sessionId: 1, epoch: 0, forfeitedNodeIds: [5] },
+      { kind: 'epoch-audited', sessionId: 1, epoch: 2, forfeitedNodeIds: [5] },
+    ]).credits.get(1)!;
+    const rebuilt = withForfeits(new Map([[5, { acceptedContributions: 1, rejectedContributions: 0, acceptedSamples: 64 }]]), [
+      { nodeId: 5, epoch: 2 },
+      { nodeId: 5, epoch: 0 },
+    ]);
+    expect(rebuilt).toEqual(folded);
   });
 
   it('epoch-audited reads back from the outbox as written; a damaged one is CORRUPT_RECORD', () => {

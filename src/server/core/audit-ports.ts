@@ -67,6 +67,8 @@ export interface AuditStore {
   roundModelVersions(sessionId: number, rounds: number[]): Promise<Map<number, number>>;
   /** ONE transaction: the epoch's audit marker, its forfeits and the epoch-audited outbox event. */
   commitEpochAudit(input: { sessionId: number; epoch: number; audits: number; forfeits: ForfeitRecord[]; at: number; event: CommittedEvent }): Promise<OutboxRecord[]>;
+  /** Every forfeit of a session (recovery puts them back into the nodes' credit). */
+  listForfeits(sessionId: number): Promise<ForfeitRecord[]>;
   /** A node by numeric id or by name, with its ledger rows (newest `limitRounds` rounds of each session). */
   nodeLedger(idOrName: number | string, limitRounds: number): Promise<NodeLedger | null>;
 }

@@ -17,6 +17,8 @@
 // The draws come from a generator seeded by the coordinator's secret (credentials.seed()), never from anything
 // a node sees (round nonces, the permutation seed), so a node cannot predict which of its updates is checked.
 
+import { NO_CREDIT, type NodeCredit } from './engine/committed';
+
 /** Per-update probability of an audit besides the one-per-node-per-epoch reservoir (see above). */
 export const AUDIT_RATE = 0.05;
 
@@ -98,6 +100,19 @@ export interface AuditResult {
  */
 export function forfeitedNodes(results: readonly AuditResult[]): number[] {
   return [...new Set(results.filter((r) => r.outcome === 'fail').map((r) => r.nodeId))].sort((a, b) => a - b);
+}
+
+/**
+ * Credits rebuilt from the ledger (recovery) with the epochs each node forfeited, as the epoch-audited fold
+ * would have left them.
+ */
+export function withForfeits(credits: ReadonlyMap<number, NodeCredit>, forfeits: readonly { nodeId: number; epoch: number }[]): Map<number, NodeCredit> {
+  const next = new Map(credits);
+  for (const f of forfeits) {
+    const credit = next.get(f.nodeId) ?? NO_CREDIT;
+    next.set(f.nodeId, { ...credit, forfeitedEpochs: [...new Set([...(credit.forfeitedEpochs ?? []), f.epoch])].sort((a, b) => a - b) });
+  }
+  return next;
 }
 
 /** The reason a forfeit carries into the ledger (and the node's timeline). */

@@ -128,6 +128,13 @@ export function createAuditStore({ prisma, serial }: Db): AuditStore {
       return records;
     },
 
+    async listForfeits(sessionId) {
+      return serial(async () => {
+        const rows = await prisma.epochForfeit.findMany({ where: { sessionId }, orderBy: { id: 'asc' }, select: { sessionId: true, epoch: true, nodeId: true, reason: true, at: true } });
+        return rows.map((f) => ({ ...f, at: ms(f.at) }));
+      });
+    },
+
     async nodeLedger(idOrName, limitRounds) {
       return serial(async () => {
         const node = await prisma.node.findFirst({
