@@ -1,6 +1,5 @@
 // Verified work: which accepted updates are recomputed, how a recomputation is judged, and what a failed audit
-// costs. Pure: the draws come in as numbers from the audit service's secret-seeded generator, the gradients as
-// arrays. The service (services/audits.ts) does the I/O: capture, the auditor worker, the ledger.
+// costs. Pure: the draws come in as numbers (the audit service's random port), the gradients as arrays. The service (services/audits.ts) does the I/O: capture, the auditor worker, the ledger.
 //
 // Selection, per (node, epoch), two independent rules:
 //  1. Reservoir of one: the n-th update a node delivers in an epoch replaces the node's held candidate with
@@ -11,11 +10,15 @@
 //     epoch escapes rule 2 with probability (1-p)^(fk) and rule 1 with probability 1-f, so it is caught with
 //     1 - (1-f)(1-p)^(fk). Fabricating everything (f = 1) is always caught; f = 0.1 over k = 100 updates:
 //     1 - 0.9 * 0.95^10 = 46% per epoch, and that compounds over epochs (forfeits are per epoch).
-//     Cost: one recomputation is one shard's forward+backward on the coordinator (the node's own work, ~20 ms
-//     for 128 MLP samples on one wasm core), so p = 5% plus one per node per epoch keeps the auditor at about
-//     5% of one agent's compute with a few nodes: off the round's critical path, on its own worker thread.
-// The draws come from a generator seeded by the coordinator's secret (credentials.seed()), never from anything
-// a node sees (round nonces, the permutation seed), so a node cannot predict which of its updates is checked.
+//     Cost: one recomputation is one shard's forward+backward (what the node spent on it), on ONE auditor
+//     thread. The auditor therefore carries about p = 5% of the pool's training compute, plus one shard per node
+//     per epoch: fine for a handful of nodes (the local default), a full core at about 20 nodes. Past that the
+//     bounded queue fills and chosen updates are recorded as not audited (visible, never passed): a larger pool
+//     wants a lower HYPERGPU_AUDIT_RATE (the once-per-epoch audits stay) or audits delegated to other agents.
+//     (Measured in CPU compute: a GPU node's shard recomputed on the coordinator's CPU costs many times more.)
+// The draws come from the operating system's CSPRNG (runtime.ts), never from anything a node sees (round nonces,
+// the permutation seed, a seeded generator whose outputs it could observe), so a node cannot predict which of
+// its updates is checked.
 
 import { NO_CREDIT, type NodeCredit } from './engine/committed';
 
