@@ -150,15 +150,15 @@ export class Audits implements OutboxConsumer {
       this.uncommitted.delete(r);
       for (const c of captures) {
         if (r !== round || !applied) {
-          this.held--;
+          this.release();
           continue;
         }
         if (c.sampled) this.enqueue(c, c.reservoir ? 'reservoir+sampled' : 'sampled');
-        else this.held--;
+        else this.release();
         if (c.reservoir) {
           const k = key(c.epoch, c.nodeId);
           const previous = this.reservoir.get(k);
-          if (previous && !previous.sampled) this.held--;
+          if (previous && !previous.sampled) this.release();
           // A sampled capture is audited already; held here only so the node's epoch counts as covered.
           if (!c.sampled) this.held++;
           this.reservoir.set(k, c);
@@ -168,7 +168,7 @@ export class Audits implements OutboxConsumer {
   }
 
   private enqueue(c: Capture, selectedBy: AuditRecord['selectedBy']): void {
-    const run = (this.chain = this.chain.then(() => this.run(c, selectedBy)).finally(() => this.held--));
+    const run = (this.chain = this.chain.then(() => this.run(c, selectedBy)).finally(() => this.release()));
     const list = this.runs.get(c.epoch) ?? [];
     list.push(run.then(() => undefined, () => undefined));
     this.runs.set(c.epoch, list);
@@ -297,6 +297,11 @@ export class Audits implements OutboxConsumer {
       this.auditor = { sessionId, handle };
     }
     return this.auditor.handle;
+  }
+
+  /** One held update less (never below zero: a session change resets the count while runs may still end). */
+  private release(): void {
+    this.held = Math.max(0, this.held - 1);
   }
 
   private reset(sessionId: number): void {
