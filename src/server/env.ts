@@ -28,6 +28,11 @@ const schema = z.object({
   HYPERGPU_HEARTBEAT_TIMEOUT_MS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(100).max(600_000).default(800)),
   HYPERGPU_AGGREGATOR_WORKERS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).optional()),
   HYPERGPU_KEEP_CHECKPOINTS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1000).default(3)),
+  /**
+   * Probability that an accepted update is audited besides each node's one random update per epoch (see
+   * src/server/core/audit.ts for the default 0.05 and why). 0 keeps only the once-per-epoch audits.
+   */
+  HYPERGPU_AUDIT_RATE: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(1).optional()),
   /** Datasets this coordinator serves, `name=path,name2=path2` (--dataset name=path adds to them). */
   HYPERGPU_DATASETS: z.preprocess(emptyToUndefined, z.string().optional()),
   /** Largest frame a registered agent may send; default: the largest model frame this coordinator serves. */

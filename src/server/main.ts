@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     maxFrameBytes: env.HYPERGPU_MAX_FRAME_MB === undefined ? undefined : Math.round(env.HYPERGPU_MAX_FRAME_MB * 1024 * 1024),
     datasets: cli.datasets,
     keepCheckpoints: env.HYPERGPU_KEEP_CHECKPOINTS,
+    auditRate: env.HYPERGPU_AUDIT_RATE,
     openPool: cli.openPool,
     pruneIdleNodesAfterMs: env.HYPERGPU_IDLE_NODE_DAYS * 24 * 3600 * 1000,
     gateway: {

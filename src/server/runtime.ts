@@ -14,6 +14,9 @@ import { createCheckpointStore } from './adapters/checkpoint-store';
 import { createUpdateJournal } from './adapters/journal/update-journal';
 import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/workers/evaluator';
+import { createAuditor } from './adapters/workers/auditor';
+import { NodeTimelines } from './services/node-timelines';
+import { randomInt } from 'node:crypto';
 import { EventBus } from './adapters/event-bus';
 import { systemClock } from './adapters/clock';
 import { cryptoCredentials } from './adapters/credentials';
@@ -46,6 +49,8 @@ export interface RuntimeOptions {
   aggregatorWorkers?: number;
   /** Datasets served by name (name -> folder); 'mnist' is built in. Their folders never leave this process. */
   datasets?: ReadonlyMap<string, string>;
+  /** Per-update audit probability besides one audit per node per epoch (HYPERGPU_AUDIT_RATE; default AUDIT_RATE). */
+  auditRate?: number;
   /** Checkpoints kept per session (HYPERGPU_KEEP_CHECKPOINTS). */
   keepCheckpoints?: number;
   /** Largest frame a registered agent may send; default: the largest model frame (modelFrameBytes()). */
@@ -158,18 +163,26 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     admission: joinTokens,
     // Strangers may join an open pool: its sessions aggregate with a robust rule unless told otherwise.
     ...(joinTokens.openPool ? { sessionDefaults: OPEN_POOL_DEFAULTS } : {}),
+    audits: {
+      store: repo,
+      createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info }),
+      // Which updates are audited must be unpredictable to nodes: the operating system's CSPRNG, 48 bits a draw.
+      random: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
+      rate: options.auditRate,
+    },
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },
     log: options.log,
   });
   await start();
 
+  const timelines = new NodeTimelines(repo);
   const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats() });
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
   const health = coordinatorHealth({ repo, aggregator, coordinator, gateway });
   // Extras every API call may use: component health, operator actions at the gateway, the version for /health.
-  const extra = { health, version: VERSION, operations: { banAddress: (address: string, until: number, reason: string) => gateway.banAddress(address, until, reason) } };
+  const extra = { health, version: VERSION, timelines, operations: { banAddress: (address: string, until: number, reason: string) => gateway.banAddress(address, until, reason) } };
 
   const security = options.security ?? {};
   const privateReads = security.privateReads ?? false;

@@ -43,6 +43,7 @@ describe('migrations', () => {
       expect.stringMatching(/_outbox$/),
       expect.stringMatching(/_rejection_count$/),
       expect.stringMatching(/_join_tokens$/),
+      expect.stringMatching(/_audit$/),
       expect.stringMatching(/_pool$/),
     ]);
     expect(existsSync(file)).toBe(true);
@@ -59,10 +60,10 @@ describe('migrations', () => {
       finished_at: expect.any(Number),
       applied_steps_count: 1,
     });
-    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/), applied(/_pool$/)]);
+    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/), applied(/_audit$/), applied(/_pool$/)]);
     expect(tables).toEqual(
       expect.arrayContaining([
-        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor', 'JoinToken',
+        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor', 'JoinToken', 'Audit', 'EpochForfeit', 'EpochAudit',
       ]),
     );
     expect(journal).toBe('wal');
@@ -97,7 +98,7 @@ describe('migrations', () => {
     const recorded = db.prepare('SELECT migration_name FROM _prisma_migrations').pluck().all();
     db.close();
     expect(half).toBe(0);
-    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/), expect.stringMatching(/_pool$/)]);
+    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/), expect.stringMatching(/_audit$/), expect.stringMatching(/_pool$/)]);
   });
 
   it('upgrades a database the init migration created, keeping its rows, and the outbox works after', async () => {
@@ -125,6 +126,7 @@ describe('migrations', () => {
       expect.stringMatching(/^applied migration \d+_outbox$/),
       expect.stringMatching(/^applied migration \d+_rejection_count$/),
       expect.stringMatching(/^applied migration \d+_join_tokens$/),
+      expect.stringMatching(/^applied migration \d+_audit$/),
       expect.stringMatching(/^applied migration \d+_pool$/),
     ]);
     expect(await upgraded.getSession(id)).toEqual(sessionAfter(round));
@@ -193,6 +195,9 @@ describe('schema and migration agree', () => {
     OutboxEvent: Prisma.OutboxEventScalarFieldEnum,
     OutboxCursor: Prisma.OutboxCursorScalarFieldEnum,
     JoinToken: Prisma.JoinTokenScalarFieldEnum,
+    Audit: Prisma.AuditScalarFieldEnum,
+    EpochForfeit: Prisma.EpochForfeitScalarFieldEnum,
+    EpochAudit: Prisma.EpochAuditScalarFieldEnum,
   };
 
   it('has a table for every model with exactly the columns of its scalar fields', () => {
@@ -243,6 +248,12 @@ describe('schema and migration agree', () => {
       const outboxEvent = { sessionId, kind: 'epoch-closed', payload: '{"kind":"epoch-closed"}', createdAt: at };
       const outboxCursor = { consumer: 'live-view', position: 2 ** 31 - 1, updatedAt: at };
       const joinToken = { tokenHash: 'ef'.repeat(32), label: 'pool', nodeName: 'n', createdAt: at, expiresAt: at, revokedAt: at };
+      const audit = {
+        sessionId, epoch: 2, round: 1, nodeId, attempt: 1, modelVersion: 0, shardStart: 128, shardCount: 64, outcome: 'fail', selectedBy: 'reservoir',
+        relativeError: 1.41, cosine: -0.01, tolerance: 0.001, detail: 'differs', selectedAt: at, resolvedAt: at,
+      };
+      const forfeit = { sessionId, epoch: 2, nodeId, reason: 'AUDIT_FAILED: x', at };
+      const epochAudit = { sessionId, epoch: 2, audits: 3, forfeited: 1, at };
       const rows = [
         [session, await prisma.trainingSession.findUniqueOrThrow({ where: { id: sessionId } })],
         [node, await prisma.node.findUniqueOrThrow({ where: { id: nodeId } })],
@@ -256,7 +267,11 @@ describe('schema and migration agree', () => {
         [event, await prisma.sessionEvent.findUniqueOrThrow({ where: { id: (await prisma.sessionEvent.create({ data: event })).id } })],
         [outboxEvent, await prisma.outboxEvent.findUniqueOrThrow({ where: { id: (await prisma.outboxEvent.create({ data: outboxEvent })).id } })],
         [joinToken, await prisma.joinToken.findUniqueOrThrow({ where: { id: (await prisma.joinToken.create({ data: joinToken })).id } })],
+        [audit, await prisma.audit.findUniqueOrThrow({ where: { id: (await prisma.audit.create({ data: audit })).id } })],
+        [forfeit, await prisma.epochForfeit.findUniqueOrThrow({ where: { id: (await prisma.epochForfeit.create({ data: forfeit })).id } })],
       ] as const;
+      await prisma.epochAudit.create({ data: epochAudit });
+      expect(await prisma.epochAudit.findUniqueOrThrow({ where: { sessionId_epoch: { sessionId, epoch: 2 } } })).toEqual(epochAudit);
       for (const [written, read] of rows) expect(read).toEqual({ id: expect.any(Number), ...written });
       await prisma.outboxCursor.create({ data: outboxCursor });
       expect(await prisma.outboxCursor.findUniqueOrThrow({ where: { consumer: 'live-view' } })).toEqual(outboxCursor);

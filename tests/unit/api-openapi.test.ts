@@ -2,6 +2,7 @@
 // is called (against the fake control) and must answer a documented status with a body that fits the documented
 // schema; invalid input gets the documented 400 with the input schema's reason, an unknown id the documented 404,
 // and operator operations say so (bearer) and refuse an anonymous caller.
+import { fakeTimelines } from '../support/fake-audit-store';
 import { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +34,7 @@ interface Answer {
 function setup() {
   const control = createFakeControl();
   const joinTokens = new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false);
+  const timelines = fakeTimelines();
   const call = async (method: string, url: string, body?: string, access: RestAccess = OPERATOR, operations?: ApiContext['operations']): Promise<Answer> => {
     const req = Readable.from(body === undefined ? [] : [Buffer.from(body)]) as unknown as IncomingMessage;
     Object.assign(req, { method, url, headers: {} });
@@ -46,7 +48,7 @@ function setup() {
       },
       end: (text?: string | Uint8Array) => (raw = text ?? ''),
     } as unknown as ServerResponse;
-    expect(await handleRest(req, res, control, Date.now(), access, joinTokens, { operations }), `${method} ${url} handled`).toBe(true);
+    expect(await handleRest(req, res, control, Date.now(), access, joinTokens, { operations, timelines }), `${method} ${url} handled`).toBe(true);
     if (typeof raw !== 'string') answer.body = raw;
     else if (raw) answer.body = JSON.parse(raw);
     return answer;

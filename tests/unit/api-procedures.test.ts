@@ -1,6 +1,7 @@
 // The API's procedures: one file each, each with input and output schemas, assembled into the tRPC router under
 // the names the dashboard and scripts use, and answering with outputs their schemas accept. Runs the tRPC router
 // in-process (createCaller) against a TrainingControl made of plain objects.
+import { fakeTimelines } from '../support/fake-audit-store';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +32,7 @@ const callerFor = (
   caller: Caller = OPERATOR,
   privateReads = false,
   joinTokens = new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false),
-) => createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads, joinTokens });
+) => createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads, joinTokens, timelines: fakeTimelines() });
 
 function procedureFiles(dir = PROCEDURES_DIR): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -101,6 +102,7 @@ describe('REST bindings', () => {
       'POST /api/training/stop': ['training.stop', 200],
       'GET /api/nodes': ['nodes.list', 200],
       'GET /api/nodes/:id': ['nodes.byId', 200],
+      'GET /api/nodes/:id/timeline': ['nodes.contributionTimeline', 200],
       'GET /api/datasets': ['datasets.list', 200],
       'POST /api/join-tokens': ['agents.issueJoinToken', 201],
       'GET /api/join-tokens': ['agents.joinTokens', 200],
@@ -175,6 +177,7 @@ describe('tRPC router', () => {
       'models.checkpointModelJson': { sessionId: 1, round: 2 },
       'nodes.kick': { id: 2, reason: 'test' },
       'nodes.banAddress': { address: '10.0.0.9', seconds: 60 },
+      'nodes.contributionTimeline': { id: 1 },
       'agents.issueJoinToken': { label: 'pool', expiresInSeconds: 60 },
       'agents.revokeJoinToken': { id: 1 },
     };

@@ -23,6 +23,7 @@ const KIND_LOOK: Record<SessionEventKind, { icon: string; tone: Tone; label: str
   'node-left': { icon: '−', tone: 'muted', label: 'node left' },
   'round-not-applied': { icon: '!', tone: 'warn', label: 'round not applied' },
   'node-benched': { icon: '⏸', tone: 'warn', label: 'node benched' },
+  'node-audit-failed': { icon: '✗', tone: 'warn', label: 'audit failed' },
 };
 
 const FALLBACK_LOOK = { icon: '•', tone: 'muted' as Tone, label: 'event' };

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { Caller } from '../core/operator-access';
 import type { HealthRegistry } from '../services/health';
 import type { JoinTokens } from '../services/join-tokens';
+import type { NodeTimelines } from '../services/node-timelines';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
@@ -32,6 +33,8 @@ export interface ApiContext {
   health?: HealthRegistry;
   /** This coordinator's version (package.json), for /health. */
   version?: string;
+  /** Per-node "why did I earn this" timelines; absent on a server built without the audit ledger. */
+  timelines?: NodeTimelines;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

@@ -108,6 +108,8 @@ export interface NodeSnapshot {
   rejectedContributions: number;
   /** Samples of this node accepted into applied rounds in the current session (integer). */
   acceptedSamples: number;
+  /** Epochs whose credit the node forfeited by failing an audit (flagged in the node table). */
+  forfeitedEpochs?: number[];
   /** Recent measured throughput (samples/s): calibration at join, then each delivered round, smoothed. */
   samplesPerSecond: number;
   /** Round-trip time of its link (ms, smoothed); null until measured. */
@@ -180,7 +182,8 @@ export type SessionEventKind =
   | 'node-failed'
   | 'node-left'
   | 'round-not-applied'
-  | 'node-benched';
+  | 'node-benched'
+  | 'node-audit-failed';
 
 /** The session timeline: durable, shown on the dashboard, survives coordinator restarts. */
 export interface SessionEvent {

@@ -7,7 +7,9 @@ import { DEFAULT_DEADLINE_POLICY } from '../core/deadline';
 import type { Aggregator, CheckpointStore, Clock, Credentials, DatasetCatalog, EventPublisher, Evaluator, ModelCatalog, TrainingRepository, UpdateJournal } from '../core/ports';
 import type { ModelName } from '../core/types';
 import type { SessionConfigInput } from '../core/session-config';
+import type { AuditStore, Auditor } from '../core/audit-ports';
 import { AgentChannel } from './agent-channel';
+import { Audits } from './audits';
 import { Checkpointer } from './checkpointer';
 import { CoordinatorService } from './control';
 import { Evaluations } from './evaluations';
@@ -31,6 +33,8 @@ export interface CoordinatorPorts {
   options: { heartbeatMs: number; heartbeatTimeoutMs: number; historyLimit: number; deadline?: Partial<EngineOptions['deadline']>; normRatio?: number; keepCheckpoints?: number };
   /** More outbox consumers (settlement, exporters) beside the built-in ones. */
   consumers?: OutboxConsumer[];
+  /** Verified work: the audit ledger and the auditor worker; absent: no audits (unit tests of other parts). */
+  audits?: { store: AuditStore; createAuditor(model: ModelName, dataset: string): Promise<Auditor>; random(): number; rate?: number };
   /** Who may register a new node name (join tokens); absent: anyone. */
   admission?: Admission;
   /** Settings a session gets unless its request says otherwise (OPEN_POOL_DEFAULTS in an open pool). */
@@ -82,9 +86,22 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
       if (!catchingUp && event.kind === 'round-committed') live.addMetric(event.sessionId, event.metric);
     },
   };
-  const outbox = new OutboxDispatcher(repo, clock, [liveConsumer, evaluations, checkpointer, ...(ports.consumers ?? [])], (consumer, error) =>
+  let outboxRef: OutboxDispatcher | null = null;
+  const audits = ports.audits
+    ? new Audits({
+        ...ports.audits,
+        model,
+        clock,
+        session: sessionView,
+        deliver: (records) => outboxRef?.deliver(records),
+        report: (event, reasons) => runner?.dispatch({ type: 'epoch-audited', at: clock.now(), event, reasons }),
+        log,
+      })
+    : null;
+  const outbox = new OutboxDispatcher(repo, clock, [liveConsumer, evaluations, checkpointer, ...(audits ? [audits] : []), ...(ports.consumers ?? [])], (consumer, error) =>
     log('error', `outbox consumer ${consumer} failed: ${errorText(error)}`),
   );
+  outboxRef = outbox;
   const lastSessionId = await repo.lastSessionId();
   runner = new Runner(initialState(engineOptions, clock.now(), lastSessionId), {
     repo,
@@ -95,6 +112,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     live,
     evaluations,
     checkpointer,
+    ...(audits ? { audits } : {}),
     deliver: (records) => outbox.deliver(records),
     log: ports.log,
   });
@@ -106,7 +124,14 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     evaluations,
     outbox,
     datasets: ports.datasets,
-    recovery: { repo, checkpoints: ports.checkpoints, journal: ports.journal, model, describeDataset: (id) => ports.datasets.describe(id) },
+    recovery: {
+      repo,
+      checkpoints: ports.checkpoints,
+      journal: ports.journal,
+      model,
+      describeDataset: (id) => ports.datasets.describe(id),
+      ...(ports.audits ? { forfeits: (sessionId: number) => ports.audits!.store.listForfeits(sessionId) } : {}),
+    },
     clock,
     events: ports.events,
     historyLimit: ports.options.historyLimit,

@@ -9,6 +9,8 @@ export interface OutboxConsumer {
   readonly name: string;
   /** Handles one committed event; may be called again for the same one after a restart. */
   handle(record: OutboxRecord, catchingUp: boolean): Promise<void> | void;
+  /** Releases what the consumer holds (a worker thread), after its last delivery. */
+  close?(): Promise<void>;
 }
 
 interface ConsumerState {
@@ -114,5 +116,6 @@ export class OutboxDispatcher {
     await Promise.all(this.consumers.map((c) => this.drain(c)));
     while (this.consumers.some((c) => c.busy || c.queue.length > 0)) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 5));
     await this.saveCursors();
+    for (const c of this.consumers) await c.consumer.close?.().catch((error) => this.onError(c.consumer.name, error));
   }
 }

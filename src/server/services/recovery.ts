@@ -4,6 +4,7 @@
 // it: the checkpointer keeps the journal back to the oldest checkpoint it retains, so the replay still reaches
 // the ledger's version. Which one was used, and why newer ones were skipped, is in `how` and `skipped`. The data cursor comes from the last recorded round, credit from the ledger.
 import { RequestError } from '../../protocol/errors';
+import { withForfeits } from '../core/audit';
 import { creditsFrom, closedEpochOf } from '../core/engine/accounting';
 import type { DurableSession, NodeCredit } from '../core/engine/committed';
 import { strategyFor } from '../core/engine/strategy';
@@ -29,6 +30,8 @@ export interface RecoveryDeps {
   journal: UpdateJournal;
   model: ModelStore;
   describeDataset(id: string): Promise<{ trainSize: number }>;
+  /** The session's audit forfeits (absent: no audit ledger), put back into the nodes' credit. */
+  forfeits?(sessionId: number): Promise<{ nodeId: number; epoch: number }[]>;
 }
 
 export type RecoveryResult = { recovered: Recovered } | { failed: SessionSnapshot; message: string } | null;
@@ -101,7 +104,7 @@ export async function recoverSession(deps: RecoveryDeps, recentLimit: number): P
     recovered: {
       session,
       snapshot: saved,
-      credits: creditsFrom(await deps.repo.listContributions(saved.id)),
+      credits: withForfeits(creditsFrom(await deps.repo.listContributions(saved.id)), (await deps.forfeits?.(saved.id)) ?? []),
       recent,
       model,
       how,

@@ -10,7 +10,7 @@ import type { AgentLink } from '../core/agent-protocol';
 import type { OutboxRecord } from '../core/engine/committed';
 import type { Effect } from '../core/engine/effects';
 import type { EngineEvent, TimerName } from '../core/engine/events';
-import type { EngineState, RequestId } from '../core/engine/state';
+import type { EngineState, LiveRound, RequestId } from '../core/engine/state';
 import { step } from '../core/engine/step';
 import { nodeSnapshot, sessionSnapshot, statusOf } from '../core/engine/views';
 import type { LogLine } from '../core/events';
@@ -30,6 +30,8 @@ export interface RunnerDeps {
   live: LiveView;
   evaluations: Evaluations;
   checkpointer: Checkpointer;
+  /** Copies the updates chosen for an audit before the aggregate reuses their slots (services/audits.ts). */
+  audits?: { capture(round: LiveRound, slotOf: (id: number) => UpdateSlot | undefined): void };
   /** Committed events go to the outbox's consumers once the engine has taken them in. */
   deliver(records: OutboxRecord[]): void;
   log?: (line: LogLine) => void;
@@ -204,6 +206,8 @@ export class Runner {
       case 'aggregate': {
         const { sessionId, round, plan } = effect;
         const slots = plan.slots.map((id) => this.slots.get(id)!);
+        // Audits copy the updates as the nodes sent them, before clipping scales any slot.
+        if (this.state.round) d.audits?.capture(this.state.round, (id) => this.slots.get(id));
         // Norm clipping: the few updates over the limit are scaled in their slot before any rule reads them.
         plan.scales?.forEach((scale, i) => scale < 1 && scaleInPlace(slots[i].view, scale));
         // Every rule, the mean included, goes through aggregate(): its kernels measure each update's distance from

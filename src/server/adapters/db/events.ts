@@ -6,7 +6,7 @@ import type { Prisma } from './generated/client';
 import { corrupt, ms, storedJson, translate, type Db } from './client';
 import { checkEvent, isSessionEventKind } from './record-rules';
 
-const eventSelect = {
+export const eventSelect = {
   sessionId: true,
   at: true,
   round: true,
@@ -18,7 +18,7 @@ const eventSelect = {
 
 type EventRow = Prisma.SessionEventGetPayload<{ select: typeof eventSelect }>;
 
-function toEvent(row: EventRow): SessionEvent {
+export function toEvent(row: EventRow): SessionEvent {
   if (!isSessionEventKind(row.kind)) {
     corrupt(`session ${row.sessionId} has an event of kind ${row.kind} in the database, which is not a session event kind`);
   }

@@ -27,6 +27,7 @@ const KINDS: Record<CommittedEventKind, true> = {
   'round-committed': true,
   'node-credited': true,
   'epoch-closed': true,
+  'epoch-audited': true,
   'session-state-changed': true,
 };
 
@@ -197,6 +198,15 @@ function committedEvent(fail: Fail, value: unknown): CommittedEvent {
       };
     case 'epoch-closed':
       return { kind, sessionId, epoch: int32(fail, `${kind}.epoch`, o.epoch), round: int32(fail, `${kind}.round`, o.round) };
+    case 'epoch-audited': {
+      if (!Array.isArray(o.forfeitedNodeIds)) fail(`${kind}.forfeitedNodeIds must be an array`);
+      return {
+        kind,
+        sessionId,
+        epoch: int32(fail, `${kind}.epoch`, o.epoch),
+        forfeitedNodeIds: (o.forfeitedNodeIds as unknown[]).map((v, i) => int32(fail, `${kind}.forfeitedNodeIds[${i}]`, v)),
+      };
+    }
     case 'session-state-changed':
       return {
         kind,

@@ -4,7 +4,9 @@
 // types (epoch ms numbers, plain numbers for BigInt columns), Prisma errors translated to coded HyperGpuErrors
 // (client.ts), and every call run one at a time on the one connection.
 
+import type { AuditStore } from '../../core/audit-ports';
 import type { TrainingRepository } from '../../core/ports';
+import { createAuditStore } from './audits';
 import { createCheckpointStore } from './checkpoints';
 import { openDb, type PrismaRepositoryOptions } from './client';
 import { createEventStore } from './events';
@@ -20,7 +22,7 @@ export { defaultMigrationsDir, type PrismaRepositoryOptions } from './client';
  * Opens (creating and migrating when needed) the SQLite database at `dbFile` (a path or a `file:` URL).
  * The repository holds one connection; close() releases it.
  */
-export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository> {
+export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository & AuditStore> {
   const db = await openDb(dbFile, options);
   return {
     ...createSessionStore(db),
@@ -30,6 +32,7 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
     ...createEventStore(db),
     ...createCheckpointStore(db),
     ...createOutboxStore(db),
+    ...createAuditStore(db),
     async close() {
       return db.serial(() => db.prisma.$disconnect());
     },

@@ -42,6 +42,7 @@ const EVENT_KINDS: Record<SessionEventKind, true> = {
   'node-left': true,
   'round-not-applied': true,
   'node-benched': true,
+  'node-audit-failed': true,
 };
 export const SESSION_EVENT_KINDS = Object.keys(EVENT_KINDS) as readonly SessionEventKind[];
 

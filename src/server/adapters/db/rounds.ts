@@ -34,7 +34,7 @@ const roundSelect = {
   cursor: true,
 } as const satisfies Prisma.RoundSelect;
 
-const contributionSelect = {
+export const contributionSelect = {
   id: true,
   sessionId: true,
   round: true,
@@ -49,8 +49,8 @@ const contributionSelect = {
   receivedAt: true,
 } as const;
 
-const appliedSelect = { ...contributionSelect, outlierScore: true } as const satisfies Prisma.ContributionSelect;
-const rejectedSelect = { ...contributionSelect, reason: true, count: true } as const satisfies Prisma.RejectedUpdateSelect;
+export const appliedSelect = { ...contributionSelect, outlierScore: true } as const satisfies Prisma.ContributionSelect;
+export const rejectedSelect = { ...contributionSelect, reason: true, count: true } as const satisfies Prisma.RejectedUpdateSelect;
 
 const metricSelect = {
   round: true,
@@ -104,7 +104,7 @@ function roundData(round: RoundSummary) {
   };
 }
 
-function toContribution(row: ContributionRow | RejectedRow): ContributionRecord {
+export function toContribution(row: ContributionRow | RejectedRow): ContributionRecord {
   const rejected = 'reason' in row;
   return {
     sessionId: row.sessionId,

@@ -16,6 +16,7 @@ import { summaries } from './training/summaries';
 import { dashboard } from './live/dashboard';
 import { byId } from './nodes/by-id';
 import { list } from './nodes/list';
+import { contributionTimeline } from './nodes/contribution-timeline';
 import { checkpoints } from './training/checkpoints';
 import { contributions } from './training/contributions';
 import { events } from './training/events';
@@ -40,7 +41,7 @@ export const procedureTree = {
   config,
   datasets: { list: datasetList },
   training: { status, model, metrics, sessions, summaries, session, rounds, contributions, checkpoints, events, ledger, roundTimeline: roundTimelineProcedure, start, pause, resume, stop },
-  nodes: { list, byId, activity, kick, banAddress },
+  nodes: { list, byId, activity, kick, banAddress, contributionTimeline },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
   models: { latestModelJson, checkpointModelJson },

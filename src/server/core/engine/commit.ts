@@ -33,6 +33,28 @@ export function onRoundCommitted(t: Transition, e: Extract<EngineEvent, { type: 
 }
 
 /**
+ * The audits of an epoch are resolved and committed: the durable state takes the forfeits in, and each node
+ * caught is flagged where operators look (its status reason, the log, the timeline).
+ */
+export function onEpochAudited(t: Transition, e: Extract<EngineEvent, { type: 'epoch-audited' }>): void {
+  t.commit([e.event]);
+  if (t.state.session?.id !== e.event.sessionId) return;
+  for (const nodeId of e.event.forfeitedNodeIds) {
+    const node = t.state.pool.get(nodeId);
+    const name = node ? `${node.name} (#${nodeId})` : `node #${nodeId}`;
+    const reason = e.reasons[nodeId] ?? `AUDIT_FAILED: epoch ${e.event.epoch} credit forfeited`;
+    t.log('warn', `${name}: ${reason}`);
+    t.timeline('node-audit-failed', `${name}: ${reason}`, nodeId, { epoch: e.event.epoch });
+    if (node) {
+      const pool = new Map(t.state.pool);
+      pool.set(nodeId, { ...node, statusReason: `audit failed in epoch ${e.event.epoch}: credit forfeited` });
+      t.set({ pool });
+    }
+    t.publishNode(nodeId);
+  }
+}
+
+/**
  * The round's transaction failed (a busy or broken database): nothing of it is durable, so the model does not
  * take the update, its shards go back, and the session pauses with the reason instead of failing outright.
  */

@@ -22,6 +22,11 @@ export type CommittedEvent =
     }
   | { kind: 'node-credited'; sessionId: number; round: number; nodeId: number; status: 'applied' | 'rejected'; samples: number; count?: number }
   | { kind: 'epoch-closed'; sessionId: number; epoch: number; round: number }
+  /**
+   * Every audit of the epoch is resolved (services/audits.ts, after its epoch-closed): the nodes caught sending
+   * updates that do not match forfeit the epoch's credit. Settlement pays an epoch only after this event.
+   */
+  | { kind: 'epoch-audited'; sessionId: number; epoch: number; forfeitedNodeIds: number[] }
   | { kind: 'session-state-changed'; sessionId: number; at: number; state: SessionState; message: string | null; endedAt: number | null };
 
 export type CommittedEventKind = CommittedEvent['kind'];
@@ -36,6 +41,12 @@ export interface NodeCredit {
   acceptedContributions: number;
   rejectedContributions: number;
   acceptedSamples: number;
+  /**
+   * Epochs whose credit this node forfeited (a failed audit), ascending. Its contributions stay counted above
+   * (they are in the model); what they earn is decided per epoch by whoever pays (settlement). Optional so a
+   * credit built without audits (recovery from contributions, older folds) needs no change.
+   */
+  forfeitedEpochs?: readonly number[];
 }
 
 export const NO_CREDIT: NodeCredit = Object.freeze({ acceptedContributions: 0, rejectedContributions: 0, acceptedSamples: 0 });
@@ -56,6 +67,8 @@ export interface DurableSession {
   cursor: DataCursorRecord;
   /** Highest epoch whose every sample reached the model (-1: none yet). */
   closedEpoch: number;
+  /** Highest epoch whose audits are all resolved (absent or -1: none yet). */
+  auditedEpoch?: number;
 }
 
 /** What the commits say, and nothing else: sessions by id and each session's per-node credit. */
@@ -100,6 +113,18 @@ export function evolve(state: DurableState, event: CommittedEvent): DurableState
       return updateSession(state, event.sessionId, (s) => ({ ...s, closedEpoch: Math.max(s.closedEpoch, event.epoch) }));
     case 'session-state-changed':
       return updateSession(state, event.sessionId, (s) => ({ ...s, state: event.state, message: event.message, endedAt: event.endedAt }));
+    case 'epoch-audited': {
+      const audited = updateSession(state, event.sessionId, (s) => ({ ...s, auditedEpoch: Math.max(s.auditedEpoch ?? -1, event.epoch) }));
+      if (event.forfeitedNodeIds.length === 0) return audited;
+      const credits = new Map(audited.credits.get(event.sessionId) ?? new Map<number, NodeCredit>());
+      for (const nodeId of event.forfeitedNodeIds) {
+        const credit = credits.get(nodeId) ?? NO_CREDIT;
+        const epochs = new Set(credit.forfeitedEpochs ?? []);
+        epochs.add(event.epoch);
+        credits.set(nodeId, { ...credit, forfeitedEpochs: [...epochs].sort((a, b) => a - b) });
+      }
+      return { ...audited, credits: withEntry(audited.credits, event.sessionId, credits) };
+    }
     case 'node-credited': {
       const credits = state.credits.get(event.sessionId) ?? new Map<number, NodeCredit>();
       const credit = credits.get(event.nodeId) ?? NO_CREDIT;

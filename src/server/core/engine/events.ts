@@ -56,6 +56,8 @@ export type EngineEvent =
   | { type: 'aggregation-done'; at: number; sessionId: number; round: number; distances?: number[] }
   | { type: 'aggregation-failed'; at: number; sessionId: number; round: number; message: string }
   | { type: 'round-committed'; at: number; sessionId: number; round: number; events: CommittedEvent[] }
+  /** The audit service committed an epoch-audited event (with why each forfeiting node forfeited). */
+  | { type: 'epoch-audited'; at: number; event: Extract<CommittedEvent, { kind: 'epoch-audited' }>; reasons: Record<number, string> }
   | { type: 'commit-failed'; at: number; sessionId: number; round: number; message: string }
   | { type: 'evaluation-done'; at: number; sessionId: number; round: number; modelVersion: number; loss: number; accuracy: number; purpose: EvaluationPurpose }
   | { type: 'evaluation-failed'; at: number; sessionId: number; round: number; purpose: EvaluationPurpose; message: string }

@@ -258,6 +258,7 @@ export function toSnapshot(node: PoolNode, credit: NodeCredit = NO_CREDIT): Node
     acceptedContributions: credit.acceptedContributions,
     rejectedContributions: credit.rejectedContributions,
     acceptedSamples: credit.acceptedSamples,
+    forfeitedEpochs: [...(credit.forfeitedEpochs ?? [])],
     samplesPerSecond: node.samplesPerSecond,
     rttMs: node.rttMs,
     uploadBytesPerSecond: node.uploadBytesPerSecond,

@@ -3,7 +3,7 @@
 // effects. The runner (services/runner.ts) feeds it and carries the effects out.
 import type { Effect } from './effects';
 import type { EngineEvent } from './events';
-import { onAggregationFailed, onCommitFailed, onRoundCommitted } from './commit';
+import { onAggregationFailed, onCommitFailed, onEpochAudited, onRoundCommitted } from './commit';
 import { armSweep, onHeartbeat, onLinkMeasured, onNodeLost, onNodeReady, onNodeRegistered, onSweep } from './nodes';
 import { onAggregationDone, onRoundTimer, onUpdateArrived, onUpdateIngested, rejectUpdate } from './rounds';
 import {
@@ -72,6 +72,9 @@ export function step(state: EngineState, event: EngineEvent): StepResult {
       break;
     case 'round-committed':
       onRoundCommitted(t, event);
+      break;
+    case 'epoch-audited':
+      onEpochAudited(t, event);
       break;
     case 'commit-failed':
       onCommitFailed(t, event);

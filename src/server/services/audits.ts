@@ -1,0 +1,338 @@
+// Verified work: accepted updates chosen for an audit (core/audit.ts decides which, and how they are judged) are
+// recomputed by the auditor worker from the same model version and samples; when an epoch closes and its
+// audits are resolved, the nodes caught forfeit its credit, in one transaction with the epoch-audited event.
+//
+// Off the critical path: capture() is a copy of the chosen updates while the round aggregates (frames and
+// slots are reused after it), everything else runs from the outbox (this is a consumer, with its own cursor)
+// and the auditor's own thread. Nothing here delays a round.
+// Across a crash: chosen updates live in memory only. A pending audit row, or an epoch contributor with no
+// audit at all, is recorded as 'error' (not done) when its epoch is audited after the restart: never a pass,
+// never a forfeit. The epoch-closed event is redelivered until its epoch-audited commit is made (the cursor
+// moves only after handle() resolves), and EpochAudit makes that commit once.
+import { AUDIT_QUEUE_LIMIT, AUDIT_TOLERANCE, compareUpdates, forfeitedNodes, forfeitReason, selectForAudit, verdict } from '../core/audit';
+import type { AuditRecord, AuditStore, Auditor, ForfeitRecord } from '../core/audit-ports';
+import type { CommittedEvent, OutboxRecord } from '../core/engine/committed';
+import type { LiveRound } from '../core/engine/state';
+import type { Clock, UpdateSlot } from '../core/ports';
+import type { ModelName, SessionConfig } from '../core/types';
+import type { ModelStore } from './model-store';
+import type { OutboxConsumer } from './outbox';
+
+type EpochAudited = Extract<CommittedEvent, { kind: 'epoch-audited' }>;
+
+export interface AuditsDeps {
+  store: AuditStore;
+  createAuditor(model: ModelName, dataset: string): Promise<Auditor>;
+  model: Pick<ModelStore, 'model' | 'paramsCopy'>;
+  clock: Clock;
+  /** Uniform draws in [0, 1) from a source the nodes cannot see (crypto in production, seeded in tests). */
+  random(): number;
+  session(sessionId: number): { config: SessionConfig } | null;
+  /** Hands committed records to the outbox's consumers (settlement waits for epoch-audited). */
+  deliver(records: OutboxRecord[]): void;
+  /** Tells the engine (it folds the event and flags the nodes caught). */
+  report(event: EpochAudited, reasons: Record<number, string>): void;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+  tolerance?: number;
+  rate?: number;
+}
+
+interface Capture {
+  sessionId: number;
+  round: number;
+  nodeId: number;
+  attempt: number;
+  epoch: number;
+  shardStart: number;
+  shardCount: number;
+  modelVersion: number;
+  update: Float32Array;
+  params: Float32Array;
+  reservoir: boolean;
+  sampled: boolean;
+  at: number;
+}
+
+const key = (epoch: number, nodeId: number) => `${epoch}/${nodeId}`;
+
+export class Audits implements OutboxConsumer {
+  readonly name = 'audits';
+  private sessionId: number | null = null;
+  /** Chosen updates of rounds not yet committed, by round. */
+  private readonly uncommitted = new Map<number, Capture[]>();
+  /** Updates delivered per (epoch, node), counted at capture (the reservoir's n). */
+  private readonly counts = new Map<string, number>();
+  /** Each node's held reservoir candidate per epoch (committed). */
+  private readonly reservoir = new Map<string, Capture>();
+  /** Audit runs per epoch (resolve when recorded). */
+  private readonly runs = new Map<number, Promise<void>[]>();
+  private held = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  private auditor: { sessionId: number; handle: Promise<Auditor | null> } | null = null;
+  private closed = false;
+  private warnedFull = false;
+
+  constructor(private readonly deps: AuditsDeps) {}
+
+  private get tolerance(): number {
+    return this.deps.tolerance ?? AUDIT_TOLERANCE;
+  }
+
+  /**
+   * The round is aggregating: decides which of its accepted updates are audited and copies them (their slots
+   * are reused once the aggregate is done). Synchronous, before the aggregator is asked.
+   */
+  capture(round: LiveRound, slotOf: (id: number) => UpdateSlot | undefined): void {
+    if (this.closed || !round.outcome?.apply) return;
+    const { open } = round;
+    if (this.sessionId !== open.sessionId) this.reset(open.sessionId);
+    const model = this.deps.model.model;
+    // The model still holds the version the round trained on (it moves only after the round commits).
+    if (!model || model.sessionId !== open.sessionId || model.modelVersion !== open.modelVersion) return;
+    let params: Float32Array | null = null;
+    const chosen: Capture[] = [];
+    for (const u of round.outcome.accepted) {
+      const a = open.assignments.get(u.nodeId);
+      const slot = slotOf(u.slot);
+      if (!a || !slot) continue;
+      const k = key(a.epoch, u.nodeId);
+      const n = (this.counts.get(k) ?? 0) + 1;
+      this.counts.set(k, n);
+      const pick = selectForAudit(n, this.deps.random(), this.deps.random(), this.deps.rate);
+      if (!pick.reservoir && !pick.sampled) continue;
+      if (this.held >= AUDIT_QUEUE_LIMIT) {
+        // Bounded memory: the node's epoch is then audited with what is held, or recorded as not audited.
+        if (!this.warnedFull) this.deps.log('warn', `audit queue full (${AUDIT_QUEUE_LIMIT} updates held): round ${open.round} updates not captured`);
+        this.warnedFull = true;
+        continue;
+      }
+      params ??= model.params.slice();
+      this.held++;
+      chosen.push({
+        sessionId: open.sessionId,
+        round: open.round,
+        nodeId: u.nodeId,
+        attempt: u.attempt,
+        epoch: a.epoch,
+        shardStart: a.shardStart,
+        shardCount: a.shardCount,
+        modelVersion: open.modelVersion,
+        update: slot.view.slice(0, model.params.length),
+        params,
+        reservoir: pick.reservoir,
+        sampled: pick.sampled,
+        at: this.deps.clock.now(),
+      });
+    }
+    if (chosen.length > 0) this.uncommitted.set(open.round, chosen);
+  }
+
+  async handle(record: OutboxRecord): Promise<void> {
+    const event = record.event;
+    switch (event.kind) {
+      case 'session-started':
+        this.reset(event.sessionId);
+        return;
+      case 'round-committed':
+        if (event.sessionId === this.sessionId) this.onRoundCommitted(event.round, event.applied);
+        return;
+      case 'epoch-closed':
+        return this.auditEpoch(event.sessionId, event.epoch);
+      default:
+        return;
+    }
+  }
+
+  private onRoundCommitted(round: number, applied: boolean): void {
+    // Rounds before this one whose commit failed never will commit: their captures go.
+    for (const [r, captures] of this.uncommitted) {
+      if (r > round) continue;
+      this.uncommitted.delete(r);
+      for (const c of captures) {
+        if (r !== round || !applied) {
+          this.release();
+          continue;
+        }
+        if (c.sampled) this.enqueue(c, c.reservoir ? 'reservoir+sampled' : 'sampled');
+        else this.release();
+        if (c.reservoir) {
+          const k = key(c.epoch, c.nodeId);
+          const previous = this.reservoir.get(k);
+          if (previous && !previous.sampled) this.release();
+          // A sampled capture is audited already; held here only so the node's epoch counts as covered.
+          if (!c.sampled) this.held++;
+          this.reservoir.set(k, c);
+        }
+      }
+    }
+  }
+
+  private enqueue(c: Capture, selectedBy: AuditRecord['selectedBy']): void {
+    const run = (this.chain = this.chain.then(() => this.run(c, selectedBy)).finally(() => this.release()));
+    const list = this.runs.get(c.epoch) ?? [];
+    list.push(run.then(() => undefined, () => undefined));
+    this.runs.set(c.epoch, list);
+  }
+
+  private async run(c: Capture, selectedBy: AuditRecord['selectedBy']): Promise<void> {
+    const { store } = this.deps;
+    await store.recordAuditSelected({
+      sessionId: c.sessionId,
+      epoch: c.epoch,
+      round: c.round,
+      nodeId: c.nodeId,
+      attempt: c.attempt,
+      modelVersion: c.modelVersion,
+      shardStart: c.shardStart,
+      shardCount: c.shardCount,
+      outcome: 'pending',
+      selectedBy,
+      relativeError: null,
+      cosine: null,
+      tolerance: this.tolerance,
+      detail: null,
+      selectedAt: c.at,
+      resolvedAt: null,
+    });
+    let resolution;
+    try {
+      const auditor = this.closed ? null : await this.auditorFor(c.sessionId);
+      if (!auditor) throw new Error(this.closed ? 'the coordinator shut down before the audit ran' : 'no auditor for this session');
+      const config = this.deps.session(c.sessionId)?.config;
+      if (!config) throw new Error(`session ${c.sessionId} is no longer loaded`);
+      const unauditable = unauditableReason(config);
+      if (unauditable) throw new Error(unauditable);
+      const recomputed = await auditor.recompute({ params: c.params, seed: config.seed, epoch: c.epoch, shardStart: c.shardStart, shardCount: c.shardCount });
+      const comparison = compareUpdates(c.update, recomputed);
+      const outcome = verdict(comparison, this.tolerance);
+      resolution = {
+        outcome,
+        relativeError: comparison.relativeError,
+        cosine: Number.isNaN(comparison.cosine) ? null : comparison.cosine,
+        detail: outcome === 'fail' ? `recomputed update differs: relative error ${comparison.relativeError.toPrecision(3)} > tolerance ${this.tolerance}` : null,
+        resolvedAt: this.deps.clock.now(),
+      };
+    } catch (error) {
+      resolution = { outcome: 'error' as const, relativeError: null, cosine: null, detail: `not done: ${error instanceof Error ? error.message : String(error)}`, resolvedAt: this.deps.clock.now() };
+    }
+    await store.resolveAudit(c.sessionId, c.round, c.nodeId, resolution);
+    if (resolution.outcome !== 'pass') this.deps.log('warn', `audit of node #${c.nodeId} round ${c.round}: ${resolution.outcome} (${resolution.detail})`);
+  }
+
+  /** Every audit of the epoch resolved, then ONE commit: marker, forfeits, epoch-audited. Idempotent. */
+  private async auditEpoch(sessionId: number, epoch: number): Promise<void> {
+    const { store, clock } = this.deps;
+    if (await store.isEpochAudited(sessionId, epoch)) return;
+    if (sessionId === this.sessionId) {
+      for (const [k, c] of this.reservoir) {
+        if (c.epoch !== epoch) continue;
+        this.reservoir.delete(k);
+        // Held since capture; enqueue releases it when the run ends.
+        if (!c.sampled) this.enqueue(c, 'reservoir');
+      }
+    }
+    await Promise.all(this.runs.get(epoch) ?? []);
+    this.runs.delete(epoch);
+    for (const k of [...this.counts.keys()]) if (k.startsWith(`${epoch}/`)) this.counts.delete(k);
+
+    const now = clock.now();
+    const contributions = await store.epochContributions(sessionId, epoch);
+    let audits = await store.listAudits(sessionId, epoch);
+    for (const a of audits.filter((a) => a.outcome === 'pending')) {
+      await store.resolveAudit(sessionId, a.round, a.nodeId, { outcome: 'error', relativeError: null, cosine: null, detail: 'not done: the coordinator restarted before this audit finished', resolvedAt: now });
+    }
+    // A node that delivered in the epoch and has no audit: its chosen update was lost (restart) or not held
+    // (queue full). Said so in its ledger, on its last update of the epoch.
+    const audited = new Set(audits.map((a) => a.nodeId));
+    const lastByNode = new Map<number, (typeof contributions)[number]>();
+    for (const c of contributions) if (c.status === 'applied') lastByNode.set(c.nodeId, c);
+    const versions = await store.roundModelVersions(sessionId, [...new Set([...lastByNode.values()].map((c) => c.round))]);
+    for (const [nodeId, c] of lastByNode) {
+      if (audited.has(nodeId)) continue;
+      await store.recordAuditSelected({
+        sessionId,
+        epoch,
+        round: c.round,
+        nodeId,
+        attempt: c.attempt,
+        modelVersion: versions.get(c.round) ?? -1,
+        shardStart: c.shardStart,
+        shardCount: c.shardCount,
+        outcome: 'error',
+        selectedBy: 'unrecoverable',
+        relativeError: null,
+        cosine: null,
+        tolerance: this.tolerance,
+        detail: 'not done: the update chosen for this node was not held (coordinator restart or audit queue full)',
+        selectedAt: now,
+        resolvedAt: now,
+      });
+    }
+    audits = await store.listAudits(sessionId, epoch);
+    const forfeited = forfeitedNodes(audits);
+    const reasons: Record<number, string> = {};
+    const forfeits: ForfeitRecord[] = forfeited.map((nodeId) => {
+      const failed = audits.filter((a) => a.nodeId === nodeId && a.outcome === 'fail').map((a) => ({ round: a.round, relativeError: a.relativeError ?? Number.POSITIVE_INFINITY }));
+      reasons[nodeId] = forfeitReason(epoch, failed, this.tolerance);
+      return { sessionId, epoch, nodeId, reason: reasons[nodeId], at: now };
+    });
+    const event: EpochAudited = { kind: 'epoch-audited', sessionId, epoch, forfeitedNodeIds: forfeited };
+    const records = await store.commitEpochAudit({ sessionId, epoch, audits: audits.length, forfeits, at: now, event });
+    const counts = { pass: 0, fail: 0, error: 0 };
+    for (const a of audits) if (a.outcome !== 'pending') counts[a.outcome]++;
+    this.deps.log(forfeited.length > 0 ? 'warn' : 'info', `epoch ${epoch} audited: ${counts.pass} passed, ${counts.fail} failed, ${counts.error} not done; ${forfeited.length} node(s) forfeit the epoch`);
+    this.deps.report(event, reasons);
+    this.deps.deliver(records);
+  }
+
+  private auditorFor(sessionId: number): Promise<Auditor | null> {
+    if (this.auditor?.sessionId !== sessionId) {
+      const config = this.deps.session(sessionId)?.config;
+      const previous = this.auditor;
+      void previous?.handle.then((a) => a?.close()).catch(() => undefined);
+      const handle = config
+        ? this.deps.createAuditor(config.model, config.dataset).catch((error) => {
+            this.deps.log('error', `audits unavailable: ${error instanceof Error ? error.message : String(error)}`);
+            return null;
+          })
+        : Promise.resolve(null);
+      this.auditor = { sessionId, handle };
+    }
+    return this.auditor.handle;
+  }
+
+  /** One held update less (never below zero: a session change resets the count while runs may still end). */
+  private release(): void {
+    this.held = Math.max(0, this.held - 1);
+  }
+
+  private reset(sessionId: number): void {
+    this.sessionId = sessionId;
+    this.uncommitted.clear();
+    this.counts.clear();
+    this.reservoir.clear();
+    this.held = 0;
+  }
+
+  /** Lets queued audits finish (as 'error' once closed) and stops the auditor. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain.catch(() => undefined);
+    const auditor = await this.auditor?.handle;
+    await auditor?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Why a session's updates cannot be recomputed bit-for-bit, or null when they can. Local steps carry the agent's
+ * inner optimizer state across rounds, lossy codecs quantize (and int8/top-k add an error-feedback residual): none of it is
+ * in the frame, so a recomputation would differ for an honest node. Such audits are recorded as not done, which
+ * never forfeits credit (auditing those modes needs the agent's state in the audit; not built yet).
+ */
+export function unauditableReason(config: SessionConfig): string | null {
+  if (config.localSteps === 'auto' || (typeof config.localSteps === 'number' && config.localSteps > 1)) {
+    return 'local-steps updates depend on the agent\'s inner optimizer state and are not audited';
+  }
+  if (config.codec !== undefined && config.codec !== 'float32') return `updates sent as ${config.codec} are quantized on the agent and are not audited`;
+  return null;
+}

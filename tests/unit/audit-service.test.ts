@@ -1,0 +1,161 @@
+// The audit service with fakes around it (store, auditor, model, clock, draws): which captured updates are
+// recomputed and when, how an epoch's result is committed once, and what happens to audits a restart cut off.
+import { describe, expect, it } from 'vitest';
+import type { Auditor } from '../../src/server/core/audit-ports';
+import type { CommittedEvent, OutboxRecord } from '../../src/server/core/engine/committed';
+import type { LiveRound } from '../../src/server/core/engine/state';
+import type { UpdateSlot } from '../../src/server/core/ports';
+import type { Assignment, SessionConfig } from '../../src/server/core/types';
+import { Audits } from '../../src/server/services/audits';
+import { FakeAuditStore } from '../support/fake-audit-store';
+import { FakeClock, flush } from '../support/fakes';
+
+const P = 16;
+/** The "true" update of a shard: what an honest node sends and what the fake auditor recomputes. */
+const honestUpdate = (shardStart: number) => Float32Array.from({ length: P }, (_, i) => Math.sin(i + shardStart));
+
+class FakeAuditor implements Auditor {
+  calls: { shardStart: number; params: Float32Array }[] = [];
+  failWith: string | null = null;
+  async recompute(input: { params: Float32Array; shardStart: number }) {
+    this.calls.push({ shardStart: input.shardStart, params: input.params });
+    if (this.failWith) throw new Error(this.failWith);
+    return honestUpdate(input.shardStart);
+  }
+  async close() {}
+}
+
+function setup(draws: number[] = []) {
+  const store = new FakeAuditStore();
+  const auditor = new FakeAuditor();
+  const clock = new FakeClock();
+  const reports: { event: CommittedEvent; reasons: Record<number, string> }[] = [];
+  const delivered: OutboxRecord[] = [];
+  const model = { model: { sessionId: 1, modelVersion: 0, params: new Float32Array(P).fill(0.5), optimizer: { step: 0, slots: [] } }, paramsCopy: () => ({ modelVersion: 0, params: new Float32Array(P) }) };
+  let d = 0;
+  const audits = new Audits({
+    store,
+    createAuditor: async () => auditor,
+    model,
+    clock,
+    // Scripted draws (reservoir, sample) per update; past the script: keep the held candidate, no sampling.
+    random: () => (d < draws.length ? draws[d++] : 0.999),
+    session: () => ({ config: { seed: 42, model: 'mlp', dataset: 'mnist' } as SessionConfig }),
+    deliver: (records) => delivered.push(...records),
+    report: (event, reasons) => reports.push({ event, reasons }),
+    log: () => undefined,
+  });
+  const slots = new Map<number, UpdateSlot>();
+  let nextSlot = 1;
+  /** Round `round` on model version `version`: each node delivers its shard's update (a liar sends noise). */
+  const round = (r: number, version: number, shards: { nodeId: number; epoch: number; shardStart: number; lie?: boolean }[]): LiveRound => {
+    model.model.modelVersion = version;
+    const assignments = new Map<number, Assignment>();
+    const accepted = shards.map((s) => {
+      const slot = nextSlot++;
+      const view = s.lie ? Float32Array.from({ length: P }, (_, i) => Math.cos(7 * i)) : honestUpdate(s.shardStart);
+      slots.set(slot, { id: slot, view });
+      assignments.set(s.nodeId, { sessionId: 1, round: r, modelVersion: version, nodeId: s.nodeId, attempt: 1, epoch: s.epoch, shardStart: s.shardStart, shardCount: 32, batchSize: 32, deadlineAt: 0 });
+      store.contributions.push({ sessionId: 1, round: r, nodeId: s.nodeId, attempt: 1, samples: 32, epoch: s.epoch, shardStart: s.shardStart, shardCount: 32, checksum: 0, trainLoss: 1, status: 'applied', reason: null, receivedAt: 0 });
+      return { nodeId: s.nodeId, attempt: 1, samples: 32, trainLoss: 1, checksum: 0, receivedAt: 0, slot };
+    });
+    return {
+      open: { sessionId: 1, round: r, modelVersion: version, openedAt: 0, deadlineAt: 0, assignments, accepted: new Map(accepted.map((u) => [u.nodeId, u])), failed: new Map() },
+      stage: 'aggregating',
+      stragglerArmed: false,
+      closedBecause: 'all delivered',
+      outcome: { apply: true, reason: '', accepted, missing: [], samples: 64, trainLoss: 1, cursor: { epoch: 0, position: 0, pending: [] } },
+    };
+  };
+  let id = 1;
+  const event = (e: CommittedEvent) => audits.handle({ id: id++, event: e });
+  const committed = (r: number, applied = true) =>
+    event({ kind: 'round-committed', sessionId: 1, round: r, applied, modelVersion: r, samples: 64, totalSamples: 64 * r, epoch: 0, cursor: { epoch: 0, position: 0, pending: [] }, metric: { round: r, at: 0, trainLoss: 1, testLoss: null, testAccuracy: null, samples: 64, totalSamples: 64, samplesPerSecond: 0, roundDurationMs: 1, nodes: 2 } });
+  const capture = (lr: LiveRound) => audits.capture(lr, (s) => slots.get(s));
+  return { audits, store, auditor, reports, delivered, round, event, committed, capture, model };
+}
+
+describe('audit service', () => {
+  it('audits each node once per epoch (its reservoir candidate) on the model version it trained from, forfeits the liar, commits once', async () => {
+    const s = setup();
+    await s.event({ kind: 'session-started', sessionId: 1, at: 0, config: {} as SessionConfig, trainSize: 640, paramCount: P });
+    for (let r = 1; r <= 3; r++) {
+      s.capture(s.round(r, r - 1, [{ nodeId: 1, epoch: 0, shardStart: r * 64 }, { nodeId: 2, epoch: 0, shardStart: r * 64 + 32, lie: true }]));
+      await s.committed(r);
+    }
+    expect(s.auditor.calls).toEqual([]); // nothing sampled (draws 0.999): the reservoir waits for the epoch's end
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 3 });
+    // With draws of 0.999 only the first update of each node entered the reservoir: round 1's.
+    expect(s.store.audits.map((a) => [a.nodeId, a.round, a.outcome, a.selectedBy, a.modelVersion])).toEqual([
+      [1, 1, 'pass', 'reservoir', 0],
+      [2, 1, 'fail', 'reservoir', 0],
+    ]);
+    expect(s.store.forfeits.map((f) => [f.nodeId, f.epoch])).toEqual([[2, 0]]);
+    expect(s.store.forfeits[0].reason).toMatch(/^AUDIT_FAILED: epoch 0 credit forfeited/);
+    expect(s.store.outbox).toEqual([{ kind: 'epoch-audited', sessionId: 1, epoch: 0, forfeitedNodeIds: [2] }]);
+    expect(s.reports[0].reasons[2]).toMatch(/AUDIT_FAILED/);
+    expect(s.delivered.map((r) => r.event.kind)).toEqual(['epoch-audited']);
+    // Redelivered (at-least-once): nothing twice.
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 3 });
+    expect(s.store.marks).toHaveLength(1);
+    expect(s.auditor.calls).toHaveLength(2);
+  });
+
+  it('a sampled update is audited as soon as its round commits; a round that does not commit is never audited', async () => {
+    // Round 1: node 1 reservoir yes + sampled yes; node 2 reservoir yes + sampled no.
+    const s = setup([0.1, 0.01, 0.1, 0.9]);
+    s.capture(s.round(1, 0, [{ nodeId: 1, epoch: 0, shardStart: 0 }, { nodeId: 2, epoch: 0, shardStart: 32 }]));
+    await s.committed(1);
+    await flush();
+    expect(s.store.audits.map((a) => [a.nodeId, a.round, a.outcome, a.selectedBy])).toEqual([[1, 1, 'pass', 'reservoir+sampled']]);
+    // Round 2 aggregates but its commit fails; round 3 commits: round 2's captures are dropped.
+    s.capture(s.round(2, 1, [{ nodeId: 1, epoch: 0, shardStart: 64, lie: true }]));
+    s.capture(s.round(3, 1, [{ nodeId: 2, epoch: 0, shardStart: 96 }]));
+    await s.committed(3);
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 3 });
+    expect(s.store.audits.map((a) => [a.nodeId, a.round, a.outcome])).toEqual([
+      [1, 1, 'pass'],
+      [2, 1, 'pass'],
+    ]);
+    expect(s.store.outbox).toEqual([{ kind: 'epoch-audited', sessionId: 1, epoch: 0, forfeitedNodeIds: [] }]);
+  });
+
+  it('an audit that cannot run is recorded as not done and forfeits nothing', async () => {
+    const s = setup();
+    s.auditor.failWith = 'model version evicted';
+    s.capture(s.round(1, 0, [{ nodeId: 2, epoch: 0, shardStart: 0, lie: true }]));
+    await s.committed(1);
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    expect(s.store.audits.map((a) => [a.nodeId, a.outcome, a.detail])).toEqual([[2, 'error', 'not done: model version evicted']]);
+    expect(s.store.forfeits).toEqual([]);
+    expect(s.store.outbox).toEqual([{ kind: 'epoch-audited', sessionId: 1, epoch: 0, forfeitedNodeIds: [] }]);
+  });
+
+  it('after a restart: a pending audit and a node whose chosen update was lost are recorded as not done, never passed', async () => {
+    const before = setup();
+    // The first process chose node 1's round-1 update and wrote the pending row, then died.
+    await before.store.recordAuditSelected({ sessionId: 1, epoch: 0, round: 1, nodeId: 1, attempt: 1, modelVersion: 0, shardStart: 0, shardCount: 32, outcome: 'pending', selectedBy: 'sampled', relativeError: null, cosine: null, tolerance: 1e-3, detail: null, selectedAt: 0, resolvedAt: null });
+    before.round(1, 0, [{ nodeId: 1, epoch: 0, shardStart: 0 }, { nodeId: 2, epoch: 0, shardStart: 32, lie: true }]);
+    // The new process (nothing captured in memory) is handed the epoch-closed again by its outbox cursor.
+    await before.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    const rows = before.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy, a.detail]);
+    expect(rows).toEqual([
+      [1, 'error', 'sampled', 'not done: the coordinator restarted before this audit finished'],
+      [2, 'error', 'unrecoverable', 'not done: the update chosen for this node was not held (coordinator restart or audit queue full)'],
+    ]);
+    expect(before.auditor.calls).toEqual([]);
+    expect(before.store.forfeits).toEqual([]);
+    expect(before.store.marks).toEqual([{ sessionId: 1, epoch: 0, audits: 2, forfeited: 0 }]);
+  });
+
+  it('does not capture when the model has moved past the round’s version (nothing to recompute from)', async () => {
+    const s = setup();
+    const lr = s.round(1, 0, [{ nodeId: 1, epoch: 0, shardStart: 0 }]);
+    s.model.model.modelVersion = 5;
+    s.capture(lr);
+    await s.committed(1);
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    expect(s.auditor.calls).toEqual([]);
+    expect(s.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy])).toEqual([[1, 'error', 'unrecoverable']]);
+  });
+});
