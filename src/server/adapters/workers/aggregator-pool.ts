@@ -11,7 +11,8 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { checkAggregationPlan, multiKrumSelect, normalizeWeights } from '../../core/aggregation';
 import { foldChecksum, type PayloadStats } from '../../../protocol/frame';
-import type { AggregateResult, AggregationPlan, Aggregator, UpdateSlot } from '../../core/ports';
+import type { AggregateResult, AggregationPlan, Aggregator, RunningSum, UpdateSlot } from '../../core/ports';
+import { instantiateFold, WasmRunningSum } from './running-sum';
 import {
   parseFromAggregatorWorker,
   type ToAggregatorWorker,
@@ -175,6 +176,15 @@ class WasmAggregatorPool implements AggregatorPool {
 
   private inspector: ((p: number, n: number, out: number) => void) | null = null;
   private inspectOut = -1;
+  private foldKernel: ReturnType<typeof instantiateFold> | null = null;
+
+  /** The round's running sum in the shared memory; its fused fold runs on this thread, as inspect does. */
+  openSum(paramCount: number): RunningSum {
+    if (this.closed) throw new Error('openSum: the aggregator is closed');
+    checkParamCount(paramCount);
+    this.foldKernel ??= instantiateFold(this.arena.memory);
+    return new WasmRunningSum(this.arena, this.foldKernel, paramCount);
+  }
 
   async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
     if (this.closed) throw new Error('weightedMean: the aggregator is closed');

@@ -30,6 +30,14 @@ export interface Strategy {
   readonly name: string;
   configureRound(nodeIds: readonly number[]): RoundConfiguration;
   aggregation(updates: readonly DeliveredUpdate[]): AggregationPlan;
+  /**
+   * True when the aggregate is the sample-weighted mean of the updates as they arrived (plan 'weighted-mean'
+   * with weights = samples, whatever N): the runner may then fold each accepted update into a running sum on
+   * arrival instead of keeping a slot per update. A rule that needs every update at once (median, trimmed
+   * mean, Multi-Krum), or that scales an update by something known only later (norm clipping against the
+   * round's median), must say false.
+   */
+  readonly foldsOnArrival: boolean;
   createOptimizerState(paramCount: number): OptimizerState;
   /** Applies the aggregate to the parameters in place (and advances the optimizer state). */
   applyAggregate(state: OptimizerState, params: Float32Array, aggregate: Float32Array): void;
@@ -42,6 +50,7 @@ export interface Strategy {
 export function sampleWeightedMean(config: SessionConfig): Strategy {
   return {
     name: `sample-weighted mean + ${config.optimizer.name}`,
+    foldsOnArrival: true,
     configureRound: () => ({ samplesPerNode: config.batchSize }),
     aggregation: (updates) => ({ slots: updates.map((u) => u.slot), plan: { rule: 'weighted-mean', weights: updates.map((u) => u.samples) } }),
     createOptimizerState: (paramCount) => createOptimizerState(config.optimizer, paramCount),
@@ -60,6 +69,7 @@ export function robust(config: SessionConfig, rule: Exclude<AggregationRule, { r
   return {
     ...mean,
     name: `${ruleName(rule)} + ${config.optimizer.name}`,
+    foldsOnArrival: false,
     aggregation: (updates) => ({ slots: updates.map((u) => u.slot), plan: robustPlan(rule, updates) }),
   };
 }
