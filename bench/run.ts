@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { aggregation } from './aggregation';
 import { api } from './api';
 import { detection } from './detection';
+import { ingest } from './ingest';
 import { live } from './live';
 import { scale } from './scale';
 import { soak } from './soak';
@@ -21,7 +22,7 @@ import { transport } from './transport';
 import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark, type Row } from './lib/common';
 import { installCleanup } from './lib/procs';
 
-const BENCHMARKS: Benchmark[] = [aggregation, transport, throughput, scale, api, live, detection, soak];
+const BENCHMARKS: Benchmark[] = [ingest, aggregation, transport, throughput, scale, api, live, detection, soak];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
