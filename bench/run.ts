@@ -14,6 +14,7 @@ import { aggregation } from './aggregation';
 import { api } from './api';
 import { detection } from './detection';
 import { ingest } from './ingest';
+import { trpcRead } from './trpc-read';
 import { live } from './live';
 import { scale } from './scale';
 import { soak } from './soak';
@@ -23,7 +24,7 @@ import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark
 import { installCleanup } from './lib/procs';
 import { BENCHMARK_ORDER, readReports, renderPerformance } from './lib/summary';
 
-const BENCHMARKS: Benchmark[] = [ingest, aggregation, transport, throughput, scale, api, live, detection, soak];
+const BENCHMARKS: Benchmark[] = [ingest, aggregation, transport, throughput, scale, api, live, detection, trpcRead, soak];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
