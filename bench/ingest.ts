@@ -14,6 +14,9 @@ import { decodeFrameInto, encodeFrame, FrameKind, checkStats, decodeHeader } fro
 import { createAggregatorPool, type AggregatorPool } from '../src/server/adapters/workers/aggregator-pool';
 import type { WasmRunningSum } from '../src/server/adapters/workers/running-sum';
 import { ResidentOptimizer } from '../src/server/adapters/workers/resident-optimizer';
+import { createFileBlobStore } from '../src/server/adapters/blob-store';
+import { createUpdateJournal } from '../src/server/adapters/journal/update-journal';
+import { trackedTempDir, removeTempDir } from './lib/procs';
 import { applyOptimizerStep, createOptimizerState } from '../src/server/core/optimizer';
 import { DEFAULT_OPTIMIZER } from '../src/server/core/types';
 import { atLeast, below, fmt, fmtMs, loadAverage, median, row, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
@@ -193,6 +196,27 @@ function roundCloseCompute(pool: AggregatorPool, p: number, n: number, reps: num
   return { meanMs: median(meanT), adamMs: median(adamT), kernelAdamMs: median(kernelT), frameMs: median(frameT) };
 }
 
+/**
+ * The journal append (write + fdatasync) of one round's aggregate, the first half of every commit, on a temporary
+ * folder under the OS temp dir (on this box the same disk as the data folder): median of `reps` rounds.
+ */
+async function journalCommitMs(p: number, reps: number): Promise<number> {
+  const dir = trackedTempDir('hypergpu-journal-');
+  try {
+    const journal = createUpdateJournal(createFileBlobStore(dir));
+    const update = new Float32Array(p).fill(0.001);
+    const times: number[] = [];
+    for (let round = 1; round <= reps + 1; round++) {
+      const t0 = performance.now();
+      await journal.append({ sessionId: 1, round, modelVersion: round, samples: 128, update });
+      if (round > 1) times.push(performance.now() - t0);
+    }
+    return median(times);
+  } finally {
+    removeTempDir(dir);
+  }
+}
+
 function rowsFor(r: ConfigResult): Row[] {
   const label = `N=${r.n} P=${r.p / 1e6}M`;
   const gb = (ms: number) => fmt((r.n * r.p * 4) / (ms * 1e6), 1);
@@ -233,10 +257,13 @@ export const ingest: Benchmark = {
     const pool = await createAggregatorPool({ backend: 'wasm' });
     const results: ConfigResult[] = [];
     let close: ReturnType<typeof roundCloseCompute>;
+    let journal: { p1M: number; p10M: number };
     try {
       for (const c of configs) results.push(await runConfig(c, pool, log));
       log('round close compute at P = 1M, N = 100 (mean of the running sum, Adam, model frame)...');
       close = roundCloseCompute(pool, 1_000_000, 100, quick ? 5 : 11);
+      log('journal append (write + fdatasync) per round at P = 1M and 10M...');
+      journal = { p1M: await journalCommitMs(1_000_000, quick ? 3 : 9), p10M: await journalCommitMs(10_000_000, quick ? 3 : 7) };
     } finally {
       await pool.close();
     }
@@ -253,6 +280,17 @@ export const ingest: Benchmark = {
         `mean ${fmtMs(close.meanMs)} + Adam on the main thread ${fmtMs(close.adamMs)} (JS; optimizer.wat on resident state, not wired yet: ${fmtMs(close.kernelAdamMs)}) + model frame ${fmtMs(close.frameMs)}; the journal fsync and the round's transaction come on top (not measured here); load ${loadAverage().join(' / ')}`,
       ),
     );
+    rows.push(
+      row(
+        'journal append per round (write + fdatasync), P=10M',
+        fmtMs(journal!.p10M),
+        journal!.p10M,
+        'ms',
+        '',
+        undefined,
+        `P=1M: ${fmtMs(journal!.p1M)}. The commit's first half, on the round's critical path before the transaction (exactly-once order: journal, transaction, apply); not reduced in this change; load ${loadAverage().join(' / ')}`,
+      ),
+    );
     return {
       rows,
       notes: [
@@ -261,7 +299,7 @@ export const ingest: Benchmark = {
         'numpy runs in its own python3 process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; the BLAS kernel (core type) and thread count are in each row (threadpoolctl, or the library itself through ctypes when threadpoolctl does not know numpy\'s scipy-openblas build). w @ X is sgemv over the stacked array; acc += w*a is np.add(acc, w[j] * xs[j], out=acc) over N separate arrays.',
         'Our fold runs on one thread (the coordinator\'s main thread, as updates arrive); BLAS uses every core.',
       ],
-      details: { configs: results, roundClose: close! },
+      details: { configs: results, roundClose: close!, journalAppendMs: journal! },
     };
   },
 };
