@@ -267,7 +267,11 @@ export interface AggregateResult {
 
 /** Test-set evaluation of a parameter vector (runs off the coordinator's event loop). */
 export interface Evaluator {
-  evaluate(params: Float32Array): Promise<{ loss: number; accuracy: number; samples: number }>;
+  /**
+   * transfer: the caller hands its array over (it is detached afterwards), so the evaluator need not copy it
+   * again; without it, the caller's array stays intact.
+   */
+  evaluate(params: Float32Array, opts?: { transfer?: boolean }): Promise<{ loss: number; accuracy: number; samples: number }>;
   close(): Promise<void>;
 }
 
