@@ -3,7 +3,7 @@
 //
 //   npm run bench                          the default set (about 5-10 minutes on 2 cores)
 //   npm run bench -- transport api         some of them
-//   npm run bench -- soak [--minutes N]    the soak (10 minutes; not in the default set)
+//   npm run bench -- soak [--minutes N]    the soak (30 minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.
@@ -30,7 +30,7 @@ const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
   names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak)
   --quick    short smoke version (results in bench/results/quick/, not in SUMMARY.md)
-  --minutes  soak length in minutes (default 10)
+  --minutes  soak length in minutes (default 30)
 `;
 
 function parseCli(): { names: string[]; quick: boolean; minutes?: number } {

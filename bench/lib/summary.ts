@@ -59,7 +59,7 @@ export function renderPerformance(reports: readonly BenchReport[]): string {
     'npm run bench                        # the default set, 5-10 minutes; writes bench/results/<name>.json and SUMMARY.md',
     'npm run bench -- ingest aggregation  # some of them: ingest aggregation transport throughput scale api live detection',
     'npx tsx bench/readme.ts              # README.md\'s Performance section from these results (--check: fail if stale)',
-    'npm run bench -- soak                # 10-minute memory soak (--minutes N to shorten); not in the default set',
+    'npm run bench -- soak                # 30-minute memory soak (--minutes N to shorten); not in the default set',
     'npm run bench -- --quick             # smoke version of everything in about 2 minutes (results in bench/results/quick/)',
     '```',
     '',
