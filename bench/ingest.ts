@@ -89,7 +89,17 @@ interface ConfigResult {
   load: number[];
 }
 
-async function runConfig(c: Config, pool: AggregatorPool, log: (line: string) => void): Promise<ConfigResult> {
+/** One pool per configuration: its shared memory never shrinks, and N = 100 slots of 10M floats alone fill 4 GB. */
+async function runConfig(c: Config, log: (line: string) => void): Promise<ConfigResult> {
+  const pool = await createAggregatorPool({ backend: 'wasm' });
+  try {
+    return await measureConfig(c, pool, log);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function measureConfig(c: Config, pool: AggregatorPool, log: (line: string) => void): Promise<ConfigResult> {
   log(`N = ${c.n}, P = ${c.p.toLocaleString('en-US')}: numpy (BLAS w @ X, np.average, acc += w*a)...`);
   const numpy = numpyBaselines(c.n, c.p, c.reps);
   log(`  numpy ${'error' in numpy ? `skipped: ${numpy.error}` : `w @ X ${fmtMs(numpy.blasMs)}, np.average ${fmtMs(numpy.averageMs)}, acc += w*a ${fmtMs(numpy.streamingMs)}`}`);
@@ -254,12 +264,12 @@ export const ingest: Benchmark = {
           { n: 10, p: 10_000_000, reps: 5 },
           { n: 100, p: 10_000_000, reps: 3 },
         ];
-    const pool = await createAggregatorPool({ backend: 'wasm' });
     const results: ConfigResult[] = [];
+    for (const c of configs) results.push(await runConfig(c, log));
     let close: ReturnType<typeof roundCloseCompute>;
     let journal: { p1M: number; p10M: number };
+    const pool = await createAggregatorPool({ backend: 'wasm' });
     try {
-      for (const c of configs) results.push(await runConfig(c, pool, log));
       log('round close compute at P = 1M, N = 100 (mean of the running sum, Adam, model frame)...');
       close = roundCloseCompute(pool, 1_000_000, 100, quick ? 5 : 11);
       log('journal append (write + fdatasync) per round at P = 1M and 10M...');
