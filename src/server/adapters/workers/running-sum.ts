@@ -26,6 +26,16 @@ interface FoldKernel {
 }
 
 let foldModule: WebAssembly.Module | null = null;
+const INSPECT_WASM_URL = new URL('../../../workers/kernels/inspect.wasm', import.meta.url);
+let inspectModule: WebAssembly.Module | null = null;
+
+/** The one-pass inspection kernel (inspect.wat: the same checks without the add), for updates kept in slots. */
+export function instantiateInspect(memory: WebAssembly.Memory): (p: number, n: number, out: number) => void {
+  inspectModule ??= new WebAssembly.Module(new Uint8Array(readFileSync(INSPECT_WASM_URL)));
+  const { inspect } = new WebAssembly.Instance(inspectModule, { env: { memory } }).exports;
+  if (typeof inspect !== 'function') throw new Error('inspect.wasm does not export inspect: rebuild it with scripts/build-kernels.mjs');
+  return inspect as (p: number, n: number, out: number) => void;
+}
 
 export function instantiateFold(memory: WebAssembly.Memory): FoldKernel {
   foldModule ??= new WebAssembly.Module(new Uint8Array(readFileSync(FOLD_WASM_URL)));
