@@ -76,6 +76,16 @@ describe('ArrivalFolds', () => {
     await expect(folds.aggregate(1, [ta], { rule: 'median' })).rejects.toThrow(/folded on arrival/);
   });
 
+  it('drops a fold whose engine step never completed (never settled) when the next update arrives', async () => {
+    const [a, b] = randomInputs(2, P, 9);
+    const folds = new ArrivalFolds(new JsAggregator(1 << 30));
+    ingest(folds, frame(a, 1, 64));
+    const tb = ingest(folds, frame(b, 2, 64));
+    folds.settle(tb);
+    const mean = await folds.aggregate(1, [tb], { rule: 'weighted-mean', weights: [64] });
+    expect(Array.from(mean)).toEqual(Array.from(b));
+  });
+
   it('starts a fresh sum for a new round: updates of the old one are gone with it', async () => {
     const [a, b] = randomInputs(2, P, 8);
     const folds = new ArrivalFolds(new JsAggregator(1 << 30));

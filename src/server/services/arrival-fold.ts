@@ -58,7 +58,12 @@ export class ArrivalFolds {
    * ProtocolError (checksum, NaN/Inf) with the fold already discarded.
    */
   fold(header: FrameHeader, bytes: Uint8Array): { token: number; stats: PayloadStats } {
-    if (this.pending !== null) throw new Error(`fold token ${this.pending} was never settled`);
+    // A fold still pending here belongs to an update-ingested step that threw before the engine took it in (the
+    // runner settles every step that completes): the engine never accepted it, so it is dropped.
+    if (this.pending !== null) {
+      this.pending = null;
+      this.current?.sum.discard();
+    }
     const key = `${header.sessionId}/${header.round}/${header.attempt}`;
     if (this.current?.key !== key) {
       // A new round (or a new opening of one): whatever the old sum held went with its round.
