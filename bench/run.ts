@@ -3,34 +3,37 @@
 //
 //   npm run bench                          the default set (about 5-10 minutes on 2 cores)
 //   npm run bench -- transport api         some of them
-//   npm run bench -- soak [--minutes N]    the soak (10 minutes; not in the default set)
+//   npm run bench -- soak [--minutes N]    the soak (30 minutes; not in the default set)
 //   npm run bench -- robust                robust rules' cost and 1 Byzantine agent of 5 (minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { aggregation } from './aggregation';
 import { comm } from './comm';
 import { api } from './api';
 import { detection } from './detection';
+import { ingest } from './ingest';
+import { trpcRead } from './trpc-read';
 import { live } from './live';
 import { robust } from './robust';
 import { scale } from './scale';
 import { soak } from './soak';
 import { throughput } from './throughput';
 import { transport } from './transport';
-import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark, type Row } from './lib/common';
+import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark } from './lib/common';
 import { installCleanup } from './lib/procs';
+import { BENCHMARK_ORDER, readReports, renderPerformance } from './lib/summary';
 
-const BENCHMARKS: Benchmark[] = [aggregation, comm, transport, throughput, scale, api, live, detection, soak, robust];
+const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, api, live, detection, trpcRead, soak, robust];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
-  names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak)
+  names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak and robust)
   --quick    short smoke version (results in bench/results/quick/, not in SUMMARY.md)
-  --minutes  soak length in minutes (default 10)
+  --minutes  soak length in minutes (default 30)
 `;
 
 function parseCli(): { names: string[]; quick: boolean; minutes?: number } {
@@ -70,67 +73,6 @@ function table(reports: BenchReport[]): string {
   const widths = header.map((h, i) => Math.min(i === 4 ? 80 : 70, Math.max(h.length, ...lines.map((l) => l[i].length))));
   const fmtLine = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
   return [fmtLine(header), fmtLine(widths.map((w) => '-'.repeat(w))), ...lines.map(fmtLine)].join('\n');
-}
-
-function mdEscape(text: string): string {
-  return text.replace(/\|/g, '\\|');
-}
-
-function verdictCell(r: Row): string {
-  // (Results written before rows had `miss` kept it at the front of `note`.)
-  const miss = r.miss ?? r.note;
-  if (r.verdict === 'MISSED') return `**MISSED**${miss ? `: ${mdEscape(miss)}` : ''}`;
-  if (r.verdict === 'info') return '';
-  return r.verdict;
-}
-
-/** SUMMARY.md from the latest full (non-quick) result of every benchmark on disk. */
-function writeSummary(): string {
-  const reports: BenchReport[] = [];
-  for (const b of BENCHMARKS) {
-    try {
-      const report = JSON.parse(readFileSync(path.join(RESULTS_DIR, `${b.name}.json`), 'utf8')) as BenchReport;
-      // Files from before this suite (another format) are left out until the benchmark runs again.
-      if (report.benchmark === b.name && Array.isArray(report.rows) && report.rows.every((r) => typeof r.metric === 'string') && Array.isArray(report.notes)) reports.push(report);
-    } catch {
-      // not measured yet
-    }
-  }
-  const machine = reports[0]?.machine ?? machineInfo();
-  const out: string[] = [];
-  out.push('## Performance', '');
-  out.push(
-    `Measured with \`npm run bench\` on the development machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, loopback only. ` +
-      'Each figure is a median of several runs after a warm-up; ratios are measured side by side in the same run. ' +
-      'Two cores are shared by the server, the agents, the load generators and whatever else runs on the box, so the load average is recorded per benchmark; treat differences of 10-20% between runs as noise.',
-    '',
-  );
-  out.push('| benchmark | metric | measured | target | verdict | notes |', '| --- | --- | --- | --- | --- | --- |');
-  for (const report of reports) {
-    if (report.error) out.push(`| ${report.benchmark} | ERROR | ${mdEscape(report.error.split('\n')[0])} | - | error | |`);
-    for (const r of report.rows) out.push(`| ${report.benchmark} | ${mdEscape(r.metric)} | ${mdEscape(r.measured)} | ${mdEscape(r.target)} | ${verdictCell(r)} | ${mdEscape(r.verdict === 'MISSED' && !r.miss ? '' : (r.note ?? ''))} |`);
-  }
-  out.push('', '| benchmark | measured at | duration | load average (1/5/15 min) at start → end |', '| --- | --- | --- | --- |');
-  for (const report of reports) {
-    out.push(`| ${report.benchmark} | ${report.measuredAt.slice(0, 16).replace('T', ' ')} UTC | ${Math.round(report.durationS)} s | ${report.loadAverageAtStart.join(' / ')} → ${report.loadAverageAtEnd.join(' / ')} |`);
-  }
-  out.push('', '### Notes', '');
-  for (const report of reports) for (const note of report.notes) out.push(`- ${report.benchmark}: ${note}`);
-  out.push('', '### Reproduce', '');
-  out.push(
-    '```bash',
-    'npm run bench                        # the default set, 5-10 minutes; writes bench/results/<name>.json and SUMMARY.md',
-    'npm run bench -- aggregation live    # some of them: aggregation comm transport throughput scale api live detection',
-    'npm run bench -- soak                # 10-minute memory soak (--minutes N to shorten); not in the default set',
-    'npm run bench -- --quick             # smoke version of everything in about 2 minutes (results in bench/results/quick/)',
-    '```',
-    '',
-    'Python 3 with numpy is needed for the numpy baselines (they are skipped with a note otherwise). Run on a quiet machine, and check the load average in the results before comparing runs.',
-    '',
-  );
-  const text = out.join('\n');
-  writeFileSync(path.join(RESULTS_DIR, 'SUMMARY.md'), text);
-  return text;
 }
 
 async function main(): Promise<void> {
@@ -178,7 +120,7 @@ async function main(): Promise<void> {
   console.log(table(reports));
   console.log(`\n${Math.round((Date.now() - started) / 1000)} s in all; results in ${path.relative(process.cwd(), outDir) || '.'}/`);
   if (!quick) {
-    writeSummary();
+    writeFileSync(path.join(RESULTS_DIR, 'SUMMARY.md'), renderPerformance(readReports(BENCHMARK_ORDER)));
     console.log(`summary (all benchmarks measured so far) in ${path.relative(process.cwd(), path.join(RESULTS_DIR, 'SUMMARY.md'))}`);
   }
   const failed = reports.filter((r) => r.error);

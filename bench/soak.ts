@@ -1,11 +1,14 @@
-// Soak: the real server and 2 real agents training continuously (MLP on MNIST, the session defaults) for 10
+// Soak: the real server and 2 real agents training continuously (MLP on MNIST, the session defaults) for 30
 // minutes (--minutes N), the server's RSS sampled every second from /proc/<pid>/status. After a warm-up
 // (2 minutes; 1 for runs under 5 minutes) the RSS trend is fitted two ways:
 //   - least squares over every 1-second sample (slope, residual noise);
-//   - least squares over 30-second block medians, whose 95% confidence interval is the verdict: "flat within
-//     noise" when it contains 0 (the per-second samples are strongly autocorrelated - GC sawtooth - so their
-//     own interval is too narrow to trust).
+//   - least squares over 30-second block medians, whose 95% confidence interval gives the verdict: its upper
+//     bound under 1 MB/min over a 30-minute run (the per-second samples are strongly autocorrelated - GC
+//     sawtooth - so their own interval is too narrow to trust).
+// The data folder's size is sampled every 10 s too, and its growth per hour reported.
 //   npm run bench -- soak [--minutes N]    (not part of the default set)
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fmt, linearRegression, median, row, sleep, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { processMemory, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 import { statusSample } from './lib/training';
@@ -17,12 +20,15 @@ export const soak: Benchmark = {
   title: 'Soak: server RSS over a long training run (slope after warm-up)',
   inDefault: false,
   async run({ quick, minutes: asked, log }: BenchOptions): Promise<BenchOutcome> {
-    const minutes = asked ?? (quick ? 1.5 : 10);
+    // The issue's soak is 30 minutes on a quiet machine; shorter runs are reported as what they are.
+    const minutes = asked ?? (quick ? 1.5 : 30);
     const warmupMin = minutes >= 5 ? 2 : minutes >= 2 ? 1 : minutes / 3;
     let server: ServerHandle | null = null;
     const agents: AgentHandle[] = [];
     const samples: Array<{ t: number; rssMb: number; round: number }> = [];
     const agentRss: Array<{ t: number; mb: number[] }> = [];
+    /** Bytes in the data folder (database, WAL, journal, checkpoints) every 10 s. */
+    const disk: Array<{ t: number; bytes: number }> = [];
     try {
       server = await startServer();
       for (let i = 1; i <= 2; i++) agents.push(spawnAgent(server.agentUrl, `soak-${i}`));
@@ -39,7 +45,10 @@ export const soak: Benchmark = {
         if (server.child.exitCode !== null) throw new Error(`the server exited during the soak: ${server.output().slice(-2000)}`);
         const s = await statusSample(server);
         samples.push({ t: (Date.now() - started) / 60_000, rssMb: processMemory(server.pid).rss / 2 ** 20, round: s.round });
-        if (tick % 10 === 0) agentRss.push({ t: (Date.now() - started) / 60_000, mb: agents.map((a) => processMemory(a.pid).rss / 2 ** 20) });
+        if (tick % 10 === 0) {
+          agentRss.push({ t: (Date.now() - started) / 60_000, mb: agents.map((a) => processMemory(a.pid).rss / 2 ** 20) });
+          disk.push({ t: (Date.now() - started) / 60_000, bytes: folderBytes(server.dataDir) });
+        }
         if (Date.now() >= nextLog) {
           nextLog += 60_000;
           const last = samples[samples.length - 1];
@@ -66,6 +75,8 @@ export const soak: Benchmark = {
     const fit = blockFit ?? perSecond;
     const [lo, hi] = fit.ci95;
     const flat = lo <= 0 && hi >= 0;
+    // The target: the slope's 95% upper bound under 1 MB/min (a leak of 1 MB/min is 1.4 GB a day).
+    const bounded = hi < 1;
     const measuredMin = minutes - warmupMin;
     const verdictText = flat ? 'flat within noise' : fit.slope > 0 ? 'growing' : 'shrinking';
     const first = samples[0];
@@ -79,8 +90,8 @@ export const soak: Benchmark = {
         `${fmt(fit.slope, 2)} MB/min (95% CI ${fmt(lo, 2)} .. ${fmt(hi, 2)})`,
         fit.slope,
         'MB/min',
-        'flat within noise',
-        flat ? { verdict: 'met' } : { verdict: 'MISSED', note: `${verdictText}: ${fmt(fit.slope * 60, 0)} MB/hour at this rate` },
+        '95% upper bound < 1 MB/min (30 min run)',
+        bounded && minutes >= 30 ? { verdict: 'met' } : { verdict: 'MISSED', note: bounded ? `bound met, but a ${fmt(minutes, 0)}-minute run is not the 30 minutes asked for` : `upper bound ${fmt(hi, 2)} MB/min over ${fmt(measuredMin, 1)} fitted minutes (${verdictText}); ${fmt(fit.slope * 60, 0)} MB/hour at the fitted slope` },
         `${blockFit ? `${blocks.length} block medians of ${BLOCK_S} s` : 'per-second samples'}; per-second fit ${fmt(perSecond.slope, 2)} MB/min, residual noise ${fmt(perSecond.residualSd, 1)} MB (sd)`,
       ),
       row(
@@ -93,12 +104,32 @@ export const soak: Benchmark = {
         `peak ${fmt(Math.max(...samples.map((s) => s.rssMb)), 0)} MB; ${rounds} rounds (${fmt(rounds / (measuredMin * 60), 1)}/s) in the fitted window, ${last.round} in all`,
       ),
     ];
+    const diskAfter = disk.filter((d) => d.t >= warmupMin);
+    if (diskAfter.length >= 2) {
+      const d0 = diskAfter[0];
+      const d1 = diskAfter[diskAfter.length - 1];
+      const perHour = ((d1.bytes - d0.bytes) / 2 ** 20 / (d1.t - d0.t)) * 60;
+      rows.push(row('data folder growth (database, journal, checkpoints)', `${fmt(perHour, 1)} MB/hour`, perHour, 'MB/hour', '', undefined, `${fmt(d0.bytes / 2 ** 20, 1)} MB after warm-up, ${fmt(d1.bytes / 2 ** 20, 1)} MB at the end (retention keeps 3 checkpoints and the journal back to the oldest)`));
+    }
     return {
       rows,
       notes: [
         `${fmt(minutes, 1)} minutes, 2 real agents, session defaults (Adam, batch 128/node, evaluation every 10 rounds, checkpoint every 50: the in-memory metric history grows by one point per round up to 20,000 points, by design). Verdict from the ${BLOCK_S}-second block-median fit: flat when its 95% confidence interval contains 0.`,
       ],
-      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss },
+      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss, disk },
     };
   },
 };
+
+function folderBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    try {
+      total += entry.isDirectory() ? folderBytes(full) : statSync(full).size;
+    } catch {
+      // removed while we looked (a checkpoint swept, a WAL checkpointed)
+    }
+  }
+  return total;
+}

@@ -369,7 +369,8 @@ function verifyPayload(header: FrameHeader, payload: Float32Array): void {
   checkStats(header, inspectPayload(payload));
 }
 
-function checkStats(header: FrameHeader, stats: PayloadStats): void {
+/** The verdict on an update's checksum and NaN/Inf count from one inspection pass (the norm is the engine's). */
+export function checkStats(header: FrameHeader, stats: PayloadStats): void {
   if (stats.checksum !== header.checksum) throw checksumError(stats.checksum, header.checksum);
   if (header.kind !== FrameKind.Model && stats.nonFinite > 0) {
     throw new ProtocolError('NON_FINITE', `update has ${stats.nonFinite} NaN or infinite values; it was not applied`);

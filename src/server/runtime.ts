@@ -6,6 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { createFastQueryHandler } from './api/trpc-fast-read';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createAgentGateway, gatewayLimits, type AgentGateway, type AgentGatewayOptions } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/workers/aggregator-pool';
@@ -190,10 +191,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const authRoutes = createAuthRoutes(operatorAuth, { privateReads });
   // The credential is read from the request (HTTP) or the upgrade request (WebSocket) and checked at every call.
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
-  const trpcHttp = createHTTPHandler({
+  const trpcContext = ({ req }: { req: IncomingMessage }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, ...extra });
+  // GET queries skip tRPC's fetch Request/Response round trip (trpc-fast-read.ts); everything else is tRPC's.
+  const trpcHttp = createFastQueryHandler({
     router: appRouter,
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, ...extra }),
     basePath: `${TRPC_HTTP_PATH}/`,
+    createContext: trpcContext,
+    fallback: createHTTPHandler({ router: appRouter, createContext: trpcContext, basePath: `${TRPC_HTTP_PATH}/` }),
   });
   const trpcWss = new WebSocketServer({ noServer: true, maxPayload: TRPC_WS_MAX_PAYLOAD });
   const trpcWsHandler = applyWSSHandler({

@@ -216,7 +216,35 @@ export interface Aggregator {
    * Resolves to new arrays; the slots are only read.
    */
   aggregate(slots: UpdateSlot[], plan: AggregationPlan): Promise<AggregateResult>;
+  /**
+   * A running sum for one round of a mean-type rule (see RunningSum). Optional: an aggregator without it gets
+   * every update in a slot of its own, as the robust rules always do.
+   */
+  openSum?(paramCount: number): RunningSum;
   close(): Promise<void>;
+}
+
+/**
+ * The ingest fast path for mean-type rules: each update is checked and added into the round's sum as it
+ * arrives, in one pass over its received bytes. A fold is tentative until accepted or discarded, so an update
+ * refused after its bytes were read (checksum, NaN/Inf, norm limit, stale round) never reaches the sum.
+ * Codecs other than float32 decode into a buffer of their own and fold that buffer's bytes: the same path.
+ */
+export interface RunningSum {
+  readonly paramCount: number;
+  /** Updates accepted so far, and the sum of their weights. */
+  readonly accepted: number;
+  readonly totalWeight: number;
+  /** True between a fold and its accept or discard. */
+  readonly pending: boolean;
+  /** Checks `bytes` (little-endian float32, any alignment) and adds weight * values into a tentative sum. */
+  fold(bytes: Uint8Array, weight: number): PayloadStats;
+  accept(): void;
+  discard(): void;
+  /** The weighted mean of the accepted updates (sum / totalWeight), as a new array. */
+  mean(): Float32Array;
+  /** Returns the sum's memory; the sum is unusable afterwards. */
+  close(): void;
 }
 
 /**
@@ -250,7 +278,11 @@ export interface AggregateResult {
 
 /** Test-set evaluation of a parameter vector (runs off the coordinator's event loop). */
 export interface Evaluator {
-  evaluate(params: Float32Array): Promise<{ loss: number; accuracy: number; samples: number }>;
+  /**
+   * transfer: the caller hands its array over (it is detached afterwards), so the evaluator need not copy it
+   * again; without it, the caller's array stays intact.
+   */
+  evaluate(params: Float32Array, opts?: { transfer?: boolean }): Promise<{ loss: number; accuracy: number; samples: number }>;
   close(): Promise<void>;
 }
 

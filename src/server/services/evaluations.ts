@@ -26,6 +26,9 @@ export class Evaluations implements OutboxConsumer {
   readonly name = 'evaluation';
   private evaluator: Promise<Evaluator | null> = Promise.resolve(null);
   private evaluatorSession: number | null = null;
+  /** The evaluator of the session, not started until its first evaluation: a worker with tfjs and the test set
+   * in memory is the coordinator's largest fixed cost, and a session may never evaluate (or not for a while). */
+  private notStarted: { model: ModelName; dataset: string } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly deps: EvaluationsDeps) {}
@@ -37,12 +40,23 @@ export class Evaluations implements OutboxConsumer {
     void this.stop();
     this.evaluatorSession = sessionId;
     this.loadError = null;
-    this.evaluator = this.deps.createEvaluator(model, dataset).catch((error) => {
-      const message = error instanceof Error ? error.message : String(error);
-      if (this.evaluatorSession === sessionId) this.loadError = message;
-      this.deps.log('error', `test-set evaluation unavailable: ${message}`);
-      return null;
-    });
+    this.notStarted = { model, dataset };
+  }
+
+  /** The session's evaluator, started on first use. */
+  private evaluatorNow(): Promise<Evaluator | null> {
+    const pending = this.notStarted;
+    if (pending) {
+      this.notStarted = null;
+      const sessionId = this.evaluatorSession;
+      this.evaluator = this.deps.createEvaluator(pending.model, pending.dataset).catch((error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        if (this.evaluatorSession === sessionId) this.loadError = message;
+        this.deps.log('error', `test-set evaluation unavailable: ${message}`);
+        return null;
+      });
+    }
+    return this.evaluator;
   }
 
   health(): { status: 'up' | 'down' | 'idle'; detail: string | null } {
@@ -55,6 +69,7 @@ export class Evaluations implements OutboxConsumer {
     const evaluator = this.evaluator;
     this.evaluator = Promise.resolve(null);
     this.evaluatorSession = null;
+    this.notStarted = null;
     await this.chain;
     const closing = await evaluator;
     await closing?.close().catch((error) => this.deps.log('warn', `closing the evaluator failed: ${error instanceof Error ? error.message : String(error)}`));
@@ -88,9 +103,10 @@ export class Evaluations implements OutboxConsumer {
 
   private async run(sessionId: number, round: number, model: { modelVersion: number; params: Float32Array } | null): Promise<EvaluationResult> {
     try {
-      const evaluator = this.evaluatorSession === sessionId ? await this.evaluator : null;
+      const evaluator = this.evaluatorSession === sessionId ? await this.evaluatorNow() : null;
       if (!evaluator || !model) return { ok: false, round, message: model ? 'no evaluator for this session' : 'no model loaded for this session' };
-      const result = await evaluator.evaluate(model.params);
+      // The model was copied once when this evaluation was asked for (paramsCopy); that copy moves to the worker.
+      const result = await evaluator.evaluate(model.params, { transfer: true });
       return { ok: true, round, modelVersion: model.modelVersion, loss: result.loss, accuracy: result.accuracy };
     } catch (error) {
       return { ok: false, round, message: error instanceof Error ? error.message : String(error) };

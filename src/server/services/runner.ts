@@ -16,6 +16,7 @@ import { nodeSnapshot, sessionSnapshot, statusOf } from '../core/engine/views';
 import type { LogLine } from '../core/events';
 import type { Aggregator, Clock, TrainingRepository, UpdateJournal, UpdateSlot } from '../core/ports';
 import type { SessionSnapshot } from '../core/types';
+import { ArrivalFolds } from './arrival-fold';
 import type { Checkpointer } from './checkpointer';
 import type { Evaluations } from './evaluations';
 import type { LiveView } from './live-view';
@@ -71,11 +72,15 @@ export class Runner {
   /** Background writes whose failure must be logged, and which shutdown waits for. */
   private readonly background = new Set<Promise<unknown>>();
   private waiters: { predicate: (s: SessionSnapshot) => boolean; resolve: (s: SessionSnapshot) => void }[] = [];
+  /** Mean-type rules: updates folded into the round's running sum on arrival instead of kept in slots. */
+  private readonly folds: ArrivalFolds;
 
   constructor(
     public state: EngineState,
     private readonly deps: RunnerDeps,
-  ) {}
+  ) {
+    this.folds = new ArrivalFolds(deps.aggregator);
+  }
 
   dispatch(event: EngineEvent): void {
     this.queue.push(event);
@@ -152,6 +157,8 @@ export class Runner {
         }
         // A frame is never kept past its event, admitted or refused.
         if (event.type === 'update-arrived') this.frames.delete(event.frame);
+        // A folded update the engine did not refuse in this step is in the round's sum from now on.
+        if (event.type === 'update-ingested' && ArrivalFolds.isToken(event.slot)) this.folds.settle(event.slot);
       }
     } finally {
       this.draining = false;
@@ -197,6 +204,10 @@ export class Runner {
         return this.ingest(effect.nodeId, effect.frame);
       case 'release-slots':
         for (const id of effect.slots) {
+          if (ArrivalFolds.isToken(id)) {
+            this.folds.release(id);
+            continue;
+          }
           const slot = this.slots.get(id);
           if (!slot) continue;
           this.slots.delete(id);
@@ -205,15 +216,22 @@ export class Runner {
         return;
       case 'aggregate': {
         const { sessionId, round, plan } = effect;
-        const slots = plan.slots.map((id) => this.slots.get(id)!);
-        // Audits copy the updates as the nodes sent them, before clipping scales any slot.
-        if (this.state.round) d.audits?.capture(this.state.round, (id) => this.slots.get(id));
-        // Norm clipping: the few updates over the limit are scaled in their slot before any rule reads them.
-        plan.scales?.forEach((scale, i) => scale < 1 && scaleInPlace(slots[i].view, scale));
-        // Every rule, the mean included, goes through aggregate(): its kernels measure each update's distance from
-        // the result while the block is in cache, and those distances are the round's outlier scores.
-        d.aggregator
-          .aggregate(slots, plan.plan)
+        const kernel = plan.plan;
+        let computed: Promise<{ aggregate: Float32Array; distances: ArrayLike<number> }>;
+        if (plan.slots.some(ArrivalFolds.isToken)) {
+          // Folded on arrival: no updates kept, so no distances (outlier scores) for this round.
+          computed = this.folds.aggregate(round, plan.slots, kernel).then((aggregate) => ({ aggregate, distances: [] }));
+        } else {
+          const slots = plan.slots.map((id) => this.slots.get(id)!);
+          // Audits copy the updates as the nodes sent them, before clipping scales any slot.
+          if (this.state.round) d.audits?.capture(this.state.round, (id) => this.slots.get(id));
+          // Norm clipping: the few updates over the limit are scaled in their slot before any rule reads them.
+          plan.scales?.forEach((scale, i) => scale < 1 && scaleInPlace(slots[i].view, scale));
+          // Every rule, the mean included, goes through aggregate(): its kernels measure each update's distance
+          // from the result while the block is in cache, and those distances are the round's outlier scores.
+          computed = d.aggregator.aggregate(slots, kernel);
+        }
+        computed
           .then(({ aggregate, distances }) => {
             d.model.holdAggregate(sessionId, round, aggregate);
             this.dispatch({ type: 'aggregation-done', at: this.now(), sessionId, round, distances: Array.from(distances) });
@@ -305,12 +323,25 @@ export class Runner {
     }
   }
 
-  /** Copies the frame being handled into an aggregator slot and inspects it there in one pass. */
+  /** The mean takes its own path (no distances to compute); the robust rules go through aggregate(). */
+  private aggregateSlots(slots: UpdateSlot[], kernel: Extract<Effect, { type: 'aggregate' }>['plan']['plan']): Promise<Float32Array> {
+    const aggregator = this.deps.aggregator;
+    return kernel.rule === 'weighted-mean' ? aggregator.weightedMean(slots, kernel.weights) : aggregator.aggregate(slots, kernel).then((r) => r.aggregate);
+  }
+
+  /**
+   * Mean-type rules: checks the frame and folds it into the round's running sum in one pass over its bytes.
+   * Other rules: copies it into an aggregator slot and inspects it there in one pass.
+   */
   private ingest(nodeId: number, ref: number): void {
     const frame = this.frames.get(ref);
     if (!frame) throw new Error(`ingest asked for frame ${ref}, which is not waiting`);
     this.frames.delete(ref);
     const { header, bytes } = frame;
+    if (this.folds.applies(this.state.durable.sessions.get(header.sessionId)?.config)) {
+      this.immediate.push(this.folds.ingest(nodeId, header, bytes, this.now()));
+      return;
+    }
     const aggregator = this.deps.aggregator;
     let slot: UpdateSlot | null = null;
     try {

@@ -7,11 +7,11 @@
 // The arena (arena.ts) says why slot views stay valid across grows and how slots are allocated; the JS fallback
 // lives in js-aggregator.ts.
 
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { checkAggregationPlan, multiKrumSelect, normalizeWeights } from '../../core/aggregation';
 import { foldChecksum, type PayloadStats } from '../../../protocol/frame';
-import type { AggregateResult, AggregationPlan, Aggregator, UpdateSlot } from '../../core/ports';
+import type { AggregateResult, AggregationPlan, Aggregator, RunningSum, UpdateSlot } from '../../core/ports';
+import { instantiateFold, instantiateInspect, WasmRunningSum } from './running-sum';
 import {
   parseFromAggregatorWorker,
   type ToAggregatorWorker,
@@ -175,6 +175,15 @@ class WasmAggregatorPool implements AggregatorPool {
 
   private inspector: ((p: number, n: number, out: number) => void) | null = null;
   private inspectOut = -1;
+  private foldKernel: ReturnType<typeof instantiateFold> | null = null;
+
+  /** The round's running sum in the shared memory; its fused fold runs on this thread, as inspect does. */
+  openSum(paramCount: number): RunningSum {
+    if (this.closed) throw new Error('openSum: the aggregator is closed');
+    checkParamCount(paramCount);
+    this.foldKernel ??= instantiateFold(this.arena.memory);
+    return new WasmRunningSum(this.arena, this.foldKernel, paramCount);
+  }
 
   async weightedMean(slots: UpdateSlot[], weights: number[]): Promise<Float32Array> {
     if (this.closed) throw new Error('weightedMean: the aggregator is closed');
@@ -397,14 +406,3 @@ class WasmAggregatorPool implements AggregatorPool {
   }
 }
 
-
-const INSPECT_WASM_URL = new URL('../../../workers/kernels/inspect.wasm', import.meta.url);
-let inspectModule: WebAssembly.Module | null = null;
-
-/** The one-pass update inspection kernel (src/workers/kernels/inspect.wat), instantiated on the pool's memory. */
-function instantiateInspect(memory: WebAssembly.Memory): (p: number, n: number, out: number) => void {
-  inspectModule ??= new WebAssembly.Module(new Uint8Array(readFileSync(INSPECT_WASM_URL)));
-  const { inspect } = new WebAssembly.Instance(inspectModule, { env: { memory } }).exports;
-  if (typeof inspect !== 'function') throw new Error('inspect.wasm does not export inspect: rebuild it with scripts/build-kernels.mjs');
-  return inspect as (p: number, n: number, out: number) => void;
-}

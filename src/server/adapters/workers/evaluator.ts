@@ -99,15 +99,17 @@ export async function createEvaluator(opts: EvaluatorOptions): Promise<Evaluator
       return backend as BackendInfo;
     },
 
-    async evaluate(params) {
+    async evaluate(params, evalOpts) {
       if (closed) throw new Error('evaluator is closed');
       if (params.length !== spec.paramCount) {
         throw new Error(`evaluate: model ${opts.model} has ${spec.paramCount} params, got ${params.length}`);
       }
-      // A private copy whose buffer moves to the worker: the caller keeps its array intact.
-      const copy = params.slice();
+      // A buffer that moves to the worker: the caller's own when it hands it over (a whole, unshared buffer),
+      // else a private copy, so the caller keeps its array intact.
+      const whole = params.byteOffset === 0 && params.byteLength === params.buffer.byteLength && params.buffer instanceof ArrayBuffer;
+      const copy = evalOpts?.transfer && whole ? params : params.slice();
       return worker.request((id) => ({ v: 1, type: 'evaluate', id, params: copy }), {
-        transfer: [copy.buffer],
+        transfer: [copy.buffer as ArrayBuffer],
         timeoutMs,
         what: 'evaluation',
       });

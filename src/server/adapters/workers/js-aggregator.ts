@@ -3,7 +3,8 @@
 
 import { aggregateReference, checkAggregationPlan, weightedMeanInto } from '../../core/aggregation';
 import { inspectPayload, type PayloadStats } from '../../../protocol/frame';
-import type { AggregateResult, AggregationPlan, UpdateSlot } from '../../core/ports';
+import type { AggregateResult, AggregationPlan, RunningSum, UpdateSlot } from '../../core/ports';
+import { JsRunningSum } from './running-sum';
 import type { AggregatorPool, AggregatorPoolStats } from './aggregator-pool';
 import { checkParamCount, SlotTable } from './arena';
 
@@ -17,6 +18,11 @@ export class JsAggregator implements AggregatorPool {
 
   inspect(slot: UpdateSlot): PayloadStats {
     return inspectPayload(slot.view);
+  }
+
+  openSum(paramCount: number): RunningSum {
+    checkParamCount(paramCount);
+    return new JsRunningSum(paramCount);
   }
 
   private readonly freeLists = new Map<number, Float32Array[]>();

@@ -66,6 +66,14 @@ export interface Strategy {
   readonly name: string;
   configureRound(nodes: readonly CandidateNode[], measured?: RoundMeasurements): RoundConfiguration;
   aggregation(updates: readonly DeliveredUpdate[]): AggregationPlan;
+  /**
+   * True when the aggregate is the sample-weighted mean of the updates as they arrived (plan 'weighted-mean'
+   * with weights = samples, whatever N): the runner may then fold each accepted update into a running sum on
+   * arrival instead of keeping a slot per update. A rule that needs every update at once (median, trimmed
+   * mean, Multi-Krum), or that scales an update by something known only later (norm clipping against the
+   * round's median), must say false.
+   */
+  readonly foldsOnArrival: boolean;
   createOptimizerState(paramCount: number): OptimizerState;
   /** Applies the aggregate to the parameters in place (and advances the optimizer state). */
   applyAggregate(state: OptimizerState, params: Float32Array, aggregate: Float32Array): void;
@@ -78,6 +86,11 @@ export interface Strategy {
 export function sampleWeightedMean(config: SessionConfig): Strategy {
   return {
     name: `sample-weighted mean + ${config.optimizer.name}`,
+    // Off for now, though the fold on arrival (services/arrival-fold.ts) halves the mean's ingest cost: every
+    // round's per-update outlier scores are distances from the aggregate, known only at the close, and audits copy
+    // the updates they sample from the round's slots, so both need the updates kept. Turning it on needs audit
+    // capture on arrival (reservoir sampling is online) and scores from the norms the fold measures.
+    foldsOnArrival: false,
     configureRound: (nodes) =>
       config.globalBatch === undefined
         ? { samplesPerNode: config.batchSize }
@@ -99,6 +112,7 @@ export function robust(config: SessionConfig, rule: Exclude<AggregationRule, { r
   return {
     ...mean,
     name: `${ruleName(rule)} + ${config.optimizer.name}`,
+    foldsOnArrival: false,
     aggregation: (updates) => withClipping(config, updates, { slots: updates.map((u) => u.slot), plan: robustPlan(rule, updates) }),
   };
 }

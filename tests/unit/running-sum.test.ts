@@ -1,0 +1,129 @@
+// The fused ingest fold (fold.wat through WasmRunningSum, and its JS twin) against a float64 reference: the mean it
+// computes, the checks it makes on the way (checksum, NaN/Inf, norm), and the promise that a discarded fold
+// leaves the sum exactly as it was.
+import { describe, expect, it } from 'vitest';
+import { checksum32, inspectPayload } from '../../src/protocol/frame';
+import type { RunningSum } from '../../src/server/core/ports';
+import { SharedArena } from '../../src/server/adapters/workers/arena';
+import { FOLD_CHUNK_BYTES, instantiateFold, JsRunningSum, WasmRunningSum } from '../../src/server/adapters/workers/running-sum';
+import { randomInputs, rng } from '../support/random';
+
+function wasmSum(paramCount: number): WasmRunningSum {
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 4096, shared: true });
+  return new WasmRunningSum(new SharedArena(memory, 4096 * 65536), instantiateFold(memory), paramCount);
+}
+
+const backends: [string, (p: number) => RunningSum][] = [
+  ['wasm', wasmSum],
+  ['js', (p) => new JsRunningSum(p)],
+];
+
+/** The bytes of values as a frame's payload would carry them, at a chosen byte offset (ws slices at any offset). */
+function bytesOf(values: Float32Array, offset = 0): Uint8Array {
+  const buffer = new Uint8Array(values.byteLength + offset);
+  buffer.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), offset);
+  return buffer.subarray(offset);
+}
+
+function reference(inputs: readonly Float32Array[], weights: readonly number[]): Float64Array {
+  const out = new Float64Array(inputs[0].length);
+  const total = weights.reduce((a, b) => a + b, 0);
+  inputs.forEach((x, j) => {
+    for (let i = 0; i < x.length; i++) out[i] += (weights[j] * x[i]) / total;
+  });
+  return out;
+}
+
+/** Each value within 1e-6 of the magnitude of its terms (inputs are in [-10, 10)). */
+function expectClose(actual: Float32Array, expected: Float64Array): void {
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  expect(worst).toBeLessThan(10 * 1e-6 * 4);
+}
+
+describe.each(backends)('running sum (%s)', (_name, open) => {
+  // Lengths: under one chunk, several chunks plus a tail that is not a multiple of 4.
+  it.each([1, 7, 4099, FOLD_CHUNK_BYTES / 4 * 3 + 5])('mean of N updates of P = %i matches the float64 reference', (p) => {
+    const inputs = randomInputs(6, p, p);
+    const next = rng(p + 1);
+    const weights = inputs.map(() => 1 + Math.floor(next() * 200));
+    const sum = open(p);
+    inputs.forEach((x, j) => {
+      const stats = sum.fold(bytesOf(x, j % 4), weights[j]);
+      expect(stats).toEqual({ ...inspectPayload(x), sumSquares: expect.closeTo(inspectPayload(x).sumSquares, 3) });
+      expect(stats.checksum).toBe(checksum32(new Uint32Array(x.buffer)));
+      sum.accept();
+    });
+    expect(sum.accepted).toBe(6);
+    expect(sum.totalWeight).toBe(weights.reduce((a, b) => a + b, 0));
+    expectClose(sum.mean(), reference(inputs, weights));
+    sum.close();
+  });
+
+  it('counts NaN and Inf, and a discarded fold (NaN, or any refused update) leaves the sum bit for bit as it was', () => {
+    const p = FOLD_CHUNK_BYTES / 4 + 3;
+    const [a, b, c] = randomInputs(3, p, 9);
+    const poisoned = b.slice();
+    poisoned[5] = Number.NaN;
+    poisoned[p - 1] = Number.POSITIVE_INFINITY;
+    const huge = c.map((v) => v * 1e30);
+
+    const clean = open(p);
+    for (const x of [a, c]) {
+      clean.fold(bytesOf(x), 3);
+      clean.accept();
+    }
+    const dirty = open(p);
+    dirty.fold(bytesOf(a), 3);
+    dirty.accept();
+    const stats = dirty.fold(bytesOf(poisoned, 2), 5);
+    expect(stats.nonFinite).toBe(2);
+    dirty.discard();
+    // A finite update refused for its norm (the engine's decision, after the pass): discarded the same way.
+    expect(Math.sqrt(dirty.fold(bytesOf(huge), 7).sumSquares)).toBeGreaterThan(1e30);
+    dirty.discard();
+    dirty.fold(bytesOf(c), 3);
+    dirty.accept();
+    expect(dirty.accepted).toBe(2);
+    expect(dirty.totalWeight).toBe(6);
+    expect(Buffer.from(dirty.mean().buffer).equals(Buffer.from(clean.mean().buffer))).toBe(true);
+  });
+
+  it('a discarded first fold leaves the next one first (nothing to add it to)', () => {
+    const [a, b] = randomInputs(2, 33, 4);
+    const sum = open(33);
+    sum.fold(bytesOf(a), 1);
+    sum.discard();
+    sum.fold(bytesOf(b), 2);
+    sum.accept();
+    expect(Array.from(sum.mean())).toEqual(Array.from(b));
+  });
+
+  it('refuses misuse: a second fold before the verdict, a mean while one is pending, wrong sizes and weights', () => {
+    const [a] = randomInputs(1, 8, 2);
+    const sum = open(8);
+    expect(() => sum.mean()).toThrow(/no mean/);
+    expect(() => sum.fold(bytesOf(a).subarray(4), 1)).toThrow(/bytes/);
+    expect(() => sum.fold(bytesOf(a), -1)).toThrow(/weight/);
+    expect(() => sum.fold(bytesOf(a), Number.NaN)).toThrow(/weight/);
+    sum.fold(bytesOf(a), 1);
+    expect(() => sum.fold(bytesOf(a), 1)).toThrow(/neither accepted nor discarded/);
+    expect(() => sum.mean()).toThrow(/pending/);
+    sum.accept();
+    expect(() => sum.accept()).toThrow(/no fold/);
+  });
+});
+
+it('the wasm kernel and the JS reference give the same bits', () => {
+  const p = FOLD_CHUNK_BYTES / 4 * 2 + 1;
+  const inputs = randomInputs(5, p, 77);
+  const sums = [wasmSum(p), new JsRunningSum(p)];
+  for (const sum of sums) {
+    inputs.forEach((x, j) => {
+      sum.fold(bytesOf(x, j % 3), 10 + j);
+      sum.accept();
+    });
+  }
+  const [wasm, js] = sums.map((s) => Buffer.from(s.mean().buffer));
+  expect(wasm.equals(js)).toBe(true);
+});
