@@ -33,6 +33,11 @@ import { DatasetRegistry } from '../ml/datasets/registry';
 import { initialParams, MODEL_NAMES, modelSpec } from '../ml/models';
 import { FRAME_HEADER_BYTES } from '../protocol/frame';
 import { JoinTokens } from './services/join-tokens';
+import { Settlement } from './services/settlement';
+import { RewardsService } from './services/rewards';
+import { DEFAULT_REWARD_POLICY, policyFromConfig, type RewardPolicy } from './core/rewards/policy';
+import { setUpChain, type ChainOptions } from './chain-setup';
+import type { SettlementChain } from './core/rewards/ports';
 
 export interface RuntimeOptions {
   dataDir: string;
@@ -56,6 +61,10 @@ export interface RuntimeOptions {
   log: (line: LogLine) => void;
   /** Who may operate the coordinator and whom it answers (see "Security" in README.md). */
   security?: SecurityOptions;
+  /** Where epochs settle (default: nowhere; `npm start` asks for a local anvil). */
+  chain?: ChainOptions;
+  /** What a sample pays when a session sets no policy of its own. */
+  rewardPolicy?: RewardPolicy;
 }
 
 export interface SecurityOptions {
@@ -87,6 +96,9 @@ export interface Runtime {
   aggregator: Aggregator;
   gateway: AgentGateway;
   joinTokens: JoinTokens;
+  /** The settlement chain, null when running without one. */
+  chain: SettlementChain | null;
+  rewards: RewardsService;
   server: Server;
   /** The operator credential: main.ts prints a newly created admin token once. */
   operatorAuth: OperatorAuthHandle;
@@ -122,7 +134,23 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
   const events = new EventBus();
+  let chain: SettlementChain | null = null;
+  try {
+    chain = await setUpChain(options.chain ?? { mode: 'off' }, dataDir, info);
+  } catch (error) {
+    // Training never waits for the chain: without one, epochs are planned in the ledger and settle nowhere.
+    options.log({ at: Date.now(), level: 'error', message: `settlement chain unavailable, training without it: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` });
+  }
+  const defaultPolicy = options.rewardPolicy ?? DEFAULT_REWARD_POLICY;
+  const settlement = new Settlement({
+    repo,
+    chain,
+    clock: systemClock,
+    policy: async (sessionId) => policyFromConfig((await repo.getSession(sessionId))?.config.rewards, defaultPolicy),
+    log: (level, message) => options.log({ at: Date.now(), level, message }),
+  });
   const { service: coordinator, channel, start } = await createCoordinator({
+    consumers: [settlement],
     repo,
     checkpoints,
     journal: createUpdateJournal(createFileBlobStore(path.join(dataDir, 'journal'))),
@@ -149,6 +177,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: options.log,
   });
   await start();
+  settlement.start();
+  const rewards = new RewardsService(repo, chain, () => coordinator.status().sessionId);
 
   const metricsExporter = createMetricsExporter(coordinator);
   const eventStream = createEventStream(coordinator);
@@ -162,7 +192,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcHttp = createHTTPHandler({
     router: appRouter,
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, rewards }),
     basePath: `${TRPC_HTTP_PATH}/`,
   });
   const trpcWss = new WebSocketServer({ noServer: true, maxPayload: TRPC_WS_MAX_PAYLOAD });
@@ -170,7 +200,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     wss: trpcWss,
     router: appRouter,
     // One context per socket: the subscription count lives on it.
-    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
+    createContext: ({ req }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, rewards, subscriptions: { live: 0, max: TRPC_WS_MAX_SUBSCRIPTIONS } }),
     keepAlive: { enabled: true, pingMs: 15_000, pongWaitMs: 5_000 },
   });
   // Replaced in listen(), once the bound address is known.
@@ -197,7 +227,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (url.split('?')[0] === METRICS_PATH) return void serveMetrics(req, res, metricsExporter, callerOf(req)(), privateReads);
     authRoutes
       .handle(req, res)
-      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens))
+      .then((handled) => handled || handleRest(req, res, coordinator, startedAt, { caller: callerOf(req), privateReads }, joinTokens, rewards))
       .then((handled) => {
         if (handled) return;
         if (fallback) return fallback(req, res);
@@ -230,6 +260,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     aggregator,
     gateway,
     joinTokens,
+    chain,
+    rewards,
     server,
     operatorAuth,
     setFallback(handler) {
@@ -248,6 +280,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     async close() {
       await coordinator.shutdown();
+      await settlement.close();
       metricsExporter.close();
       eventStream.close();
       trpcWsHandler.broadcastReconnectNotification();

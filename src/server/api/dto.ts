@@ -68,6 +68,7 @@ export const sessionConfig = z.object({
       z.object({ rule: z.literal('multi-krum'), byzantine: int }),
     ])
     .optional(),
+  rewards: z.object({ ratePerSample: z.string(), epochBudget: z.string().nullable() }).optional(),
 });
 
 export const sessionSnapshot = z.object({

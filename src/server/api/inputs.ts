@@ -80,6 +80,11 @@ export const startTrainingInput = z
         z.object({ rule: z.literal('multi-krum'), byzantine: z.number().int().min(1).max(1000) }).strict(),
       ])
       .optional(),
+    /** Reward policy in base units (18 decimals) as decimal strings; epochBudget null: uncapped. */
+    rewards: z
+      .object({ ratePerSample: z.string().regex(/^\d{1,40}$/), epochBudget: z.string().regex(/^\d{1,40}$/).nullable() })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { Caller } from '../core/operator-access';
 import type { JoinTokens } from '../services/join-tokens';
+import type { RewardsService } from '../services/rewards';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
@@ -25,6 +26,8 @@ export interface ApiContext {
   subscriptions?: { live: number; max: number };
   /** Agent admission (join tokens); absent on a server built without it. */
   joinTokens?: JoinTokens;
+  /** Rewards and settlement reads; absent on a server built without them. */
+  rewards?: RewardsService;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

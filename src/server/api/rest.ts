@@ -87,6 +87,7 @@ export async function handleRest(
   startedAt: number,
   access: RestAccess,
   joinTokens?: ApiContext['joinTokens'],
+  rewards?: ApiContext['rewards'],
 ): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -110,7 +111,7 @@ export async function handleRest(
     const caller = access.caller();
     checkAccess(route.procedure, route.definition.access, caller, access.privateReads);
     const body = route.binding.body ? await readJsonBody(req) : undefined;
-    const ctx: ApiContext = { control, startedAt, caller: () => caller, privateReads: access.privateReads, joinTokens };
+    const ctx: ApiContext = { control, startedAt, caller: () => caller, privateReads: access.privateReads, joinTokens, rewards };
     const output = await callRoute(route, ctx, route.pattern.exec(path)!.slice(1), url.searchParams, body);
     send(res, route.binding.status ?? 200, route.binding.envelope ? { [route.binding.envelope]: output } : output, req.method === 'HEAD');
   } catch (error) {

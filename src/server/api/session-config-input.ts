@@ -19,6 +19,7 @@ export function toSessionConfigInput(input: StartTrainingInput): SessionConfigIn
   if (input.maxSamples !== undefined) out.maxSamples = input.maxSamples;
   if (input.maxUpdateNorm !== undefined) out.maxUpdateNorm = input.maxUpdateNorm;
   if (input.aggregation !== undefined) out.aggregation = input.aggregation;
+  if (input.rewards !== undefined) out.rewards = input.rewards;
   const optimizer = typeof input.optimizer === 'string' ? { name: input.optimizer } : { ...(input.optimizer ?? {}) };
   if (input.learningRate !== undefined) optimizer.learningRate = input.learningRate;
   if (Object.keys(optimizer).length > 0) out.optimizer = optimizer;

@@ -51,6 +51,11 @@ export interface SessionConfig {
    * minority of bad updates can do to the model (core/engine/strategy.ts says how many each tolerates).
    */
   aggregation?: AggregationRule;
+  /**
+   * What an accepted sample pays, in base units as decimal strings (JSON has no bigint): a rate per sample and a
+   * budget per epoch (null: uncapped). Absent: the coordinator's default (HYPERGPU_REWARD_PER_SAMPLE, ...).
+   */
+  rewards?: { ratePerSample: string; epochBudget: string | null };
 }
 
 export type AggregationRule =

@@ -101,7 +101,17 @@ function sessionConfig(fail: Fail, what: string, value: unknown): SessionConfig 
     maxSamples: orNull(o.maxSamples, (v) => int53(fail, `${what}.maxSamples`, v)),
     maxUpdateNorm: finite(fail, `${what}.maxUpdateNorm`, o.maxUpdateNorm),
     ...(o.aggregation === undefined ? {} : { aggregation: aggregationRule(fail, `${what}.aggregation`, o.aggregation) }),
+    ...(o.rewards === undefined ? {} : { rewards: rewardPolicy(fail, `${what}.rewards`, o.rewards) }),
   };
+}
+
+function rewardPolicy(fail: Fail, what: string, value: unknown): NonNullable<SessionConfig['rewards']> {
+  const o = object(fail, what, value);
+  const units = (field: string, v: unknown) => {
+    if (typeof v !== 'string' || !/^\d{1,78}$/.test(v)) fail(`${what}.${field} must be base units as a decimal string`);
+    return v as string;
+  };
+  return { ratePerSample: units('ratePerSample', o.ratePerSample), epochBudget: o.epochBudget === null ? null : units('epochBudget', o.epochBudget) };
 }
 
 function aggregationRule(fail: Fail, what: string, value: unknown): AggregationRule {

@@ -5,12 +5,14 @@
 // (client.ts), and every call run one at a time on the one connection.
 
 import type { TrainingRepository } from '../../core/ports';
+import type { RewardsRepository } from '../../core/rewards/ports';
 import { createCheckpointStore } from './checkpoints';
 import { openDb, type PrismaRepositoryOptions } from './client';
 import { createEventStore } from './events';
 import { createJoinTokenStore } from './join-tokens';
 import { createNodeStore } from './nodes';
 import { createOutboxStore } from './outbox';
+import { createRewardsStore } from './rewards';
 import { createRoundStore } from './rounds';
 import { createSessionStore } from './sessions';
 
@@ -20,7 +22,7 @@ export { defaultMigrationsDir, type PrismaRepositoryOptions } from './client';
  * Opens (creating and migrating when needed) the SQLite database at `dbFile` (a path or a `file:` URL).
  * The repository holds one connection; close() releases it.
  */
-export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository> {
+export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository & RewardsRepository> {
   const db = await openDb(dbFile, options);
   return {
     ...createSessionStore(db),
@@ -30,6 +32,7 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
     ...createEventStore(db),
     ...createCheckpointStore(db),
     ...createOutboxStore(db),
+    ...createRewardsStore(db),
     async close() {
       return db.serial(() => db.prisma.$disconnect());
     },
