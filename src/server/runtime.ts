@@ -34,6 +34,7 @@ import { initialParams, MODEL_NAMES, modelSpec } from '../ml/models';
 import { FRAME_HEADER_BYTES } from '../protocol/frame';
 import { JoinTokens } from './services/join-tokens';
 import { Settlement } from './services/settlement';
+import { Wallets } from './services/wallets';
 import { RewardsService } from './services/rewards';
 import { DEFAULT_REWARD_POLICY, policyFromConfig, type RewardPolicy } from './core/rewards/policy';
 import { setUpChain, type ChainOptions } from './chain-setup';
@@ -151,6 +152,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   const { service: coordinator, channel, start } = await createCoordinator({
     consumers: [settlement],
+    // The EIP-712 domain agents sign their hello in: this chain and contract, when there is one.
+    wallets: new Wallets(repo, cryptoCredentials, systemClock, {
+      coordinator: chain ? `hypergpu:${chain.info.chainId}:${chain.info.contractAddress.toLowerCase()}` : 'hypergpu:no-chain',
+      chainId: chain?.info.chainId ?? 10143,
+      verifyingContract: chain?.info.contractAddress ?? null,
+    }),
     repo,
     checkpoints,
     journal: createUpdateJournal(createFileBlobStore(path.join(dataDir, 'journal'))),

@@ -7,6 +7,7 @@ import { DEFAULT_DEADLINE_POLICY } from '../core/deadline';
 import type { Aggregator, CheckpointStore, Clock, Credentials, DatasetCatalog, EventPublisher, Evaluator, ModelCatalog, TrainingRepository, UpdateJournal } from '../core/ports';
 import type { ModelName } from '../core/types';
 import { AgentChannel } from './agent-channel';
+import type { Wallets } from './wallets';
 import { Checkpointer } from './checkpointer';
 import { CoordinatorService } from './control';
 import { Evaluations } from './evaluations';
@@ -32,6 +33,8 @@ export interface CoordinatorPorts {
   consumers?: OutboxConsumer[];
   /** Who may register a new node name (join tokens); absent: anyone. */
   admission?: Admission;
+  /** Node wallets (challenge at connect, signature at hello); absent: no wallets, nobody is paid. */
+  wallets?: Wallets;
   log?: (line: LogLine) => void;
 }
 
@@ -108,7 +111,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     events: ports.events,
     historyLimit: ports.options.historyLimit,
   });
-  const channel = new AgentChannel(runner, repo, ports.credentials, clock, ports.admission ?? null);
+  const channel = new AgentChannel(runner, repo, ports.credentials, clock, ports.admission ?? null, ports.wallets ?? null);
   const started = runner;
   return {
     service,

@@ -13,6 +13,9 @@ import { amountsForEpoch, type RewardPolicy } from '../core/rewards/policy';
 import type { RewardsRepository, SettlementChain, SettlementEntryRecord } from '../core/rewards/ports';
 import type { OutboxConsumer } from './outbox';
 
+/** How long one commit transaction is waited for before the loop backs off and looks again. */
+const TX_WAIT_MS = 60_000;
+
 export interface SettlementDeps {
   repo: RewardsRepository;
   /** Null when the coordinator runs without a chain (--no-chain): epochs are planned and stay pending. */
@@ -112,7 +115,21 @@ export class Settlement implements OutboxConsumer {
           this.deps.log('info', `settlement #${s.seq} (session ${s.sessionId} epoch ${s.epoch}) was already on chain: marked committed`);
           continue;
         }
-        const { txHash } = await chain.commit(s.seq, s.root, s.total);
+        if (s.txHash) {
+          // Sent before a crash or a lost connection: wait for that transaction rather than send another.
+          const outcome = await chain.waitFor(s.txHash, TX_WAIT_MS);
+          if (outcome === 'success') {
+            await this.deps.repo.markCommitted(s.seq, s.txHash, this.deps.clock.now());
+            this.deps.log('info', `settlement #${s.seq} (session ${s.sessionId} epoch ${s.epoch}): its earlier transaction ${s.txHash} went through`);
+            continue;
+          }
+          if (outcome === 'unknown') throw new Error(`transaction ${s.txHash} for settlement #${s.seq} not mined yet`);
+          // Reverted (or dropped): roots[seq] is still empty, so a new commit is safe.
+        }
+        const txHash = await chain.sendCommit(s.seq, s.root, s.total);
+        await this.deps.repo.setSettlementTx(s.seq, txHash);
+        const outcome = await chain.waitFor(txHash, TX_WAIT_MS);
+        if (outcome !== 'success') throw new Error(`commitEpoch(${s.seq}) ${outcome === 'reverted' ? 'reverted' : 'not mined yet'} (tx ${txHash})`);
         await this.deps.repo.markCommitted(s.seq, txHash, this.deps.clock.now());
         this.deps.log('info', `settlement #${s.seq} (session ${s.sessionId} epoch ${s.epoch}) committed on chain ${chain.info.chainId}: ${s.total} base units, tx ${txHash}`);
       }

@@ -32,8 +32,10 @@ export function anvilBinary(): string {
   throw new Error('anvil binary not found: install @foundry-rs/anvil (npm install), or run with --no-chain');
 }
 
-export async function startAnvil(options: { chainId: number; stateFile?: string; timeoutMs?: number }): Promise<AnvilProcess> {
+export async function startAnvil(options: { chainId: number; stateFile?: string; timeoutMs?: number; blockTimeS?: number }): Promise<AnvilProcess> {
   const args = ['--host', '127.0.0.1', '--port', '0', '--chain-id', String(options.chainId)];
+  // Mine on an interval instead of at once (tests: a transaction stays pending long enough to crash during it).
+  if (options.blockTimeS) args.push('--block-time', String(options.blockTimeS));
   if (options.stateFile) args.push('--state', options.stateFile, '--state-interval', '2');
   // Under setpriv --pdeathsig where there is one (util-linux): the kernel sends anvil SIGTERM when the coordinator
   // dies, even by kill -9, so no chain outlives its coordinator (and SIGTERM still lets it dump its state).

@@ -35,8 +35,9 @@ export function contractClients(rpcUrl: string, chainId: number, deployerKey: He
   return {
     chain,
     account,
-    publicClient: createPublicClient({ chain, transport }) as PublicClient,
-    walletClient: createWalletClient({ chain, transport, account }),
+    // Receipts polled every 250 ms (viem's default is 4 s): Monad and anvil make blocks in about a second or less.
+    publicClient: createPublicClient({ chain, transport, pollingInterval: 250 }) as PublicClient,
+    walletClient: createWalletClient({ chain, transport, account, pollingInterval: 250 }),
   };
 }
 
@@ -80,15 +81,21 @@ export function createSettlementChain(clients: ContractClients, info: ChainInfo,
       const root = await read<Hex>('roots', [BigInt(seq)]);
       return root === ZERO_ROOT ? null : root;
     },
-    async commit(seq, root, total) {
+    async sendCommit(seq, root, total) {
       const args = [BigInt(seq), root, total] as const;
       // Simulate first: a revert comes back decoded by name (Underfunded, EpochNotIncreasing...) and costs no gas.
       const { request } = await publicClient.simulateContract({ address, abi: contributionRewardsAbi, functionName: 'commitEpoch', args, account, chain });
       const gas = await publicClient.estimateContractGas({ address, abi: contributionRewardsAbi, functionName: 'commitEpoch', args, account });
-      const hash = await walletClient.writeContract({ ...request, gas: (gas * 12n) / 10n });
-      const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: 60_000 });
-      if (receipt.status !== 'success') throw new Error(`commitEpoch(${seq}) reverted (tx ${hash})`);
-      return { txHash: hash };
+      return walletClient.writeContract({ ...request, gas: (gas * 12n) / 10n });
+    },
+    async waitFor(txHash, timeoutMs) {
+      try {
+        const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash as Hex, timeout: timeoutMs, pollingInterval: 250 });
+        return receipt.status === 'success' ? 'success' : 'reverted';
+      } catch (error) {
+        if ((error as Error).name === 'WaitForTransactionReceiptTimeoutError') return 'unknown';
+        throw error;
+      }
     },
     claimed: (account) => read<bigint>('claimed', [account as Address]),
     close: onClose,

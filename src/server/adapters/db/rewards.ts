@@ -158,6 +158,11 @@ export function createRewardsStore({ prisma, serial }: Db): RewardsRepository {
         await prisma.settlement.updateMany({ where: { seq, status: 'pending' }, data: { status: 'committed', txHash, committedAt: new Date(at) } });
       }),
 
+    setSettlementTx: (seq, txHash) =>
+      serial(async () => {
+        await prisma.settlement.updateMany({ where: { seq, status: 'pending' }, data: { txHash } });
+      }),
+
     settlementEntries: (seq) =>
       serial(async () => {
         const rows = await prisma.settlementEntry.findMany({ where: { settlement: { seq } }, select: entrySelect, orderBy: { nodeId: 'asc' } });

@@ -57,6 +57,8 @@ export interface RewardsRepository {
   createSettlement(record: SettlementRecord, entries: Omit<SettlementEntryRecord, 'seq' | 'nodeName'>[]): Promise<boolean>;
   settlements(status?: SettlementStatus): Promise<SettlementRecord[]>;
   markCommitted(seq: number, txHash: string | null, at: number): Promise<void>;
+  /** Records the commit transaction as soon as it is sent: after a crash, it is waited for, not sent again. */
+  setSettlementTx(seq: number, txHash: string): Promise<void>;
   settlementEntries(seq: number): Promise<SettlementEntryRecord[]>;
   entriesForAddress(address: string): Promise<SettlementEntryRecord[]>;
   /** Every paid entry of settlements up to `seq` (to rebuild that settlement's tree), oldest first. */
@@ -86,8 +88,10 @@ export interface SettlementChain {
   totals(): Promise<ContractTotals>;
   /** The root committed for `seq`, or null when none. */
   rootOf(seq: number): Promise<`0x${string}` | null>;
-  /** Sends commitEpoch and waits for its receipt; throws (a coded revert or a transport error) otherwise. */
-  commit(seq: number, root: `0x${string}`, total: bigint): Promise<{ txHash: string }>;
+  /** Sends commitEpoch (simulated first, so a revert is reported by name without spending gas); the tx hash. */
+  sendCommit(seq: number, root: `0x${string}`, total: bigint): Promise<string>;
+  /** Waits for a sent transaction: mined ('success' / 'reverted') or not found within the wait ('unknown'). */
+  waitFor(txHash: string, timeoutMs: number): Promise<'success' | 'reverted' | 'unknown'>;
   claimed(address: string): Promise<bigint>;
   close(): Promise<void>;
 }
