@@ -102,7 +102,7 @@ describe('settlement on a local chain', () => {
     for (const name of ['local-1', 'local-2', 'local-3']) {
       const key = readFileSync(path.join(dataDir, 'agents', `wallet-${name}.key`), 'utf8').trim() as Hex;
       const account = privateKeyToAccount(key);
-      const rewards = await get(`/api/blockchain/rewards/${account.address}`);
+      const rewards = await get(`/api/blockchain/rewards?address=${account.address}`);
       expect(rewards.epochs.length, `${name} has ledger entries`).toBeGreaterThan(0);
       expect(rewards.epochs.every((e: any) => e.nodeName === name && e.status === 'committed' && e.reason === null)).toBe(true);
       // The ledger amount is exactly rate x accepted samples.
@@ -123,7 +123,7 @@ describe('settlement on a local chain', () => {
       const after = await owner.publicClient.getBalance({ address: account.address });
       expect(after - before + receipt.gasUsed * receipt.effectiveGasPrice).toBe(BigInt(rewards.earned));
       claimedTotal += BigInt(rewards.earned);
-      const again = await get(`/api/blockchain/rewards/${account.address}`);
+      const again = await get(`/api/blockchain/rewards?address=${account.address}`);
       expect(again.claimed).toBe(rewards.earned);
       expect(again.claimable).toBe('0');
     }

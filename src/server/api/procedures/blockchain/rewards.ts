@@ -5,7 +5,8 @@ import { addressInput, addressRewardsDto, rewardsOf, str } from '../../rewards-d
 export const rewards = defineQuery({
   input: addressInput,
   output: addressRewardsDto,
-  rest: { method: 'GET', path: '/api/blockchain/rewards/:address' },
+  // A query parameter, not a path segment: every well-formed address has rewards (maybe none), nothing is "not found".
+  rest: { method: 'GET', path: '/api/blockchain/rewards', query: ['address'] },
   resolve: async ({ ctx, input }) => {
     const r = await rewardsOf(ctx).forAddress(input.address);
     return {
