@@ -1,8 +1,9 @@
 // The wagmi config for the chain the coordinator settles on: injected wallets (a browser extension), and on the
 // local chain only, a mock wallet for tests and demos (?wallet=0xADDRESS: anvil signs for its unlocked dev
 // accounts, so the mock needs no key). The chain carries the coordinator's RPC URL and nothing else.
-import { createConfig, http } from 'wagmi';
-import { injected, mock } from 'wagmi/connectors';
+// injected and mock from 'wagmi' itself, not 'wagmi/connectors': that barrel pulls in every optional connector
+// SDK (Coinbase, WalletConnect, MetaMask...), none of them installed, and the bundler would chase them all.
+import { createConfig, http, injected, mock } from 'wagmi';
 import { defineChain, type Address } from 'viem';
 
 export function mockWalletAddress(): Address | null {
