@@ -36,7 +36,7 @@ export async function setUpChain(options: ChainOptions, dataDir: string, info: (
         info(`local chain: deployed ContributionRewards at ${address} (funded from anvil's dev account)`);
       }
       info(`local chain: anvil on ${anvil.rpcUrl} (chain id ${chainId}), contract ${address}`);
-      return createSettlementChain(clients, { chainId, contractAddress: address, rpcUrl: anvil.rpcUrl, mode: 'anvil' }, () => anvil.stop());
+      return createSettlementChain(clients, { chainId, contractAddress: address, rpcUrl: anvil.rpcUrl, mode: 'anvil', owner: clients.account.address }, () => anvil.stop());
     } catch (error) {
       await anvil.stop();
       throw error;
@@ -50,5 +50,5 @@ export async function setUpChain(options: ChainOptions, dataDir: string, info: (
   } else {
     info(`chain ${options.chainId}: attached to ContributionRewards at ${address} via ${options.rpcUrl}`);
   }
-  return createSettlementChain(clients, { chainId: options.chainId, contractAddress: address, rpcUrl: options.rpcUrl, mode: 'rpc' });
+  return createSettlementChain(clients, { chainId: options.chainId, contractAddress: address, rpcUrl: options.rpcUrl, mode: 'rpc', owner: clients.account.address });
 }

@@ -194,7 +194,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const security = options.security ?? {};
   const privateReads = security.privateReads ?? false;
   const operatorAuth = createOperatorAuth({ dataDir, envToken: security.adminToken, reset: security.resetAdminToken });
-  const authRoutes = createAuthRoutes(operatorAuth, { privateReads });
+  const authRoutes = createAuthRoutes(operatorAuth, { privateReads, siwe: chain ? { owner: chain.info.owner, chainId: chain.info.chainId } : null });
   // The credential is read from the request (HTTP) or the upgrade request (WebSocket) and checked at every call.
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcHttp = createHTTPHandler({

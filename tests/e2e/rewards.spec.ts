@@ -72,3 +72,16 @@ test('connect the mock wallet, see earned and claimable, claim, see claimed foll
   await expect.poll(async () => BigInt((await page.getByTestId('reward-claimed').getAttribute('data-units')) || '0'), { timeout: 15_000 }).toBeGreaterThanOrEqual(claimable);
   expect(pageErrors).toEqual([]);
 });
+
+test('the contract owner\'s wallet signs in as the operator (Sign-In with Ethereum)', async ({ page }) => {
+  const owner = '0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266'; // anvil dev account #0: the local chain's deployer
+  await page.goto(`${server.baseUrl}/rewards?wallet=${owner}`);
+  await page.getByTestId('connect-mock').click();
+  await page.getByTestId('siwe').click();
+  await expect(page.getByTestId('owner-signed-in')).toBeVisible();
+  const session = await page.evaluate(async () => (await fetch('/api/auth/session')).json());
+  expect(session).toMatchObject({ signedIn: true, via: 'session' });
+  // Another wallet sees no such button, and a replayed or foreign message is refused.
+  const refused = await page.evaluate(async () => (await fetch('/api/auth/siwe', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hello', signature: `0x${'11'.repeat(65)}` }) })).status);
+  expect(refused).toBe(403);
+});

@@ -14,7 +14,7 @@ const A = '0x00000000000000000000000000000000000000aa';
 const B = '0x00000000000000000000000000000000000000bb';
 
 class FakeChain implements SettlementChain {
-  readonly info = { chainId: 10143, contractAddress: '0x00000000000000000000000000000000000000cc' as const, rpcUrl: 'http://fake', mode: 'anvil' as const };
+  readonly info = { chainId: 10143, contractAddress: '0x00000000000000000000000000000000000000cc' as const, rpcUrl: 'http://fake', mode: 'anvil' as const, owner: '0x00000000000000000000000000000000000000ee' as const };
   roots = new Map<number, `0x${string}`>();
   committed = 0n;
   down = false;

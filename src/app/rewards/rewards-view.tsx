@@ -9,6 +9,7 @@ import { contributionRewardsAbi } from '../../contracts/generated/contribution-r
 import type { AppRouter } from '../../server/api/root';
 import { useTRPC } from '../_trpc/client';
 import { formatTokens } from './units';
+import { OwnerSignIn } from './owner-sign-in';
 
 type Api = TRPCOptionsProxy<AppRouter>;
 type ChainSession = inferOutput<Api['blockchain']['session']>;
@@ -33,6 +34,7 @@ export function RewardsView({ chain }: { chain: ChainSession }) {
         {chain.chainError && <p className="error">Chain unreachable: {chain.chainError}</p>}
       </section>
       <WalletPanel />
+      {chain.chainId !== null && <OwnerSignIn owner={chain.owner} chainId={chain.chainId} />}
       {address && chain.contractAddress ? <AddressPanel address={address} contract={chain.contractAddress as `0x${string}`} /> : <p className="muted" data-testid="no-wallet">Connect a wallet to see what its address earned and claim it.</p>}
       <Leaderboard />
     </>

@@ -13,6 +13,8 @@ export const chainSessionDto = z.object({
   contractAddress: z.string().nullable(),
   rpcUrl: z.string().nullable(),
   mode: z.enum(['anvil', 'rpc']).nullable(),
+  /** The contract owner: its wallet may sign in as the operator (POST /api/auth/siwe). */
+  owner: z.string().nullable(),
   sessionId: z.number().int().nullable(),
   lastSettledEpoch: z.number().int().nullable(),
   lastSettledSeq: z.number().int().nullable(),

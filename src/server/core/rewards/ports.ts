@@ -74,6 +74,8 @@ export interface ChainInfo {
   rpcUrl: string;
   /** 'anvil' (started by the coordinator) or 'rpc' (a network given in the environment). */
   mode: 'anvil' | 'rpc';
+  /** The contract's owner (the key that commits roots): its wallet may sign in as the operator (SIWE). */
+  owner: `0x${string}`;
 }
 
 export interface ContractTotals {

@@ -14,6 +14,7 @@ export const session = defineQuery({
       contractAddress: s.chain?.contractAddress ?? null,
       rpcUrl: s.chain?.rpcUrl ?? null,
       mode: s.chain?.mode ?? null,
+      owner: s.chain?.owner ?? null,
       sessionId: s.sessionId,
       lastSettledEpoch: s.lastSettledEpoch,
       lastSettledSeq: s.lastSettledSeq,
