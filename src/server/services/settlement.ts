@@ -32,6 +32,7 @@ export class Settlement implements OutboxConsumer {
   readonly name = 'settlement';
   /** The chain's lastEpoch seen at start: new seqs start above it (a contract attached with history). */
   private chainFloor = 0;
+  private floorKnown = false;
   private running: Promise<void> | null = null;
   private again = false;
   private retryMs: number;
@@ -70,6 +71,16 @@ export class Settlement implements OutboxConsumer {
       this.deps.log('info', `session ${sessionId} epoch ${epoch}: nothing payable (${unpayable.map((u) => `node #${u.nodeId}: ${u.reason}`).join(', ')})`);
       return;
     }
+    if (!this.floorKnown && this.deps.chain) {
+      // Before the first seq: a contract attached with history of its own (another ledger's epochs) must not
+      // collide with ours. Unreachable now: the ledger's own numbering, and the commit loop checks roots[seq].
+      try {
+        this.chainFloor = Math.max(this.chainFloor, (await this.deps.chain.totals()).lastEpoch);
+        this.floorKnown = true;
+      } catch {
+        // left unknown; the commit loop reads it when the chain is back
+      }
+    }
     const seq = Math.max(await repo.lastSeq(), this.chainFloor) + 1;
     const entries: Omit<SettlementEntryRecord, 'seq' | 'nodeName'>[] = [
       ...plan.paid.map((p) => ({ nodeId: p.nodeId, address: p.address, samples: p.samples, amount: p.amount, cumulative: p.cumulative, reason: null })),
@@ -103,6 +114,7 @@ export class Settlement implements OutboxConsumer {
     try {
       const totals = await chain.totals();
       this.chainFloor = Math.max(this.chainFloor, totals.lastEpoch);
+      this.floorKnown = true;
       for (const s of await this.deps.repo.settlements('pending')) {
         if (this.closed) return;
         const onChain = await chain.rootOf(s.seq);
