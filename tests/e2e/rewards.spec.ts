@@ -3,6 +3,7 @@
 // wallet (anvil signs for its unlocked dev accounts, so the page's claim is a real transaction), sees what it
 // earned and may claim, claims, and sees the claimed amount follow.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
 import { writeDigits } from '../support/digits';
@@ -12,10 +13,11 @@ const PAYOUT = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'; // anvil dev accoun
 
 let server: ServerProcess;
 let agent: ChildProcess | null = null;
+let work = '';
 
 test.beforeAll(async () => {
   test.setTimeout(240_000);
-  const work = tempDataDir('hypergpu-rewards-e2e-');
+  work = tempDataDir('hypergpu-rewards-e2e-');
   const digits = path.join(work, 'digits');
   writeDigits(digits, 400, 100);
   server = await startServer(['--no-session', '--nodes', '0', '--dataset', `digits=${digits}`], {
@@ -45,6 +47,7 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   agent?.kill('SIGTERM');
   await server?.stop('SIGTERM');
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 test('connect the mock wallet, see earned and claimable, claim, see claimed follow', async ({ page }) => {

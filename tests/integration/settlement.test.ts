@@ -3,7 +3,7 @@
 // generated wallets training a small dataset in small epochs, a kill -9 of the coordinator while an epoch's
 // commit is in flight, then every agent claiming with its own key and the chain's balances checked against the
 // ledger. Plus hellos that cannot prove their wallet, refused.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +69,7 @@ describe('settlement on a local chain', () => {
   afterAll(async () => {
     await server?.stop('SIGTERM');
     await anvil?.stop();
+    rmSync(work, { recursive: true, force: true });
   });
 
   it('settles each closed epoch exactly once on chain, also across a kill -9 during a commit', async () => {
