@@ -16,9 +16,10 @@ const SERVER_AND_BROWSER_PACKAGES = ['@prisma/*', 'prisma', 'better-sqlite3', 'n
 
 /** @type {{ name: string, files?: string[], under?: string }[]} in match order */
 export const ZONES = [
-  { name: 'composition-root', files: ['src/server/main.ts', 'src/server/runtime.ts', 'src/server/cli.ts', 'src/server/local-agents.ts', 'src/server/health-probes.ts'] },
+  { name: 'composition-root', files: ['src/server/main.ts', 'src/server/runtime.ts', 'src/server/cli.ts', 'src/server/local-agents.ts', 'src/server/health-probes.ts', 'src/server/chain-setup.ts'] },
   { name: 'server-support', files: ['src/server/env.ts', 'src/server/dashboard-build.ts'] },
   { name: 'protocol', under: 'src/protocol/' },
+  { name: 'contracts', under: 'src/contracts/' },
   { name: 'core', under: 'src/server/core/' },
   { name: 'services', under: 'src/server/services/' },
   { name: 'adapters', under: 'src/server/adapters/' },
@@ -62,12 +63,23 @@ export const RULES = {
     },
   },
 
+  contracts: {
+    summary:
+      'src/contracts holds what scripts/build-contracts.mjs generates from contracts/*.sol (ABI as const, bytecode): ' +
+      'plain data that imports nothing, shared by the chain adapter and the Rewards page.',
+    imports: [],
+    packages: { allow: [] },
+    builtins: 'none',
+    advice: { default: 'generated files import nothing: change contracts/*.sol and run node scripts/build-contracts.mjs.' },
+  },
+
   core: {
     summary:
-      'src/server/core is the pure domain: it imports only src/server/core, src/protocol and zod. No I/O: no node: ' +
+      'src/server/core is the pure domain: it imports only src/server/core, src/protocol, zod and viem (its pure ' +
+      'hashing and encoding for the settlement Merkle tree, never its clients). No I/O: no node: ' +
       'modules, ws, @prisma/*, better-sqlite3, next or tRPC; no src/ml; never services, adapters or api.',
     imports: [{ zone: 'core' }, { zone: 'protocol' }],
-    packages: { allow: ['zod'] },
+    packages: { allow: ['zod', 'viem'] },
     builtins: 'none',
     advice: {
       default: 'core must not know who uses it: move the type or function into src/server/core (or src/protocol) and import it from there.',
@@ -113,6 +125,8 @@ export const RULES = {
       // The aggregator and evaluator pools own worker_threads: they spawn src/workers entries (new URL(...)) and
       // run the same wasm kernel on the main thread.
       { zone: 'workers' },
+      // The chain adapter deploys and calls the contract with the generated ABI and bytecode.
+      { zone: 'contracts' },
       { zone: 'adapters', sameAdapter: true },
     ],
     packages: { deny: ['next', 'react', 'react-dom', '@tanstack/*', '@trpc/*'] },
@@ -154,6 +168,8 @@ export const RULES = {
       // Pure DTO/type modules the dashboard renders today (snapshots, metric points, log lines, session events).
       { path: 'src/server/core/types.ts', typeOnly: true },
       { path: 'src/server/core/events.ts', typeOnly: true },
+      // The Rewards page sends claims with the generated ABI.
+      { zone: 'contracts' },
     ],
     packages: { allow: ['react', 'react-dom', 'next', '@tanstack/react-query', '@trpc/client', '@trpc/tanstack-react-query', 'wagmi', 'viem', 'zod', 'swagger-ui-react'] },
     builtins: 'none',

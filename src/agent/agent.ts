@@ -11,6 +11,7 @@ import type { Simulation } from './simulation';
 import { ProgressMeter } from './progress';
 import { TokenStore } from './token-store';
 import { TrainingThread } from './training-thread';
+import type { NodeWallet } from './wallet';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -39,6 +40,8 @@ export interface AgentOptions {
   joinToken?: string;
   /** PEM CA certificate(s) that verify a wss:// coordinator (a self-signed one); default: the system's roots. */
   ca?: string | Buffer;
+  /** The node's wallet (wallet.ts); absent: it joins without one and is paid nothing. */
+  wallet?: NodeWallet;
   /** How often the progress line is logged (10 s). */
   progressEveryMs?: number;
 }
@@ -81,6 +84,7 @@ export class NodeAgent {
         joinToken: options.joinToken,
         ca: options.ca,
         pongDelayMs: options.simulate?.latencyMs,
+        wallet: options.wallet,
         capabilities: () => ({
           backend: this.backendInfo?.name ?? 'unknown',
           device: this.backendInfo?.device ?? 'unknown',
@@ -163,7 +167,7 @@ export class NodeAgent {
         return;
       case 'error':
         this.options.log(`coordinator reported ${message.code}: ${message.message}`);
-        if (message.code === 'NAME_TAKEN' || message.code === 'JOIN_TOKEN_REQUIRED' || message.code === 'JOIN_TOKEN_INVALID') {
+        if (message.code === 'NAME_TAKEN' || message.code === 'JOIN_TOKEN_REQUIRED' || message.code === 'JOIN_TOKEN_INVALID' || message.code === 'WALLET_MISMATCH' || message.code === 'WALLET_SIGNATURE_INVALID') {
           // Retrying cannot help: someone else owns this name, or the operator has not admitted this agent.
           // Stop instead of hammering the coordinator (its gateway counts refusals against the address).
           this.options.onFatal?.(message.message);

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { DatasetConfigError, parseDatasetSpecs } from '../ml/datasets/registry';
 import { NodeAgent } from './agent';
 import { BYZANTINE_MODES, describeSimulation, type ByzantineMode, type Simulation } from './simulation';
+import { loadWallet, type NodeWallet } from './wallet';
 
 const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name NAME] [--backend NAME]
 
@@ -18,6 +19,10 @@ const USAGE = `Usage: hypergpu agent --coordinator ws://HOST:PORT/agent [--name 
   --join-token T     join token from the operator (or HYPERGPU_JOIN_TOKEN); needed at a name's first registration
                      unless the coordinator runs with an open pool
   --ca FILE          PEM CA certificate to verify a wss:// coordinator with a self-signed certificate (or HYPERGPU_CA)
+  --wallet-key-file F  the node's EVM private key (hex), what it is paid to (or HYPERGPU_WALLET_KEY); default: one
+                     generated on first run into the state dir (wallet-NAME.key, owner-only). Never logged or sent.
+  --payout-address A be paid at A instead of the key's own address (the signed hello authorizes it)
+  --no-wallet        join without a wallet (trains, is paid nothing)
 
 Simulation (to watch the coordinator adapt on one machine; npm start -- --profile mixed / --byzantine K use them):
   --simulate-speed F      train at F (0-1] of this machine's real speed, idling after each micro-batch
@@ -43,6 +48,9 @@ export async function runAgentCli(argv: string[]): Promise<void> {
         'simulate-latency': { type: 'string' },
         'simulate-upload': { type: 'string' },
         byzantine: { type: 'string' },
+        'wallet-key-file': { type: 'string' },
+        'payout-address': { type: 'string' },
+        'no-wallet': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -105,7 +113,24 @@ export async function runAgentCli(argv: string[]): Promise<void> {
   }
   const simulated = describeSimulation(simulate);
   if (simulated) log(`SIMULATING: ${simulated}`);
-  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal, joinToken, ca, simulate });
+    let wallet: NodeWallet | undefined;
+  if (!values['no-wallet']) {
+    try {
+      wallet = loadWallet({
+        keyFile: values['wallet-key-file'],
+        envKey: process.env.HYPERGPU_WALLET_KEY || undefined,
+        stateDir,
+        name,
+        payout: values['payout-address'],
+        log,
+      });
+      log(`wallet ${wallet.address}${wallet.payout !== wallet.address ? `, paid at ${wallet.payout}` : ''} (key from ${wallet.source})`);
+    } catch (error) {
+      process.stderr.write(`wallet: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(2);
+    }
+  }
+  agent = new NodeAgent({ coordinator, name, backend: prefer, datasets, log, tokenFile, onFatal, joinToken, ca, simulate, wallet });
   // tfjs loads in the training thread, which logs the backend it chose.
   const info = await agent.init();
   if (datasets.size) log(`datasets configured here: mnist, ${[...datasets.keys()].join(', ')}`);

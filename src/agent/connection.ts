@@ -6,9 +6,10 @@ import type { AgentMessage, CoordinatorMessage, NodeCapabilities } from '../prot
 import { Backoff } from './backoff';
 import { MAX_INBOUND_FRAME_BYTES, readInbound, type ModelFrame } from './inbound';
 import type { TokenStore } from './token-store';
+import type { NodeWallet } from './wallet';
 
 export type WelcomeMessage = Extract<CoordinatorMessage, { type: 'welcome' }>;
-export type ControlMessage = Exclude<CoordinatorMessage, { type: 'welcome' }>;
+export type ControlMessage = Exclude<CoordinatorMessage, { type: 'welcome' | 'challenge' }>;
 
 export interface ConnectionHandlers {
   /** Registered: heartbeats have started and nodeId is set. */
@@ -28,6 +29,10 @@ export interface ConnectionOptions {
   ca?: string | Buffer;
   /** What the hello reports; asked at every (re)connect, so the speed reported is the latest measured. */
   capabilities: () => NodeCapabilities;
+  /** The node's wallet: the hello waits for the coordinator's challenge and carries a signature over it. */
+  wallet?: NodeWallet;
+  /** How long to wait for a challenge before saying hello without a wallet (a coordinator that pays nobody). */
+  challengeTimeoutMs?: number;
   /** The round being trained, reported in heartbeats. */
   currentRound: () => number | null;
   /** Time computing over wall time over recent rounds, sent with heartbeats (null: no round yet). */
@@ -122,12 +127,33 @@ export class AgentConnection {
     socket.on('open', () => {
       // stop() came while this link was still being set up: leave instead of registering.
       if (this.stopped) return socket.close(1000, 'agent stopping');
-      const token = this.options.tokens.get();
-      // A returning node proves its name with its own secret and the coordinator ignores the join token then;
-      // it is sent anyway, so a name pruned while idle (its secret forgotten there) is admitted again.
-      const joinToken = this.options.joinToken;
-      this.send({ v: 1, type: 'hello', name: this.options.name, ...(token ? { token } : {}), ...(joinToken ? { joinToken } : {}), capabilities: this.options.capabilities() });
+      if (!this.options.wallet) return this.hello(socket, undefined);
+      // The hello waits for the challenge it signs; a coordinator that sends none gets a hello without a wallet.
+      helloTimer = setTimeout(() => {
+        if (this.socket !== socket || helloSent) return;
+        this.options.log(`no wallet challenge from the coordinator within ${this.options.challengeTimeoutMs ?? 3000} ms: joining without a wallet (nothing can be paid)`);
+        this.hello(socket, undefined);
+        helloSent = true;
+      }, this.options.challengeTimeoutMs ?? 3000);
     });
+    let helloSent = false;
+    let helloTimer: NodeJS.Timeout | null = null;
+    const onChallenge = (challenge: Extract<CoordinatorMessage, { type: 'challenge' }>['challenge']) => {
+      const wallet = this.options.wallet;
+      if (!wallet || helloSent) return;
+      helloSent = true;
+      if (helloTimer) clearTimeout(helloTimer);
+      wallet.sign(challenge, this.options.name).then(
+        (signature) => {
+          if (this.socket !== socket) return;
+          this.hello(socket, { address: wallet.address, payout: wallet.payout, nonce: challenge.nonce, expiresAt: challenge.expiresAt, signature });
+        },
+        (error) => {
+          this.options.log(`could not sign the wallet challenge: ${error instanceof Error ? error.message : String(error)}`);
+          socket.terminate();
+        },
+      );
+    };
     socket.on('pong', () => (this.lastHeardAt = Date.now()));
     socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
       if (this.socket !== socket) return;
@@ -145,6 +171,7 @@ export class AgentConnection {
       try {
         if (inbound.kind === 'model') this.handlers.onModelFrame(inbound.frame);
         else if (inbound.message.type === 'welcome') this.welcome(socket, inbound.message);
+        else if (inbound.message.type === 'challenge') onChallenge(inbound.message.challenge);
         else this.handlers.onControl(inbound.message);
       } catch (error) {
         // A bug in a handler must not take the agent down with it; say what it choked on.
@@ -153,6 +180,7 @@ export class AgentConnection {
       }
     });
     socket.on('close', (code: number, reason: Buffer) => {
+      if (helloTimer) clearTimeout(helloTimer);
       this.stopHeartbeat();
       if (this.socket !== socket) return;
       this.socket = null;
@@ -166,6 +194,23 @@ export class AgentConnection {
     socket.on('error', (error: Error) => {
       // 'close' follows, reports it and schedules the reconnect.
       why ??= { text: error.message, unreachable: true };
+    });
+  }
+
+  private hello(socket: WebSocket, wallet: Extract<AgentMessage, { type: 'hello' }>['wallet']): void {
+    if (this.socket !== socket) return;
+    const token = this.options.tokens.get();
+    // A returning node proves its name with its own secret and the coordinator ignores the join token then;
+    // it is sent anyway, so a name pruned while idle (its secret forgotten there) is admitted again.
+    const joinToken = this.options.joinToken;
+    this.send({
+      v: 1,
+      type: 'hello',
+      name: this.options.name,
+      ...(token ? { token } : {}),
+      ...(joinToken ? { joinToken } : {}),
+      ...(wallet ? { wallet } : {}),
+      capabilities: this.options.capabilities(),
     });
   }
 

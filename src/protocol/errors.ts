@@ -23,6 +23,9 @@ export type ErrorCode =
   // agent admission: a new name needs an operator-issued join token (unless the pool is opened)
   | 'JOIN_TOKEN_REQUIRED'
   | 'JOIN_TOKEN_INVALID'
+  // node wallets: a hello whose signature does not prove the address, or a name bound to another wallet
+  | 'WALLET_SIGNATURE_INVALID'
+  | 'WALLET_MISMATCH'
   // update admission
   | 'UNKNOWN_SESSION'
   | 'STALE_ROUND'

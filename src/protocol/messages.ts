@@ -14,6 +14,8 @@ const printable = (max: number) =>
     .max(max)
     .regex(/^[^\p{Cc}\p{Cf}]*$/u, 'must not contain control or formatting characters');
 
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'address must be 0x and 40 hex digits');
+
 export const nodeName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1-64 letters, digits, dot, dash or underscore');
 
 export const nodeCapabilitiesSchema = z.object({
@@ -88,6 +90,19 @@ export const agentMessageSchema = z.discriminatedUnion('type', [
     token: z.string().min(16).max(256).optional(),
     /** An operator-issued join token: needed by a name that holds no secret yet, unless the pool is open. */
     joinToken: z.string().min(16).max(256).regex(/^[A-Za-z0-9_-]+$/, 'join token must be base64url').optional(),
+    /**
+     * The node's wallet: its address, where it is paid, and its EIP-712 signature over the coordinator's challenge
+     * (protocol/wallet-hello.ts). Absent: the node trains but can be paid nothing.
+     */
+    wallet: z
+      .object({
+        address,
+        payout: address,
+        nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
+        expiresAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+        signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'signature must be 65 bytes of hex'),
+      })
+      .optional(),
   }),
   z.object({
     v: z.literal(1),
@@ -104,6 +119,16 @@ export type AgentMessage = z.infer<typeof agentMessageSchema>;
 
 const reasonText = z.string().max(2000);
 
+/** The coordinator's wallet challenge, sent as soon as a connection opens (protocol/wallet-hello.ts). */
+export const walletChallengeSchema = z.object({
+  coordinator: z.string().min(1).max(128),
+  connection: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/).transform((v) => v as `0x${string}`),
+  expiresAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  chainId: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  verifyingContract: address.transform((v) => v as `0x${string}`).nullable(),
+});
+
 /** Coordinator -> agent. */
 export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   z.object({
@@ -115,6 +140,7 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
     /** Sent once, at a name's first registration: the agent keeps it and presents it from then on. */
     token: z.string().min(16).max(256).optional(),
   }),
+  z.object({ v: z.literal(1), type: z.literal('challenge'), challenge: walletChallengeSchema }),
   z.object({ v: z.literal(1), type: z.literal('session'), session: sessionDescriptorSchema.nullable() }),
   z.object({ v: z.literal(1), type: z.literal('assignment'), assignment: assignmentSchema }),
   z.object({ v: z.literal(1), type: z.literal('cancel'), round: u32, reason: reasonText }),
@@ -164,4 +190,6 @@ export const CLOSE_CODES = {
   slowReader: 4011,
   /** No hello within the hello timeout after the connection opened. */
   helloTimeout: 4012,
+  /** The wallet signature in the hello is not valid, or the name is bound to another wallet. */
+  walletRefused: 4013,
 } as const;

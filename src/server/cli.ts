@@ -7,6 +7,8 @@ import { readEnv } from './env';
 import { startTrainingInput } from './api/inputs';
 import { DEFAULT_SESSION_CONFIG, type SessionConfigInput } from './core/session-config';
 import { BYZANTINE_MODES, type AgentProfile, type ByzantineMode } from './local-agents';
+import type { ChainOptions } from './chain-setup';
+import { DEFAULT_REWARD_POLICY, type RewardPolicy } from './core/rewards/policy';
 
 export const USAGE = `Usage: npm start -- [options]
 
@@ -54,6 +56,8 @@ export const USAGE = `Usage: npm start -- [options]
   --open-pool            admit agents without a join token (or HYPERGPU_OPEN_POOL=1); trusted networks only
   --tls-cert FILE        serve HTTPS and wss:// with this PEM certificate (or HYPERGPU_TLS_CERT); needs --tls-key
   --tls-key FILE         the certificate's PEM private key (or HYPERGPU_TLS_KEY)
+  --no-chain             settle nowhere (or HYPERGPU_CHAIN=off); default: a local anvil, or the network in
+                         HYPERGPU_CHAIN_RPC_URL (README: Rewards)
 
   New agents need a join token (POST /api/join-tokens) unless the pool is open; see README, Security.
 `;
@@ -75,6 +79,8 @@ export interface Cli {
   datasets: Map<string, string>;
   openPool: boolean;
   tls: { certFile: string; keyFile: string } | null;
+  chain: ChainOptions;
+  rewardPolicy: RewardPolicy;
   config: SessionConfigInput;
   profile: AgentProfile;
   byzantine: number;
@@ -123,6 +129,7 @@ export function parseCli(argv: string[]): Cli {
       'clip-factor': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'no-chain': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -201,6 +208,11 @@ export function parseCli(argv: string[]): Cli {
   const keyFile = values['tls-key'] ?? env.HYPERGPU_TLS_KEY;
   if (Boolean(certFile) !== Boolean(keyFile)) throw new Error('--tls-cert and --tls-key go together (or HYPERGPU_TLS_CERT and HYPERGPU_TLS_KEY)');
   return {
+    chain: chainOptions(env, values['no-chain'] ?? false),
+    rewardPolicy: {
+      ratePerSample: env.HYPERGPU_REWARD_PER_SAMPLE ? BigInt(env.HYPERGPU_REWARD_PER_SAMPLE) : DEFAULT_REWARD_POLICY.ratePerSample,
+      epochBudget: env.HYPERGPU_EPOCH_BUDGET === 'none' ? null : env.HYPERGPU_EPOCH_BUDGET ? BigInt(env.HYPERGPU_EPOCH_BUDGET) : DEFAULT_REWARD_POLICY.epochBudget,
+    },
     openPool: values['open-pool'] ?? env.HYPERGPU_OPEN_POOL,
     tls: certFile && keyFile ? { certFile, keyFile } : null,
     port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? env.PORT,
@@ -230,4 +242,19 @@ function parseAggregation(text: string): NonNullable<SessionConfigInput['aggrega
   if (rule === 'trimmed-mean' && arg !== undefined) return { rule, trimFraction: Number(arg) };
   if (rule === 'multi-krum' && arg !== undefined) return { rule, byzantine: Number(arg) };
   throw new Error(`--aggregation must be mean, median, trimmed-mean:FRACTION or multi-krum:F (got ${text})`);
+}
+
+function chainOptions(env: ReturnType<typeof readEnv>, noChain: boolean): ChainOptions {
+  if (noChain || env.HYPERGPU_CHAIN === 'off') return { mode: 'off' };
+  const fundWei = env.HYPERGPU_CHAIN_FUND ? BigInt(env.HYPERGPU_CHAIN_FUND) : undefined;
+  if (!env.HYPERGPU_CHAIN_RPC_URL) return { mode: 'anvil', chainId: env.HYPERGPU_CHAIN_ID, fundWei };
+  if (!env.HYPERGPU_DEPLOYER_KEY) throw new Error('HYPERGPU_CHAIN_RPC_URL needs HYPERGPU_DEPLOYER_KEY (the owner key that commits epoch roots)');
+  return {
+    mode: 'rpc',
+    rpcUrl: env.HYPERGPU_CHAIN_RPC_URL,
+    chainId: env.HYPERGPU_CHAIN_ID,
+    deployerKey: env.HYPERGPU_DEPLOYER_KEY as `0x${string}`,
+    contractAddress: env.HYPERGPU_CONTRACT_ADDRESS as `0x${string}` | undefined,
+    fundWei,
+  };
 }

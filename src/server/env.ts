@@ -50,6 +50,19 @@ const schema = z.object({
   HYPERGPU_AGENT_OFFENDER_BAN_S: optionalInt(0, 86_400),
   HYPERGPU_TLS_CERT: z.preprocess(emptyToUndefined, z.string().optional()),
   HYPERGPU_TLS_KEY: z.preprocess(emptyToUndefined, z.string().optional()),
+  // Settlement chain (README: Rewards). Default: a local anvil started by the coordinator. With an RPC URL: that
+  // network (Monad testnet: https://testnet-rpc.monad.xyz, chain id 10143), attached to HYPERGPU_CONTRACT_ADDRESS or
+  // deployed there with HYPERGPU_DEPLOYER_KEY.
+  HYPERGPU_CHAIN: z.preprocess(emptyToUndefined, z.enum(['anvil', 'off']).default('anvil')),
+  HYPERGPU_CHAIN_RPC_URL: z.preprocess(emptyToUndefined, z.url().optional()),
+  HYPERGPU_CHAIN_ID: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(2 ** 53).default(10143)),
+  HYPERGPU_DEPLOYER_KEY: z.preprocess(emptyToUndefined, z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'a 0x-prefixed 32-byte hex private key').optional()),
+  HYPERGPU_CONTRACT_ADDRESS: z.preprocess(emptyToUndefined, z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'a 0x-prefixed 20-byte address').optional()),
+  /** Base units sent to a newly deployed contract (default: 1,000 tokens on the local chain, 0 elsewhere). */
+  HYPERGPU_CHAIN_FUND: z.preprocess(emptyToUndefined, z.string().regex(/^\d{1,78}$/).optional()),
+  /** Default reward policy: base units per accepted sample, and per epoch at most (both decimal strings). */
+  HYPERGPU_REWARD_PER_SAMPLE: z.preprocess(emptyToUndefined, z.string().regex(/^\d{1,40}$/).optional()),
+  HYPERGPU_EPOCH_BUDGET: z.preprocess(emptyToUndefined, z.string().regex(/^(\d{1,40}|none)$/).optional()),
   NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'production', 'test']).optional()),
 });
 

@@ -99,6 +99,8 @@ async function main(): Promise<void> {
     },
     tls: cli.tls ? { cert: readFileSync(cli.tls.certFile), key: readFileSync(cli.tls.keyFile) } : undefined,
     log: printLog,
+    chain: cli.chain,
+    rewardPolicy: cli.rewardPolicy,
     security: {
       adminToken: env.HYPERGPU_ADMIN_TOKEN,
       resetAdminToken: cli.resetAdminToken,
@@ -191,6 +193,7 @@ async function main(): Promise<void> {
       `\nHyperGPU is running.\n  Dashboard:  ${cli.dashboard ? `${cli.tls ? 'https' : 'http'}://localhost:${port}/` : 'off (--no-dashboard)'}\n  API:        ${cli.tls ? 'https' : 'http'}://localhost:${port}/api/status\n` +
         `  Agents:     npm run agent -- --coordinator ${scheme}://<this-host>:${port}${AGENT_PATH}${cli.openPool ? '  (OPEN POOL: no join token needed)' : ' --join-token <token from POST /api/join-tokens>'}` +
         `${['127.0.0.1', 'localhost', '::1'].includes(cli.host) ? '\n              (listening on loopback only: other machines need --host 0.0.0.0, see Security in README.md)' : ''}\n` +
+        `  Chain:      ${runtime.chain ? `${runtime.chain.info.rpcUrl} (chain id ${runtime.chain.info.chainId}), contract ${runtime.chain.info.contractAddress}; rewards at ${cli.tls ? 'https' : 'http'}://localhost:${port}/rewards` : 'off (epochs are planned in the ledger, settled nowhere)'}\n` +
         `  ${roles.length} local agent(s) started. Press Ctrl-C to stop (a final checkpoint is written).\n\n`,
     );
     return;

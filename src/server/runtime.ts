@@ -42,6 +42,12 @@ import { JoinTokens } from './services/join-tokens';
 import type { HealthRegistry } from './services/health';
 import { coordinatorHealth } from './health-probes';
 import { createRequire } from 'node:module';
+import { Settlement } from './services/settlement';
+import { Wallets } from './services/wallets';
+import { RewardsService } from './services/rewards';
+import { DEFAULT_REWARD_POLICY, policyFromConfig, type RewardPolicy } from './core/rewards/policy';
+import { setUpChain, type ChainOptions } from './chain-setup';
+import type { SettlementChain } from './core/rewards/ports';
 
 export interface RuntimeOptions {
   dataDir: string;
@@ -67,6 +73,10 @@ export interface RuntimeOptions {
   log: (line: LogLine) => void;
   /** Who may operate the coordinator and whom it answers (see "Security" in README.md). */
   security?: SecurityOptions;
+  /** Where epochs settle (default: nowhere; `npm start` asks for a local anvil). */
+  chain?: ChainOptions;
+  /** What a sample pays when a session sets no policy of its own. */
+  rewardPolicy?: RewardPolicy;
 }
 
 export interface SecurityOptions {
@@ -100,6 +110,9 @@ export interface Runtime {
   joinTokens: JoinTokens;
   /** Component health behind GET /health; other parts register theirs (the chain, settlement). */
   health: HealthRegistry;
+  /** The settlement chain, null when running without one. */
+  chain: SettlementChain | null;
+  rewards: RewardsService;
   server: Server;
   /** The operator credential: main.ts prints a newly created admin token once. */
   operatorAuth: OperatorAuthHandle;
@@ -139,7 +152,29 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
   const events = new EventBus();
+  let chain: SettlementChain | null = null;
+  try {
+    chain = await setUpChain(options.chain ?? { mode: 'off' }, dataDir, info);
+  } catch (error) {
+    // Training never waits for the chain: without one, epochs are planned in the ledger and settle nowhere.
+    options.log({ at: Date.now(), level: 'error', message: `settlement chain unavailable, training without it: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` });
+  }
+  const defaultPolicy = options.rewardPolicy ?? DEFAULT_REWARD_POLICY;
+  const settlement = new Settlement({
+    repo,
+    chain,
+    clock: systemClock,
+    policy: async (sessionId) => policyFromConfig((await repo.getSession(sessionId))?.config.rewards, defaultPolicy),
+    log: (level, message) => options.log({ at: Date.now(), level, message }),
+  });
   const { service: coordinator, channel, start } = await createCoordinator({
+    consumers: [settlement],
+    // The EIP-712 domain agents sign their hello in: this chain and contract, when there is one.
+    wallets: new Wallets(repo, cryptoCredentials, systemClock, {
+      coordinator: chain ? `hypergpu:${chain.info.chainId}:${chain.info.contractAddress.toLowerCase()}` : 'hypergpu:no-chain',
+      chainId: chain?.info.chainId ?? 10143,
+      verifyingContract: chain?.info.contractAddress ?? null,
+    }),
     repo,
     checkpoints,
     journal: createUpdateJournal(createFileBlobStore(path.join(dataDir, 'journal'))),
@@ -176,6 +211,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     log: options.log,
   });
   await start();
+  settlement.start();
+  const rewards = new RewardsService(repo, chain, () => coordinator.status().sessionId);
 
   const timelines = new NodeTimelines(repo);
   const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats() });
@@ -183,12 +220,12 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
   const health = coordinatorHealth({ repo, aggregator, coordinator, gateway });
   // Extras every API call may use: component health, operator actions at the gateway, the version for /health.
-  const extra = { health, version: VERSION, timelines, operations: { banAddress: (address: string, until: number, reason: string) => gateway.banAddress(address, until, reason) } };
+  const extra = { health, version: VERSION, timelines, rewards, operations: { banAddress: (address: string, until: number, reason: string) => gateway.banAddress(address, until, reason) } };
 
   const security = options.security ?? {};
   const privateReads = security.privateReads ?? false;
   const operatorAuth = createOperatorAuth({ dataDir, envToken: security.adminToken, reset: security.resetAdminToken });
-  const authRoutes = createAuthRoutes(operatorAuth, { privateReads });
+  const authRoutes = createAuthRoutes(operatorAuth, { privateReads, siwe: chain ? { owner: chain.info.owner, chainId: chain.info.chainId } : null });
   // The credential is read from the request (HTTP) or the upgrade request (WebSocket) and checked at every call.
   const callerOf = (req: IncomingMessage) => () => identify(readCredential(req.headers), operatorAuth);
   const trpcContext = ({ req }: { req: IncomingMessage }) => ({ control: coordinator, caller: callerOf(req), privateReads, joinTokens, ...extra });
@@ -265,6 +302,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     aggregator,
     gateway,
     joinTokens,
+    chain,
+    rewards,
     server,
     operatorAuth,
     setFallback(handler) {
@@ -283,6 +322,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     async close() {
       await coordinator.shutdown();
+      await settlement.close();
       metricsExporter.close();
       eventStream.close();
       trpcWsHandler.broadcastReconnectNotification();

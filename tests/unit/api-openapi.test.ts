@@ -15,6 +15,8 @@ import { createFakeControl, type FakeControl } from '../support/fake-control';
 import { createFakeRepository } from '../support/fake-repository';
 import { FakeClock, fakeCredentials } from '../support/fakes';
 import { checkJsonSchema } from '../support/json-schema-check';
+import { createFakeRewardsRepository, SEEDED_ADDRESS, seedSettlement } from '../support/fake-rewards';
+import { RewardsService } from '../../src/server/services/rewards';
 
 const OPERATOR: RestAccess = { caller: () => ({ kind: 'operator', via: 'token' }), privateReads: false };
 const ANONYMOUS: RestAccess = { caller: () => ({ kind: 'anonymous' }), privateReads: false };
@@ -35,6 +37,8 @@ function setup() {
   const control = createFakeControl();
   const joinTokens = new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false);
   const timelines = fakeTimelines();
+  const rewardsRepo = createFakeRewardsRepository();
+  const rewards = new RewardsService(rewardsRepo, null, () => null);
   const call = async (method: string, url: string, body?: string, access: RestAccess = OPERATOR, operations?: ApiContext['operations']): Promise<Answer> => {
     const req = Readable.from(body === undefined ? [] : [Buffer.from(body)]) as unknown as IncomingMessage;
     Object.assign(req, { method, url, headers: {} });
@@ -48,12 +52,12 @@ function setup() {
       },
       end: (text?: string | Uint8Array) => (raw = text ?? ''),
     } as unknown as ServerResponse;
-    expect(await handleRest(req, res, control, Date.now(), access, joinTokens, { operations, timelines }), `${method} ${url} handled`).toBe(true);
+    expect(await handleRest(req, res, control, Date.now(), access, joinTokens, { operations, timelines, rewards }), `${method} ${url} handled`).toBe(true);
     if (typeof raw !== 'string') answer.body = raw;
     else if (raw) answer.body = JSON.parse(raw);
     return answer;
   };
-  return { control, call };
+  return { control, call, rewardsRepo };
 }
 
 interface Operation {
@@ -111,7 +115,8 @@ describe('OpenAPI document at /api/openapi.json', () => {
   });
 
   it('every documented operation answers as documented', async () => {
-    const { call } = setup();
+    const { call, rewardsRepo } = setup();
+    await seedSettlement(rewardsRepo);
     const doc = (await call('GET', '/api/openapi.json')).body;
     // Start first (the session-scoped reads need a session), then reads, then the other mutations in order.
     const rank = (o: Operation) => (o.path === '/api/training/start' ? 0 : o.method === 'get' ? 1 : 2);
@@ -121,7 +126,10 @@ describe('OpenAPI document at /api/openapi.json', () => {
     for (const operation of ops) {
       const { path, method, op } = operation;
       const ids: Record<string, number> = { sessionId: 1, round: 2, id: path.startsWith('/api/join-tokens') ? joinTokenId : 1 };
-      const url = path.replace(/\{(\w+)\}/g, (_, name: string) => String(ids[name]));
+      // Required query parameters get values the seeded rewards answer (the address paid in settlement 1).
+      const queryValues: Record<string, string> = { address: SEEDED_ADDRESS, seq: '1' };
+      const required = ((op.parameters ?? []) as any[]).filter((p) => p.in === 'query' && p.required).map((p) => `${p.name}=${queryValues[p.name]}`);
+      const url = path.replace(/\{(\w+)\}/g, (_, name: string) => String(ids[name])) + (required.length ? `?${required.join('&')}` : '');
       const answer = await call(method.toUpperCase(), url, op.requestBody ? (BODIES[op.operationId] ?? '{}') : undefined, OPERATOR, ADDRESS_BANS);
       expectDocumented(doc, operation, answer);
       const success = Object.keys(op.responses).find((s) => s.startsWith('2'));

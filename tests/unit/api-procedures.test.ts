@@ -23,6 +23,8 @@ import { createFakeControl, fakeMetric, type FakeControl } from '../support/fake
 import { createFakeRepository } from '../support/fake-repository';
 import { FakeClock, fakeCredentials } from '../support/fakes';
 import { JoinTokens } from '../../src/server/services/join-tokens';
+import { RewardsService } from '../../src/server/services/rewards';
+import { createFakeRewardsRepository, SEEDED_ADDRESS, seedSettlement } from '../support/fake-rewards';
 
 const PROCEDURES_DIR = fileURLToPath(new URL('../../src/server/api/procedures/', import.meta.url));
 const createCaller = createCallerFactory(appRouter);
@@ -32,7 +34,7 @@ const callerFor = (
   caller: Caller = OPERATOR,
   privateReads = false,
   joinTokens = new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false),
-) => createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads, joinTokens, timelines: fakeTimelines() });
+) => createCaller({ control, startedAt: Date.now() - 65_000, caller: () => caller, privateReads, joinTokens, timelines: fakeTimelines(), rewards: new RewardsService(createFakeRewardsRepository(), null, () => null) });
 
 function procedureFiles(dir = PROCEDURES_DIR): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -117,6 +119,10 @@ describe('REST bindings', () => {
       'GET /api/sessions/:sessionId/model/weights.bin': ['models.latestModelWeights', 200],
       'GET /api/sessions/:sessionId/checkpoints/:round/model.json': ['models.checkpointModelJson', 200],
       'GET /api/sessions/:sessionId/checkpoints/:round/weights.bin': ['models.checkpointModelWeights', 200],
+      'GET /api/blockchain/session': ['blockchain.session', 200],
+      'GET /api/blockchain/rewards': ['blockchain.rewards', 200],
+      'GET /api/blockchain/proof': ['blockchain.proof', 200],
+      'GET /api/blockchain/leaderboard': ['blockchain.leaderboard', 200],
     });
   });
 
@@ -145,7 +151,7 @@ describe('tRPC router', () => {
     for (const name of ['training.status', 'training.start', 'training.pause', 'training.resume', 'training.stop', 'nodes.list', 'nodes.byId', 'live.dashboard']) {
       expect(names).toContain(name);
     }
-    expect(Object.keys(procedureTree)).toEqual(['health', 'config', 'datasets', 'training', 'nodes', 'live', 'agents', 'models']);
+    expect(Object.keys(procedureTree)).toEqual(['health', 'config', 'datasets', 'training', 'nodes', 'live', 'agents', 'blockchain', 'models']);
   });
 
   it('gives the client the domain types (checked by tsc)', () => {
@@ -161,8 +167,12 @@ describe('tRPC router', () => {
 
   it('answers every query and mutation with an output its schema accepts', async () => {
     const control = createFakeControl();
-    const caller = callerFor(control) as any;
+    const rewardsRepo = createFakeRewardsRepository();
+    await seedSettlement(rewardsRepo);
+    const caller = createCaller({ control, startedAt: Date.now(), caller: () => OPERATOR, joinTokens: new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false), rewards: new RewardsService(rewardsRepo, null, () => null) }) as any;
     const inputs: Record<string, unknown> = {
+      'blockchain.rewards': { address: SEEDED_ADDRESS },
+      'blockchain.proof': { address: SEEDED_ADDRESS, seq: 1 },
       'training.start': { model: 'mlp', optimizer: 'sgd', learningRate: 0.05, rounds: 10 },
       'training.session': { id: 1 },
       'training.rounds': { sessionId: 1 },

@@ -28,6 +28,8 @@ const ALL_ERROR_CODES: Record<ErrorCode, true> = {
   BANNED: true,
   JOIN_TOKEN_REQUIRED: true,
   JOIN_TOKEN_INVALID: true,
+  WALLET_SIGNATURE_INVALID: true,
+  WALLET_MISMATCH: true,
   STALE_ATTEMPT: true,
   CORRUPT_RECORD: true,
   UNKNOWN_SESSION: true,

@@ -45,6 +45,9 @@ export function Dashboard() {
           <span className="brand-sub">coordinator</span>
         </div>
         <div className="topbar-right">
+          <a className="link" href="/rewards" data-testid="rewards-link">
+            Rewards
+          </a>
           <OperatorBadge operator={operator} signOut={signOut} />
           <div className="connection" data-testid="connection-state" data-state={connection} title={connectionError ?? undefined}>
             <span className="dot" />

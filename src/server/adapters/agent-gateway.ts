@@ -224,7 +224,7 @@ export function createAgentGateway(handler: AgentChannelHandler, options: AgentG
           registering = true;
           clearTimeout(helloTimer);
           handler
-            .hello(connection, message.name, message.capabilities, message.token, message.joinToken)
+            .hello(connection, message.name, message.capabilities, message.token, message.joinToken, message.wallet)
             .then((id) => {
               nodeId = id;
               // Registered: frames up to the largest model frame are accepted from now on. ws 8 has no

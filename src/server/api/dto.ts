@@ -76,6 +76,7 @@ export const sessionConfig = z.object({
   outerOptimizer: z.object({ learningRate: z.number(), momentum: z.number() }).optional(),
   codec: z.enum(['float32', 'fp16', 'int8', 'top-k', 'auto']).optional(),
   topKFraction: z.number().optional(),
+  rewards: z.object({ ratePerSample: z.string(), epochBudget: z.string().nullable() }).optional(),
 });
 
 export const sessionSnapshot = z.object({

@@ -103,6 +103,11 @@ export const startTrainingInput = z
     codec: z.enum(['float32', 'fp16', 'int8', 'top-k', 'auto']).optional(),
     /** top-k: the share of values sent, at least 1e-4 (a k of 0 sends nothing). */
     topKFraction: z.number().min(1e-4).max(1).optional(),
+    /** Reward policy in base units (18 decimals) as decimal strings; epochBudget null: uncapped. */
+    rewards: z
+      .object({ ratePerSample: z.string().regex(/^\d{1,40}$/), epochBudget: z.string().regex(/^\d{1,40}$/).nullable() })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -7,6 +7,7 @@ import type { Caller } from '../core/operator-access';
 import type { HealthRegistry } from '../services/health';
 import type { JoinTokens } from '../services/join-tokens';
 import type { NodeTimelines } from '../services/node-timelines';
+import type { RewardsService } from '../services/rewards';
 import type { TrainingControl } from '../services/training-control';
 
 export interface ApiContext {
@@ -35,6 +36,8 @@ export interface ApiContext {
   version?: string;
   /** Per-node "why did I earn this" timelines; absent on a server built without the audit ledger. */
   timelines?: NodeTimelines;
+  /** Rewards and settlement reads; absent on a server built without them. */
+  rewards?: RewardsService;
 }
 
 export type ProcedureKind = 'query' | 'mutation' | 'subscription';

@@ -87,7 +87,7 @@ export async function handleRest(
   startedAt: number,
   access: RestAccess,
   joinTokens?: ApiContext['joinTokens'],
-  extra: Pick<ApiContext, 'operations' | 'health' | 'version' | 'timelines'> = {},
+  extra: Pick<ApiContext, 'operations' | 'health' | 'version' | 'timelines' | 'rewards'> = {},
 ): Promise<boolean> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const path = url.pathname.replace(/\/+$/, '') || '/';

@@ -26,6 +26,7 @@ export function toSessionConfigInput(input: StartTrainingInput): SessionConfigIn
   if (input.outerOptimizer !== undefined) out.outerOptimizer = input.outerOptimizer;
   if (input.codec !== undefined) out.codec = input.codec;
   if (input.topKFraction !== undefined) out.topKFraction = input.topKFraction;
+  if (input.rewards !== undefined) out.rewards = input.rewards;
   const optimizer = typeof input.optimizer === 'string' ? { name: input.optimizer } : { ...(input.optimizer ?? {}) };
   if (input.learningRate !== undefined) optimizer.learningRate = input.learningRate;
   if (Object.keys(optimizer).length > 0) out.optimizer = optimizer;

@@ -3,6 +3,7 @@
 // src/protocol, shared with the agent.
 import type { FrameHeader } from '../../protocol/frame';
 import type { CoordinatorMessage, NodeCapabilities } from '../../protocol/messages';
+import type { WalletHello } from './rewards/wallet-verify';
 
 export { AGENT_PROTOCOL_VERSION, CLOSE_CODES } from '../../protocol/messages';
 export type { AgentMessage, CoordinatorMessage, SessionDescriptor } from '../../protocol/messages';
@@ -24,7 +25,7 @@ export interface AgentChannelHandler {
    * Registers the connection as the node `name`; rejects with NAME_TAKEN for a name another agent owns, and
    * with JOIN_TOKEN_REQUIRED / JOIN_TOKEN_INVALID for a new name without a valid join token.
    */
-  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number>;
+  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string, wallet?: WalletHello): Promise<number>;
   ready(connection: number, nodeId: number, sessionId: number): void;
   /** Any message from a registered node; a heartbeat's measurements come with it. */
   heartbeat(connection: number, nodeId: number, report?: HeartbeatReport): void;

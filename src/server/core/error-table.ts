@@ -43,7 +43,7 @@ export type TrpcErrorCode =
  * WebSocket close codes, the values of CLOSE_CODES in src/protocol/messages.ts (a unit test checks they agree;
  * this module imports nothing but the error codes). 1011 is the standard "internal error" close code.
  */
-const CLOSE = { protocolError: 4002, nameTaken: 4006, flood: 4008, banned: 4009, unauthorized: 4010, slowReader: 4011, helloTimeout: 4012, internalError: 1011 } as const;
+const CLOSE = { protocolError: 4002, nameTaken: 4006, flood: 4008, banned: 4009, unauthorized: 4010, slowReader: 4011, helloTimeout: 4012, walletRefused: 4013, internalError: 1011 } as const;
 export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
 
 export interface ErrorTranslation {
@@ -82,6 +82,8 @@ export const ERROR_TABLE: Readonly<Record<TranslatedCode, ErrorTranslation>> = {
   BANNED: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.banned },
   JOIN_TOKEN_REQUIRED: { http: 401, trpc: 'UNAUTHORIZED', close: CLOSE.unauthorized },
   JOIN_TOKEN_INVALID: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.unauthorized },
+  WALLET_SIGNATURE_INVALID: { http: 403, trpc: 'FORBIDDEN', close: CLOSE.walletRefused },
+  WALLET_MISMATCH: { http: 409, trpc: 'CONFLICT', close: CLOSE.walletRefused },
   // update admission: the update was well-formed, the round does not take it
   UNKNOWN_SESSION: notFound,
   STALE_ROUND: conflict,

@@ -82,6 +82,11 @@ export interface SessionConfig {
   codec?: CodecName | 'auto';
   /** top-k: the share of values sent (default 0.01). */
   topKFraction?: number;
+  /**
+   * What an accepted sample pays, in base units as decimal strings (JSON has no bigint): a rate per sample and a
+   * budget per epoch (null: uncapped). Absent: the coordinator's default (HYPERGPU_REWARD_PER_SAMPLE, ...).
+   */
+  rewards?: { ratePerSample: string; epochBudget: string | null };
 }
 
 export type AggregationRule =

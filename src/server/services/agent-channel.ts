@@ -9,6 +9,8 @@ import type { Clock, Credentials, TrainingRepository } from '../core/ports';
 import { isBanned } from '../core/engine/node-pool';
 import type { Admission } from './join-tokens';
 import type { Runner } from './runner';
+import type { Wallets } from './wallets';
+import type { WalletHello } from '../core/rewards/wallet-verify';
 
 export class AgentChannel implements AgentChannelHandler {
   constructor(
@@ -18,6 +20,8 @@ export class AgentChannel implements AgentChannelHandler {
     private readonly clock: Clock,
     /** Who may register a new name; absent: anyone (unit tests, an engine driven without a gateway). */
     private readonly admission: Admission | null = null,
+    /** Node wallets (challenge, signature, binding); absent: hellos carry no wallet and nobody is paid. */
+    private readonly wallets: Wallets | null = null,
   ) {}
 
   /** Registrations in flight per name: a second hello for a name waits for the first to finish. */
@@ -25,13 +29,14 @@ export class AgentChannel implements AgentChannelHandler {
 
   connected(connection: number, link: AgentLink): void {
     this.runner.connectionOpened(connection, link);
+    if (this.wallets) link.sendJson({ v: 1, type: 'challenge', challenge: this.wallets.challenge(connection) });
   }
 
-  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number> {
+  hello(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string, wallet?: WalletHello): Promise<number> {
     // Serialized per name: of two concurrent hellos for a new name, the second reads the credential the first
     // wrote and must prove it owns the name (the conditional write in the repository is the second guard).
     const previous = this.registering.get(name) ?? Promise.resolve();
-    const mine = previous.catch(() => undefined).then(() => this.register(connection, name, capabilities, token, joinToken));
+    const mine = previous.catch(() => undefined).then(() => this.register(connection, name, capabilities, token, joinToken, wallet));
     this.registering.set(name, mine);
     const forget = () => {
       if (this.registering.get(name) === mine) this.registering.delete(name);
@@ -40,7 +45,7 @@ export class AgentChannel implements AgentChannelHandler {
     return mine;
   }
 
-  private async register(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string): Promise<number> {
+  private async register(connection: number, name: string, capabilities: NodeCapabilities, token?: string, joinToken?: string, wallet?: WalletHello): Promise<number> {
     const credential = await this.repo.nodeCredential(name);
     if (credential?.tokenHash && (!token || this.credentials.hash(token) !== credential.tokenHash)) {
       throw new AdmissionError(
@@ -54,7 +59,10 @@ export class AgentChannel implements AgentChannelHandler {
     if (banned !== null) {
       throw new AdmissionError('BANNED', `node ${name} sent too many rejected updates and is refused until ${new Date(banned).toISOString()}; fix the agent, then reconnect after that`);
     }
+    // Checked before anything is written: a refused wallet leaves no trace but the refusal.
+    const checkedWallet = this.wallets ? await this.wallets.check(connection, name, wallet) : null;
     const nodeId = await this.repo.upsertNode(name, capabilities, this.clock.now());
+    if (checkedWallet) await this.wallets!.bind(nodeId, name, checkedWallet);
     let issuedToken: string | null = null;
     if (!credential?.tokenHash) {
       issuedToken = this.credentials.issue();
@@ -84,6 +92,7 @@ export class AgentChannel implements AgentChannelHandler {
   }
 
   closed(connection: number, nodeId: number | null, reason: string, left: boolean): void {
+    this.wallets?.forget(connection);
     this.runner.connectionClosed(connection, nodeId);
     if (nodeId !== null) this.runner.dispatch({ type: 'node-lost', at: this.clock.now(), nodeId, connection, reason, left });
   }

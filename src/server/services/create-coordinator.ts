@@ -10,6 +10,7 @@ import type { SessionConfigInput } from '../core/session-config';
 import type { AuditStore, Auditor } from '../core/audit-ports';
 import { AgentChannel } from './agent-channel';
 import { Audits } from './audits';
+import type { Wallets } from './wallets';
 import { Checkpointer } from './checkpointer';
 import { CoordinatorService } from './control';
 import { Evaluations } from './evaluations';
@@ -39,6 +40,8 @@ export interface CoordinatorPorts {
   admission?: Admission;
   /** Settings a session gets unless its request says otherwise (OPEN_POOL_DEFAULTS in an open pool). */
   sessionDefaults?: SessionConfigInput;
+  /** Node wallets (challenge at connect, signature at hello); absent: no wallets, nobody is paid. */
+  wallets?: Wallets;
   log?: (line: LogLine) => void;
 }
 
@@ -137,7 +140,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     historyLimit: ports.options.historyLimit,
     sessionDefaults: ports.sessionDefaults,
   });
-  const channel = new AgentChannel(runner, repo, ports.credentials, clock, ports.admission ?? null);
+  const channel = new AgentChannel(runner, repo, ports.credentials, clock, ports.admission ?? null, ports.wallets ?? null);
   const started = runner;
   return {
     service,

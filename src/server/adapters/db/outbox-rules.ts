@@ -104,7 +104,34 @@ function sessionConfig(fail: Fail, what: string, value: unknown): SessionConfig 
     ...(o.aggregation === undefined ? {} : { aggregation: aggregationRule(fail, `${what}.aggregation`, o.aggregation) }),
     ...(o.globalBatch === undefined ? {} : { globalBatch: int53(fail, `${what}.globalBatch`, o.globalBatch) }),
     ...(o.clipFactor === undefined ? {} : { clipFactor: finite(fail, `${what}.clipFactor`, o.clipFactor) }),
+    ...(o.rewards === undefined ? {} : { rewards: rewardPolicy(fail, `${what}.rewards`, o.rewards) }),
+    ...(o.localSteps === undefined ? {} : { localSteps: o.localSteps === 'auto' ? ('auto' as const) : int53(fail, `${what}.localSteps`, o.localSteps) }),
+    ...(o.outerOptimizer === undefined ? {} : { outerOptimizer: outerOptimizer(fail, `${what}.outerOptimizer`, o.outerOptimizer) }),
+    ...(o.codec === undefined ? {} : { codec: oneOf(fail, `${what}.codec`, o.codec, CODEC_SETTINGS) }),
+    ...(o.topKFraction === undefined ? {} : { topKFraction: finite(fail, `${what}.topKFraction`, o.topKFraction) }),
+    ...(o.initFrom === undefined ? {} : { initFrom: checkpointRef(fail, `${what}.initFrom`, o.initFrom) }),
   };
+}
+
+const CODEC_SETTINGS = ['float32', 'fp16', 'int8', 'top-k', 'auto'] as const;
+
+function outerOptimizer(fail: Fail, what: string, value: unknown): NonNullable<SessionConfig['outerOptimizer']> {
+  const o = object(fail, what, value);
+  return { learningRate: finite(fail, `${what}.learningRate`, o.learningRate), momentum: finite(fail, `${what}.momentum`, o.momentum) };
+}
+
+function checkpointRef(fail: Fail, what: string, value: unknown): NonNullable<SessionConfig['initFrom']> {
+  const o = object(fail, what, value);
+  return { sessionId: int53(fail, `${what}.sessionId`, o.sessionId), round: int53(fail, `${what}.round`, o.round) };
+}
+
+function rewardPolicy(fail: Fail, what: string, value: unknown): NonNullable<SessionConfig['rewards']> {
+  const o = object(fail, what, value);
+  const units = (field: string, v: unknown) => {
+    if (typeof v !== 'string' || !/^\d{1,78}$/.test(v)) fail(`${what}.${field} must be base units as a decimal string`);
+    return v as string;
+  };
+  return { ratePerSample: units('ratePerSample', o.ratePerSample), epochBudget: o.epochBudget === null ? null : units('epochBudget', o.epochBudget) };
 }
 
 function aggregationRule(fail: Fail, what: string, value: unknown): AggregationRule {

@@ -7,12 +7,14 @@
 import type { AuditStore } from '../../core/audit-ports';
 import type { TrainingRepository } from '../../core/ports';
 import { createAuditStore } from './audits';
+import type { RewardsRepository } from '../../core/rewards/ports';
 import { createCheckpointStore } from './checkpoints';
 import { openDb, type PrismaRepositoryOptions } from './client';
 import { createEventStore } from './events';
 import { createJoinTokenStore } from './join-tokens';
 import { createNodeStore } from './nodes';
 import { createOutboxStore } from './outbox';
+import { createRewardsStore } from './rewards';
 import { createRoundStore } from './rounds';
 import { createSessionStore } from './sessions';
 
@@ -22,7 +24,7 @@ export { defaultMigrationsDir, type PrismaRepositoryOptions } from './client';
  * Opens (creating and migrating when needed) the SQLite database at `dbFile` (a path or a `file:` URL).
  * The repository holds one connection; close() releases it.
  */
-export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository & AuditStore> {
+export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository & AuditStore & RewardsRepository> {
   const db = await openDb(dbFile, options);
   return {
     ...createSessionStore(db),
@@ -33,6 +35,7 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
     ...createCheckpointStore(db),
     ...createOutboxStore(db),
     ...createAuditStore(db),
+    ...createRewardsStore(db),
     async close() {
       return db.serial(() => db.prisma.$disconnect());
     },

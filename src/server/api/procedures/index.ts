@@ -6,6 +6,10 @@ import { list as datasetList } from './datasets/list';
 import { issueJoinToken } from './agents/issue-join-token';
 import { joinTokens } from './agents/join-tokens';
 import { revokeJoinToken } from './agents/revoke-join-token';
+import { leaderboard } from './blockchain/leaderboard';
+import { proof } from './blockchain/proof';
+import { rewards } from './blockchain/rewards';
+import { session as chainSession } from './blockchain/session';
 import { health } from './health';
 import { config } from './config';
 import { activity } from './nodes/activity';
@@ -44,6 +48,7 @@ export const procedureTree = {
   nodes: { list, byId, activity, kick, banAddress, contributionTimeline },
   live: { dashboard },
   agents: { issueJoinToken, joinTokens, revokeJoinToken },
+  blockchain: { session: chainSession, rewards, proof, leaderboard },
   models: { latestModelJson, checkpointModelJson },
 };
 
