@@ -169,7 +169,7 @@ describe('tRPC router', () => {
     const control = createFakeControl();
     const rewardsRepo = createFakeRewardsRepository();
     await seedSettlement(rewardsRepo);
-    const caller = createCaller({ control, startedAt: Date.now(), caller: () => OPERATOR, joinTokens: new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false), rewards: new RewardsService(rewardsRepo, null, () => null) }) as any;
+    const caller = createCaller({ control, startedAt: Date.now(), caller: () => OPERATOR, joinTokens: new JoinTokens(createFakeRepository(), fakeCredentials(), new FakeClock(), false), timelines: fakeTimelines(), rewards: new RewardsService(rewardsRepo, null, () => null) }) as any;
     const inputs: Record<string, unknown> = {
       'blockchain.rewards': { address: SEEDED_ADDRESS },
       'blockchain.proof': { address: SEEDED_ADDRESS, seq: 1 },
