@@ -214,7 +214,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   settlement.start();
   const rewards = new RewardsService(repo, chain, () => coordinator.status().sessionId);
 
-  const timelines = new NodeTimelines(repo);
+  const timelines = new NodeTimelines(repo, rewards);
   const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats() });
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));

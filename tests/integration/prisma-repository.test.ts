@@ -43,6 +43,7 @@ describe('migrations', () => {
       expect.stringMatching(/_outbox$/),
       expect.stringMatching(/_rejection_count$/),
       expect.stringMatching(/_join_tokens$/),
+      expect.stringMatching(/_chain$/),
       expect.stringMatching(/_audit$/),
       expect.stringMatching(/_pool$/),
     ]);
@@ -60,10 +61,10 @@ describe('migrations', () => {
       finished_at: expect.any(Number),
       applied_steps_count: 1,
     });
-    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/), applied(/_audit$/), applied(/_pool$/)]);
+    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/), applied(/_chain$/), applied(/_audit$/), applied(/_pool$/)]);
     expect(tables).toEqual(
       expect.arrayContaining([
-        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor', 'JoinToken', 'Audit', 'EpochForfeit', 'EpochAudit',
+        'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor', 'JoinToken', 'Audit', 'EpochForfeit', 'EpochAudit', 'Settlement', 'SettlementEntry',
       ]),
     );
     expect(journal).toBe('wal');
@@ -98,7 +99,7 @@ describe('migrations', () => {
     const recorded = db.prepare('SELECT migration_name FROM _prisma_migrations').pluck().all();
     db.close();
     expect(half).toBe(0);
-    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/), expect.stringMatching(/_audit$/), expect.stringMatching(/_pool$/)]);
+    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/), expect.stringMatching(/_chain$/), expect.stringMatching(/_audit$/), expect.stringMatching(/_pool$/)]);
   });
 
   it('upgrades a database the init migration created, keeping its rows, and the outbox works after', async () => {
@@ -126,6 +127,7 @@ describe('migrations', () => {
       expect.stringMatching(/^applied migration \d+_outbox$/),
       expect.stringMatching(/^applied migration \d+_rejection_count$/),
       expect.stringMatching(/^applied migration \d+_join_tokens$/),
+      expect.stringMatching(/^applied migration \d+_chain$/),
       expect.stringMatching(/^applied migration \d+_audit$/),
       expect.stringMatching(/^applied migration \d+_pool$/),
     ]);
@@ -198,6 +200,8 @@ describe('schema and migration agree', () => {
     Audit: Prisma.AuditScalarFieldEnum,
     EpochForfeit: Prisma.EpochForfeitScalarFieldEnum,
     EpochAudit: Prisma.EpochAuditScalarFieldEnum,
+    Settlement: Prisma.SettlementScalarFieldEnum,
+    SettlementEntry: Prisma.SettlementEntryScalarFieldEnum,
   };
 
   it('has a table for every model with exactly the columns of its scalar fields', () => {
@@ -229,6 +233,7 @@ describe('schema and migration agree', () => {
       const { id: sessionId } = await prisma.trainingSession.create({ data: session });
       const node = {
         name: 'n', backend: 'wasm', device: 'cpu', samplesPerSecond: 2.5, agentVersion: '0.1.0', hostname: 'h', firstSeenAt: at, lastSeenAt: at, tokenHash: 'cd'.repeat(32),
+        walletAddress: `0x${'ab'.repeat(20)}`, payoutAddress: `0x${'cd'.repeat(20)}`,
       };
       const { id: nodeId } = await prisma.node.create({ data: node });
       const round = {
@@ -254,6 +259,8 @@ describe('schema and migration agree', () => {
       };
       const forfeit = { sessionId, epoch: 2, nodeId, reason: 'AUDIT_FAILED: x', at };
       const epochAudit = { sessionId, epoch: 2, audits: 3, forfeited: 1, at };
+      // Amounts are decimal strings of base units: a uint256 does not fit SQLite's integers.
+      const settlement = { seq: 7, sessionId, epoch: 2, root: `0x${'12'.repeat(32)}`, total: (2n ** 200n).toString(), status: 'committed', txHash: `0x${'34'.repeat(32)}`, createdAt: at, committedAt: at };
       const rows = [
         [session, await prisma.trainingSession.findUniqueOrThrow({ where: { id: sessionId } })],
         [node, await prisma.node.findUniqueOrThrow({ where: { id: nodeId } })],
@@ -269,7 +276,12 @@ describe('schema and migration agree', () => {
         [joinToken, await prisma.joinToken.findUniqueOrThrow({ where: { id: (await prisma.joinToken.create({ data: joinToken })).id } })],
         [audit, await prisma.audit.findUniqueOrThrow({ where: { id: (await prisma.audit.create({ data: audit })).id } })],
         [forfeit, await prisma.epochForfeit.findUniqueOrThrow({ where: { id: (await prisma.epochForfeit.create({ data: forfeit })).id } })],
+        [settlement, await prisma.settlement.findUniqueOrThrow({ where: { id: (await prisma.settlement.create({ data: settlement })).id } })],
       ] as const;
+      const settlementId = (await prisma.settlement.findUniqueOrThrow({ where: { seq: 7 } })).id;
+      const entry = { settlementId, nodeId, address: `0x${'cd'.repeat(20)}`, samples: 64, amount: (2n ** 199n).toString(), cumulative: (2n ** 200n).toString(), reason: null };
+      const { id: entryId } = await prisma.settlementEntry.create({ data: entry });
+      expect(await prisma.settlementEntry.findUniqueOrThrow({ where: { id: entryId } })).toEqual({ id: entryId, ...entry });
       await prisma.epochAudit.create({ data: epochAudit });
       expect(await prisma.epochAudit.findUniqueOrThrow({ where: { sessionId_epoch: { sessionId, epoch: 2 } } })).toEqual(epochAudit);
       for (const [written, read] of rows) expect(read).toEqual({ id: expect.any(Number), ...written });

@@ -169,9 +169,17 @@ describe('hostile agents', () => {
     let closed = false;
     socket.once('close', () => (closed = true));
     const closeFrame = new Promise<number | null>((resolve) => {
+      // The server's frames (unmasked), read in order: a ping (the gateway pings every connection) may come first,
+      // in the same chunk as the close frame. Close: opcode 8, the status code in the first two payload bytes.
+      let pending = Buffer.alloc(0);
       socket.on('data', (chunk: Buffer) => {
-        // A server close frame: opcode 8, then the status code in the first two payload bytes.
-        if ((chunk[0] & 0x0f) === 8 && chunk.length >= 4) resolve(chunk.readUInt16BE(2));
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 2) {
+          const length = pending[1] & 0x7f; // control frames are short; data frames are not expected here
+          if (length > 125 || pending.length < 2 + length) break;
+          if ((pending[0] & 0x0f) === 8 && length >= 2) return resolve(pending.readUInt16BE(2));
+          pending = pending.subarray(2 + length);
+        }
       });
       socket.once('close', () => resolve(null));
     });

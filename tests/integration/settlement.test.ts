@@ -127,6 +127,12 @@ describe('settlement on a local chain', () => {
       const again = await get(`/api/blockchain/rewards?address=${account.address}`);
       expect(again.claimed).toBe(rewards.earned);
       expect(again.claimable).toBe('0');
+      // The node's "why did I earn this" timeline says the same per epoch: settled on chain, and claimed.
+      const timeline = await get(`/api/nodes/${name}/timeline`);
+      for (const e of rewards.epochs) {
+        const row = timeline.epochs.find((t: any) => t.sessionId === e.sessionId && t.epoch === e.epoch);
+        expect(row, `${name} epoch ${e.epoch} in its timeline`).toMatchObject({ settled: e.amount, claimed: e.amount, forfeited: false });
+      }
     }
     expect(claimedTotal).toBe(await read<bigint>('totalCommitted'));
     expect(await read<bigint>('totalClaimed')).toBe(claimedTotal);

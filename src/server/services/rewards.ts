@@ -95,6 +95,32 @@ export class RewardsService {
     return { address: lower, earned, committed, claimed, claimable, claim, epochs };
   }
 
+  /**
+   * One node's settled epochs, keyed "session/epoch": what the committed settlement paid it (base units), and how
+   * much of that its address has claimed (all of it once the contract's claimed total reaches the entry's
+   * cumulative leaf; null when the chain cannot be asked). For the node's "why did I earn this" timeline.
+   */
+  async nodeSettlements(nodeId: number): Promise<Map<string, { settled: string; claimed: string | null }>> {
+    const entries = (await this.repo.allEntries()).filter((e) => e.nodeId === nodeId);
+    const settlements = new Map((await this.repo.settlements()).map((s) => [s.seq, s]));
+    const claimedBy = new Map<string, bigint | null>();
+    const out = new Map<string, { settled: string; claimed: string | null }>();
+    for (const e of entries) {
+      const settlement = settlements.get(e.seq);
+      if (!settlement || settlement.status !== 'committed') continue;
+      let claimed: bigint | null = null;
+      if (e.address && this.chain) {
+        if (!claimedBy.has(e.address)) claimedBy.set(e.address, await this.chain.claimed(e.address).catch(() => null));
+        claimed = claimedBy.get(e.address) ?? null;
+      }
+      out.set(`${settlement.sessionId}/${settlement.epoch}`, {
+        settled: e.amount.toString(),
+        claimed: claimed === null ? null : claimed >= e.cumulative ? e.amount.toString() : '0',
+      });
+    }
+    return out;
+  }
+
   /** The proof of `address`'s leaf in settlement `seq`. */
   async proof(address: string, seq: number): Promise<{ seq: number; root: string; cumulativeAmount: bigint; proof: string[] }> {
     const settlement = (await this.repo.settlements()).find((s) => s.seq === seq);

@@ -5,6 +5,7 @@ import Link from 'next/link';
 import { useQuery } from '@tanstack/react-query';
 import { useTRPC } from '../../../_trpc/client';
 import styles from './earnings.module.css';
+import { formatTokens } from '../../../rewards/units';
 
 type Outcome = 'pending' | 'pass' | 'fail' | 'error';
 
@@ -79,8 +80,8 @@ export function EarningsView({ id }: { id: string }) {
                 <td className={styles.num}>
                   {e.forfeited ? <span className={styles.bad} title={e.forfeitReason ?? ''} data-testid="epoch-forfeited">forfeited: {e.forfeitReason}</span> : e.creditedSamples}
                 </td>
-                <td>{e.settled ?? '—'}</td>
-                <td>{e.claimed ?? '—'}</td>
+                <td data-testid="epoch-settled">{formatTokens(e.settled)}</td>
+                <td data-testid="epoch-claimed">{formatTokens(e.claimed)}</td>
               </tr>
             ))}
           </tbody>
