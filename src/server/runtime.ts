@@ -215,10 +215,18 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const rewards = new RewardsService(repo, chain, () => coordinator.status().sessionId);
 
   const timelines = new NodeTimelines(repo, rewards);
-  const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats() });
+  const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats(), settlement: () => settlement.state() });
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
   const health = coordinatorHealth({ repo, aggregator, coordinator, gateway });
+  // The chain is not needed to train (settlement retries), so it is reported but never makes /health a 503.
+  health.register('chain', {
+    required: false,
+    check: async () => {
+      const state = await settlement.state();
+      return { status: state.chain === 'none' ? 'idle' : state.chain, detail: state.detail };
+    },
+  });
   // Extras every API call may use: component health, operator actions at the gateway, the version for /health.
   const extra = { health, version: VERSION, timelines, rewards, operations: { banAddress: (address: string, until: number, reason: string) => gateway.banAddress(address, until, reason) } };
 

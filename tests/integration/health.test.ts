@@ -34,15 +34,18 @@ describe('GET /health', () => {
     const { status, body } = await health();
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'ok', version: expect.stringMatching(/^\d+\.\d+\.\d+/), state: 'idle' });
-    expect(body.components.map((c: any) => c.name)).toEqual(['database', 'aggregator', 'evaluator', 'agent-channel']);
+    expect(body.components.map((c: any) => c.name)).toEqual(['database', 'aggregator', 'evaluator', 'agent-channel', 'chain']);
     expect(component(body, 'database')).toMatchObject({ status: 'up', required: true });
     expect(component(body, 'aggregator')).toMatchObject({ status: 'up', required: true, detail: expect.stringMatching(/1 .* worker/) });
     expect(component(body, 'evaluator')).toMatchObject({ status: 'idle', required: false });
     expect(component(body, 'agent-channel')).toMatchObject({ status: 'up', required: true });
+    // This runtime was built without a chain: settlement is planned in the ledger only, and says so.
+    expect(component(body, 'chain')).toMatchObject({ status: 'idle', required: false, detail: expect.stringMatching(/no chain configured/) });
   });
 
   it('degrades when an optional component is down, and answers 503 when a needed one is', async () => {
-    // A component other work registers (the chain) that is not needed to train: degraded, still 200.
+    // The chain is not needed to train: when it does not answer, degraded, still 200 (its probe replaced by one
+    // that reports what the real probe reports for an unreachable RPC).
     runtime.health.register('chain', { required: false, check: () => ({ status: 'down', detail: 'RPC unreachable' }) });
     const degraded = await health();
     expect(degraded).toMatchObject({ status: 200, body: { status: 'degraded' } });

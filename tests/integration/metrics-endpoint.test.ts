@@ -57,6 +57,8 @@ describe('GET /metrics', () => {
       ['hypergpu_session_updates_rejected', 'gauge'],
       ['hypergpu_aggregation_seconds_total', 'counter'],
       ['hypergpu_aggregations_total', 'counter'],
+      ['hypergpu_settlements', 'gauge'],
+      ['hypergpu_chain_up', 'gauge'],
       ['hypergpu_process_resident_memory_bytes', 'gauge'],
       ['hypergpu_process_cpu_seconds_total', 'counter'],
     ]) {
@@ -76,6 +78,9 @@ describe('GET /metrics', () => {
     expect(sampleValue(second, 'hypergpu_session_updates', { result: 'accepted' })).toBeGreaterThan(0);
     expect(sampleValue(second, 'hypergpu_session_updates', { result: 'rejected' })).toBeGreaterThanOrEqual(0);
     expect(sampleValue(second, 'hypergpu_checkpoints')).toBeGreaterThanOrEqual(1);
+    // The server started its local chain (anvil): it answers; settlements are counted by status.
+    expect(sampleValue(second, 'hypergpu_chain_up')).toBe(1);
+    expect(sampleValue(second, 'hypergpu_settlements', { status: 'pending' })).toBeGreaterThanOrEqual(0);
     // Every committed round was aggregated in the workers (health probes aggregate a little too, hence >=).
     expect(sampleValue(second, 'hypergpu_aggregations_total')).toBeGreaterThanOrEqual(rounds);
     expect(sampleValue(second, 'hypergpu_aggregation_seconds_total')).toBeGreaterThan(0);

@@ -43,7 +43,12 @@ const NODE_STATUSES = Object.keys({ connecting: true, idle: true, training: true
 
 export function createMetricsExporter(
   source: MetricsSource,
-  options: { processMetrics?: boolean; aggregation?: () => { calls: number; wallMs: number } } = {},
+  options: {
+    processMetrics?: boolean;
+    aggregation?: () => { calls: number; wallMs: number };
+    /** Settlement on chain: epochs settled and pending in the ledger, and whether the chain answers. */
+    settlement?: () => Promise<{ chain: 'none' | 'up' | 'down'; committed: number; pending: number; lastEpochOnChain: number | null }>;
+  } = {},
 ): MetricsExporter {
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hypergpu_' });
@@ -137,6 +142,30 @@ export function createMetricsExporter(
       for (const [reason, n] of byReason) this.set({ reason }, n);
     },
   });
+  const settlementState = options.settlement;
+  if (settlementState) {
+    new Gauge({
+      name: 'hypergpu_settlements',
+      help: 'Epochs planned for settlement in the ledger, by status (committed on chain, or pending).',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        const state = await settlementState();
+        this.set({ status: 'committed' }, state.committed);
+        this.set({ status: 'pending' }, state.pending);
+      },
+    });
+    new Gauge({
+      name: 'hypergpu_chain_up',
+      help: '1 when the settlement chain answers, 0 when it does not (absent without a chain).',
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const state = await settlementState();
+        if (state.chain !== 'none') this.set(state.chain === 'up' ? 1 : 0);
+      },
+    });
+  }
   if (options.aggregation) {
     const read = options.aggregation;
     // A summary's _sum and _count pair: rate(_sum)/rate(_count) is the mean aggregation time over any window.

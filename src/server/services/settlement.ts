@@ -40,6 +40,8 @@ export class Settlement implements OutboxConsumer {
   private closed = false;
   /** Serializes planning: seqs are allocated one at a time. */
   private planning: Promise<unknown> = Promise.resolve();
+  /** Why the last commit attempt failed (null after a pass that committed everything pending), for /health. */
+  private lastError: string | null = null;
 
   constructor(private readonly deps: SettlementDeps) {
     this.retryMs = deps.minRetryMs ?? 1000;
@@ -146,13 +148,35 @@ export class Settlement implements OutboxConsumer {
         this.deps.log('info', `settlement #${s.seq} (session ${s.sessionId} epoch ${s.epoch}) committed on chain ${chain.info.chainId}: ${s.total} base units, tx ${txHash}`);
       }
       this.retryMs = this.deps.minRetryMs ?? 1000;
+      this.lastError = null;
     } catch (error) {
       const message = error instanceof Error ? (error as { shortMessage?: string }).shortMessage ?? error.message : String(error);
+      this.lastError = message.slice(0, 300);
       this.deps.log('warn', `settlement: chain not ready (${message.slice(0, 300)}); retrying in ${Math.round(this.retryMs / 1000)} s (training goes on)`);
       const delay = this.retryMs;
       this.retryMs = Math.min(this.deps.maxRetryMs ?? 30_000, this.retryMs * 2);
       this.cancelRetry?.();
       this.cancelRetry = this.deps.clock.setTimeout(() => this.kick(), delay);
+    }
+  }
+
+  /**
+   * For /health and /metrics: settlements by status in the ledger and the chain's answer. The chain is not needed
+   * to train (settlement retries), so a chain that does not answer is reported, never fatal.
+   */
+  async state(): Promise<{ chain: 'none' | 'up' | 'down'; detail: string; committed: number; pending: number; lastEpochOnChain: number | null }> {
+    const all = await this.deps.repo.settlements();
+    const committed = all.filter((s) => s.status === 'committed').length;
+    const pending = all.length - committed;
+    const chain = this.deps.chain;
+    if (!chain) return { chain: 'none', detail: `no chain configured; ${pending} epoch(s) planned and unsettled`, committed, pending, lastEpochOnChain: null };
+    try {
+      const totals = await chain.totals();
+      const retrying = this.lastError ? `; last commit failed (${this.lastError}), retrying` : '';
+      return { chain: 'up', detail: `chain ${chain.info.chainId} at ${chain.info.contractAddress}: ${committed} settled, ${pending} pending${retrying}`, committed, pending, lastEpochOnChain: totals.lastEpoch };
+    } catch (error) {
+      const message = error instanceof Error ? ((error as { shortMessage?: string }).shortMessage ?? error.message) : String(error);
+      return { chain: 'down', detail: `chain ${chain.info.chainId} does not answer (${message.slice(0, 200)}); ${pending} pending, training goes on`, committed, pending, lastEpochOnChain: null };
     }
   }
 
