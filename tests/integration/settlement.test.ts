@@ -57,12 +57,30 @@ describe('settlement on a local chain', () => {
     // Same port: the agents keep their node secrets per coordinator address.
     server = await startServer(args, { dataDir, port: server.port, env: env() });
     await waitForHttp(`${server.baseUrl}/health`);
-    // Until training ends and every planned epoch is on chain.
+    // Until training ends and every closed epoch is audited and on chain. An epoch settles only after its audits
+    // (epoch-audited), which can trail the training's end: wait until every outbox consumer (audits, then
+    // settlement) is past the newest committed event and nothing is pending.
+    const consumersCaughtUp = () => {
+      const db = new Database(path.join(dataDir, 'hypergpu.db'), { readonly: true });
+      try {
+        const newest = (db.prepare('SELECT MAX(id) AS id FROM OutboxEvent').get() as { id: number | null }).id ?? 0;
+        const behind = db.prepare('SELECT COUNT(*) AS n FROM OutboxCursor WHERE consumer IN (?, ?) AND position < ?').get('audits', 'settlement', newest) as { n: number };
+        const cursors = db.prepare('SELECT COUNT(*) AS n FROM OutboxCursor WHERE consumer IN (?, ?)').get('audits', 'settlement') as { n: number };
+        const pendingAudits = db.prepare("SELECT COUNT(*) AS n FROM Audit WHERE outcome = 'pending'").get() as { n: number };
+        return cursors.n === 2 && behind.n === 0 && pendingAudits.n === 0;
+      } finally {
+        db.close();
+      }
+    };
     await eventually(
-      async () => ({ status: await get('/api/status'), chain: await get('/api/blockchain/session') }),
-      (s) => ['completed', 'stopped'].includes(s.status.state) && s.chain.pendingSettlements === 0 && s.chain.lastSettledSeq !== null,
+      // Cursors first: once they are past everything, a pending count of 0 read after them means all is on chain.
+      async () => {
+        const caughtUp = consumersCaughtUp();
+        return { caughtUp, status: await get('/api/status'), chain: await get('/api/blockchain/session') };
+      },
+      (s) => ['completed', 'stopped'].includes(s.status.state) && s.caughtUp && s.chain.pendingSettlements === 0 && s.chain.lastSettledSeq !== null,
       240_000,
-      'training completed and every epoch settled',
+      'training completed, every epoch audited and settled',
     );
   }, 420_000);
 
