@@ -169,16 +169,20 @@ describe('hostile agents', () => {
     let closed = false;
     socket.once('close', () => (closed = true));
     const closeFrame = new Promise<number | null>((resolve) => {
-      // The server's frames (unmasked), read in order: a ping (the gateway pings every connection) may come first,
-      // in the same chunk as the close frame. Close: opcode 8, the status code in the first two payload bytes.
+      // The server's frames (unmasked), read in order: the wallet challenge (a text frame sent at connect) and
+      // pings come before the close frame, possibly in the same chunk. Close: opcode 8, the status code in the
+      // first two payload bytes.
       let pending = Buffer.alloc(0);
       socket.on('data', (chunk: Buffer) => {
         pending = Buffer.concat([pending, chunk]);
         while (pending.length >= 2) {
-          const length = pending[1] & 0x7f; // control frames are short; data frames are not expected here
-          if (length > 125 || pending.length < 2 + length) break;
-          if ((pending[0] & 0x0f) === 8 && length >= 2) return resolve(pending.readUInt16BE(2));
-          pending = pending.subarray(2 + length);
+          const short = pending[1] & 0x7f;
+          const headerBytes = short === 126 ? 4 : short === 127 ? 10 : 2;
+          if (pending.length < headerBytes) break;
+          const length = short === 126 ? pending.readUInt16BE(2) : short === 127 ? Number(pending.readBigUInt64BE(2)) : short;
+          if (pending.length < headerBytes + length) break;
+          if ((pending[0] & 0x0f) === 8 && length >= 2) return resolve(pending.readUInt16BE(headerBytes));
+          pending = pending.subarray(headerBytes + length);
         }
       });
       socket.once('close', () => resolve(null));
@@ -192,8 +196,13 @@ describe('hostile agents', () => {
     }
     const code = await Promise.race([closeFrame, new Promise<number | null>((resolve) => setTimeout(() => resolve(-1), 5000))]);
     socket.destroy();
-    // 1009: message too big. Refused at the 64 KiB pre-hello cap, not at the model-sized one.
-    expect(code).toBe(1009);
+    // Refused at the 64 KiB pre-hello cap, not at the model-sized one: the connection ends after a few MiB (what
+    // was in flight), not 200 MB. The close frame says 1009 (message too big) when it arrives; a client that keeps
+    // writing after the server's close can have it discarded by the TCP reset that follows, so its absence is not
+    // a failure, but a timeout (-1: the server never cut the transfer) or another code is.
+    expect(code).not.toBe(-1);
+    if (code !== null) expect(code).toBe(1009);
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
     const after = rssKiB(pid);
     console.log(`200 MB pre-hello frame: sent ${Math.round(sent / 1024 / 1024)} MiB; server RSS ${before} -> ${after} KiB`);
     expect(after - before).toBeLessThan(32 * 1024);
