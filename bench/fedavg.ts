@@ -1,7 +1,7 @@
 // FedAvg paper comparison: rounds to 97% test accuracy with the paper's MNIST 2NN (784-200-200-10, ReLU; model
 // `mlp2nn`), IID, for FedSGD-like synchronous rounds and for FedAvg with E=1, B=10, beside the paper's Table 1
 // (McMahan et al. 2017, C=0.1: FedSGD 1,474 rounds, FedAvg 87). Real agent processes on one real server.
-//   npm run bench -- fedavg          (2 agents; each mode capped by rounds and by wall time, about 10 minutes at most)
+//   npm run bench -- fedavg          (2 agents; each mode capped by rounds and by wall time; about 13 minutes on 2 cores)
 // Settings (environment): HYPERGPU_BENCH_FEDAVG_MINUTES (wall cap per mode, default 6), HYPERGPU_BENCH_FEDAVG_SHARE
 // (n_k, default 600), HYPERGPU_BENCH_FEDAVG_SGD_LR (FedSGD, default 0.5), HYPERGPU_BENCH_FEDAVG_LR (FedAvg inner,
 // default 0.1), HYPERGPU_BENCH_FEDAVG_MODES (comma list of mode keys, default all).

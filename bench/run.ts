@@ -5,7 +5,7 @@
 //   npm run bench -- transport api         some of them
 //   npm run bench -- soak [--minutes N]    the soak (30 minutes; not in the default set)
 //   npm run bench -- robust                robust rules' cost and 1 Byzantine agent of 5 (minutes; not in the default set)
-//   npm run bench -- fedavg                rounds to 97% with the FedAvg paper's 2NN, FedSGD vs FedAvg (up to ~20 minutes; not in the default set)
+//   npm run bench -- fedavg                rounds to 97% with the FedAvg paper's 2NN, FedSGD vs FedAvg (about 13 minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.
