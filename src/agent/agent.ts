@@ -116,7 +116,7 @@ export class NodeAgent {
   }
 
   /** Measures this machine's speed on the default model, so the first registration reports something real. */
-  async calibrate(datasetId = 'mnist', model: 'mlp' | 'cnn' = 'mlp'): Promise<number> {
+  async calibrate(datasetId = 'mnist', model: 'mlp' | 'cnn' | 'mlp2nn' = 'mlp'): Promise<number> {
     await this.init();
     return this.training.calibrate(datasetId, model);
   }

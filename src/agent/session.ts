@@ -34,7 +34,7 @@ export class SessionSetup {
   }
 
   /** Measures this machine's speed (samples/s) on a model, so the first registration reports something real. */
-  async calibrate(datasetId = 'mnist', model: 'mlp' | 'cnn' = 'mlp'): Promise<number> {
+  async calibrate(datasetId = 'mnist', model: 'mlp' | 'cnn' | 'mlp2nn' = 'mlp'): Promise<number> {
     const dataset = await this.dataset(datasetId);
     const trainer = new Trainer(this.tf, modelSpec(model));
     try {

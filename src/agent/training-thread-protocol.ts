@@ -21,7 +21,7 @@ export interface TrainingThreadData {
 }
 
 export type ToTrainingThread =
-  | { v: 1; type: 'calibrate'; dataset: string; model: 'mlp' | 'cnn' }
+  | { v: 1; type: 'calibrate'; dataset: string; model: 'mlp' | 'cnn' | 'mlp2nn' }
   | { v: 1; type: 'join'; session: SessionDescriptor | null }
   | { v: 1; type: 'model'; header: FrameHeader; values: Float32Array }
   | { v: 1; type: 'assign'; assignment: Assignment }

@@ -89,7 +89,7 @@ export class TrainingThread {
   }
 
   /** Measures this machine's speed (samples/s) on a model, in the training thread. */
-  calibrate(dataset = 'mnist', model: 'mlp' | 'cnn' = 'mlp'): Promise<number> {
+  calibrate(dataset = 'mnist', model: 'mlp' | 'cnn' | 'mlp2nn' = 'mlp'): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.calibrating = { resolve, reject };
       this.post({ v: 1, type: 'calibrate', dataset, model });

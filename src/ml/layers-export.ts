@@ -59,6 +59,7 @@ function layersOf(spec: ModelSpec): Json[] {
   const units = (name: string) => spec.params.find((p) => p.name === name)!.shape.at(-1)!;
   switch (spec.name) {
     case 'mlp':
+    case 'mlp2nn':
       return [
         flatten('flatten', spec.inputShape),
         dense('dense1', units('dense1/kernel'), 'relu'),

@@ -71,7 +71,7 @@ export type Assignment = z.infer<typeof assignmentSchema>;
 
 export const sessionDescriptorSchema = z.object({
   sessionId: u32,
-  model: z.enum(['mlp', 'cnn']),
+  model: z.enum(['mlp', 'cnn', 'mlp2nn']),
   /** A dataset id (never a path): each side maps it to a folder of its own. */
   dataset: z.string().regex(DATASET_ID_PATTERN, 'dataset must be a dataset id, not a path'),
   seed: z.number().int(),

@@ -22,7 +22,7 @@ export const USAGE = `Usage: npm start -- [options]
   --no-dashboard         serve the API and agents only (a coordinator for scripts); keeps running
   --target-accuracy X    end the session once test accuracy reaches X (0-1)
   --max-rounds N         end the session after N rounds
-  --model mlp|cnn        model to train (default mlp)
+  --model mlp|cnn|mlp2nn model to train (default mlp; mlp2nn: the FedAvg paper's 784-200-200-10)
   --dataset NAME=DIR     serve the folder DIR (IDX or CSV files) as dataset NAME (repeatable; also
                          HYPERGPU_DATASETS=name=dir,name2=dir2); mnist is built in. Local agents get the same
   --dataset NAME         the default session's dataset (default mnist); the API names datasets by id too
@@ -150,7 +150,7 @@ export function parseCli(argv: string[]): Cli {
   const rounds = num('max-rounds', values['max-rounds'] ?? values.rounds, (n) => Number.isInteger(n) && n > 0);
   if (rounds !== undefined) config.maxRounds = rounds;
   if (values.model) {
-    if (values.model !== 'mlp' && values.model !== 'cnn') throw new Error(`--model must be mlp or cnn (got ${values.model})`);
+    if (values.model !== 'mlp' && values.model !== 'cnn' && values.model !== 'mlp2nn') throw new Error(`--model must be mlp, cnn or mlp2nn (got ${values.model})`);
     config.model = values.model;
   }
   const datasetFlags = values.dataset ?? [];

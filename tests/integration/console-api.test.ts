@@ -26,7 +26,7 @@ describe('console API', () => {
 
   it('describes what a session may be, and lists sessions with their best accuracy', async () => {
     const config = (await get('/api/config')).body;
-    expect(config).toMatchObject({ models: ['mlp', 'cnn'], datasets: ['mnist'], defaults: { model: 'mlp', dataset: 'mnist' }, bounds: { maxUpdateNorm: 10_000 } });
+    expect(config).toMatchObject({ models: ['mlp', 'cnn', 'mlp2nn'], datasets: ['mnist'], defaults: { model: 'mlp', dataset: 'mnist' }, bounds: { maxUpdateNorm: 10_000 } });
     const started = await post('/api/training/start', { model: 'mlp', optimizer: 'sgd', learningRate: 0.05, batchSize: 64, evalEvery: 5 });
     expect(started.status).toBe(201);
     await eventually(() => get('/api/status'), (s) => s.body.round >= 12, 120_000, '12 rounds');

@@ -105,7 +105,7 @@ describe('OpenAPI document at /api/openapi.json', () => {
     const start = doc.paths['/api/training/start'].post;
     expect(Object.keys(start.responses).sort()).toEqual(['201', '400', '401', '403', '409']);
     expect(start.security).toEqual([{ bearer: [] }]);
-    expect(start.requestBody.content['application/json'].schema.properties.model).toEqual({ type: 'string', enum: ['mlp', 'cnn'] });
+    expect(start.requestBody.content['application/json'].schema.properties.model).toEqual({ type: 'string', enum: ['mlp', 'cnn', 'mlp2nn'] });
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     // Measurements accept NaN; JSON writes it as null, and the document says number | null.
     const loss = rounds.responses['200'].content['application/json'].schema.properties.rounds.items.properties.trainLoss;

@@ -34,6 +34,9 @@ describe('modelSpec', () => {
     // 3*3*1*8+8 + 3*3*8*16+16 + 784*10+10
     expect(modelSpec('cnn').paramCount).toBe(9_098);
     expect(modelSpec('cnn').params.map((p) => p.shape)).toEqual([[3, 3, 1, 8], [8], [3, 3, 8, 16], [16], [784, 10], [10]]);
+    // The FedAvg paper's 2NN: 784*200+200 + 200*200+200 + 200*10+10
+    expect(modelSpec('mlp2nn').paramCount).toBe(199_210);
+    expect(modelSpec('mlp2nn').params.map((p) => p.shape)).toEqual([[784, 200], [200], [200, 200], [200], [200, 10], [10]]);
   });
 
   it('validates model names', () => {

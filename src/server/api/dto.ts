@@ -47,7 +47,7 @@ export const optimizerConfig = z.object({
 });
 
 export const sessionConfig = z.object({
-  model: z.enum(['mlp', 'cnn']),
+  model: z.enum(['mlp', 'cnn', 'mlp2nn']),
   dataset: z.string(),
   optimizer: optimizerConfig,
   batchSize: int,

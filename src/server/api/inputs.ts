@@ -36,7 +36,7 @@ export const SETTING_BOUNDS = {
 
 export const startTrainingInput = z
   .object({
-    model: z.enum(['mlp', 'cnn']).optional(),
+    model: z.enum(['mlp', 'cnn', 'mlp2nn']).optional(),
     /** A registered dataset's id (GET /api/datasets lists them); never a path. */
     dataset: z
       .string()

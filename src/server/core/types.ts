@@ -6,7 +6,7 @@ import type { OuterOptimizerConfig } from './optimizer';
 
 export type { Assignment, NodeCapabilities };
 
-export type ModelName = 'mlp' | 'cnn';
+export type ModelName = 'mlp' | 'cnn' | 'mlp2nn';
 export type OptimizerName = 'sgd' | 'adam';
 export type SessionState = 'idle' | 'running' | 'paused' | 'stopped' | 'completed' | 'failed';
 

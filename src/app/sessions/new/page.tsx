@@ -13,7 +13,7 @@ type Stop = 'rounds' | 'targetAccuracy' | 'maxSamples';
 type Rule = 'mean' | 'median' | 'trimmed-mean' | 'multi-krum';
 
 interface FormState {
-  model: 'mlp' | 'cnn';
+  model: 'mlp' | 'cnn' | 'mlp2nn';
   dataset: string;
   optimizer: 'sgd' | 'adam';
   learningRate: string;
@@ -103,7 +103,7 @@ function NewSessionForm() {
       />
       <form className="panel console-section" onSubmit={submit} noValidate>
         <div className="console-form">
-          {field('model', 'Model', <select value={form.model} onChange={set('model')} aria-invalid={invalid('model')} disabled={fromSession !== null}><option value="mlp">MLP (784-128-64-10)</option><option value="cnn">CNN (2 conv layers)</option></select>)}
+          {field('model', 'Model', <select value={form.model} onChange={set('model')} aria-invalid={invalid('model')} disabled={fromSession !== null}><option value="mlp">MLP (784-128-64-10)</option><option value="cnn">CNN (2 conv layers)</option><option value="mlp2nn">FedAvg 2NN (784-200-200-10)</option></select>)}
           {field('dataset', 'Dataset', <select value={form.dataset} onChange={set('dataset')} aria-invalid={invalid('dataset')}>{(config.data?.datasets ?? ['mnist']).map((d) => <option key={d} value={d}>{d}</option>)}</select>)}
           {field('optimizer', 'Optimizer', <select value={form.optimizer} onChange={set('optimizer')}><option value="adam">Adam</option><option value="sgd">SGD with momentum</option></select>)}
           {field('learningRate', 'Learning rate', <input inputMode="decimal" value={form.learningRate} onChange={set('learningRate')} aria-invalid={invalid('learningRate')} data-testid="input-learningRate" />)}

@@ -17,7 +17,7 @@ type Fail = (message: string) => never;
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
-const MODELS: readonly ModelName[] = ['mlp', 'cnn'];
+const MODELS: readonly ModelName[] = ['mlp', 'cnn', 'mlp2nn'];
 const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam'];
 const CREDIT_STATUSES = ['applied', 'rejected'] as const;
 

@@ -21,7 +21,7 @@ export const config = defineQuery({
   resolve: async ({ ctx }) => ({
     defaults: DEFAULT_SESSION_CONFIG,
     bounds: { ...SETTING_BOUNDS },
-    models: ['mlp', 'cnn'],
+    models: ['mlp', 'cnn', 'mlp2nn'],
     optimizers: ['sgd', 'adam'],
     aggregationRules: ['mean', 'median', 'trimmed-mean', 'multi-krum'],
     datasets: (await ctx.control.datasets()).filter((d) => !('error' in d)).map((d) => d.id),
