@@ -2,36 +2,15 @@
 // gets the same flag), an API that takes ids only and never shows a folder, a registered dataset trained end to
 // end, and an agent without that dataset configured that stays out of the session and says how to fix it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { encodeIdx } from '../../src/ml/datasets/idx';
+import { writeDigits as writeGzippedDigits } from '../support/digits';
 import { eventually, OPERATOR_HEADERS, ROOT, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
 
-/** Ten classes a small MLP separates easily: class c lights rows 2c+4 and 2c+5 of a 28x28 image, over noise. */
-function writeDigits(dir: string, train: number, test: number): void {
-  mkdirSync(dir, { recursive: true });
-  let seed = 12345;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const split = (name: string, n: number) => {
-    const images = new Uint8Array(n * 784);
-    const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const c = i % 10;
-      labels[i] = c;
-      for (let p = 0; p < 784; p++) images[i * 784 + p] = Math.floor(rand() * 60);
-      for (let row = 2 * c + 4; row < 2 * c + 6; row++) for (let col = 2; col < 26; col++) images[i * 784 + row * 28 + col] = 200 + Math.floor(rand() * 55);
-    }
-    // Gzipped, as MNIST is usually downloaded: the bounded gunzip is on the path.
-    writeFileSync(path.join(dir, `${name}-images-idx3-ubyte.gz`), gzipSync(encodeIdx([n, 28, 28], images)));
-    writeFileSync(path.join(dir, `${name}-labels-idx1-ubyte.gz`), gzipSync(encodeIdx([n], labels)));
-  };
-  split('train', train);
-  split('t10k', test);
-}
+const writeDigits = (dir: string, train: number, test: number) => writeGzippedDigits(dir, train, test, { gzip: true });
 
 describe('datasets by name', () => {
   const work = tempDataDir('hypergpu-datasets-it-');

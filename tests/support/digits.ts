@@ -2,9 +2,11 @@
 // over noise. Small epochs make epoch-level behaviour (settlement) testable in seconds.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/ml/datasets/idx';
 
-export function writeDigits(dir: string, train: number, test: number): void {
+/** Writes train and t10k IDX files into `dir`; `gzip` writes them as `.gz`, as MNIST is usually downloaded. */
+export function writeDigits(dir: string, train: number, test: number, options: { gzip?: boolean } = {}): void {
   mkdirSync(dir, { recursive: true });
   let seed = 12345;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
@@ -17,8 +19,10 @@ export function writeDigits(dir: string, train: number, test: number): void {
       for (let p = 0; p < 784; p++) images[i * 784 + p] = Math.floor(rand() * 60);
       for (let row = 2 * c + 4; row < 2 * c + 6; row++) for (let col = 2; col < 26; col++) images[i * 784 + row * 28 + col] = 200 + Math.floor(rand() * 55);
     }
-    writeFileSync(path.join(dir, `${name}-images-idx3-ubyte`), encodeIdx([n, 28, 28], images));
-    writeFileSync(path.join(dir, `${name}-labels-idx1-ubyte`), encodeIdx([n], labels));
+    const write = (file: string, bytes: Uint8Array) =>
+      options.gzip ? writeFileSync(path.join(dir, `${file}.gz`), gzipSync(bytes)) : writeFileSync(path.join(dir, file), bytes);
+    write(`${name}-images-idx3-ubyte`, encodeIdx([n, 28, 28], images));
+    write(`${name}-labels-idx1-ubyte`, encodeIdx([n], labels));
   };
   split('train', train);
   split('t10k', test);
