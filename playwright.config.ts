@@ -13,7 +13,8 @@ export default defineConfig({
   testDir: 'tests/e2e',
   outputDir: 'test-results/e2e',
   workers: 1,
-  retries: 0,
+  // One retry, as for the integration tests: a real browser against a real server on two shared cores.
+  retries: 1,
   fullyParallel: false,
   reporter: 'list',
   // Reaching 50% test accuracy takes up to about a minute on two CPU agents; pause/resume adds some more.

@@ -2,10 +2,12 @@
 // Operator sign-in: the admin token (printed by the server the first time it started) is posted as JSON to
 // /api/auth/sign-in, which answers with an HttpOnly, SameSite=Strict session cookie. The token never stays in
 // the page: the field is cleared, and nothing is stored in localStorage.
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 
 export default function SignInPage() {
-  const [token, setToken] = useState('');
+  // Uncontrolled: what was typed before React hydrated stays in the field and is what gets sent (a controlled
+  // field's state would still be '' then, and the first submit would say the field is empty).
+  const tokenField = useRef<HTMLInputElement>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   // Until React runs, a submit would be the browser's own: a GET of this page with the token in the URL (and in
@@ -16,6 +18,7 @@ export default function SignInPage() {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
+    const token = tokenField.current?.value ?? '';
     if (token.trim() === '') {
       setError('Paste the admin token first.');
       return;
@@ -41,7 +44,7 @@ export default function SignInPage() {
     } catch (err) {
       setError(`Could not reach the coordinator: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      setToken('');
+      if (tokenField.current) tokenField.current.value = '';
       setBusy(false);
     }
   };
@@ -61,8 +64,8 @@ export default function SignInPage() {
             type="password"
             autoComplete="current-password"
             autoFocus
-            value={token}
-            onChange={(e) => setToken(e.target.value)}
+            ref={tokenField}
+            defaultValue=""
             disabled={busy}
             data-testid="sign-in-token"
           />
