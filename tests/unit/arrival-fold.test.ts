@@ -41,9 +41,20 @@ describe('ArrivalFolds', () => {
     folds.settle(tc);
     // d closes the round in the step that accepts it: the aggregate effect runs before settle.
     const td = ingest(folds, frame(d, 4, 128));
-    const mean = await folds.aggregate(1, [ta, tc, td], { rule: 'weighted-mean', weights: [64, 32, 128] });
-    folds.settle(td);
     const expected = referenceMean([a, c, d], [64, 32, 128]);
+    // Audits read the round's accepted updates (the closing one still pending) from the received payloads.
+    expect(Array.from(folds.slotOf(td)!.view)).toEqual(Array.from(d));
+    expect(Array.from(folds.slotOf(ta)!.view)).toEqual(Array.from(a));
+    expect(folds.slotOf(tb)).toBeUndefined();
+    const { aggregate: mean, distances } = await folds.aggregate(1, [ta, tc, td], { rule: 'weighted-mean', weights: [64, 32, 128] });
+    folds.settle(td);
+    // Distances from the aggregate, estimated from the sketches, in the order asked.
+    expect(distances).toHaveLength(3);
+    [a, c, d].forEach((x, j) => {
+      let exact = 0;
+      for (let i = 0; i < P; i++) exact += (x[i] - expected[i]) ** 2;
+      expect(Math.abs(distances[j] - Math.sqrt(exact)) / Math.sqrt(exact)).toBeLessThan(0.25);
+    });
     let worst = 0;
     for (let i = 0; i < P; i++) worst = Math.max(worst, Math.abs(mean[i] - expected[i]));
     expect(worst).toBeLessThan(1e-5);
@@ -61,8 +72,23 @@ describe('ArrivalFolds', () => {
     expect(folds.ingest(2, bad.header, bad.bytes, 0)).toMatchObject({ type: 'update-ingest-failed', code: 'NON_FINITE' });
     const ta = ingest(folds, frame(a, 1, 64));
     folds.settle(ta);
-    const mean = await folds.aggregate(1, [ta], { rule: 'weighted-mean', weights: [64] });
+    const { aggregate: mean } = await folds.aggregate(1, [ta], { rule: 'weighted-mean', weights: [64] });
     expect(Array.from(mean)).toEqual(Array.from(a));
+  });
+
+  it('clips at the close: an update over the limit is scaled down in the sum from its received bytes', async () => {
+    const [a, b, c] = randomInputs(3, P, 10);
+    const folds = new ArrivalFolds(new JsAggregator(1 << 30));
+    const tokens = [a, b, c].map((x, j) => {
+      const t = ingest(folds, frame(x, j + 1, 64));
+      if (j < 2) folds.settle(t);
+      return t;
+    });
+    const { aggregate } = await folds.aggregate(1, tokens, { rule: 'weighted-mean', weights: [64, 64, 64] }, [1, 0.5, 1]);
+    const expected = referenceMean([a, b.map((v) => v * 0.5), c], [64, 64, 64]);
+    let worst = 0;
+    for (let i = 0; i < P; i++) worst = Math.max(worst, Math.abs(aggregate[i] - expected[i]));
+    expect(worst).toBeLessThan(1e-5);
   });
 
   it('refuses a mean over another set of updates than the sum holds, and a robust plan over folded updates', async () => {
@@ -82,7 +108,7 @@ describe('ArrivalFolds', () => {
     ingest(folds, frame(a, 1, 64));
     const tb = ingest(folds, frame(b, 2, 64));
     folds.settle(tb);
-    const mean = await folds.aggregate(1, [tb], { rule: 'weighted-mean', weights: [64] });
+    const { aggregate: mean } = await folds.aggregate(1, [tb], { rule: 'weighted-mean', weights: [64] });
     expect(Array.from(mean)).toEqual(Array.from(b));
   });
 
@@ -92,7 +118,7 @@ describe('ArrivalFolds', () => {
     folds.settle(ingest(folds, frame(a, 1, 64, 1)));
     const tb = ingest(folds, frame(b, 1, 64, 2));
     folds.settle(tb);
-    const mean = await folds.aggregate(2, [tb], { rule: 'weighted-mean', weights: [64] });
+    const { aggregate: mean } = await folds.aggregate(2, [tb], { rule: 'weighted-mean', weights: [64] });
     expect(Array.from(mean)).toEqual(Array.from(b));
   });
 });

@@ -8,9 +8,9 @@ import { SharedArena } from '../../src/server/adapters/workers/arena';
 import { FOLD_CHUNK_BYTES, instantiateFold, JsRunningSum, WasmRunningSum } from '../../src/server/adapters/workers/running-sum';
 import { randomInputs, rng } from '../support/random';
 
-function wasmSum(paramCount: number): WasmRunningSum {
+function wasmSum(paramCount: number, seed?: number): WasmRunningSum {
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 4096, shared: true });
-  return new WasmRunningSum(new SharedArena(memory, 4096 * 65536), instantiateFold(memory), paramCount);
+  return new WasmRunningSum(new SharedArena(memory, 4096 * 65536), instantiateFold(memory), paramCount, seed);
 }
 
 const backends: [string, (p: number) => RunningSum][] = [
@@ -114,10 +114,10 @@ describe.each(backends)('running sum (%s)', (_name, open) => {
   });
 });
 
-it('the wasm kernel and the JS reference give the same bits', () => {
+it('the wasm kernel and the JS reference give the same bits (mean and distance sketches)', () => {
   const p = FOLD_CHUNK_BYTES / 4 * 2 + 1;
   const inputs = randomInputs(5, p, 77);
-  const sums = [wasmSum(p), new JsRunningSum(p)];
+  const sums = [wasmSum(p, 12345), new JsRunningSum(p, 12345)];
   for (const sum of sums) {
     inputs.forEach((x, j) => {
       sum.fold(bytesOf(x, j % 3), 10 + j);
@@ -126,4 +126,66 @@ it('the wasm kernel and the JS reference give the same bits', () => {
   }
   const [wasm, js] = sums.map((s) => Buffer.from(s.mean().buffer));
   expect(wasm.equals(js)).toBe(true);
+  expect(sums[0].distances()).toEqual(sums[1].distances());
+});
+
+describe.each(backends)('distance sketch (%s)', (_name, open) => {
+  /** Exact L2 distance of each input from the weighted mean, in float64. */
+  function exactDistances(inputs: Float32Array[], weights: number[]): number[] {
+    const mean = reference(inputs, weights);
+    return inputs.map((x) => Math.sqrt(x.reduce((acc, v, i) => acc + (v - mean[i]) ** 2, 0)));
+  }
+
+  it('estimates each update distance from the mean within 10% at P = 300k, and finds the outlier', () => {
+    const p = 300_007;
+    const inputs = randomInputs(8, p, 31);
+    // One update far from the rest (a scaled, sign-flipped copy of another), as a Byzantine node would send.
+    inputs[5] = inputs[2].map((v) => -8 * v);
+    const weights = inputs.map((_, j) => 50 + 10 * j);
+    const sum = open(p);
+    for (const [j, x] of inputs.entries()) {
+      sum.fold(bytesOf(x), weights[j]);
+      sum.accept();
+    }
+    const estimated = sum.distances();
+    const exact = exactDistances(inputs, weights);
+    estimated.forEach((d, j) => expect(Math.abs(d - exact[j]) / exact[j]).toBeLessThan(0.1));
+    expect(estimated.indexOf(Math.max(...estimated))).toBe(5);
+    sum.close();
+  });
+
+  it('rescale (norm clipping at the close) scales one update in the sum and in its sketch, not its weight', () => {
+    const p = 50_003;
+    const inputs = randomInputs(4, p, 33);
+    const weights = [10, 20, 30, 40];
+    const sum = open(p);
+    inputs.forEach((x, j) => {
+      sum.fold(bytesOf(x, j % 4), weights[j]);
+      sum.accept();
+    });
+    sum.rescale(2, bytesOf(inputs[2], 1), 0.25);
+    const clipped = inputs.map((x, j) => (j === 2 ? x.map((v) => v * 0.25) : x));
+    expectClose(sum.mean(), reference(clipped, weights));
+    const exact = exactDistances(clipped, weights);
+    sum.distances().forEach((d, j) => expect(Math.abs(d - exact[j]) / exact[j]).toBeLessThan(0.15));
+    expect(() => sum.rescale(9, bytesOf(inputs[0]), 0.5)).toThrow(/no accepted update/);
+    expect(() => sum.rescale(0, bytesOf(inputs[0]), 2)).toThrow(/scale/);
+    sum.close();
+  });
+
+  it('a discarded update leaves no sketch behind; distances follow the accept order', () => {
+    const p = 10_000;
+    const [a, b, c] = randomInputs(3, p, 32);
+    const sum = open(p);
+    sum.fold(bytesOf(a), 1);
+    sum.accept();
+    sum.fold(bytesOf(b.map((v) => v * 1000)), 1);
+    sum.discard();
+    sum.fold(bytesOf(c), 1);
+    sum.accept();
+    const exact = exactDistances([a, c], [1, 1]);
+    const estimated = sum.distances();
+    expect(estimated).toHaveLength(2);
+    estimated.forEach((d, j) => expect(Math.abs(d - exact[j]) / exact[j]).toBeLessThan(0.15));
+  });
 });

@@ -243,6 +243,16 @@ export interface RunningSum {
   discard(): void;
   /** The weighted mean of the accepted updates (sum / totalWeight), as a new array. */
   mean(): Float32Array;
+  /**
+   * Each accepted update's L2 distance from that mean, in accept order, estimated from a random-sign sketch
+   * the fold kept of it (the update itself is not kept): a few percent off, enough for outlier scores.
+   */
+  distances(): number[];
+  /**
+   * Norm clipping once the round's norms are known: accepted update `index` (accept order; `bytes` as received)
+   * counts `scale` (0..1) times itself in the sum and in its sketch; the mean's denominator is unchanged.
+   */
+  rescale(index: number, bytes: Uint8Array, scale: number): void;
   /** Returns the sum's memory; the sum is unusable afterwards. */
   close(): void;
 }

@@ -219,8 +219,10 @@ export class Runner {
         const kernel = plan.plan;
         let computed: Promise<{ aggregate: Float32Array; distances: ArrayLike<number> }>;
         if (plan.slots.some(ArrivalFolds.isToken)) {
-          // Folded on arrival: no updates kept, so no distances (outlier scores) for this round.
-          computed = this.folds.aggregate(round, plan.slots, kernel).then((aggregate) => ({ aggregate, distances: [] }));
+          // Folded on arrival: the distances come from the updates' sketches; audits copy from the received
+          // payloads, which the folds reference until now.
+          if (this.state.round) d.audits?.capture(this.state.round, (id) => this.folds.slotOf(id));
+          computed = this.folds.aggregate(round, plan.slots, kernel, plan.scales);
         } else {
           const slots = plan.slots.map((id) => this.slots.get(id)!);
           // Audits copy the updates as the nodes sent them, before clipping scales any slot.

@@ -6,6 +6,7 @@
 // Two sums, a and b: a fold writes b = a + w * x and stays tentative until the caller accepts it (a and b swap)
 // or discards it (a is untouched). A rejected update therefore never reaches the sum, bit for bit.
 
+import { randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { foldChecksum, inspectPayload, type PayloadStats } from '../../../protocol/frame';
 import type { RunningSum } from '../../core/ports';
@@ -18,10 +19,47 @@ const FOLD_WASM_URL = new URL('../../../workers/kernels/fold.wasm', import.meta.
  */
 export const FOLD_CHUNK_BYTES = 64 * 1024;
 const STATE_BYTES = 64;
+/** Buckets of an update's sketch (fold.wat): 8 KiB, relative distance error about sqrt(2 / K) = 3%. */
+export const SKETCH_BUCKETS = 2048;
+const SKETCH_BYTES = SKETCH_BUCKETS * 4;
+/** Bytes per sketch group (4 floats): the kernel's group index of a chunk at byte `at` is at / 16. */
+const GROUP_BYTES = 16;
+
+/** The round's sketch seed: drawn here, never sent, so a node cannot shape an update to hide in the sketch. */
+export function drawSketchSeed(): number {
+  return randomInt(0, 2 ** 32) | 0;
+}
+
+/** The sign the sketch gives 4-float group g under `seed` (as fold.wat: the top bit of (g ^ seed) * golden). */
+export function sketchSignBit(group: number, seed: number): number {
+  return Math.imul(group ^ seed, 0x9e3779b1 | 0) & 0x80000000;
+}
+
+/**
+ * Each update's estimated L2 distance from the weighted mean of all of them, from their sketches alone: the
+ * sketch is linear, so the mean's sketch is the weighted mean of the sketches.
+ */
+export function sketchDistances(sketches: readonly Float32Array[], weights: readonly number[]): number[] {
+  if (sketches.length === 0) return [];
+  const total = weights.reduce((a, w) => a + w, 0);
+  const mean = new Float64Array(SKETCH_BUCKETS);
+  sketches.forEach((s, i) => {
+    const w = weights[i] / total;
+    for (let j = 0; j < SKETCH_BUCKETS; j++) mean[j] += w * s[j];
+  });
+  return sketches.map((s) => {
+    let d = 0;
+    for (let j = 0; j < SKETCH_BUCKETS; j++) {
+      const e = s[j] - mean[j];
+      d += e * e;
+    }
+    return Math.sqrt(d);
+  });
+}
 const SEEDS = [0x811c9dc5 | 0, 0x01000193 | 0, 0x9e3779b9 | 0, 0x85ebca6b | 0];
 
 interface FoldKernel {
-  fold(p: number, n: number, a: number, b: number, w: number, st: number, first: number, hash: number): void;
+  fold(p: number, n: number, a: number, b: number, w: number, st: number, first: number, hash: number, sk: number, group: number, seed: number): void;
   scale(p: number, n: number, s: number, out: number): void;
 }
 
@@ -57,11 +95,20 @@ abstract class SumBase implements RunningSum {
   protected closed = false;
   accepted = 0;
   totalWeight = 0;
+  /** The accepted updates' sketches and weights, in accept order. */
+  private readonly sketches: Float32Array[] = [];
+  private readonly weights: number[] = [];
 
-  constructor(readonly paramCount: number) {}
+  constructor(
+    readonly paramCount: number,
+    /** The round's sketch seed (drawSketchSeed; fixed only in tests). */
+    protected readonly seed: number,
+  ) {}
 
   abstract fold(bytes: Uint8Array, weight: number): PayloadStats;
   protected abstract swap(): void;
+  /** A copy of the pending update's sketch. */
+  protected abstract pendingSketch(): Float32Array;
   abstract mean(): Float32Array;
   abstract close(): void;
 
@@ -72,9 +119,38 @@ abstract class SumBase implements RunningSum {
   accept(): void {
     if (this.pendingWeight === null) throw new Error('accept: no fold is pending');
     this.swap();
+    this.sketches.push(this.pendingSketch());
+    this.weights.push(this.pendingWeight);
     this.accepted++;
     this.totalWeight += this.pendingWeight;
     this.pendingWeight = null;
+  }
+
+  /**
+   * Norm clipping after the fact: the accepted update `index` (accept order), whose received bytes are `bytes`,
+   * counts `scale` times itself from now on (its weight in the mean's denominator is unchanged, as when a slot is
+   * scaled before the mean). Adds (scale - 1) x weight x update into the sum and scales its sketch.
+   */
+  rescale(index: number, bytes: Uint8Array, scale: number): void {
+    if (this.closed) throw new Error('rescale: the running sum was closed');
+    if (this.pendingWeight !== null) throw new Error('rescale: a fold is pending');
+    const weight = this.weights[index];
+    if (weight === undefined) throw new Error(`rescale: no accepted update ${index}`);
+    if (!(Number.isFinite(scale) && scale >= 0 && scale <= 1)) throw new Error(`rescale: scale ${scale} must be in [0, 1]`);
+    if (bytes.byteLength !== this.paramCount * 4) throw new Error(`rescale: ${bytes.byteLength} bytes, the sum holds ${this.paramCount} float32`);
+    if (scale === 1) return;
+    this.addInto(bytes, Math.fround((scale - 1) * weight));
+    const sketch = this.sketches[index];
+    for (let j = 0; j < sketch.length; j++) sketch[j] *= scale;
+  }
+
+  /** sum += weight x bytes, committed at once (the kernel's b = a + w x, then the swap). */
+  protected abstract addInto(bytes: Uint8Array, weight: number): void;
+
+  /** Each accepted update's estimated distance from the mean, in accept order (the outlier scores' input). */
+  distances(): number[] {
+    if (this.closed) throw new Error('distances: the running sum was closed');
+    return sketchDistances(this.sketches, this.weights);
   }
 
   discard(): void {
@@ -95,6 +171,7 @@ export class WasmRunningSum extends SumBase {
   private b: number;
   private readonly staging: number;
   private readonly state: number;
+  private readonly sketch: number;
   /** 0: skip the checksum (see checksumOff); its lanes then read as the seeds, which no frame should match. */
   private hash = 1;
 
@@ -102,12 +179,14 @@ export class WasmRunningSum extends SumBase {
     private readonly arena: SharedArena,
     private readonly kernel: FoldKernel,
     paramCount: number,
+    seed = drawSketchSeed(),
   ) {
-    super(paramCount);
+    super(paramCount, seed);
     this.a = arena.alloc(paramCount * 4);
     this.b = arena.alloc(paramCount * 4);
     this.staging = arena.alloc(FOLD_CHUNK_BYTES);
     this.state = arena.alloc(STATE_BYTES);
+    this.sketch = arena.alloc(SKETCH_BYTES);
   }
 
   fold(bytes: Uint8Array, weight: number): PayloadStats {
@@ -119,13 +198,8 @@ export class WasmRunningSum extends SumBase {
     st.set(SEEDS);
     new Int32Array(buffer, this.state + 16, 2).fill(0);
     new Float64Array(buffer, this.state + 24, 1)[0] = 0;
-    const staging = new Uint8Array(buffer, this.staging, FOLD_CHUNK_BYTES);
-    const first = this.accepted === 0 ? 1 : 0;
-    for (let at = 0; at < bytes.byteLength; at += FOLD_CHUNK_BYTES) {
-      const len = Math.min(FOLD_CHUNK_BYTES, bytes.byteLength - at);
-      staging.set(bytes.subarray(at, at + len));
-      this.kernel.fold(this.staging, len >>> 2, this.a + at, this.b + at, w, this.state, first, this.hash);
-    }
+    new Float32Array(buffer, this.sketch, SKETCH_BUCKETS).fill(0);
+    this.pass(bytes, w, this.accepted === 0 ? 1 : 0, this.hash);
     this.pendingWeight = w;
     const view = new DataView(buffer, this.state, STATE_BYTES);
     return {
@@ -133,6 +207,22 @@ export class WasmRunningSum extends SumBase {
       nonFinite: view.getInt32(16, true),
       sumSquares: view.getFloat64(24, true),
     };
+  }
+
+  /** One kernel pass over `bytes` a chunk at a time (copied into the staging area, where it stays in cache). */
+  private pass(bytes: Uint8Array, w: number, first: number, hash: number): void {
+    const staging = new Uint8Array(this.arena.memory.buffer, this.staging, FOLD_CHUNK_BYTES);
+    for (let at = 0; at < bytes.byteLength; at += FOLD_CHUNK_BYTES) {
+      const len = Math.min(FOLD_CHUNK_BYTES, bytes.byteLength - at);
+      staging.set(bytes.subarray(at, at + len));
+      this.kernel.fold(this.staging, len >>> 2, this.a + at, this.b + at, w, this.state, first, hash, this.sketch, at / GROUP_BYTES, this.seed);
+    }
+  }
+
+  protected addInto(bytes: Uint8Array, weight: number): void {
+    // The pass also writes the check lanes and the pending sketch: scratch here, reset by the next fold.
+    this.pass(bytes, weight, 0, 0);
+    this.swap();
   }
 
   /**
@@ -149,6 +239,10 @@ export class WasmRunningSum extends SumBase {
     this.b = a;
   }
 
+  protected pendingSketch(): Float32Array {
+    return new Float32Array(this.arena.memory.buffer, this.sketch, SKETCH_BUCKETS).slice();
+  }
+
   /** sum / totalWeight as a new array: scaled into the spare buffer in wasm, then one memcpy out. */
   mean(): Float32Array {
     this.checkMean();
@@ -163,6 +257,7 @@ export class WasmRunningSum extends SumBase {
     this.arena.free(this.b, this.paramCount * 4);
     this.arena.free(this.staging, FOLD_CHUNK_BYTES);
     this.arena.free(this.state, STATE_BYTES);
+    this.arena.free(this.sketch, SKETCH_BYTES);
   }
 }
 
@@ -173,9 +268,10 @@ export class WasmRunningSum extends SumBase {
 export class JsRunningSum extends SumBase {
   private a: Float32Array;
   private b: Float32Array;
+  private readonly sketch = new Float32Array(SKETCH_BUCKETS);
 
-  constructor(paramCount: number) {
-    super(paramCount);
+  constructor(paramCount: number, seed = drawSketchSeed()) {
+    super(paramCount, seed);
     this.a = new Float32Array(paramCount);
     this.b = new Float32Array(paramCount);
   }
@@ -191,8 +287,24 @@ export class JsRunningSum extends SumBase {
     const { a, b } = this;
     if (this.accepted === 0) for (let i = 0; i < x.length; i++) b[i] = Math.fround(w * x[i]);
     else for (let i = 0; i < x.length; i++) b[i] = a[i] + Math.fround(w * x[i]);
+    const sketch = this.sketch.fill(0);
+    for (let i = 0; i < x.length; i++) {
+      const j = i & (SKETCH_BUCKETS - 1);
+      sketch[j] += sketchSignBit(i >>> 2, this.seed) ? -x[i] : x[i];
+    }
     this.pendingWeight = w;
     return stats;
+  }
+
+  protected pendingSketch(): Float32Array {
+    return this.sketch.slice();
+  }
+
+  protected addInto(bytes: Uint8Array, weight: number): void {
+    const x = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, this.paramCount) : new Float32Array(bytes.slice().buffer, 0, this.paramCount);
+    const { a, b } = this;
+    for (let i = 0; i < x.length; i++) b[i] = a[i] + Math.fround(weight * x[i]);
+    this.swap();
   }
 
   protected swap(): void {

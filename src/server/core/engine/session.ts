@@ -9,6 +9,7 @@ import type { RequestId, SessionEnding } from './state';
 import type { Transition } from './transition';
 import { sessionDescriptor, sessionSnapshot } from './views';
 import { changeNode } from './node-pool';
+import { describeAggregation } from './strategy';
 
 const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
 
@@ -91,7 +92,8 @@ export function onSessionCreated(t: Transition, e: Extract<EngineEvent, { type: 
     (c.maxRounds ? `, at most ${c.maxRounds} rounds` : '') +
     (c.maxSamples ? `, budget ${c.maxSamples} samples` : '') +
     (c.localSteps !== undefined && c.localSteps !== 1 ? `, local steps H = ${c.localSteps} (outer: Nesterov lr ${c.outerOptimizer?.learningRate ?? 0.7})` : '') +
-    (c.codec && c.codec !== 'float32' ? `, codec ${c.codec}${c.codec === 'top-k' ? ` ${c.topKFraction ?? 0.01}` : ''}` : '');
+    (c.codec && c.codec !== 'float32' ? `, codec ${c.codec}${c.codec === 'top-k' ? ` ${c.topKFraction ?? 0.01}` : ''}` : '') +
+    `; aggregation: ${describeAggregation(c)}`;
   t.log('info', `session ${e.sessionId} started: ${description}`);
   t.timeline('session-started', `session started: ${description}`);
   t.emit({ type: 'start-evaluator', sessionId: e.sessionId, model: c.model, dataset: c.dataset });

@@ -69,9 +69,8 @@ export interface Strategy {
   /**
    * True when the aggregate is the sample-weighted mean of the updates as they arrived (plan 'weighted-mean'
    * with weights = samples, whatever N): the runner may then fold each accepted update into a running sum on
-   * arrival instead of keeping a slot per update. A rule that needs every update at once (median, trimmed
-   * mean, Multi-Krum), or that scales an update by something known only later (norm clipping against the
-   * round's median), must say false.
+   * arrival instead of keeping a slot per update (norm clipping included: the runner rescales the few clipped
+   * ones at the close). A rule that needs every update at once (median, trimmed mean, Multi-Krum) must say false.
    */
   readonly foldsOnArrival: boolean;
   createOptimizerState(paramCount: number): OptimizerState;
@@ -86,11 +85,11 @@ export interface Strategy {
 export function sampleWeightedMean(config: SessionConfig): Strategy {
   return {
     name: `sample-weighted mean + ${config.optimizer.name}`,
-    // Off for now, though the fold on arrival (services/arrival-fold.ts) halves the mean's ingest cost: every
-    // round's per-update outlier scores are distances from the aggregate, known only at the close, and audits copy
-    // the updates they sample from the round's slots, so both need the updates kept. Turning it on needs audit
-    // capture on arrival (reservoir sampling is online) and scores from the norms the fold measures.
-    foldsOnArrival: false,
+    // Each update is checked and added into the round's running sum as it arrives (services/arrival-fold.ts):
+    // no slot per update, and nothing left to read at the close but the sum (and, with norm clipping, the few
+    // updates over the limit, scaled down from their received bytes). Not with a codec: its updates decode into
+    // slots.
+    foldsOnArrival: config.codec === undefined || config.codec === 'float32',
     configureRound: (nodes) =>
       config.globalBatch === undefined
         ? { samplesPerNode: config.batchSize }
@@ -171,6 +170,13 @@ export function localSteps(config: SessionConfig, inner: Strategy): Strategy {
     createOptimizerState: (paramCount) => createOuterOptimizerState(paramCount),
     applyAggregate: (state, params, aggregate) => applyNesterovStep(outer, state, params, aggregate),
   };
+}
+
+/** How a session combines its updates, for people: the rule, clipping, and whether updates fold on arrival. */
+export function describeAggregation(config: SessionConfig): string {
+  const rule = ruleName(config.aggregation ?? { rule: 'mean' });
+  const clip = config.clipFactor === undefined ? '' : `, clipped at ${config.clipFactor}x the median norm`;
+  return `${rule}${clip}${strategyFor(config).foldsOnArrival ? ', each update folded in as it arrives' : ''}`;
 }
 
 /** The strategy a session runs with, from its aggregation and local-steps settings. */
