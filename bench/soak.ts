@@ -38,12 +38,23 @@ export const soak: Benchmark = {
       const end = started + minutes * 60_000;
       let nextLog = started + 60_000;
       log(`${minutes} minutes (warm-up ${fmt(warmupMin, 1)}), RSS every second...`);
+      let failedReads = 0;
       for (let tick = 0; Date.now() < end; tick++) {
         const due = started + tick * 1000;
         const wait = due - Date.now();
         if (wait > 0) await sleep(wait);
         if (server.child.exitCode !== null) throw new Error(`the server exited during the soak: ${server.output().slice(-2000)}`);
-        const s = await statusSample(server);
+        // A status read can fail without the server failing (a keep-alive socket the server closed just as the
+        // client reused it reads as ECONNRESET under load): skip that second, count it, and give up only when the
+        // server is gone or reads keep failing.
+        let s: Awaited<ReturnType<typeof statusSample>>;
+        try {
+          s = await statusSample(server);
+        } catch (error) {
+          if (server.child.exitCode !== null || ++failedReads > 30) throw error;
+          log(`  status read failed (${error instanceof Error ? error.message : String(error)}); sample skipped`);
+          continue;
+        }
         samples.push({ t: (Date.now() - started) / 60_000, rssMb: processMemory(server.pid).rss / 2 ** 20, round: s.round });
         if (tick % 10 === 0) {
           agentRss.push({ t: (Date.now() - started) / 60_000, mb: agents.map((a) => processMemory(a.pid).rss / 2 ** 20) });
