@@ -5,8 +5,8 @@
 //
 //   node scripts/build-server.mjs          (npm start runs it; `npm run dev` keeps the tsx path)
 //
-// What stays outside the bundle: every npm package (`packages: 'external'`: next, prisma's runtime, tfjs and its
-// wasm files, native addons resolve from node_modules exactly as under tsx). Our own sources are bundled, and
+// What stays outside the bundle: every npm package but viem and its own dependencies (BUNDLED_PACKAGES): next,
+// prisma's runtime, tfjs and its wasm files, native addons resolve from node_modules exactly as under tsx. Our own sources are bundled, and
 // each keeps the location it had as a source file: in every bundled module, `import.meta.url` is rewritten to
 // that module's source URL (computed from the bundle's own location, so a moved checkout still works), so
 // `new URL('../../x.wasm', import.meta.url)`, `createRequire(import.meta.url)` and "am I the main module" checks
@@ -61,6 +61,24 @@ const sourceLocations = {
   },
 };
 
+/**
+ * Packages bundled in (tree-shaken) rather than loaded from node_modules: viem's root entry re-exports all of it,
+ * and loading it whole cost the coordinator about 25 MB of heap and code for the few functions it uses
+ * (signature recovery, keccak, a client when a chain is configured). Pure ESM without files read at run time.
+ */
+const BUNDLED_PACKAGES = /^(?:viem|ox|abitype|@noble\/curves|@noble\/hashes|@scure\/base|@scure\/bip32|@scure\/bip39)(?:\/|$)/;
+
+/** esbuild plugin: every other npm package stays external, loaded by Node from node_modules as under tsx. */
+const externalPackages = {
+  name: 'external-packages',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:') || BUNDLED_PACKAGES.test(args.path)) return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
 /** Builds the bundles; writes a file only when its bytes changed (atomically, by rename). Returns what was written. */
 export async function buildServer({ quiet = false, stopService = false } = {}) {
   const esbuild = await import('esbuild');
@@ -74,13 +92,12 @@ export async function buildServer({ quiet = false, stopService = false } = {}) {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    packages: 'external',
     sourcemap: 'linked',
     // Stack traces name the source files (node --enable-source-maps is not needed to read them roughly).
     keepNames: true,
     write: false,
     logLevel: 'warning',
-    plugins: [sourceLocations],
+    plugins: [externalPackages, sourceLocations],
     tsconfig: path.join(ROOT, 'tsconfig.json'),
   });
   // esbuild's service is a child process; a caller that goes on to run the server in this process stops it.
