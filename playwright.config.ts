@@ -1,4 +1,4 @@
-// Browser test of the dashboard against the real server: `npx tsx src/server/main.ts` with two local agents
+// Browser test of the dashboard against the real server, started as `npm start` starts it (the esbuild bundle) with two local agents
 // on a fresh data directory. Chromium comes from Debian (/usr/bin/chromium); Playwright cannot download
 // browsers here. Set E2E_BASE_URL to test a server that is already running instead of starting one.
 import { defineConfig } from '@playwright/test';
@@ -43,7 +43,7 @@ export default defineConfig({
   webServer: external
     ? undefined
     : {
-        command: `npx tsx src/server/main.ts --port ${port} --nodes 2 --data-dir ${dataDir}`,
+        command: `node scripts/build-server.mjs && exec node .build/server/main.mjs --port ${port} --nodes 2 --data-dir ${dataDir}`,
         url: `http://127.0.0.1:${port}/health`,
         timeout: 180_000,
         reuseExistingServer: false,

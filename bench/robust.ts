@@ -7,11 +7,10 @@
 //    (beta 0.2) with clipping at 3x. Target: the robust rule within 1 point of the honest run while the mean
 //    visibly degrades. Skipped with --quick (it takes minutes on 2 cores).
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { createAggregatorPool } from '../src/server/adapters/workers/aggregator-pool';
 import type { AggregationPlan } from '../src/server/core/ports';
 import { fmt, fmtMs, median, ROOT, row, timeRuns, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
-import { trackedTempDir } from './lib/procs';
+import { serverEntryArgs, trackedTempDir } from './lib/procs';
 
 async function kernelCosts(n: number, p: number, reps: number, log: (line: string) => void) {
   const pool = await createAggregatorPool({ backend: 'wasm' });
@@ -52,10 +51,11 @@ interface RunSummary {
 }
 
 /** One headless session with real agent processes; resolves to its JSON summary. */
-function headless(args: string[], log: (line: string) => void): Promise<RunSummary> {
+async function headless(args: string[], log: (line: string) => void): Promise<RunSummary> {
   const dataDir = trackedTempDir('hypergpu-robust-');
+  const entry = await serverEntryArgs();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src', 'server', 'main.ts'), '--headless', '--port', '0', '--data-dir', dataDir, ...args], {
+    const child = spawn(process.execPath, [...entry, '--headless', '--port', '0', '--data-dir', dataDir, ...args], {
       cwd: ROOT,
       env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

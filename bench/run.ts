@@ -20,6 +20,7 @@ import { fedavg } from './fedavg';
 import { ingest } from './ingest';
 import { trpcRead } from './trpc-read';
 import { live } from './live';
+import { memory } from './memory';
 import { robust } from './robust';
 import { scale } from './scale';
 import { soak } from './soak';
@@ -29,7 +30,7 @@ import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark
 import { installCleanup } from './lib/procs';
 import { BENCHMARK_ORDER, readReports, renderPerformance } from './lib/summary';
 
-const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, api, live, detection, trpcRead, soak, robust, fedavg];
+const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, memory, api, live, detection, trpcRead, soak, robust, fedavg];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { buildServer, SERVER_BUNDLE } from '../../scripts/build-server.mjs';
 import { ROOT, sleep, waitFor } from './common';
 
 const children = new Set<ChildProcess>();
@@ -121,14 +122,29 @@ export interface ServerHandle {
   stop(): Promise<void>;
 }
 
+let built: Promise<unknown> | null = null;
+
 /**
- * Starts the real coordinator (src/server/main.ts under tsx) as `node --import tsx`, so the child's pid is the
- * server's own (its /proc entry is what the scale and soak benchmarks read).
+ * The node arguments that start the coordinator: by default as `npm start` does, the esbuild bundle
+ * (.build/server/main.mjs, built here once per run); 'tsx' runs the TypeScript sources under tsx's loader (in
+ * every thread), as `npm start` did before the bundle: the memory benchmark compares the two.
  */
-export async function startServer(options: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[] } = {}): Promise<ServerHandle> {
+export async function serverEntryArgs(mode: 'bundle' | 'tsx' = 'bundle'): Promise<string[]> {
+  if (mode === 'tsx') return ['--import', 'tsx', path.join(ROOT, 'src/server/main.ts')];
+  built ??= buildServer({ quiet: true });
+  await built;
+  return [SERVER_BUNDLE];
+}
+
+/**
+ * Starts the real coordinator as `node <entry>` (see serverEntryArgs), so the child's pid is the server's own
+ * (its /proc entry is what the scale, soak and memory benchmarks read). API only (no dashboard) unless
+ * `dashboard` is set; no session, no local agents.
+ */
+export async function startServer(options: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[]; mode?: 'bundle' | 'tsx'; dashboard?: boolean } = {}): Promise<ServerHandle> {
   const port = await freePort();
   const dataDir = trackedTempDir('hypergpu-bench-');
-  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--no-dashboard', '--no-session', '--nodes', '0', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...(options.args ?? [])];
+  const args = [...(options.nodeArgs ?? []), ...(await serverEntryArgs(options.mode)), ...(options.dashboard ? [] : ['--no-dashboard']), '--no-session', '--nodes', '0', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...(options.args ?? [])];
   const child = spawnTracked(process.execPath, args, {
     cwd: ROOT,
     // Benchmarks measure training, not admission: the pool is opened, and one address may open many sockets.

@@ -21,7 +21,8 @@ export async function runAuditorWorker(port: MessagePort, data: AuditorWorkerDat
     const spec = modelSpec(data.model);
     const [{ tf, info }, loaded] = await Promise.all([
       loadTf({ prefer: data.prefer, log: (line) => send({ v: 1, type: 'log', line: `auditor: ${line}` }) }),
-      loadDataset(data.dataset),
+      // A recomputation reads one shard (a batch or a few): the training images stay on disk where they can.
+      loadDataset(data.dataset, { trainImages: 'disk' }),
     ]);
     assertDatasetFitsModel(spec, loaded);
     dataset = loaded;

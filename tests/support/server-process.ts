@@ -1,11 +1,13 @@
-// Starts the real HyperGPU server (src/server/main.ts under tsx) as a child process for integration tests:
-// real agents, real sockets, a real SQLite file in a temporary data directory.
+// Starts the real HyperGPU server as a child process for integration tests: real agents, real sockets, a real
+// SQLite file in a temporary data directory. It runs what `npm start` runs: the esbuild bundle of
+// src/server/main.ts and its worker entries (.build/server, rebuilt here when the sources changed), not tsx.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildServer, SERVER_BUNDLE } from '../../scripts/build-server.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,6 +18,15 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const TEST_ADMIN_TOKEN = 'hypergpu-test-admin-token-0123456789';
 /** Headers that make a request the operator's. */
 export const OPERATOR_HEADERS = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } as const;
+
+let built: Promise<unknown> | null = null;
+
+/** The bundled server entry, built once per test process (later builds in other processes rewrite only changed files). */
+export async function serverEntry(): Promise<string> {
+  built ??= buildServer({ quiet: true });
+  await built;
+  return SERVER_BUNDLE;
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,7 +63,8 @@ export interface ServerProcess {
 export async function startServer(args: string[], options: { dataDir?: string; port?: number; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const dataDir = options.dataDir ?? tempDataDir();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/server/main.ts'), '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
+  const entry = await serverEntry();
+  const child = spawn(process.execPath, [entry, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
     cwd: ROOT,
     env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,12 +17,15 @@ const honestUpdate = (shardStart: number) => Float32Array.from({ length: P }, (_
 class FakeAuditor implements Auditor {
   calls: { shardStart: number; params: Float32Array }[] = [];
   failWith: string | null = null;
+  closes = 0;
   async recompute(input: { params: Float32Array; shardStart: number }) {
     this.calls.push({ shardStart: input.shardStart, params: input.params });
     if (this.failWith) throw new Error(this.failWith);
     return honestUpdate(input.shardStart);
   }
-  async close() {}
+  async close() {
+    this.closes++;
+  }
 }
 
 function setup(draws: number[] = []) {
@@ -33,9 +36,13 @@ function setup(draws: number[] = []) {
   const delivered: OutboxRecord[] = [];
   const model = { model: { sessionId: 1, modelVersion: 0, params: new Float32Array(P).fill(0.5), optimizer: { step: 0, slots: [] } }, paramsCopy: () => ({ modelVersion: 0, params: new Float32Array(P) }) };
   let d = 0;
+  const started = { auditors: 0 };
   const audits = new Audits({
     store,
-    createAuditor: async () => auditor,
+    createAuditor: async () => {
+      started.auditors++;
+      return auditor;
+    },
     model,
     clock,
     // Scripted draws (reservoir, sample) per update; past the script: keep the held candidate, no sampling.
@@ -72,7 +79,7 @@ function setup(draws: number[] = []) {
   const committed = (r: number, applied = true) =>
     event({ kind: 'round-committed', sessionId: 1, round: r, applied, modelVersion: r, samples: 64, totalSamples: 64 * r, epoch: 0, cursor: { epoch: 0, position: 0, pending: [] }, metric: { round: r, at: 0, trainLoss: 1, testLoss: null, testAccuracy: null, samples: 64, totalSamples: 64, samplesPerSecond: 0, roundDurationMs: 1, nodes: 2 } });
   const capture = (lr: LiveRound) => audits.capture(lr, (s) => slots.get(s));
-  return { audits, store, auditor, reports, delivered, round, event, committed, capture, model };
+  return { audits, store, auditor, reports, delivered, round, event, committed, capture, model, started };
 }
 
 describe('audit service', () => {
@@ -99,6 +106,30 @@ describe('audit service', () => {
     await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 3 });
     expect(s.store.marks).toHaveLength(1);
     expect(s.auditor.calls).toHaveLength(2);
+  });
+
+  it('starts the auditor at the first audit, lets it go when the session ends, and starts a fresh one if an audit comes later', async () => {
+    const s = setup([0.1, 0.01, 0.1, 0.01]);
+    await s.event({ kind: 'session-started', sessionId: 1, at: 0, config: {} as SessionConfig, trainSize: 640, paramCount: P });
+    expect(s.started.auditors).toBe(0); // no thread before there is something to recompute
+    s.capture(s.round(1, 0, [{ nodeId: 1, epoch: 0, shardStart: 0 }]));
+    await s.committed(1);
+    await flush();
+    expect(s.started.auditors).toBe(1);
+    // A pause keeps it; the end of the session lets it go once the audits queued before have run.
+    await s.event({ kind: 'session-state-changed', sessionId: 1, at: 1, state: 'paused', message: null, endedAt: null });
+    await flush();
+    expect(s.auditor.closes).toBe(0);
+    await s.event({ kind: 'session-state-changed', sessionId: 1, at: 2, state: 'completed', message: null, endedAt: 2 });
+    await flush();
+    expect(s.auditor.closes).toBe(1);
+    expect(s.store.audits.map((a) => [a.nodeId, a.round, a.outcome])).toEqual([[1, 1, 'pass']]);
+    // An audit of the session that comes after its end (a round committed late) still runs, on a fresh auditor.
+    s.capture(s.round(2, 1, [{ nodeId: 2, epoch: 0, shardStart: 32 }]));
+    await s.committed(2);
+    await flush();
+    expect(s.started.auditors).toBe(2);
+    expect(s.store.audits.map((a) => [a.nodeId, a.round, a.outcome])).toEqual([[1, 1, 'pass'], [2, 2, 'pass']]);
   });
 
   it('a sampled update is audited as soon as its round commits; a round that does not commit is never audited', async () => {

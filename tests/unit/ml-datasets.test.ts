@@ -130,6 +130,41 @@ describe('folder datasets', () => {
     expect(ds.testSet().x[0]).toBe(1);
   });
 
+  it('reads training images from disk per batch when asked, the same values as from memory', async () => {
+    const dir = mkdir('ondisk');
+    folder('ondisk', {
+      'train-images-idx3-ubyte': encodeIdx([7, 4, 4], images(7, 5)),
+      'train-labels-idx1-ubyte': encodeIdx([7], labels(7)),
+      't10k-images-idx3-ubyte': encodeIdx([2, 4, 4], images(2, 6)),
+      't10k-labels-idx1-ubyte': encodeIdx([2], labels(2)),
+    });
+    const inMemory = await loadDataset(`folder:${dir}`);
+    const onDisk = await loadDataset(`folder:${dir}`, { trainImages: 'disk' });
+    expect(onDisk).not.toBe(inMemory); // cached apart: a caller that wants the images in memory still gets them
+    expect([onDisk.trainSize, onDisk.testSize, onDisk.numClasses]).toEqual([7, 2, 3]);
+    const indices = [6, 0, 3, 3, 1];
+    const fill = (ds: typeof inMemory) => {
+      const x = new Float32Array(indices.length * 16);
+      const y = new Int32Array(indices.length);
+      ds.fillTrainBatch(indices, x, y);
+      return { x, y };
+    };
+    expect(fill(onDisk)).toEqual(fill(inMemory));
+    expect(fill(onDisk).x[16]).toBeCloseTo(images(7, 5)[0] / 255, 6);
+    expect(() => onDisk.fillTrainBatch([7], new Float32Array(16), new Int32Array(1))).toThrow(/index 7 outside the training set/);
+    expect(onDisk.testSet().x).toEqual(inMemory.testSet().x);
+
+    // Checked at load as parseIdx checks an in-memory file: a file shorter than its header says is refused.
+    const short = mkdir('ondisk-short');
+    folder('ondisk-short', {
+      'train-images-idx3-ubyte': encodeIdx([7, 4, 4], images(7, 5)).subarray(0, 16 + 6 * 16),
+      'train-labels-idx1-ubyte': encodeIdx([7], labels(7)),
+      't10k-images-idx3-ubyte': encodeIdx([2, 4, 4], images(2, 6)),
+      't10k-labels-idx1-ubyte': encodeIdx([2], labels(2)),
+    });
+    await expect(loadDataset(`folder:${short}`, { trainImages: 'disk' })).rejects.toThrow(/truncated IDX data/);
+  });
+
   it('explains what is missing or wrong', async () => {
     const empty = mkdir('empty');
     await expect(loadDataset(`folder:${empty}`)).rejects.toThrow(/has neither train-images-idx3-ubyte .* nor train\.csv/);

@@ -138,6 +138,9 @@ export class Audits implements OutboxConsumer {
         return;
       case 'epoch-closed':
         return this.auditEpoch(event.sessionId, event.epoch);
+      case 'session-state-changed':
+        if (event.state === 'completed' || event.state === 'stopped' || event.state === 'failed') this.releaseAuditor(event.sessionId);
+        return;
       default:
         return;
     }
@@ -299,6 +302,23 @@ export class Audits implements OutboxConsumer {
       this.auditor = { sessionId, handle };
     }
     return this.auditor.handle;
+  }
+
+  /**
+   * The session ended: its auditor (a thread holding tfjs and the training set, 60-100 MB) goes once the audits
+   * queued so far have run, instead of staying until the next session's first audit. An audit of the session that
+   * comes later still runs: auditorFor starts a fresh one.
+   */
+  private releaseAuditor(sessionId: number): void {
+    const held = this.auditor;
+    if (held?.sessionId !== sessionId) return;
+    // On the audit chain, so it waits for the audits queued before it and any queued after wait for it.
+    this.chain = this.chain.catch(() => undefined).then(async () => {
+      if (this.auditor !== held) return;
+      this.auditor = null;
+      const auditor = await held.handle;
+      await auditor?.close().catch(() => undefined);
+    });
   }
 
   /** One held update less (never below zero: a session change resets the count while runs may still end). */

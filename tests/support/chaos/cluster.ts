@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createFaultProxy, type FaultProxy } from '../fault-proxy';
 import { CoordinatorApi, optional, type NodeInfo, type StatusResponse } from './api';
 import { killHard, spawnNode, type ManagedProcess } from './processes';
-import { TEST_ADMIN_TOKEN } from '../server-process';
+import { serverEntry, TEST_ADMIN_TOKEN } from '../server-process';
 
 export interface ClusterConfig {
   agents: number;
@@ -129,6 +129,8 @@ export class ChaosCluster {
     readonly dataDir: string,
     /** Operations give up (TimeoutError) past this point; the run's hard time limit. */
     deadlineMs: number,
+    /** The server entry file (the bundled .build/server/main.mjs). */
+    private readonly serverEntry: string,
   ) {
     this.api = new CoordinatorApi(`http://127.0.0.1:${port}`);
     this.deadline = Date.now() + deadlineMs;
@@ -138,7 +140,8 @@ export class ChaosCluster {
   static async start(config: ClusterConfig, deadlineMs = 120_000): Promise<ChaosCluster> {
     const port = await freePort();
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hypergpu-chaos-'));
-    const cluster = new ChaosCluster(config, port, dataDir, deadlineMs);
+    // The coordinator runs as `npm start` runs it: the bundle (built here when the sources changed).
+    const cluster = new ChaosCluster(config, port, dataDir, deadlineMs, await serverEntry());
     try {
       await cluster.boot();
       return cluster;
@@ -157,7 +160,7 @@ export class ChaosCluster {
   private serverArgs(fresh: boolean): string[] {
     const c = this.config;
     return [
-      'src/server/main.ts',
+      this.serverEntry,
       '--no-dashboard',
       '--nodes', '0',
       '--port', String(this.port),
