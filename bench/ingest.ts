@@ -17,7 +17,7 @@ import { ResidentOptimizer } from '../src/server/adapters/workers/resident-optim
 import { createFileBlobStore } from '../src/server/adapters/blob-store';
 import { createUpdateJournal } from '../src/server/adapters/journal/update-journal';
 import { trackedTempDir, removeTempDir } from './lib/procs';
-import { applyOptimizerStep, createOptimizerState } from '../src/server/core/optimizer';
+import { applyOptimizerStep, createOptimizerState, outerStepRule } from '../src/server/core/optimizer';
 import { DEFAULT_OPTIMIZER } from '../src/server/core/types';
 import { atLeast, below, fmt, fmtMs, loadAverage, median, row, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { describeBlas, numpyBaselines, type NumpyBaselines } from './lib/numpy-baselines';
@@ -178,7 +178,7 @@ function roundCloseCompute(pool: AggregatorPool, p: number, n: number, reps: num
   const adamT: number[] = [];
   const frameT: number[] = [];
   const kernelT: number[] = [];
-  const resident = new ResidentOptimizer(config, p);
+  const resident = new ResidentOptimizer(outerStepRule(config), p);
   resident.params.set(params);
   for (let rep = -1; rep < reps; rep++) {
     const sum = pool.openSum!(p);
