@@ -126,4 +126,31 @@ describe('model store with the WebAssembly optimizer', () => {
     other.init(3, config);
     expect(other.engine).toBe('js');
   });
+
+  it('prepareFrame readies a buffer modelFrame fills, and a frame already handed out is never written again', () => {
+    const config = configs[0][1];
+    const store = new ModelStore(catalog, wasmOptimizerKernels);
+    const plain = new ModelStore(catalog);
+    store.init(5, config);
+    plain.init(5, config);
+    const [g1, g2] = aggregates(2, 21);
+    store.holdAggregate(5, 1, g1);
+    store.prepareFrame(5);
+    store.apply(5, 1);
+    const first = store.modelFrame(5, 2, 1);
+    const firstCopy = first.slice();
+    expect(store.modelFrame(5, 2, 1)).toBe(first); // one encoding per round, the same bytes to every socket
+    store.holdAggregate(5, 2, g2);
+    store.prepareFrame(5);
+    store.apply(5, 2);
+    const second = store.modelFrame(5, 3, 2);
+    expect(second.buffer).not.toBe(first.buffer);
+    expect(Buffer.from(first).equals(Buffer.from(firstCopy)), 'the frame a slow socket may still be sending').toBe(true);
+    plain.holdAggregate(5, 1, g1);
+    plain.apply(5, 1);
+    plain.holdAggregate(5, 2, g2);
+    plain.apply(5, 2);
+    expect(Buffer.from(second).equals(Buffer.from(plain.modelFrame(5, 3, 2)))).toBe(true);
+    expect(decodeFrame(second).header.modelVersion).toBe(2);
+  });
 });
