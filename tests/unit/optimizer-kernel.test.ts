@@ -2,7 +2,8 @@
 // for bit: Adam, SGD with momentum, and the outer SGD with Nesterov of local-steps sessions, over several steps,
 // odd and even lengths (the kernel's scalar tail), and gradients spanning many magnitudes. Equality, not a
 // tolerance: the live model steps in the kernel while crash recovery replays the journal through the reference,
-// and the recovered model must be the same bytes. Also its checksum against protocol/frame.ts's checksum32.
+// and the recovered model must be the same bytes. Also its checksums (computed by the step, and by a pass of
+// its own before any step) against protocol/frame.ts's checksum32.
 import { describe, expect, it } from 'vitest';
 import { checksum32 } from '../../src/protocol/frame';
 import { ResidentOptimizer } from '../../src/server/adapters/workers/resident-optimizer';
@@ -45,6 +46,8 @@ describe('optimizer.wasm', () => {
       for (const grad of gradientsFor(p, 8, p * 7 + name.length)) {
         reference(state, params, grad);
         resident.apply(grad);
+        // The step's own checksum of the parameters it wrote (the model frame's), tail words included.
+        expect(resident.checksum()).toBe(checksum32(bits(resident.params)));
       }
       expect(resident.step).toBe(state.step);
       expect(firstDifference(resident.params, params), 'first parameter whose bits differ').toBe(-1);
@@ -97,7 +100,7 @@ describe('optimizer.wasm', () => {
     expect(plain.params.some((v, i) => Math.abs(v - resident.params[i]) > 1e-3)).toBe(true);
   });
 
-  it.each([0, 1, 2, 3, 4, 5, 7, 8, 1023, 100_003])('checksum over %i resident parameters equals checksum32', (p) => {
+  it.each([0, 1, 2, 3, 4, 5, 7, 8, 1023, 100_003])('checksum over %i resident parameters before any step equals checksum32', (p) => {
     const resident = new ResidentOptimizer(outerStepRule(DEFAULT_OPTIMIZER.sgd), p);
     const [values] = randomInputs(1, Math.max(p, 1), p + 5);
     resident.params.set(values.subarray(0, p));

@@ -209,7 +209,10 @@ export interface ResidentModel {
   readonly state: OptimizerState;
   /** One step with `aggregate` (any array of paramCount floats: copied in), as Strategy.applyAggregate. */
   apply(aggregate: Float32Array): void;
-  /** checksum32 (protocol/frame.ts) of the parameters as they are now, read where they lie. */
+  /**
+   * checksum32 (protocol/frame.ts) of the parameters, read where they lie. Once apply() has run, the parameters
+   * change only through apply() (the step computes the checksum on its way); before, anyone may write them.
+   */
   checksum(): number;
 }
 

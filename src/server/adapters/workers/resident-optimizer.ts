@@ -21,8 +21,8 @@ const HEADER_BYTES = 64;
 let optimizerModule: WebAssembly.Module | null = null;
 
 interface OptimizerKernel {
-  adam(p: number, g: number, m: number, v: number, n: number, step: number, eps: number, b1: number, b2: number, c1: number, c2: number): void;
-  sgd(p: number, g: number, b: number, n: number, lr: number, mu: number, nesterov: number): void;
+  adam(p: number, g: number, m: number, v: number, n: number, step: number, eps: number, b1: number, b2: number, c1: number, c2: number, ck: number): void;
+  sgd(p: number, g: number, b: number, n: number, lr: number, mu: number, nesterov: number, ck: number): void;
   checksum(p: number, n: number, out: number): void;
 }
 
@@ -35,6 +35,8 @@ export class ResidentOptimizer implements ResidentModel {
   private readonly kernel: OptimizerKernel;
   private readonly offsets: number[];
   private readonly lanes: Int32Array;
+  /** checksum32 of params as the last step left them (the step computes it); null before the first step. */
+  private stepChecksum: number | null = null;
 
   constructor(
     readonly rule: OuterStepRule,
@@ -71,17 +73,28 @@ export class ResidentOptimizer implements ResidentModel {
     const [p, g, s0, s1] = this.offsets;
     this.state.step += 1;
     if (r.name === 'sgd') {
-      this.kernel.sgd(p, g, s0, this.paramCount, r.learningRate, r.momentum, r.nesterov ? 1 : 0);
-      return;
+      this.kernel.sgd(p, g, s0, this.paramCount, r.learningRate, r.momentum, r.nesterov ? 1 : 0, 0);
+    } else {
+      // Bias correction folded into the step size, in float64, exactly as the reference computes it.
+      const c1 = 1 - Math.pow(r.beta1, this.state.step);
+      const c2 = 1 - Math.pow(r.beta2, this.state.step);
+      this.kernel.adam(p, g, s0, s1, this.paramCount, (r.learningRate * Math.sqrt(c2)) / c1, r.epsilon * Math.sqrt(c2), r.beta1, r.beta2, 1 - r.beta1, 1 - r.beta2, 0);
     }
-    // Bias correction folded into the step size, in float64, exactly as the reference computes it.
-    const c1 = 1 - Math.pow(r.beta1, this.state.step);
-    const c2 = 1 - Math.pow(r.beta2, this.state.step);
-    this.kernel.adam(p, g, s0, s1, this.paramCount, (r.learningRate * Math.sqrt(c2)) / c1, r.epsilon * Math.sqrt(c2), r.beta1, r.beta2, 1 - r.beta1, 1 - r.beta2);
+    this.stepChecksum = this.foldLanes();
   }
 
+  /**
+   * checksum32 of the parameters: the one the last step computed on its way (free: its multiply chains run
+   * behind the step's divisions), or one pass over them before any step. Parameters are written by apply() only
+   * once it has run (the model store's rule; recovery writes into a model before its first step).
+   */
   checksum(): number {
+    if (this.stepChecksum !== null) return this.stepChecksum;
     this.kernel.checksum(this.offsets[0], this.paramCount, 0);
+    return this.foldLanes();
+  }
+
+  private foldLanes(): number {
     const [a, b, c, d] = this.lanes;
     return foldChecksum(a, b, c, d, this.paramCount);
   }
