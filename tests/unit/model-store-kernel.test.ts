@@ -116,7 +116,7 @@ describe('model store with the WebAssembly optimizer', () => {
     expect(restarted.modelFrame(2, 5, 4)).toEqual(live.modelFrame(2, 5, 4));
   });
 
-  it('keeps the reference for state of another shape than the rule (and for kernels that decline a rule)', () => {
+  it('keeps the reference for state of another shape than the rule, for kernels that decline a rule, and when the kernel has no memory', () => {
     const config = configs[0][1];
     const store = new ModelStore(catalog, wasmOptimizerKernels);
     store.load({ sessionId: 3, modelVersion: 0, params: new Float32Array(P), optimizer: { step: 0, slots: [new Float32Array(P)] } }, config);
@@ -125,6 +125,14 @@ describe('model store with the WebAssembly optimizer', () => {
     const other = new ModelStore(catalog, declining);
     other.init(3, config);
     expect(other.engine).toBe('js');
+    const failing: OptimizerKernels = {
+      create: () => {
+        throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+      },
+    };
+    const third = new ModelStore(catalog, failing);
+    third.init(3, config);
+    expect(third.engine).toBe('js');
   });
 
   it('prepareFrame readies a buffer modelFrame fills, and a frame already handed out is never written again', () => {

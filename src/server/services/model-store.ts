@@ -85,10 +85,16 @@ export class ModelStore {
 
   /**
    * The model copied into the kernel's memory, or null to keep it in JavaScript: no kernels, a rule the kernel
-   * does not run, or optimizer state of another shape than the rule's (left to the reference, as before).
+   * does not run, no memory for it, or optimizer state of another shape than the rule's (left to the reference).
    */
   private residentFor(strategy: Strategy, model: LoadedModel): ResidentModel | null {
-    const resident = this.kernels?.create(strategy.outerStep, model.params.length) ?? null;
+    let resident: ResidentModel | null = null;
+    try {
+      resident = this.kernels?.create(strategy.outerStep, model.params.length) ?? null;
+    } catch {
+      // The kernel's memory could not be had (a large model on a tight heap): the reference needs no more.
+      return null;
+    }
     if (!resident) return null;
     const slots = model.optimizer.slots;
     if (slots.length !== resident.state.slots.length || slots.some((s) => s.length !== model.params.length)) return null;
