@@ -111,8 +111,8 @@ export class ModelStore {
   /**
    * One encoding of the model for everyone in a round: the same bytes go to each socket. A fresh buffer per
    * model version (a slow socket may still be sending the last one; prepareFrame has it ready), the parameters
-   * copied into it once, the checksum read from the kernel's memory where the model is resident (WebAssembly,
-   * 1.6x the JS loop), else over the copy.
+   * copied into it once. Where the model is resident in the kernel, its checksum comes from the step that wrote
+   * the parameters (or one wasm pass before the first step); else checksum32 reads the copy.
    */
   modelFrame(sessionId: number, round: number, modelVersion: number): Uint8Array {
     const model = this.require(sessionId);
@@ -133,13 +133,19 @@ export class ModelStore {
    * Allocates the next model frame's buffer and touches its pages now, so modelFrame writes into mapped memory:
    * a fresh 4 MB buffer's page faults cost more than the copy into it (about 2 ms against 0.4 ms at 1M
    * parameters, measured here). The runner calls it while the round's journal write runs, off the critical path.
+   * Never throws.
    */
   prepareFrame(sessionId: number): void {
     const n = this.current?.sessionId === sessionId ? this.current.params.length : -1;
     if (n < 0 || this.spare?.body.length === n) return;
-    const spare = allocateFrame(n);
-    for (let i = 0; i < spare.bytes.length; i += 4096) spare.bytes[i] = 0;
-    this.spare = spare;
+    try {
+      const spare = allocateFrame(n);
+      for (let i = 0; i < spare.bytes.length; i += 4096) spare.bytes[i] = 0;
+      this.spare = spare;
+    } catch {
+      // Only a head start: without it modelFrame allocates, as it always did. Never fails the caller's round.
+      this.spare = null;
+    }
   }
 
   holdAggregate(sessionId: number, round: number, aggregate: Float32Array): void {
