@@ -10,6 +10,7 @@ import { createFastQueryHandler } from './api/trpc-fast-read';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createAgentGateway, gatewayLimits, type AgentGateway, type AgentGatewayOptions } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/workers/aggregator-pool';
+import { wasmOptimizerKernels } from './adapters/workers/resident-optimizer';
 import { createFileBlobStore } from './adapters/blob-store';
 import { createCheckpointStore } from './adapters/checkpoint-store';
 import { createUpdateJournal } from './adapters/journal/update-journal';
@@ -151,6 +152,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
+  info(`outer optimizer step: ${aggregator.backend === 'wasm-simd' ? 'WebAssembly SIMD kernel on the resident model (bit-identical to the JS reference)' : 'JS reference (core/optimizer.ts)'}`);
   const events = new EventBus();
   let chain: SettlementChain | null = null;
   try {
@@ -179,6 +181,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     checkpoints,
     journal: createUpdateJournal(createFileBlobStore(path.join(dataDir, 'journal'))),
     aggregator,
+    // The outer optimizer's step in the WebAssembly SIMD kernel wherever the aggregator's kernels run (same bits
+    // as the JS reference, so the choice never changes a model; see resident-optimizer.ts).
+    optimizerKernels: aggregator.backend === 'wasm-simd' ? wasmOptimizerKernels : null,
     createEvaluator: async (model, datasetId) => {
       try {
         return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info });

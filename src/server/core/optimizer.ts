@@ -77,3 +77,22 @@ export function applyNesterovStep(config: OuterOptimizerConfig, state: Optimizer
 export function createOuterOptimizerState(paramCount: number): OptimizerState {
   return { slots: [new Float32Array(paramCount)], step: 0 };
 }
+
+/**
+ * A strategy's outer step as data, for a kernel that runs it elsewhere than these functions (the WebAssembly
+ * optimizer, see OptimizerKernels in ports.ts): Adam as applyOptimizerStep, SGD with momentum as
+ * applyOptimizerStep (nesterov false) or applyNesterovStep (nesterov true). A kernel must give these functions'
+ * bits exactly: crash recovery replays the journal through them and compares with what the live model held.
+ */
+export type OuterStepRule =
+  | { name: 'adam'; learningRate: number; beta1: number; beta2: number; epsilon: number }
+  | { name: 'sgd'; learningRate: number; momentum: number; nesterov: boolean };
+
+export function outerStepRule(config: OptimizerConfig): OuterStepRule {
+  const { learningRate, momentum, beta1, beta2, epsilon } = config;
+  return config.name === 'adam' ? { name: 'adam', learningRate, beta1, beta2, epsilon } : { name: 'sgd', learningRate, momentum, nesterov: false };
+}
+
+export function nesterovStepRule(config: OuterOptimizerConfig): OuterStepRule {
+  return { name: 'sgd', learningRate: config.learningRate, momentum: config.momentum, nesterov: true };
+}

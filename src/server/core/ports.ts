@@ -4,6 +4,7 @@
 import type { PayloadStats } from '../../protocol/frame';
 import type { CommittedEvent, OutboxRecord } from './engine/committed';
 import type { CoordinatorEvent } from './events';
+import type { OptimizerState, OuterStepRule } from './optimizer';
 import type {
   CheckpointRecord,
   ContributionRecord,
@@ -195,6 +196,30 @@ export interface CheckpointStore {
   remove(path: string, sha256: string): Promise<boolean>;
   /** Every stored checkpoint, by hash (for the sweep of files no row refers to). */
   list(): Promise<{ sha256: string; path: string }[]>;
+}
+
+/**
+ * A model's parameters and optimizer state kept where a SIMD kernel steps them in place (the WebAssembly
+ * optimizer, adapters/workers/resident-optimizer.ts). Its step must give core/optimizer.ts's bits exactly (see
+ * OuterStepRule): crash recovery replays journaled aggregates through the reference onto these same arrays.
+ */
+export interface ResidentModel {
+  readonly params: Float32Array;
+  /** The optimizer state, its slots resident too; the model store hands it out as the model's optimizer state. */
+  readonly state: OptimizerState;
+  /** One step with `aggregate` (any array of paramCount floats: copied in), as Strategy.applyAggregate. */
+  apply(aggregate: Float32Array): void;
+  /**
+   * checksum32 (protocol/frame.ts) of the parameters, read where they lie. Once apply() has run, the parameters
+   * change only through apply() (the step computes the checksum on its way); before, anyone may write them.
+   */
+  checksum(): number;
+}
+
+/** Where the model store keeps a model it steps with a kernel; absent or null from create(): the JS reference. */
+export interface OptimizerKernels {
+  /** Zeroed parameters and state for `paramCount` parameters stepped by `rule`; null when the kernel cannot run it. */
+  create(rule: OuterStepRule, paramCount: number): ResidentModel | null;
 }
 
 /** A buffer one incoming update is decoded into; it lives in memory the aggregation workers can read. */

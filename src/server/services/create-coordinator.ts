@@ -4,7 +4,7 @@
 import type { LogLine } from '../core/events';
 import { initialState, type EngineOptions } from '../core/engine/state';
 import { DEFAULT_DEADLINE_POLICY } from '../core/deadline';
-import type { Aggregator, CheckpointStore, Clock, Credentials, DatasetCatalog, EventPublisher, Evaluator, ModelCatalog, TrainingRepository, UpdateJournal } from '../core/ports';
+import type { Aggregator, CheckpointStore, Clock, Credentials, DatasetCatalog, EventPublisher, Evaluator, ModelCatalog, OptimizerKernels, TrainingRepository, UpdateJournal } from '../core/ports';
 import type { ModelName } from '../core/types';
 import type { SessionConfigInput } from '../core/session-config';
 import type { AuditStore, Auditor } from '../core/audit-ports';
@@ -25,6 +25,8 @@ export interface CoordinatorPorts {
   checkpoints: CheckpointStore;
   journal: UpdateJournal;
   aggregator: Aggregator;
+  /** Where the model store runs the outer optimizer's step (a SIMD kernel); absent or null: core/optimizer.ts. */
+  optimizerKernels?: OptimizerKernels | null;
   createEvaluator(model: ModelName, dataset: string): Promise<Evaluator>;
   models: ModelCatalog;
   datasets: DatasetCatalog;
@@ -61,7 +63,7 @@ export async function createCoordinator(ports: CoordinatorPorts): Promise<Coordi
     deadline: { ...DEFAULT_DEADLINE_POLICY, ...ports.options.deadline },
     normRatio: ports.options.normRatio ?? 10,
   };
-  const model = new ModelStore(ports.models);
+  const model = new ModelStore(ports.models, ports.optimizerKernels ?? null);
   const live = new LiveView(ports.events, ports.options.historyLimit);
   // The runner is created below; the services that report back to it reach it through this late binding.
   let runner: Runner | null = null;

@@ -237,6 +237,8 @@ export class Runner {
           .then(({ aggregate, distances }) => {
             d.model.holdAggregate(sessionId, round, aggregate);
             this.dispatch({ type: 'aggregation-done', at: this.now(), sessionId, round, distances: Array.from(distances) });
+            // The commit's journal write has started: the next model frame's memory is readied while it runs.
+            d.model.prepareFrame(sessionId);
           })
           .catch((error) => this.dispatch({ type: 'aggregation-failed', at: this.now(), sessionId, round, message: errorText(error) }));
         return;

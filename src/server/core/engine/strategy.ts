@@ -6,7 +6,7 @@
 // A new aggregation rule goes here: a Strategy whose `aggregation` returns another plan kind, and a case in
 // the runner's aggregate effect (and the aggregator port) that computes it.
 import { chooseLocalSteps } from '../adaptive';
-import { applyNesterovStep, applyOptimizerStep, createOptimizerState, createOuterOptimizerState, DEFAULT_OUTER_OPTIMIZER, type OptimizerState } from '../optimizer';
+import { applyNesterovStep, applyOptimizerStep, createOptimizerState, createOuterOptimizerState, DEFAULT_OUTER_OPTIMIZER, nesterovStepRule, outerStepRule, type OptimizerState, type OuterStepRule } from '../optimizer';
 import type { AggregationPlan as KernelPlan } from '../ports';
 import type { AggregationRule, SessionConfig } from '../types';
 import { clipScales } from './robust-scoring';
@@ -76,6 +76,8 @@ export interface Strategy {
   createOptimizerState(paramCount: number): OptimizerState;
   /** Applies the aggregate to the parameters in place (and advances the optimizer state). */
   applyAggregate(state: OptimizerState, params: Float32Array, aggregate: Float32Array): void;
+  /** applyAggregate's step as data: what the model store hands a SIMD kernel (which must give the same bits). */
+  readonly outerStep: OuterStepRule;
 }
 
 /**
@@ -97,6 +99,7 @@ export function sampleWeightedMean(config: SessionConfig): Strategy {
     aggregation: (updates) => withClipping(config, updates, { slots: updates.map((u) => u.slot), plan: { rule: 'weighted-mean', weights: updates.map((u) => u.samples) } }),
     createOptimizerState: (paramCount) => createOptimizerState(config.optimizer, paramCount),
     applyAggregate: (state, params, aggregate) => applyOptimizerStep(config.optimizer, state, params, aggregate),
+    outerStep: outerStepRule(config.optimizer),
   };
 }
 
@@ -169,6 +172,7 @@ export function localSteps(config: SessionConfig, inner: Strategy): Strategy {
     },
     createOptimizerState: (paramCount) => createOuterOptimizerState(paramCount),
     applyAggregate: (state, params, aggregate) => applyNesterovStep(outer, state, params, aggregate),
+    outerStep: nesterovStepRule(outer),
   };
 }
 
