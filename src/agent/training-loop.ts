@@ -8,6 +8,7 @@ import type { Assignment } from '../protocol/messages';
 import { epochPermutation } from '../protocol/permutation';
 import type { ModelFrame } from './inbound';
 import { Lookahead, lookaheadKey } from './lookahead';
+import { OuterEstimate } from './outer-estimate';
 import { runLocalSteps, UpdateEncoder, type LocalStepsResult } from './local-steps';
 import type { ProgressMeter } from './progress';
 import { corruptUpdate, sendDelayMs, slowdownMs, type Simulation } from './simulation';
@@ -57,6 +58,8 @@ export class TrainingLoop {
   private readonly encoder = new UpdateEncoder();
   /** Overlap: the next round's shard, training ahead of its model (lookahead.ts). */
   private lookahead: Lookahead | null = null;
+  /** Overlap: the coordinator's outer momentum, tracked from the models, to predict the next (outer-estimate.ts). */
+  private outer: OuterEstimate | null = null;
 
   constructor(private readonly options: TrainingLoopOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -78,6 +81,7 @@ export class TrainingLoop {
 
   onModelFrame(frame: ModelFrame): void {
     this.model = { sessionId: frame.header.sessionId, version: frame.header.modelVersion, values: frame.values };
+    if (this.outer) this.outer.observe(frame.header.sessionId, frame.header.modelVersion, frame.values);
   }
 
   assign(assignment: Assignment): void {
@@ -216,6 +220,8 @@ export class TrainingLoop {
           keepEnd: a.next !== undefined,
         });
     if (!result || this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
+    // Overlap: where the next round starts, from this update as it is before encoding (eager: the predicted model).
+    const headStart = result.end ? this.aheadStart(a, params, result.pseudoGradient, result.end) : null;
     if (this.options.simulate?.byzantine) corruptUpdate(result.pseudoGradient, this.options.simulate.byzantine);
     const t = this.now();
     const frame = this.encoder.encode(a, this.fields(a, FrameKind.PseudoGradient, indices.length, result.loss), result.pseudoGradient);
@@ -224,7 +230,19 @@ export class TrainingLoop {
     if (!(await this.simulatedSendDelay(a, seq, frame.byteLength))) return;
     this.finish(a, frame, startedAt, result.computeMs + encodeMs, indices.length, result.loss);
     // Overlap: straight on to the next shard while this update travels and the next model comes back.
-    if (result.end) this.startLookahead(a, prepared, result.end);
+    if (headStart) this.startLookahead(a, prepared, headStart);
+  }
+
+  /** The next round's head start: the predicted next model when the session's outer optimizer is known, else `end`. */
+  private aheadStart(a: Assignment, model: Float32Array, update: Float32Array, end: Float32Array): Float32Array {
+    const outer = a.next?.outer;
+    if (!outer) return end;
+    if (!this.outer) {
+      this.outer = new OuterEstimate();
+      this.outer.observe(a.sessionId, a.modelVersion, model);
+    }
+    // `end` is no longer needed: the prediction is written over it.
+    return this.outer.predict(outer, model, update, end);
   }
 
   /** Overlap: trains the shard reserved for this node's next round from `end`, ahead of the next model. */

@@ -2,7 +2,9 @@
 // a round's update it trains the reserved next shard from its own end weights, then re-bases onto the next model and
 // sends model minus end weights for that round; an assignment for another shard abandons the head start.
 import { describe, expect, it } from 'vitest';
+import { OuterEstimate } from '../../src/agent/outer-estimate';
 import { ProgressMeter } from '../../src/agent/progress';
+import { applyNesterovStep, createOuterOptimizerState } from '../../src/server/core/optimizer';
 import { TrainingLoop, type TrainingSession } from '../../src/agent/training-loop';
 import { decodeFrame, FrameKind } from '../../src/protocol/frame';
 import type { Assignment } from '../../src/protocol/messages';
@@ -81,6 +83,25 @@ describe('agent overlap', () => {
     for (let i = 1; i < P; i += 37) expect(payload[i]).toBeCloseTo(-t(i) * (15 / 16), 5);
   });
 
+  it('with the outer optimizer named, trains ahead from the predicted next model rather than its end weights', async () => {
+    const { loop, sent } = setup();
+    const outer = { learningRate: 0.7, momentum: 0.9 };
+    loop.onModelFrame(model(1));
+    loop.assign({ ...a1, next: { ...a1.next!, outer } });
+    await loop.idle();
+    // Round 1 sent d = -t 15/16; the coordinator's first Nesterov step makes theta2 = -lr (1 + mu) d = 1.33 d.
+    const theta2 = (i: number) => 0.7 * 1.9 * t(i) * (15 / 16);
+    const next = model(2);
+    for (let i = 0; i < P; i++) next.values[i] = theta2(i);
+    loop.onModelFrame(next);
+    loop.assign(a2);
+    await loop.idle();
+    // Ahead from theta2 itself: four steps leave (theta2 - t) / 16, so the update is (theta2 - t) 15/16. From the end
+    // weights instead it would be -t 15/256 (the first test).
+    const { payload } = decodeFrame(sent[1]);
+    for (let i = 1; i < P; i += 37) expect(payload[i]).toBeCloseTo((theta2(i) - t(i)) * (15 / 16), 5);
+  });
+
   it('an assignment without a reservation starts nothing ahead', async () => {
     const { loop, steps } = setup();
     loop.onModelFrame(model(1));
@@ -106,5 +127,32 @@ describe('agent overlap', () => {
     const rounds = (progress as unknown as { recentRounds: { startedAt: number; endedAt: number }[] }).recentRounds;
     expect(rounds[1].startedAt).toBeLessThanOrEqual(rounds[0].endedAt + 5);
     expect(rounds[1].endedAt - rounds[1].startedAt).toBeGreaterThanOrEqual(29);
+  });
+});
+
+describe('eager start: the next model predicted from the agent’s own update', () => {
+  it('tracks the coordinator’s Nesterov momentum from the models and predicts the next one exactly for a lone agent', () => {
+    const n = 50;
+    const config = { learningRate: 0.7, momentum: 0.9 };
+    const coordinator = createOuterOptimizerState(n);
+    const params = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const estimate = new OuterEstimate();
+    estimate.observe(3, 0, params);
+    const rng = (k: number, i: number) => Math.cos(k * 7 + i * 3) * 0.01;
+    let worst = 0;
+    for (let k = 0; k < 12; k++) {
+      const update = Float32Array.from({ length: n }, (_, i) => rng(k, i));
+      const predicted = estimate.predict(config, params, update, new Float32Array(n));
+      applyNesterovStep(config, coordinator, params, update); // the coordinator applies the lone agent's update
+      for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(predicted[i] - params[i]));
+      estimate.observe(3, k + 1, params);
+    }
+    expect(worst).toBeLessThan(1e-5);
+    // Without tracking the momentum (a gap in versions forgets it), the prediction is off by the momentum's share.
+    estimate.observe(3, 20, params);
+    const update = new Float32Array(n).fill(0.01);
+    const predicted = estimate.predict(config, params, update, new Float32Array(n));
+    applyNesterovStep(config, coordinator, params, update);
+    expect(Math.max(...predicted.map((p, i) => Math.abs(p - params[i])))).toBeGreaterThan(1e-3);
   });
 });

@@ -1,6 +1,7 @@
 // Opening a round: who works (the node pool), how much each trains (the strategy), which samples (the cursor,
 // and overlap's reservations: lookahead.ts), then the model, the assignments and the deadline go out.
 import { hardDeadlineMs } from '../deadline';
+import { DEFAULT_OUTER_OPTIMIZER } from '../optimizer';
 import { openRound } from '../round';
 import type { Assignment } from '../types';
 import { codecsFor, roundMeasurements } from './adaptive-round';
@@ -63,10 +64,12 @@ export function maybeOpenRound(t: Transition): void {
   t.setSession({ cursor: next.cursor, reserved: next.reserved });
   t.set({ round: { open: opened.round, stage: 'collecting', stragglerArmed: false, closedBecause: null, outcome: null } });
   t.emit({ type: 'send-model', nodeIds, sessionId: session.id, round: roundNumber, modelVersion: session.modelVersion });
+  // With the outer optimizer, an agent predicts the next model from its own update and trains ahead from there.
+  const outer = config.outerOptimizer ?? DEFAULT_OUTER_OPTIMIZER;
   const pool = new Map(t.state.pool);
   for (const [nodeId, assignment] of opened.round.assignments) {
     const reserved = next.reserved.get(nodeId)?.shard;
-    const message: Assignment = reserved ? { ...assignment, next: { epoch: reserved.epoch, shardStart: reserved.start, shardCount: reserved.count } } : assignment;
+    const message: Assignment = reserved ? { ...assignment, next: { epoch: reserved.epoch, shardStart: reserved.start, shardCount: reserved.count, outer } } : assignment;
     t.emit({ type: 'send', nodeId, message: { v: 1, type: 'assignment', assignment: message } });
     changeNode(pool, nodeId, (n) => assign(n, roundNumber, t.at));
     t.publishNode(nodeId);
