@@ -11,7 +11,7 @@ import { FRAME_HEADER_BYTES } from '../src/protocol/frame';
 import { atLeast, fmt, row, sleep, waitFor, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { getJson, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 
-interface Mode {
+export interface Mode {
   label: string;
   localSteps: number;
   batchSize: number;
@@ -19,9 +19,11 @@ interface Mode {
   topKFraction?: number;
   /** Run only to measure utilisation with this many agents (not in the accuracy comparison). */
   agents?: number;
+  /** Overlap: agents train their next shard while the update and the next model travel (bench/overlap.ts). */
+  overlap?: boolean;
 }
 
-interface Outcome extends Mode {
+export interface Outcome extends Mode {
   agents: number;
   bytesPerUpdate: number;
   bytesPerSample: number;
@@ -45,7 +47,7 @@ const MODES: Mode[] = [
 /** The mode the utilisation target is measured in (the recommended one for slow links: 126x fewer bytes). */
 const UTILISATION_MODE = MODES[2];
 
-async function runMode(server: ServerHandle, mode: Mode, agents: number, budget: number, paramCount: number, log: (line: string) => void): Promise<Outcome> {
+export async function runMode(server: ServerHandle, mode: Mode, agents: number, budget: number, paramCount: number, log: (line: string) => void): Promise<Outcome> {
   const local = mode.localSteps > 1;
   await startSession(server, {
     model: 'mlp',
@@ -56,6 +58,7 @@ async function runMode(server: ServerHandle, mode: Mode, agents: number, budget:
     ...(local ? { localSteps: mode.localSteps } : {}),
     ...(mode.codec !== 'float32' ? { codec: mode.codec } : {}),
     ...(mode.topKFraction ? { topKFraction: mode.topKFraction } : {}),
+    ...(mode.overlap ? { overlap: true } : {}),
   });
   const shares: number[][] = [];
   const started = Date.now();
@@ -97,9 +100,9 @@ async function runMode(server: ServerHandle, mode: Mode, agents: number, budget:
   return outcome;
 }
 
-function describe(o: Mode & { agents?: number }): string {
+export function describe(o: Mode & { agents?: number }): string {
   const h = o.localSteps > 1 ? `H=${o.localSteps} x ${o.batchSize}` : `batch ${o.batchSize}/node`;
-  return `${o.label} (${o.codec}${o.topKFraction ? ` ${o.topKFraction}` : ''}, ${h}${o.agents ? `, ${o.agents} agents` : ''})`;
+  return `${o.label} (${o.codec}${o.topKFraction ? ` ${o.topKFraction}` : ''}, ${h}${o.overlap ? ', overlap' : ''}${o.agents ? `, ${o.agents} agents` : ''})`;
 }
 
 export const comm: Benchmark = {

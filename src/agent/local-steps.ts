@@ -132,6 +132,15 @@ export class UpdateEncoder {
     return encodeCodedFrame(fields, values, codec, { feedback: state.feedback, decoded: state.decoded, scratch: state.scratch, topKFraction: a.topKFraction });
   }
 
+  /**
+   * The values the coordinator decodes from the frame encode() just made of `values`: the decoded payload for a
+   * lossy codec, else `values` (float32 sends them as they are, a residual added in place).
+   */
+  sent(a: Assignment, values: Float32Array): Float32Array {
+    const lossy = a.codec !== undefined && a.codec !== 'float32';
+    return lossy && this.state?.sessionId === a.sessionId ? this.state.decoded : values;
+  }
+
   /** Whether the next update would carry a residual (a lossy codec ran for this session). */
   hasResidual(sessionId: number): boolean {
     return this.state?.sessionId === sessionId && this.state.feedback.residual.some((v) => v !== 0);

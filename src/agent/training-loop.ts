@@ -220,11 +220,12 @@ export class TrainingLoop {
           keepEnd: a.next !== undefined,
         });
     if (!result || this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
-    // Overlap: where the next round starts, from this update as it is before encoding (eager: the predicted model).
-    const headStart = result.end ? this.aheadStart(a, params, result.pseudoGradient, result.end) : null;
     if (this.options.simulate?.byzantine) corruptUpdate(result.pseudoGradient, this.options.simulate.byzantine);
     const t = this.now();
     const frame = this.encoder.encode(a, this.fields(a, FrameKind.PseudoGradient, indices.length, result.loss), result.pseudoGradient);
+    // Overlap: where the next round starts (eager: the model predicted from the update exactly as the coordinator
+    // will decode it, so a lossy codec's rounding does not put the head start off the real next model).
+    const headStart = result.end ? this.aheadStart(a, params, this.encoder.sent(a, result.pseudoGradient), result.end) : null;
     // Encoding is work this node does for the round (top-k's selection, int8's scales), so it counts as compute.
     const encodeMs = this.now() - t;
     if (!(await this.simulatedSendDelay(a, seq, frame.byteLength))) return;
