@@ -21,6 +21,8 @@ export interface Mode {
   agents?: number;
   /** Overlap: agents train their next shard while the update and the next model travel (bench/overlap.ts). */
   overlap?: boolean;
+  /** Evaluate every this many rounds (default: only at the end), for `lateAccuracy`. */
+  evalEvery?: number;
 }
 
 export interface Outcome extends Mode {
@@ -33,6 +35,8 @@ export interface Outcome extends Mode {
   /** Mean over nodes and over the polls in the second half of the run of the agents' reported compute share. */
   utilisation: number | null;
   accuracy: number;
+  /** With `evalEvery`: the mean of the last three evaluations (less noisy than the final one alone). */
+  lateAccuracy?: number;
 }
 
 const SYNC: Mode = { label: 'sync', localSteps: 1, batchSize: 128, codec: 'float32' };
@@ -52,7 +56,7 @@ export async function runMode(server: ServerHandle, mode: Mode, agents: number, 
   await startSession(server, {
     model: 'mlp',
     maxSamples: budget,
-    evalEvery: 100_000,
+    evalEvery: mode.evalEvery ?? 100_000,
     checkpointEvery: 100_000,
     batchSize: mode.batchSize,
     ...(local ? { localSteps: mode.localSteps } : {}),
@@ -92,6 +96,11 @@ export async function runMode(server: ServerHandle, mode: Mode, agents: number, 
     utilisation: flat.length ? flat.reduce((a, b) => a + b, 0) / flat.length : null,
     accuracy: session.lastTestAccuracy,
   };
+  if (mode.evalEvery) {
+    const history = (await getJson(`${server.baseUrl}/api/metrics?sessionId=${session.id}&limit=100000`)).history as Array<{ testAccuracy: number | null }>;
+    const late = history.filter((m) => m.testAccuracy !== null).slice(-3).map((m) => m.testAccuracy as number);
+    if (late.length) outcome.lateAccuracy = late.reduce((a, b) => a + b, 0) / late.length;
+  }
   log(
     `  ${describe(outcome)}: ${fmt(outcome.bytesPerSample, 1)} B/sample, ${outcome.rounds} rounds, ${fmt(outcome.wallS, 1)} s, ` +
       `computing ${outcome.utilisation === null ? '-' : `${fmt(outcome.utilisation * 100, 0)}%`}, accuracy ${fmt(outcome.accuracy * 100, 2)}%`,
