@@ -47,6 +47,22 @@ describe('overlap: reservations in the engine', () => {
     expect(a2.attempt).not.toBe(a1.attempt);
   });
 
+  it('measures a node that kept its reservation from its last delivery, when it began that shard', () => {
+    const d = running();
+    d.join(1);
+    d.advance(100);
+    d.hold.add('commit-round');
+    d.deliver(1); // round 1: 100 samples in 100 ms
+    d.advance(40); // the commit takes 40 ms; the node trains its reserved shard meanwhile
+    d.hold.clear();
+    d.release('commit-round'); // round 2 opens
+    d.advance(60);
+    d.deliver(1); // 60 ms after the open, 100 ms after it began
+    // 1,000 samples/s both times, not 1,667 for round 2 (the head start is not free speed). Smoothed from the
+    // calibrated 100: 0.7 x 100 + 0.3 x 1000 = 370, then 0.7 x 370 + 0.3 x 1000 = 559 (from the open: 759).
+    expect(d.state.pool.get(1)!.samplesPerSecond).toBeCloseTo(559, 0);
+  });
+
   it('a session without overlap sends no reservation; overlap without local steps is refused', () => {
     const d = running({ localSteps: 2, batchSize: 50 });
     d.join(1);

@@ -71,7 +71,10 @@ export function maybeOpenRound(t: Transition): void {
     const reserved = next.reserved.get(nodeId)?.shard;
     const message: Assignment = reserved ? { ...assignment, next: { epoch: reserved.epoch, shardStart: reserved.start, shardCount: reserved.count, outer } } : assignment;
     t.emit({ type: 'send', nodeId, message: { v: 1, type: 'assignment', assignment: message } });
-    changeNode(pool, nodeId, (n) => assign(n, roundNumber, t.at));
+    // A node that kept its reservation has been training this shard since it delivered its last update: its speed
+    // (samples over the time from start of work to delivery) is measured from then, not from now.
+    const kept = settled.kept.has(nodeId);
+    changeNode(pool, nodeId, (n) => assign(n, roundNumber, kept && n.deliveredAt !== undefined ? Math.min(n.deliveredAt, t.at) : t.at));
     t.publishNode(nodeId);
   }
   t.set({ pool });
