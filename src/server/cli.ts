@@ -198,7 +198,10 @@ export function parseCli(argv: string[]): Cli {
   if (profile === 'mixed' && config.globalBatch === undefined) config.globalBatch = (config.batchSize ?? DEFAULT_SESSION_CONFIG.batchSize) * Math.max(1, nodes);
   const localSteps = values['local-steps'];
   if (localSteps !== undefined) config.localSteps = localSteps === 'auto' ? 'auto' : num('local-steps', localSteps, (n) => Number.isInteger(n) && n >= 1);
-  if (values.overlap) config.overlap = true;
+  if (values.overlap) {
+    if (config.localSteps === undefined || config.localSteps === 1) throw new Error('--overlap needs local steps: --local-steps H (above 1) or auto');
+    config.overlap = true;
+  }
   const outerLr = num('outer-lr', values['outer-lr'], (n) => n > 0);
   if (outerLr !== undefined) config.outerOptimizer = { learningRate: outerLr, momentum: 0.9 };
   if (values.codec !== undefined) config.codec = values.codec as NonNullable<typeof config.codec>;
