@@ -11,7 +11,7 @@ import { FRAME_HEADER_BYTES } from '../src/protocol/frame';
 import { atLeast, fmt, row, sleep, waitFor, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { getJson, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 
-interface Mode {
+export interface Mode {
   label: string;
   localSteps: number;
   batchSize: number;
@@ -19,9 +19,13 @@ interface Mode {
   topKFraction?: number;
   /** Run only to measure utilisation with this many agents (not in the accuracy comparison). */
   agents?: number;
+  /** Overlap: agents train their next shard while the update and the next model travel (bench/overlap.ts). */
+  overlap?: boolean;
+  /** Evaluate every this many rounds (default: only at the end), for `lateAccuracy`. */
+  evalEvery?: number;
 }
 
-interface Outcome extends Mode {
+export interface Outcome extends Mode {
   agents: number;
   bytesPerUpdate: number;
   bytesPerSample: number;
@@ -31,6 +35,8 @@ interface Outcome extends Mode {
   /** Mean over nodes and over the polls in the second half of the run of the agents' reported compute share. */
   utilisation: number | null;
   accuracy: number;
+  /** With `evalEvery`: the mean of the last three evaluations (less noisy than the final one alone). */
+  lateAccuracy?: number;
 }
 
 const SYNC: Mode = { label: 'sync', localSteps: 1, batchSize: 128, codec: 'float32' };
@@ -45,17 +51,18 @@ const MODES: Mode[] = [
 /** The mode the utilisation target is measured in (the recommended one for slow links: 126x fewer bytes). */
 const UTILISATION_MODE = MODES[2];
 
-async function runMode(server: ServerHandle, mode: Mode, agents: number, budget: number, paramCount: number, log: (line: string) => void): Promise<Outcome> {
+export async function runMode(server: ServerHandle, mode: Mode, agents: number, budget: number, paramCount: number, log: (line: string) => void): Promise<Outcome> {
   const local = mode.localSteps > 1;
   await startSession(server, {
     model: 'mlp',
     maxSamples: budget,
-    evalEvery: 100_000,
+    evalEvery: mode.evalEvery ?? 100_000,
     checkpointEvery: 100_000,
     batchSize: mode.batchSize,
     ...(local ? { localSteps: mode.localSteps } : {}),
     ...(mode.codec !== 'float32' ? { codec: mode.codec } : {}),
     ...(mode.topKFraction ? { topKFraction: mode.topKFraction } : {}),
+    ...(mode.overlap ? { overlap: true } : {}),
   });
   const shares: number[][] = [];
   const started = Date.now();
@@ -89,6 +96,11 @@ async function runMode(server: ServerHandle, mode: Mode, agents: number, budget:
     utilisation: flat.length ? flat.reduce((a, b) => a + b, 0) / flat.length : null,
     accuracy: session.lastTestAccuracy,
   };
+  if (mode.evalEvery) {
+    const history = (await getJson(`${server.baseUrl}/api/metrics?sessionId=${session.id}&limit=100000`)).history as Array<{ testAccuracy: number | null }>;
+    const late = history.filter((m) => m.testAccuracy !== null).slice(-3).map((m) => m.testAccuracy as number);
+    if (late.length) outcome.lateAccuracy = late.reduce((a, b) => a + b, 0) / late.length;
+  }
   log(
     `  ${describe(outcome)}: ${fmt(outcome.bytesPerSample, 1)} B/sample, ${outcome.rounds} rounds, ${fmt(outcome.wallS, 1)} s, ` +
       `computing ${outcome.utilisation === null ? '-' : `${fmt(outcome.utilisation * 100, 0)}%`}, accuracy ${fmt(outcome.accuracy * 100, 2)}%`,
@@ -97,9 +109,9 @@ async function runMode(server: ServerHandle, mode: Mode, agents: number, budget:
   return outcome;
 }
 
-function describe(o: Mode & { agents?: number }): string {
+export function describe(o: Mode & { agents?: number }): string {
   const h = o.localSteps > 1 ? `H=${o.localSteps} x ${o.batchSize}` : `batch ${o.batchSize}/node`;
-  return `${o.label} (${o.codec}${o.topKFraction ? ` ${o.topKFraction}` : ''}, ${h}${o.agents ? `, ${o.agents} agents` : ''})`;
+  return `${o.label} (${o.codec}${o.topKFraction ? ` ${o.topKFraction}` : ''}, ${h}${o.overlap ? ', overlap' : ''}${o.agents ? `, ${o.agents} agents` : ''})`;
 }
 
 export const comm: Benchmark = {

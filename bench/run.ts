@@ -6,6 +6,7 @@
 //   npm run bench -- soak [--minutes N]    the soak (30 minutes; not in the default set)
 //   npm run bench -- robust                robust rules' cost and 1 Byzantine agent of 5 (minutes; not in the default set)
 //   npm run bench -- fedavg                rounds to 97% with the FedAvg paper's 2NN, FedSGD vs FedAvg (about 13 minutes; not in the default set)
+//   npm run bench -- overlap               a lone agent's utilisation and accuracy with and without overlap (about 4 minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.
@@ -21,6 +22,7 @@ import { ingest } from './ingest';
 import { trpcRead } from './trpc-read';
 import { live } from './live';
 import { memory } from './memory';
+import { overlap } from './overlap';
 import { robust } from './robust';
 import { scale } from './scale';
 import { soak } from './soak';
@@ -30,11 +32,11 @@ import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark
 import { installCleanup } from './lib/procs';
 import { BENCHMARK_ORDER, readReports, renderPerformance } from './lib/summary';
 
-const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, memory, api, live, detection, trpcRead, soak, robust, fedavg];
+const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, memory, api, live, detection, trpcRead, soak, robust, fedavg, overlap];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
-  names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak, robust and fedavg)
+  names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak, robust, fedavg and overlap)
   --quick    short smoke version (results in bench/results/quick/, not in SUMMARY.md)
   --minutes  soak length in minutes (default 30)
 `;

@@ -17,6 +17,20 @@ export interface LocalStepsResult {
   /** Mean training loss over all samples of all steps (before each step's update). */
   loss: number;
   computeMs: number;
+  /** The end weights, when asked for (`keepEnd`): where overlap's next run starts. */
+  end?: Float32Array;
+}
+
+/**
+ * Overlap (lookahead.ts): a run that starts before its model is known, from the agent's own end weights, and
+ * re-bases when the model arrives: weights <- model + (weights - start), so the steps already taken are kept as
+ * progress, and the pseudo-gradient is taken against the model: model - end.
+ */
+export interface Rebase {
+  /** The model to re-base onto, once it is known (null: not yet); asked before each step. */
+  poll(): Float32Array | null;
+  /** After the last step: waits for the model (null: the run is abandoned). */
+  wait(): Promise<Float32Array | null>;
 }
 
 export interface LocalStepsRun {
@@ -30,6 +44,10 @@ export interface LocalStepsRun {
   now: () => number;
   /** Checked between steps and micro-batches; true stops the run (it returns null). */
   cancelled: () => boolean;
+  /** Overlap: started ahead of its model; re-base onto it when it comes. */
+  rebase?: Rebase;
+  /** Return the end weights too. */
+  keepEnd?: boolean;
 }
 
 /** Runs the inner steps; yields to the event loop between micro-batches so cancels and models get through. */
@@ -48,7 +66,20 @@ export async function runLocalSteps(run: LocalStepsRun): Promise<LocalStepsResul
   let lastYield = now();
   let lossSum = 0;
   let seen = 0;
+  // What the pseudo-gradient is taken against: the model, or, until a speculative run is re-based, its start.
+  let base = start;
+  let rebased = !run.rebase;
+  const rebaseOnto = (model: Float32Array) => {
+    if (model.length !== P) throw new RangeError(`model has ${model.length} parameters, the run ${P}`);
+    for (let i = 0; i < P; i++) weights[i] += model[i] - base[i];
+    base = model;
+    rebased = true;
+  };
   for (let s = 0; s < steps; s++) {
+    if (!rebased) {
+      const model = run.rebase!.poll();
+      if (model) rebaseOnto(model);
+    }
     // Steps take consecutive batches of the shard; a shard shorter than H batches wraps around (the coordinator
     // sizes shards H x batchSize, so this only happens at the end of an epoch).
     const from = (s * stepBatch) % indices.length;
@@ -77,8 +108,14 @@ export async function runLocalSteps(run: LocalStepsRun): Promise<LocalStepsResul
     run.optimizer.step(weights, grad);
     computeMs += now() - t;
   }
-  for (let i = 0; i < P; i++) weights[i] = start[i] - weights[i];
-  return { pseudoGradient: weights, loss: seen > 0 ? lossSum / seen : Number.NaN, computeMs };
+  if (!rebased) {
+    const model = await run.rebase!.wait();
+    if (!model || run.cancelled()) return null;
+    rebaseOnto(model);
+  }
+  const end = run.keepEnd ? Float32Array.from(weights) : undefined;
+  for (let i = 0; i < P; i++) weights[i] = base[i] - weights[i];
+  return { pseudoGradient: weights, loss: seen > 0 ? lossSum / seen : Number.NaN, computeMs, ...(end ? { end } : {}) };
 }
 
 /**
@@ -93,6 +130,15 @@ export class UpdateEncoder {
     const codec = a.codec ? CODEC_BY_NAME[a.codec] : FrameCodec.Float32;
     const state = this.stateFor(a.sessionId, values.length);
     return encodeCodedFrame(fields, values, codec, { feedback: state.feedback, decoded: state.decoded, scratch: state.scratch, topKFraction: a.topKFraction });
+  }
+
+  /**
+   * The values the coordinator decodes from the frame encode() just made of `values`: the decoded payload for a
+   * lossy codec, else `values` (float32 sends them as they are, a residual added in place).
+   */
+  sent(a: Assignment, values: Float32Array): Float32Array {
+    const lossy = a.codec !== undefined && a.codec !== 'float32';
+    return lossy && this.state?.sessionId === a.sessionId ? this.state.decoded : values;
   }
 
   /** Whether the next update would carry a residual (a lossy codec ran for this session). */

@@ -7,7 +7,9 @@ import { allocateFrame, FrameKind, sealFrame, type FrameFields } from '../protoc
 import type { Assignment } from '../protocol/messages';
 import { epochPermutation } from '../protocol/permutation';
 import type { ModelFrame } from './inbound';
-import { runLocalSteps, UpdateEncoder } from './local-steps';
+import { Lookahead, lookaheadKey } from './lookahead';
+import { OuterEstimate } from './outer-estimate';
+import { runLocalSteps, UpdateEncoder, type LocalStepsResult } from './local-steps';
 import type { ProgressMeter } from './progress';
 import { corruptUpdate, sendDelayMs, slowdownMs, type Simulation } from './simulation';
 
@@ -54,6 +56,10 @@ export class TrainingLoop {
   private speed = 0;
   private readonly now: () => number;
   private readonly encoder = new UpdateEncoder();
+  /** Overlap: the next round's shard, training ahead of its model (lookahead.ts). */
+  private lookahead: Lookahead | null = null;
+  /** Overlap: the coordinator's outer momentum, tracked from the models, to predict the next (outer-estimate.ts). */
+  private outer: OuterEstimate | null = null;
 
   constructor(private readonly options: TrainingLoopOptions) {
     this.now = options.now ?? (() => performance.now());
@@ -75,6 +81,7 @@ export class TrainingLoop {
 
   onModelFrame(frame: ModelFrame): void {
     this.model = { sessionId: frame.header.sessionId, version: frame.header.modelVersion, values: frame.values };
+    if (this.outer) this.outer.observe(frame.header.sessionId, frame.header.modelVersion, frame.values);
   }
 
   assign(assignment: Assignment): void {
@@ -98,6 +105,20 @@ export class TrainingLoop {
   }
 
   private async train(a: Assignment, seq: number): Promise<void> {
+    // A head start on this very shard is adopted below; any other is abandoned before this round uses the trainer.
+    const ahead = this.lookahead;
+    this.lookahead = null;
+    const adopt = ahead?.matches(a) ? ahead : null;
+    if (ahead && !adopt) await ahead.abandon();
+    try {
+      await this.trainChecked(a, seq, adopt);
+    } finally {
+      // Not adopted after all (the round was cancelled or could not be trained): stop it.
+      if (adopt && !adopt.adopted) await adopt.abandon();
+    }
+  }
+
+  private async trainChecked(a: Assignment, seq: number, ahead: Lookahead | null): Promise<void> {
     if (this.isCancelled(a, seq)) return;
     const prepared = this.options.session();
     if (!prepared || prepared.session.sessionId !== a.sessionId) {
@@ -123,15 +144,15 @@ export class TrainingLoop {
     this.active = a.round;
     this.options.onActive?.(a.round);
     try {
-      await this.run(a, seq, prepared, model.values, indices);
+      await this.run(a, seq, prepared, model.values, indices, ahead);
     } finally {
       this.active = null;
       this.options.onActive?.(null);
     }
   }
 
-  private async run(a: Assignment, seq: number, prepared: TrainingSession, params: Float32Array, indices: Uint32Array): Promise<void> {
-    if (a.localSteps !== undefined && a.innerOptimizer) return this.runLocal(a, seq, prepared, params, indices);
+  private async run(a: Assignment, seq: number, prepared: TrainingSession, params: Float32Array, indices: Uint32Array, ahead: Lookahead | null): Promise<void> {
+    if (a.localSteps !== undefined && a.innerOptimizer) return this.runLocal(a, seq, prepared, params, indices, ahead);
     const { dataset, trainer, spec } = prepared;
     const startedAt = this.now();
     let computeMs = 0;
@@ -180,27 +201,76 @@ export class TrainingLoop {
   }
 
   /** Local steps: H inner steps from the received model, then start - end weights in the assignment's codec. */
-  private async runLocal(a: Assignment, seq: number, prepared: TrainingSession, params: Float32Array, indices: Uint32Array): Promise<void> {
-    const startedAt = this.now();
-    const result = await runLocalSteps({
-      prepared,
-      start: params,
-      indices,
-      steps: a.localSteps!,
-      stepBatch: a.batchSize,
-      optimizer: this.encoder.optimizerFor(a.sessionId, a.innerOptimizer!, prepared.spec.paramCount),
-      microBatch: Math.max(1, this.options.microBatch ?? 128),
-      now: this.now,
-      cancelled: () => this.isCancelled(a, seq),
-    });
+  private async runLocal(a: Assignment, seq: number, prepared: TrainingSession, params: Float32Array, indices: Uint32Array, ahead: Lookahead | null): Promise<void> {
+    // Overlap: the run that started on this shard when the last update went out re-bases onto this model and
+    // finishes; its round began when it did.
+    const startedAt = ahead?.startedAt ?? this.now();
+    const result = ahead
+      ? await ahead.adopt(params, () => this.isCancelled(a, seq))
+      : await runLocalSteps({
+          prepared,
+          start: params,
+          indices,
+          steps: a.localSteps!,
+          stepBatch: a.batchSize,
+          optimizer: this.encoder.optimizerFor(a.sessionId, a.innerOptimizer!, prepared.spec.paramCount),
+          microBatch: Math.max(1, this.options.microBatch ?? 128),
+          now: this.now,
+          cancelled: () => this.isCancelled(a, seq),
+          keepEnd: a.next !== undefined,
+        });
     if (!result || this.isCancelled(a, seq) || this.options.link.nodeId !== a.nodeId) return;
     if (this.options.simulate?.byzantine) corruptUpdate(result.pseudoGradient, this.options.simulate.byzantine);
     const t = this.now();
     const frame = this.encoder.encode(a, this.fields(a, FrameKind.PseudoGradient, indices.length, result.loss), result.pseudoGradient);
+    // Overlap: where the next round starts (eager: the model predicted from the update exactly as the coordinator
+    // will decode it, so a lossy codec's rounding does not put the head start off the real next model).
+    const headStart = result.end ? this.aheadStart(a, params, this.encoder.sent(a, result.pseudoGradient), result.end) : null;
     // Encoding is work this node does for the round (top-k's selection, int8's scales), so it counts as compute.
     const encodeMs = this.now() - t;
     if (!(await this.simulatedSendDelay(a, seq, frame.byteLength))) return;
     this.finish(a, frame, startedAt, result.computeMs + encodeMs, indices.length, result.loss);
+    // Overlap: straight on to the next shard while this update travels and the next model comes back.
+    if (headStart) this.startLookahead(a, prepared, headStart);
+  }
+
+  /** The next round's head start: the predicted next model when the session's outer optimizer is known, else `end`. */
+  private aheadStart(a: Assignment, model: Float32Array, update: Float32Array, end: Float32Array): Float32Array {
+    const outer = a.next?.outer;
+    if (!outer) return end;
+    if (!this.outer) {
+      this.outer = new OuterEstimate();
+      this.outer.observe(a.sessionId, a.modelVersion, model);
+    }
+    // `end` is no longer needed: the prediction is written over it.
+    return this.outer.predict(outer, model, update, end);
+  }
+
+  /** Overlap: trains the shard reserved for this node's next round from `end`, ahead of the next model. */
+  private startLookahead(a: Assignment, prepared: TrainingSession, end: Float32Array): void {
+    const key = lookaheadKey(a);
+    if (!key) return;
+    const indices = this.shardIndices(prepared.session.seed, key, prepared.dataset.trainSize).slice();
+    if (indices.length === 0) return;
+    const optimizer = this.encoder.optimizerFor(a.sessionId, a.innerOptimizer!, prepared.spec.paramCount);
+    this.lookahead = new Lookahead(key, this.now(), (hooks) =>
+      runLocalSteps({
+        prepared,
+        start: end,
+        indices,
+        steps: key.localSteps,
+        stepBatch: key.batchSize,
+        optimizer,
+        microBatch: Math.max(1, this.options.microBatch ?? 128),
+        now: this.now,
+        cancelled: hooks.cancelled,
+        rebase: hooks.rebase,
+        keepEnd: true,
+      }).catch((error): LocalStepsResult | null => {
+        this.options.log(`training ahead failed: ${error instanceof Error ? error.stack : String(error)}`);
+        return null;
+      }),
+    );
   }
 
   private fields(a: Assignment, kind: FrameKind, samples: number, loss: number): FrameFields {
@@ -215,7 +285,7 @@ export class TrainingLoop {
     if (seconds > 0) this.speed = 0.8 * (this.speed || samples / seconds) + 0.2 * (samples / seconds);
   }
 
-  private shardIndices(seed: number, a: Assignment, trainSize: number): Uint32Array {
+  private shardIndices(seed: number, a: Pick<Assignment, 'epoch' | 'shardStart' | 'shardCount'>, trainSize: number): Uint32Array {
     const cached = this.permutation;
     if (!cached || cached.seed !== seed || cached.epoch !== a.epoch || cached.n !== trainSize) {
       this.permutation = { seed, epoch: a.epoch, n: trainSize, perm: epochPermutation(seed, a.epoch, trainSize) };

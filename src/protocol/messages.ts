@@ -66,6 +66,22 @@ export const assignmentSchema = z.object({
   codec: z.enum(['float32', 'fp16', 'int8', 'top-k']).optional(),
   /** top-k: the share of values kept. */
   topKFraction: z.number().gt(0).max(1).optional(),
+  /**
+   * Overlap (local-steps sessions that ask for it): the shard this node is reserved for the next round, so it can
+   * start training it from its own end weights as soon as it sent this round's update, and re-base onto the next
+   * model when that arrives. A hint only: the next round's assignment is what counts, and the agent uses its head
+   * start only when that assignment names the same shard. Older agents ignore the field. `outer`: the session's
+   * outer optimizer (SGD with Nesterov momentum), with which the agent predicts the next model from its own update
+   * and starts there rather than from its end weights (eager updates, Kale et al. 2025).
+   */
+  next: z
+    .object({
+      epoch: u32,
+      shardStart: u32,
+      shardCount: u32,
+      outer: z.object({ learningRate: z.number().finite().positive().max(10), momentum: z.number().finite().min(0).lt(1) }).optional(),
+    })
+    .optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 

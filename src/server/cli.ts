@@ -36,6 +36,7 @@ export const USAGE = `Usage: npm start -- [options]
   --aggregation RULE     mean (default), median, trimmed-mean:FRACTION (e.g. trimmed-mean:0.1) or
                          multi-krum:F (tolerates F bad updates a round)
   --local-steps H|auto   local steps per round (DiLoCo/FedAvg; 1 = synchronous gradient rounds, the default)
+  --overlap              with local steps: agents train their next shard while the update and the next model travel
   --outer-lr X           outer learning rate of local steps (SGD with Nesterov momentum 0.9; default 0.7)
   --codec NAME           how agents send updates: float32 (default), fp16, int8, top-k or auto (per node)
   --top-k FRACTION       top-k: the share of values sent (default 0.01)
@@ -109,6 +110,7 @@ export function parseCli(argv: string[]): Cli {
       'batch-size': { type: 'string' },
       aggregation: { type: 'string' },
       'local-steps': { type: 'string' },
+      overlap: { type: 'boolean' },
       'outer-lr': { type: 'string' },
       codec: { type: 'string' },
       'top-k': { type: 'string' },
@@ -196,6 +198,10 @@ export function parseCli(argv: string[]): Cli {
   if (profile === 'mixed' && config.globalBatch === undefined) config.globalBatch = (config.batchSize ?? DEFAULT_SESSION_CONFIG.batchSize) * Math.max(1, nodes);
   const localSteps = values['local-steps'];
   if (localSteps !== undefined) config.localSteps = localSteps === 'auto' ? 'auto' : num('local-steps', localSteps, (n) => Number.isInteger(n) && n >= 1);
+  if (values.overlap) {
+    if (config.localSteps === undefined || config.localSteps === 1) throw new Error('--overlap needs local steps: --local-steps H (above 1) or auto');
+    config.overlap = true;
+  }
   const outerLr = num('outer-lr', values['outer-lr'], (n) => n > 0);
   if (outerLr !== undefined) config.outerOptimizer = { learningRate: outerLr, momentum: 0.9 };
   if (values.codec !== undefined) config.codec = values.codec as NonNullable<typeof config.codec>;

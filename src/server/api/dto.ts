@@ -73,6 +73,7 @@ export const sessionConfig = z.object({
   clipFactor: z.number().optional(),
   initFrom: z.object({ sessionId: int, round: int }).optional(),
   localSteps: z.union([int, z.literal('auto')]).optional(),
+  overlap: z.boolean().optional(),
   outerOptimizer: z.object({ learningRate: z.number(), momentum: z.number() }).optional(),
   codec: z.enum(['float32', 'fp16', 'int8', 'top-k', 'auto']).optional(),
   topKFraction: z.number().optional(),

@@ -97,6 +97,11 @@ export const startTrainingInput = z
      * compute and communication times. At most 10,000: a round of H x batchSize samples must end within its deadline.
      */
     localSteps: z.union([z.number().int().min(1).max(10_000), z.literal('auto')]).optional(),
+    /**
+     * Local-steps sessions: each agent trains its next round's shard (reserved for it) while its update travels and
+     * the next model comes back, instead of idling for the round trip. Needs localSteps above 1 or 'auto'.
+     */
+    overlap: z.boolean().optional(),
     /** The outer optimizer of local steps (SGD with Nesterov momentum): DiLoCo uses lr 0.7, momentum 0.9. */
     outerOptimizer: z.object({ learningRate: z.number().positive().max(10), momentum: z.number().min(0).lt(1) }).strict().optional(),
     /** How agents send updates: float32 (default), fp16, int8 (blockwise), top-k (with error feedback), or auto (per node). */

@@ -23,6 +23,7 @@ export function toSessionConfigInput(input: StartTrainingInput): SessionConfigIn
   if (input.clipFactor !== undefined) out.clipFactor = input.clipFactor;
   if (input.fromCheckpoint !== undefined) out.initFrom = { ...input.fromCheckpoint };
   if (input.localSteps !== undefined) out.localSteps = input.localSteps;
+  if (input.overlap !== undefined) out.overlap = input.overlap;
   if (input.outerOptimizer !== undefined) out.outerOptimizer = input.outerOptimizer;
   if (input.codec !== undefined) out.codec = input.codec;
   if (input.topKFraction !== undefined) out.topKFraction = input.topKFraction;

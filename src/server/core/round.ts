@@ -46,6 +46,8 @@ export interface RoundPlan {
   /** Per node: how its update travels (absent: float32), and top-k's share. */
   codecs?: ReadonlyMap<number, NonNullable<Assignment['codec']>>;
   topKFraction?: number;
+  /** Shards already reserved for some of the nodes (overlap's lookahead): theirs, instead of cutting new ones. */
+  kept?: ReadonlyMap<number, Shard>;
 }
 
 function codecFields(plan: RoundPlan, nodeId: number): Pick<Assignment, 'codec' | 'topKFraction'> {
@@ -56,7 +58,12 @@ function codecFields(plan: RoundPlan, nodeId: number): Pick<Assignment, 'codec' 
 
 export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cursor: DataCursor } {
   if (plan.nodeIds.length === 0) throw new Error(`round ${plan.round} cannot open without nodes`);
-  const { shards, cursor } = takeShards(plan.cursor, plan.nodeIds.length, plan.shares ?? plan.batchSize, plan.trainSize);
+  // Nodes holding a reservation train it; the others get shards cut now (returned work first, then fresh data).
+  const fresh = plan.nodeIds.map((_, i) => i).filter((i) => !plan.kept?.has(plan.nodeIds[i]));
+  const taken = takeShards(plan.cursor, fresh.length, plan.shares ? fresh.map((i) => plan.shares![i]) : plan.batchSize, plan.trainSize);
+  const shards: Shard[] = plan.nodeIds.map((id) => plan.kept?.get(id)!);
+  fresh.forEach((i, k) => (shards[i] = taken.shards[k]));
+  const cursor = taken.cursor;
   const deadlineAt = plan.now + plan.timeoutMs;
   const assignments = new Map<number, Assignment>();
   plan.nodeIds.forEach((nodeId, i) => {

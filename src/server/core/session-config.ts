@@ -51,6 +51,10 @@ export function resolveSessionConfig(input: SessionConfigInput, base: SessionCon
     optimizer: { ...optimizerBase, ...stripUndefined(input.optimizer ?? {}), name: optimizerName },
   };
   if (config.batchSize < 1) throw new RequestError('BAD_REQUEST', `batchSize must be at least 1 (got ${config.batchSize})`);
+  // Overlap trains the next shard from the agent's own end weights and re-bases onto the next model: that needs a
+  // pseudo-gradient (start minus end weights). A synchronous round's gradient is taken at the model itself.
+  const local = config.localSteps === 'auto' || (typeof config.localSteps === 'number' && config.localSteps > 1);
+  if (config.overlap && !local) throw new RequestError('BAD_REQUEST', `overlap needs local steps (localSteps above 1 or 'auto'), got localSteps ${config.localSteps ?? 1}`);
   return config;
 }
 

@@ -76,6 +76,13 @@ export interface SessionConfig {
    * gradient). 'auto': H chosen each round from measured compute and communication times (core/adaptive.ts).
    */
   localSteps?: number | 'auto';
+  /**
+   * Overlap (local-steps sessions only): when a round opens, each node is also reserved its next round's shard, and
+   * trains it from its own end weights while its update travels and the next model comes back; it re-bases onto
+   * that model when it arrives (core/engine/lookahead.ts, src/agent/lookahead.ts). Absent or false: an agent idles
+   * for the round trip.
+   */
+  overlap?: boolean;
   /** Outer optimizer of local-steps rounds (SGD with Nesterov momentum); DiLoCo's lr 0.7, momentum 0.9 by default. */
   outerOptimizer?: OuterOptimizerConfig;
   /** How updates travel: a codec for every node, or 'auto' (per node, from its measured upload bandwidth). Absent: float32. */

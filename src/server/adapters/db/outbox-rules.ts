@@ -68,6 +68,11 @@ function oneOf<T extends string>(fail: Fail, what: string, value: unknown, optio
   return value as T;
 }
 
+function bool(fail: Fail, what: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(`${what} must be true or false, got ${String(value)}`);
+  return value as boolean;
+}
+
 function orNull<T>(value: unknown, read: (value: unknown) => T): T | null {
   return value === null ? null : read(value);
 }
@@ -106,6 +111,7 @@ function sessionConfig(fail: Fail, what: string, value: unknown): SessionConfig 
     ...(o.clipFactor === undefined ? {} : { clipFactor: finite(fail, `${what}.clipFactor`, o.clipFactor) }),
     ...(o.rewards === undefined ? {} : { rewards: rewardPolicy(fail, `${what}.rewards`, o.rewards) }),
     ...(o.localSteps === undefined ? {} : { localSteps: o.localSteps === 'auto' ? ('auto' as const) : int53(fail, `${what}.localSteps`, o.localSteps) }),
+    ...(o.overlap === undefined ? {} : { overlap: bool(fail, `${what}.overlap`, o.overlap) }),
     ...(o.outerOptimizer === undefined ? {} : { outerOptimizer: outerOptimizer(fail, `${what}.outerOptimizer`, o.outerOptimizer) }),
     ...(o.codec === undefined ? {} : { codec: oneOf(fail, `${what}.codec`, o.codec, CODEC_SETTINGS) }),
     ...(o.topKFraction === undefined ? {} : { topKFraction: finite(fail, `${what}.topKFraction`, o.topKFraction) }),

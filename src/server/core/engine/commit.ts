@@ -1,7 +1,8 @@
 // After a round's transaction: the durable state moves on by the events it committed, the model may take the
 // update, and the session decides what comes next (another round, completion, or the stop that was waiting).
 import type { EngineEvent } from './events';
-import { cancelRound, maybeOpenRound } from './rounds';
+import { maybeOpenRound } from './open-round';
+import { cancelRound } from './rounds';
 import { beginEnding, continueEnding, continueShutdown } from './session';
 import type { Transition } from './transition';
 import { sessionSnapshot } from './views';

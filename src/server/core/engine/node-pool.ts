@@ -20,8 +20,10 @@ export interface PoolNode {
   connection: number | null;
   /** Session the agent has loaded its model and data for; it gets work only for that session. */
   readySession: number | null;
-  /** When its current assignment went out (null: none outstanding). */
+  /** When its current assignment went out (null: none outstanding); with overlap, when it began working on it. */
   assignedAt: number | null;
+  /** When its last update was accepted (overlap: a node trains its next shard from then on). */
+  deliveredAt?: number;
   currentRound: number | null;
   /**
    * Measured training speed (samples/s): the agent's calibration at join, then every delivered round (assignment
@@ -185,6 +187,7 @@ export function delivered(node: PoolNode, round: number, samples: number, at: nu
     samplesPerSecond,
     speedMeasured: speedMeasured || node.assignedAt !== null,
     assignedAt: null,
+    deliveredAt: at,
     missedStreak: 0,
     benchLevel: Math.max(0, node.benchLevel - 1),
   };

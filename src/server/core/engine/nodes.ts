@@ -1,7 +1,8 @@
 // Agents coming and going: registration, readiness, heartbeats, loss, and the sweep that fails silent nodes.
 import type { EngineEvent } from './events';
 import { forgiveStall, heard, measuredLink, registerNode, silentNodes, updateNode } from './node-pool';
-import { closeConnection, dropFromRound, flushRejections, maybeOpenRound, onNodeLost } from './rounds';
+import { maybeOpenRound } from './open-round';
+import { closeConnection, dropFromRound, flushRejections, onNodeLost } from './rounds';
 
 export { onNodeLost };
 import type { Transition } from './transition';

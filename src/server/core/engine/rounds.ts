@@ -4,15 +4,15 @@
 import { CLOSE_CODES } from '../../../protocol/messages';
 import { FRAME_HEADER_BYTES, FrameKind } from '../../../protocol/frame';
 import { HyperGpuError } from '../../../protocol/errors';
-import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, hardDeadlineMs, keepRecent, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
-import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete, openRound } from '../round';
+import { arrivalQuantile, DEFAULT_DEADLINE_POLICY, keepRecent, stragglerCutoffMs, type DeadlinePolicy } from '../deadline';
+import { acceptUpdate, admitUpdate, closeRound, dropNode, isRoundComplete } from '../round';
 import { returnShards } from '../shards';
 import type { ContributionRecord } from '../types';
-import { codecsFor, roundMeasurements } from './adaptive-round';
 import { roundRecords, committedSnapshot } from './accounting';
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, UpdateHeader } from './events';
-import { assign, BAN_MS, disconnect, heard, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, selectForRound, setStatus, updateNode } from './node-pool';
+import { BAN_MS, disconnect, heard, changeNode, countRejection, delivered, missedRound, OFFENDER_LIMIT, OFFENDER_WINDOW_MS, setStatus, updateNode } from './node-pool';
+import { durableCursor, releaseAll } from './lookahead';
 import type { EngineState } from './state';
 import { recordOutlierScores } from './outliers';
 import { strategyFor } from './strategy';
@@ -41,62 +41,6 @@ export function normLimit(absolute: number, norms: readonly number[], ratio: num
 export function deadlinePolicy(state: EngineState): DeadlinePolicy {
   const session = state.session && state.durable.sessions.get(state.session.id);
   return { ...DEFAULT_DEADLINE_POLICY, ...state.options.deadline, ceilingMs: session?.config.roundTimeoutMs ?? 30_000 };
-}
-
-/** Opens the next round if the session may run one and any node is ready for it. */
-export function maybeOpenRound(t: Transition): void {
-  const { session: live, round, shuttingDown } = t.state;
-  if (!live || round || shuttingDown || live.ending || live.completionPending) return;
-  const session = t.state.durable.sessions.get(live.id)!;
-  if (session.state !== 'running') return;
-  if (session.config.maxRounds !== null && session.round >= session.config.maxRounds) return;
-  if (session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples) return;
-  const roundNumber = session.round + 1;
-  const candidates = selectForRound(t.state.pool, session.id, roundNumber);
-  if (candidates.length === 0) return;
-  const config = session.config;
-  const sizing = strategyFor(config).configureRound(
-    candidates.map((id) => {
-      const node = t.state.pool.get(id)!;
-      return { id, samplesPerSecond: node.samplesPerSecond, measured: node.speedMeasured };
-    }),
-    roundMeasurements(t.state, candidates, config.batchSize),
-  );
-  // Nodes given no share (more nodes than the global batch has room for) sit this round out.
-  const nodeIds = sizing.shares ? candidates.filter((_, i) => sizing.shares![i] > 0) : candidates;
-  const shares = sizing.shares?.filter((s) => s > 0);
-  const { samplesPerNode, localSteps } = sizing;
-  // Every open of a round, also of the same round number after a cancel or a restart, gets its own attempt
-  // number: an update computed for an earlier opening (another shard, perhaps) can never be credited here.
-  const opens = t.state.opens + 1;
-  t.set({ opens });
-  const opened = openRound<number>({
-    attempt: roundNonce(t.state.nonceSeed, opens),
-    sessionId: session.id,
-    round: roundNumber,
-    modelVersion: session.modelVersion,
-    now: t.at,
-    nodeIds,
-    cursor: live.cursor,
-    batchSize: sizing.samplesPerNode,
-    shares,
-    trainSize: session.trainSize,
-    timeoutMs: hardDeadlineMs(live.arrivals, deadlinePolicy(t.state)),
-    local: localSteps === undefined ? undefined : { localSteps, innerOptimizer: config.optimizer, stepBatch: config.batchSize },
-    codecs: codecsFor(t.state, nodeIds, config, session.paramCount, samplesPerNode),
-    topKFraction: config.topKFraction,
-  });
-  t.setSession({ cursor: opened.cursor });
-  t.set({ round: { open: opened.round, stage: 'collecting', stragglerArmed: false, closedBecause: null, outcome: null } });
-  t.emit({ type: 'send-model', nodeIds, sessionId: session.id, round: roundNumber, modelVersion: session.modelVersion });
-  const pool = new Map(t.state.pool);
-  for (const [nodeId, assignment] of opened.round.assignments) {
-    t.emit({ type: 'send', nodeId, message: { v: 1, type: 'assignment', assignment } });
-    changeNode(pool, nodeId, (n) => assign(n, roundNumber, t.at));
-    t.publishNode(nodeId);
-  }
-  t.set({ pool });
-  t.emit({ type: 'set-timer', timer: 'deadline', delayMs: opened.round.deadlineAt - t.at, round: roundNumber });
 }
 
 /**
@@ -306,7 +250,9 @@ function commitRound(t: Transition, withUpdate: boolean): void {
   const round = t.state.round!;
   const live = t.state.session!;
   const session = t.state.durable.sessions.get(live.id)!;
-  const records = roundRecords({ session, open: round.open, outcome: round.outcome!, closedAt: t.at, recent: live.recent, since: t.state.startedAt, outlierScores: round.outlierScores });
+  // Overlap's reservations are not handed out as far as the record goes (lookahead.ts): a restart hands them out again.
+  const outcome = { ...round.outcome!, cursor: durableCursor(round.outcome!.cursor, live.reserved) };
+  const records = roundRecords({ session, open: round.open, outcome, closedAt: t.at, recent: live.recent, since: t.state.startedAt, outlierScores: round.outlierScores });
   const snapshot = committedSnapshot(session, records.events, {
     lastTestAccuracy: live.lastTestAccuracy,
     lastTestLoss: live.lastTestLoss,
@@ -379,7 +325,9 @@ export function cancelRound(t: Transition, reason: string): void {
   const outcome = round.outcome;
   const back = outcome ? (outcome.apply ? outcome.accepted.map((u) => shardOf(u.nodeId)) : []) : [...open.assignments.keys()].map(shardOf);
   back.sort((a, b) => a.epoch - b.epoch || a.start - b.start);
-  t.setSession({ cursor: back.length > 0 ? returnShards(live.cursor, back) : live.cursor });
+  const cursor = back.length > 0 ? returnShards(live.cursor, back) : live.cursor;
+  // Overlap's reservations go back too: the next open decides afresh who trains what.
+  t.setSession({ cursor: live.reserved ? releaseAll(cursor, live.reserved) : cursor, reserved: undefined });
   t.set({ round: null });
 }
 
@@ -394,6 +342,8 @@ export function onNodeLost(t: Transition, e: { nodeId: number; connection: numbe
   t.timeline(e.left ? 'node-left' : 'node-failed', `${node.name} ${verb}: ${e.reason}`, e.nodeId, { silentForMs });
   t.publishNode(e.nodeId);
   dropFromRound(t, e.nodeId, e.reason);
+  // Its overlap reservation, if any, stays reserved until the next round opens without it (lookahead.ts): only
+  // opens and cancels change reservations, so a commit in flight always records them as not handed out.
 }
 
 /** The close effect for a connection, used when the engine itself drops a node (silent, replaced). */

@@ -4,7 +4,8 @@
 import type { CommittedEvent } from './committed';
 import type { EngineEvent, PersistPurpose } from './events';
 import type { Reply } from './effects';
-import { cancelRound, flushRejections, maybeOpenRound } from './rounds';
+import { maybeOpenRound } from './open-round';
+import { cancelRound, flushRejections } from './rounds';
 import type { RequestId, SessionEnding } from './state';
 import type { Transition } from './transition';
 import { sessionDescriptor, sessionSnapshot } from './views';

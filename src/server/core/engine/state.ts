@@ -6,6 +6,7 @@ import type { OpenRound, RoundOutcome } from '../round';
 import type { DataCursor } from '../shards';
 import type { ContributionRecord, MetricPoint, SessionConfig, SessionState } from '../types';
 import { EMPTY_DURABLE, type DurableState } from './committed';
+import type { Reservations } from './lookahead';
 import { EMPTY_POOL, type NodePool } from './node-pool';
 
 export interface EngineOptions {
@@ -29,6 +30,8 @@ export interface LiveSession {
   id: number;
   /** The data cursor after the last committed round plus the shards handed out since. */
   cursor: DataCursor;
+  /** Overlap: each node's shard for the next round, reserved when this one opened (lookahead.ts); not in `cursor`. */
+  reserved?: Reservations;
   arrivals: Arrivals;
   /** Norms of recently accepted updates (the relative norm limit's reference). */
   norms: readonly number[];
