@@ -236,10 +236,20 @@ describe('hostile agents', () => {
     );
   });
 
+  /** A retried test finds the session its failed attempt left running: stop it first (no session: a 409, ignored). */
+  const leftovers: SimAgent[] = [];
+  const stopAnySession = async () => {
+    for (const a of leftovers.splice(0)) a.close();
+    const res = await fetch(`${base}/api/training/stop`, { method: 'POST', headers: { 'content-type': 'application/json', ...OPERATOR_HEADERS }, body: '{}' });
+    await res.body?.cancel();
+  };
+
   it('keeps honest rounds at pace while one connection floods rejected frames', async () => {
+    await stopAnySession();
     const { token } = await post(base, '/api/join-tokens', { label: 'flood test' });
     await post(base, '/api/training/start', { batchSize: 32, roundTimeoutMs: 2000, evalEvery: 100_000, checkpointEvery: 100_000 });
     const honest = [new SimAgent(url, 'honest-1', 200, token), new SimAgent(url, 'honest-2', 200, token)];
+    leftovers.push(...honest);
     await Promise.all(honest.map((a) => a.connect()));
     const roundsPerSecond = async (ms: number) => {
       const r0 = (await getJson(base, '/api/status')).session.round;
@@ -285,12 +295,14 @@ describe('hostile agents', () => {
   });
 
   it('disconnects a slow reader while rounds send it model frames; memory stays bounded', async () => {
+    await stopAnySession();
     const { token } = await post(base, '/api/join-tokens', { label: 'slow reader' });
     await post(base, '/api/training/start', { batchSize: 32, roundTimeoutMs: 1000, evalEvery: 100_000, checkpointEvery: 100_000 });
     // Starting a session loads the evaluator (a worker with TensorFlow.js): let that settle before measuring.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const before = rssKiB(pid);
     const slow = new SimAgent(url, 'slow-reader', 200, token);
+    leftovers.push(slow);
     await slow.connect();
     slow.stopReading();
     const t0 = Date.now();
