@@ -5,19 +5,10 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type ServerProcess } from '../support/server-process';
-
-interface Summary {
-  ok: boolean;
-  sessionId: number;
-  state: string;
-  finalAccuracy: number;
-  rounds: number;
-  samples: number;
-}
+import { headlessSummary, startServer, type HeadlessSummary, type ServerProcess } from '../support/server-process';
 
 interface Run {
-  summary: Summary;
+  summary: HeadlessSummary;
   output: string;
   code: number | null;
   shares: number[];
@@ -41,9 +32,7 @@ async function run(args: string[]): Promise<Run> {
   }, 250);
   try {
     const code = await server.exited;
-    const json = server.output().match(/^\{\n[\s\S]*?\n\}$/m);
-    if (!json) throw new Error(`no JSON summary in the output:\n${server.output().slice(-3000)}`);
-    const summary = JSON.parse(json[0]) as Summary;
+    const summary = headlessSummary(server.output());
     const db = new Database(path.join(server.dataDir, 'hypergpu.db'), { readonly: true });
     try {
       const contributions = db.prepare('SELECT round, samples, epoch, shardStart, shardCount FROM Contribution WHERE sessionId = ? ORDER BY round').all(summary.sessionId) as Run['contributions'];

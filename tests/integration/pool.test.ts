@@ -4,20 +4,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { startServer } from '../support/server-process';
-
-interface Summary {
-  ok: boolean;
-  sessionId: number;
-  finalAccuracy: number;
-  rounds: number;
-}
-
-function summaryOf(output: string): Summary {
-  const json = output.match(/^\{\n[\s\S]*?\n\}$/m);
-  if (!json) throw new Error(`no JSON summary in the output:\n${output.slice(-3000)}`);
-  return JSON.parse(json[0]) as Summary;
-}
+import { headlessSummary as summaryOf, startServer } from '../support/server-process';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 

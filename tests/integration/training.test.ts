@@ -5,31 +5,18 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type ServerProcess } from '../support/server-process';
-
-interface Summary {
-  ok: boolean;
-  sessionId: number;
-  state: string;
-  finalAccuracy: number;
-  rounds: number;
-  samples: number;
-  samplesPerSecond: number;
-  nodes: number;
-}
+import { headlessSummary, startServer, type HeadlessSummary, type ServerProcess } from '../support/server-process';
 
 describe('distributed training end to end', () => {
   let server: ServerProcess;
-  let summary: Summary;
+  let summary: HeadlessSummary;
   let exitCode: number | null;
   let db: Database.Database;
 
   beforeAll(async () => {
     server = await startServer(['--headless', '--nodes', '3', '--target-accuracy', '0.92', '--timeout', '400']);
     exitCode = await server.exited;
-    const json = server.output().match(/^\{\n[\s\S]*?\n\}$/m);
-    if (!json) throw new Error(`no JSON summary in the output:\n${server.output().slice(-3000)}`);
-    summary = JSON.parse(json[0]) as Summary;
+    summary = headlessSummary(server.output());
     db = new Database(path.join(server.dataDir, 'hypergpu.db'), { readonly: true });
   });
 

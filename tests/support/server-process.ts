@@ -161,3 +161,22 @@ export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) 
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+/** What `--headless` prints when its session ends (the JSON object on its own lines). */
+export interface HeadlessSummary {
+  ok: boolean;
+  sessionId: number;
+  state: string;
+  finalAccuracy: number;
+  rounds: number;
+  samples: number;
+  samplesPerSecond: number;
+  nodes: number;
+}
+
+/** The headless run's JSON summary from its output; throws with the output's tail when there is none. */
+export function headlessSummary(output: string): HeadlessSummary {
+  const json = output.match(/^\{\n[\s\S]*?\n\}$/m);
+  if (!json) throw new Error(`no JSON summary in the output:\n${output.slice(-3000)}`);
+  return JSON.parse(json[0]) as HeadlessSummary;
+}
