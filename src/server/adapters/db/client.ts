@@ -27,8 +27,9 @@ export interface PrismaRepositoryOptions {
  * (issue 9, the soak): the round's commit is one batch whose raw multi-row INSERTs (contributions, outbox events)
  * carry their values into the cache key, so every round compiles a plan no later round can use, and the cache
  * kept 1,000 of them: about 32 KB each with 2 nodes (32 MB), about 215 KB each with 100 nodes (215 MB).
- * Single queries are parameterized and few (53 distinct shapes seen in a session with audits and settlement):
- * 64 keeps them all, while the unusable batch plans held are at most 64 (2 MB at 2 nodes, 14 MB at 100).
+ * Single queries are parameterized and few (about 50 shapes in a session with audits and settlement, counted in
+ * a heap snapshot): 64 keeps them all, while the unusable batch plans held are at most 64 (2 MB at 2 nodes, 14 MB
+ * at 100).
  * Not 0: without the cache every single query compiles its plan again (measured 2-4x slower reads).
  */
 export const QUERY_PLAN_CACHE_ENTRIES = 64;
