@@ -21,6 +21,19 @@ export interface PrismaRepositoryOptions {
   synchronous?: 'FULL' | 'NORMAL';
 }
 
+/**
+ * Entries in each of Prisma's two query plan caches (LRU, one for single queries, one for batch transactions).
+ * Prisma's default is 1,000, and with it the coordinator's heap grew for the first 1,000 rounds of every session
+ * (issue 9, the soak): the round's commit is one batch whose raw multi-row INSERTs (contributions, outbox events)
+ * carry their values into the cache key, so every round compiles a plan no later round can use, and the cache
+ * kept 1,000 of them: about 32 KB each with 2 nodes (32 MB), about 215 KB each with 100 nodes (215 MB).
+ * Single queries are parameterized and few (about 50 shapes in a session with audits and settlement, counted in
+ * a heap snapshot): 64 keeps them all, while the unusable batch plans held are at most 64 (2 MB at 2 nodes, 14 MB
+ * at 100).
+ * Not 0: without the cache every single query compiles its plan again (measured 2-4x slower reads).
+ */
+export const QUERY_PLAN_CACHE_ENTRIES = 64;
+
 /** What each aggregate's module works with: the client, and the queue every call goes through. */
 export interface Db {
   prisma: PrismaClient;
@@ -43,7 +56,7 @@ export async function openDb(dbFile: string, options: PrismaRepositoryOptions = 
   if (path === ':memory:') throw new Error('createPrismaRepository needs a database file; use the fake repository for in-memory tests');
   applyMigrations(path, options.migrationsDir ?? defaultMigrationsDir(), options.log);
   // better-sqlite3's own busy timeout (ms): wait for another process's write lock rather than fail.
-  const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: path, timeout: 5_000 }) });
+  const prisma = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: path, timeout: 5_000 }), queryPlanCacheMaxSize: QUERY_PLAN_CACHE_ENTRIES });
   await prisma.$connect();
   // Per connection, so set here on Prisma's own. With WAL, FULL adds one fsync of the WAL per transaction:
   // the round's commit is then durable when recordRound resolves, as the journal entry before it already is
