@@ -177,6 +177,34 @@ describe('round engine: rounds', () => {
     expect(sessionSnapshot(d.state)!.round).toBe(9);
   });
 
+  it('refuses a shard against the relative limit once, then holds its next update to the absolute limit only (no livelock)', () => {
+    // Late in training the median norm is small, and a batch with hard samples honestly exceeds 10x it. Refusing
+    // that shard every time it comes back stalled a 30-minute soak for good; the second update for it is held
+    // to the session's absolute limit.
+    const d = running({}, { maxUpdateNorm: 100 });
+    d.join(1);
+    for (let i = 0; i < 8; i++) d.deliver(1); // norm 1 each
+    const shard = d.assignment(1)!;
+    d.sumSquares = 400; // norm 20: within 100, but 20x the median
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
+    const refusals = () => d.of('send').filter((e) => e.nodeId === 1 && e.message.type === 'rejected').length;
+    const refusedBefore = refusals();
+    d.deliver(1); // the same shard, the same norm: accepted now
+    expect(refusals()).toBe(refusedBefore);
+    expect(d.of('log').some((e) => /shard .* refused once against the relative norm limit is accepted at norm 2\.000e\+1/.test(e.message))).toBe(true);
+    // The waiver went with that update: the next shard is held to the relative limit again, and no update ever
+    // gets past the absolute one.
+    const next = d.assignment(1)!;
+    expect(`${next.epoch}:${next.shardStart}`).not.toBe(`${shard.epoch}:${shard.shardStart}`);
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('median');
+    d.sumSquares = 1e6; // norm 1000 > 100, on the shard just refused: the absolute limit still holds
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('the session limit');
+  });
+
   it('counts a flood of bad frames in one ledger row, and disconnects and bans a node that keeps sending them', () => {
     const d = running();
     d.join(1);

@@ -35,6 +35,11 @@ export interface LiveSession {
   arrivals: Arrivals;
   /** Norms of recently accepted updates (the relative norm limit's reference). */
   norms: readonly number[];
+  /**
+   * Shards (`epoch:start:count`) whose update was refused against the relative norm limit: the next update for
+   * the same shard is held only to the session's absolute limit (see onUpdateIngested). Optional: absent = none.
+   */
+  normRefusedShards?: ReadonlySet<string>;
   /** The last few committed rounds' metrics (throughput over a window, and the latest for evaluation). */
   recent: readonly MetricPoint[];
   lastTestAccuracy: number | null;
