@@ -10,7 +10,7 @@ import { createFastQueryHandler } from './api/trpc-fast-read';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createAgentGateway, gatewayLimits, type AgentGateway, type AgentGatewayOptions } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/workers/aggregator-pool';
-import { wasmOptimizerKernels } from './adapters/workers/resident-optimizer';
+import { createWasmOptimizerKernels } from './adapters/workers/resident-optimizer';
 import { createFileBlobStore } from './adapters/blob-store';
 import { createCheckpointStore } from './adapters/checkpoint-store';
 import { createUpdateJournal } from './adapters/journal/update-journal';
@@ -152,7 +152,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
   const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
-  info(`outer optimizer step: ${aggregator.backend === 'wasm-simd' ? 'WebAssembly SIMD kernel on the resident model (bit-identical to the JS reference)' : 'JS reference (core/optimizer.ts)'}`);
+  info(`outer optimizer step: ${aggregator.backend === 'wasm-simd' ? 'WebAssembly SIMD kernel on the resident model (bit-identical to the JS reference), staged on an aggregator worker while each round is committed' : 'JS reference (core/optimizer.ts)'}`);
   const events = new EventBus();
   let chain: SettlementChain | null = null;
   try {
@@ -183,7 +183,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     aggregator,
     // The outer optimizer's step in the WebAssembly SIMD kernel wherever the aggregator's kernels run (same bits
     // as the JS reference, so the choice never changes a model; see resident-optimizer.ts).
-    optimizerKernels: aggregator.backend === 'wasm-simd' ? wasmOptimizerKernels : null,
+    // A round's step is staged on the aggregator's workers while the main thread writes its commit.
+    optimizerKernels: aggregator.backend === 'wasm-simd' && aggregator.runOptimizerStep ? createWasmOptimizerKernels((job) => aggregator.runOptimizerStep!(job)) : null,
     createEvaluator: async (model, datasetId) => {
       try {
         return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info });

@@ -57,6 +57,7 @@ describe('GET /metrics', () => {
       ['hypergpu_session_updates_rejected', 'gauge'],
       ['hypergpu_aggregation_seconds_total', 'counter'],
       ['hypergpu_aggregations_total', 'counter'],
+      ['hypergpu_optimizer_steps_staged_total', 'counter'],
       ['hypergpu_settlements', 'gauge'],
       ['hypergpu_chain_up', 'gauge'],
       ['hypergpu_process_resident_memory_bytes', 'gauge'],
@@ -84,6 +85,10 @@ describe('GET /metrics', () => {
     // Every committed round was aggregated in the workers (health probes aggregate a little too, hence >=).
     expect(sampleValue(second, 'hypergpu_aggregations_total')).toBeGreaterThanOrEqual(rounds);
     expect(sampleValue(second, 'hypergpu_aggregation_seconds_total')).toBeGreaterThan(0);
+    // Each applied round's step was staged on a worker during its commit (model-store.ts), not run after it.
+    const staged = sampleValue(second, 'hypergpu_optimizer_steps_staged_total')!;
+    expect(staged).toBeGreaterThanOrEqual(1);
+    expect(staged).toBeLessThanOrEqual(sampleValue(second, 'hypergpu_aggregations_total')!);
     // Rejections by reason sum to at most the session's rejected updates (the window is its last 1,000 rounds).
     const byReason = second.get('hypergpu_session_updates_rejected')!.samples;
     expect(byReason.reduce((sum, x) => sum + x.value, 0)).toBeLessThanOrEqual(sampleValue(second, 'hypergpu_session_updates', { result: 'rejected' })!);

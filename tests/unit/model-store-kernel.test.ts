@@ -3,9 +3,11 @@
 // and the Nesterov outer step of local-steps sessions, the parameters, the optimizer state and the model frame's
 // bytes are identical after every round. Also what recovery does: a checkpoint (snapshot) replayed through the
 // reference and loaded back continues exactly, and a model frame encodes the parameters with their checksum.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum32, decodeFrame, FrameKind } from '../../src/protocol/frame';
-import { wasmOptimizerKernels } from '../../src/server/adapters/workers/resident-optimizer';
+import { createAggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
+import type { AggregatorPool } from '../../src/server/adapters/workers/aggregator-pool-types';
+import { createWasmOptimizerKernels, wasmOptimizerKernels } from '../../src/server/adapters/workers/resident-optimizer';
 import { strategyFor } from '../../src/server/core/engine/strategy';
 import type { ModelCatalog, OptimizerKernels } from '../../src/server/core/ports';
 import { DEFAULT_SESSION_CONFIG } from '../../src/server/core/session-config';
@@ -44,6 +46,13 @@ function run(store: ModelStore, sessionId: number, updates: Float32Array[], firs
 }
 
 describe('model store with the WebAssembly optimizer', () => {
+  // Staged steps run on the aggregator's real worker threads, as runtime.ts wires them.
+  let pool: AggregatorPool;
+  beforeAll(async () => {
+    pool = await createAggregatorPool({ backend: 'wasm', workers: 2 });
+  });
+  afterAll(() => pool?.close());
+
   for (const [name, config] of configs) {
     it(`${name}: the kernel's model, state and frames are the reference's bytes, round after round`, () => {
       const kernel = new ModelStore(catalog, wasmOptimizerKernels);
@@ -160,5 +169,106 @@ describe('model store with the WebAssembly optimizer', () => {
     plain.apply(5, 2);
     expect(Buffer.from(second).equals(Buffer.from(plain.modelFrame(5, 3, 2)))).toBe(true);
     expect(decodeFrame(second).header.modelVersion).toBe(2);
+  });
+
+  for (const [name, config] of configs) {
+    it(`${name}: a step staged on an aggregator worker while the commit runs publishes the in-place step's bytes, and nothing before apply`, async () => {
+      let onWorker = 0;
+      const staged = new ModelStore(
+        catalog,
+        createWasmOptimizerKernels((job) => {
+          onWorker++;
+          return pool.runOptimizerStep!(job);
+        }),
+      );
+      const js = new ModelStore(catalog);
+      staged.init(6, config);
+      js.init(6, config);
+      const updates = aggregates(5, 40 + name.length);
+      const jsFrames = run(js, 6, updates);
+      for (const [k, g] of updates.entries()) {
+        const round = k + 1;
+        const before = staged.snapshot(6);
+        const frameBefore = staged.modelFrame(6, round, k).slice();
+        staged.holdAggregate(6, round, g.slice());
+        staged.prepareFrame(6);
+        const step = staged.stage(6, round);
+        expect(staged.snapshot(6).params).toEqual(before.params); // while the worker runs, too
+        await step;
+        await staged.whenStaged(6, round);
+        // Staged, not published: version, parameters, state and the current round's frame are still the old model.
+        const during = staged.snapshot(6);
+        expect(during.modelVersion).toBe(k);
+        expect(during.optimizer.step).toBe(before.optimizer.step);
+        expect(sameBits(during.params, before.params), `params while round ${round} is staged`).toBe(true);
+        during.optimizer.slots.forEach((s, i) => expect(sameBits(s, before.optimizer.slots[i]), `slot ${i} while staged`).toBe(true));
+        expect(Buffer.from(staged.modelFrame(6, round, k)).equals(Buffer.from(frameBefore))).toBe(true);
+        expect(staged.paramsCopy(6).params).toEqual(before.params);
+        staged.apply(6, round);
+        const frame = staged.modelFrame(6, round + 1, round);
+        expect(Buffer.from(frame).equals(Buffer.from(jsFrames[k])), `model frame after staged round ${round}`).toBe(true);
+      }
+      expect(onWorker).toBe(updates.length);
+      const a = staged.snapshot(6);
+      const b = js.snapshot(6);
+      expect(a.optimizer.step).toBe(b.optimizer.step);
+      expect(sameBits(a.params, b.params)).toBe(true);
+      a.optimizer.slots.forEach((s, i) => expect(sameBits(s, b.optimizer.slots[i]), `slot ${i}`).toBe(true));
+    });
+  }
+
+  it('a staged step whose commit failed is dropped: the model is untouched and the next round steps from it', async () => {
+    const config = configs[0][1];
+    const store = new ModelStore(catalog, createWasmOptimizerKernels((job) => pool.runOptimizerStep!(job)));
+    const plain = new ModelStore(catalog);
+    store.init(7, config);
+    plain.init(7, config);
+    const [lost, g2, g3] = aggregates(3, 77);
+    const before = store.snapshot(7);
+    store.holdAggregate(7, 1, lost);
+    const dropped = store.stage(7, 1);
+    store.discard(1); // what the runner does on commit-failed, here while the worker still runs the step
+    await dropped;
+    const after = store.snapshot(7);
+    expect(after.modelVersion).toBe(0);
+    expect(sameBits(after.params, before.params)).toBe(true);
+    after.optimizer.slots.forEach((s, i) => expect(sameBits(s, before.optimizer.slots[i])).toBe(true));
+    // A stale staged step is never published: round 2 staged, then round 3 applied without staging, and so on.
+    store.holdAggregate(7, 2, g2);
+    await store.stage(7, 2);
+    store.apply(7, 2);
+    store.holdAggregate(7, 3, g3);
+    void store.stage(7, 3); // not awaited: apply steps in place and the late result is never published
+    store.apply(7, 3);
+    plain.holdAggregate(7, 2, g2);
+    plain.apply(7, 2);
+    plain.holdAggregate(7, 3, g3);
+    plain.apply(7, 3);
+    expect(Buffer.from(store.modelFrame(7, 4, 2)).equals(Buffer.from(plain.modelFrame(7, 4, 2)))).toBe(true);
+    expect(store.snapshot(7).optimizer.step).toBe(2);
+    // And staging goes on from there: round 4 staged (after round 3's late step) equals the reference again.
+    const [g4] = aggregates(1, 78);
+    store.holdAggregate(7, 4, g4);
+    await store.stage(7, 4);
+    store.apply(7, 4);
+    plain.holdAggregate(7, 4, g4);
+    plain.apply(7, 4);
+    expect(Buffer.from(store.modelFrame(7, 5, 3)).equals(Buffer.from(plain.modelFrame(7, 5, 3)))).toBe(true);
+  });
+
+  it('a staged step that cannot run (a crashed worker) leaves apply to step in place, with the same bytes', async () => {
+    const config = configs[1][1];
+    const store = new ModelStore(catalog, createWasmOptimizerKernels(() => Promise.reject(new Error('aggregator worker 0 crashed'))));
+    const plain = new ModelStore(catalog);
+    store.init(8, config);
+    plain.init(8, config);
+    for (const [k, g] of aggregates(3, 90).entries()) {
+      store.holdAggregate(8, k + 1, g.slice());
+      await store.stage(8, k + 1); // resolves: only a head start
+      store.apply(8, k + 1);
+      plain.holdAggregate(8, k + 1, g);
+      plain.apply(8, k + 1);
+      expect(Buffer.from(store.modelFrame(8, k + 2, k + 1)).equals(Buffer.from(plain.modelFrame(8, k + 2, k + 1)))).toBe(true);
+    }
   });
 });

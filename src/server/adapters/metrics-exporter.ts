@@ -45,7 +45,7 @@ export function createMetricsExporter(
   source: MetricsSource,
   options: {
     processMetrics?: boolean;
-    aggregation?: () => { calls: number; wallMs: number };
+    aggregation?: () => { calls: number; wallMs: number; optimizerSteps?: number };
     /** Settlement on chain: epochs settled and pending in the ledger, and whether the chain answers. */
     settlement?: () => Promise<{ chain: 'none' | 'up' | 'down'; committed: number; pending: number; lastEpochOnChain: number | null }>;
   } = {},
@@ -185,6 +185,15 @@ export function createMetricsExporter(
       collect() {
         this.reset();
         this.inc(read().calls);
+      },
+    });
+    new Counter({
+      name: 'hypergpu_optimizer_steps_staged_total',
+      help: "Outer optimizer steps an aggregator worker computed while their round's commit was written (the others ran on the main thread after the commit), since this process started.",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read().optimizerSteps ?? 0);
       },
     });
   }

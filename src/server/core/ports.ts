@@ -214,6 +214,22 @@ export interface ResidentModel {
    * change only through apply() (the step computes the checksum on its way); before, anyone may write them.
    */
   checksum(): number;
+  /**
+   * Whether the step can be staged: computed out of place (a second bank) while the live model stays as it is,
+   * then published or dropped. The model store stages a round's step while its commit is made durable.
+   */
+  readonly canStage: boolean;
+  /**
+   * The step with `aggregate` into the second bank, possibly on another thread; params and state stay the live
+   * model's. Resolves once staged; rejects (nothing staged) when it could not run or was dropped meanwhile.
+   */
+  stage(aggregate: Float32Array): Promise<void>;
+  /** The staged parameters (to copy into the next model frame early) and their checksum32; null when none. */
+  readonly stagedParams: Float32Array | null;
+  readonly stagedChecksum: number | null;
+  /** The staged step becomes the live model (params and state.slots change to the other bank's arrays). */
+  commitStaged(): void;
+  dropStaged(): void;
 }
 
 /** Where the model store keeps a model it steps with a kernel; absent or null from create(): the JS reference. */

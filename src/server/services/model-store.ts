@@ -26,6 +26,10 @@ export class ModelStore {
   private frame: { key: string; bytes: Uint8Array } | null = null;
   /** The next model frame's buffer, allocated and its pages touched ahead of the round close (prepareFrame). */
   private spare: FrameBuffer | null = null;
+  /** The model version whose parameters the spare's body already holds (copied from a staged step), if any. */
+  private spareHolds: number | null = null;
+  /** The round whose step stage() started, and when it is done (staged into the second bank, or failed). */
+  private staging: { round: number; done: Promise<void> } | null = null;
 
   constructor(
     private readonly catalog: ModelCatalog,
@@ -71,11 +75,23 @@ export class ModelStore {
     const strategy = strategyFor(config);
     const resident = this.residentFor(strategy, model);
     this.current = resident
-      ? { sessionId: model.sessionId, modelVersion: model.modelVersion, params: resident.params, optimizer: resident.state, strategy, resident }
+      ? {
+          sessionId: model.sessionId,
+          modelVersion: model.modelVersion,
+          // Read through: a published staged step switches the resident model's banks, and with them these arrays.
+          get params() {
+            return resident.params;
+          },
+          optimizer: resident.state,
+          strategy,
+          resident,
+        }
       : { ...model, strategy, resident: null };
     this.pending.clear();
     this.frame = null;
     this.spare = null;
+    this.spareHolds = null;
+    this.staging = null;
   }
 
   /** Which engine steps the loaded model: 'kernel' (resident in the SIMD kernel's memory) or 'js' (core/optimizer.ts). */
@@ -120,9 +136,15 @@ export class ModelStore {
     const key = `${sessionId}/${round}/${modelVersion}`;
     if (this.frame?.key !== key) {
       const n = model.params.length;
-      const { bytes, body } = this.spare?.body.length === n ? this.spare : allocateFrame(n);
-      this.spare = null;
-      body.set(model.params);
+      // The spare may already hold a staged next version: used for that version only (a frame of the current one,
+      // asked while the commit runs, gets a buffer of its own).
+      const spare = this.spare?.body.length === n && (this.spareHolds === null || this.spareHolds === modelVersion) ? this.spare : null;
+      const { bytes, body } = spare ?? allocateFrame(n);
+      if (!spare || this.spareHolds !== modelVersion) body.set(model.params);
+      if (spare) {
+        this.spare = null;
+        this.spareHolds = null;
+      }
       const fields = { kind: FrameKind.Model, sessionId, round, nodeId: 0, attempt: 0, modelVersion, sampleCount: 0, trainLoss: Number.NaN };
       this.frame = { key, bytes: sealFrame(bytes, fields, model.resident?.checksum()) };
     }
@@ -142,10 +164,56 @@ export class ModelStore {
       const spare = allocateFrame(n);
       for (let i = 0; i < spare.bytes.length; i += 4096) spare.bytes[i] = 0;
       this.spare = spare;
+      this.spareHolds = null;
     } catch {
       // Only a head start: without it modelFrame allocates, as it always did. Never fails the caller's round.
       this.spare = null;
     }
+  }
+
+  /**
+   * Computes a round's step ahead of its commit, out of place (on an aggregator worker where the kernels have one),
+   * and copies the result into the next model frame's buffer: the runner starts it as the round's commit begins,
+   * so the round's close waits for whichever of the two is longer, not their sum. Nothing is published: the live
+   * model, its version and what checkpoints and evaluations read stay the old ones until apply() (after the
+   * commit) switches banks; discard() forgets it. A model that cannot stage (JS reference, no second bank) steps
+   * in apply() as before. Resolves when done; never rejects: it is only a head start.
+   */
+  stage(sessionId: number, round: number): Promise<void> {
+    const model = this.current;
+    const aggregate = this.pending.get(round);
+    if (!model?.resident?.canStage || model.sessionId !== sessionId || !aggregate) return Promise.resolve();
+    if (this.staging?.round === round) return this.staging.done;
+    const resident = model.resident;
+    const version = model.modelVersion + 1;
+    let started: Promise<void>;
+    try {
+      started = resident.stage(aggregate);
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    const done = started.then(
+      () => {
+        if (this.staging?.done !== done) return; // dropped or superseded meanwhile
+        const staged = resident.stagedParams;
+        this.prepareFrame(sessionId);
+        if (staged && this.spare?.body.length === staged.length) {
+          this.spare.body.set(staged);
+          this.spareHolds = version;
+        }
+      },
+      () => {
+        // Not staged (a crashed worker, dropped meanwhile): apply() steps in place after the commit, as before.
+        if (this.staging?.done === done) this.staging = null;
+      },
+    );
+    this.staging = { round, done };
+    return done;
+  }
+
+  /** Resolves once the round's staged step (if any) has finished or failed: the runner waits for it before apply. */
+  whenStaged(sessionId: number, round: number): Promise<void> {
+    return this.current?.sessionId === sessionId && this.staging?.round === round ? this.staging.done : Promise.resolve();
   }
 
   holdAggregate(sessionId: number, round: number, aggregate: Float32Array): void {
@@ -163,14 +231,21 @@ export class ModelStore {
     const aggregate = this.pending.get(round);
     if (!aggregate) throw new Error(`round ${round} of session ${sessionId} has no aggregate to apply`);
     this.pending.delete(round);
-    if (model.resident) model.resident.apply(aggregate);
+    const staged = this.staging?.round === round && model.resident?.stagedParams;
+    if (staged) model.resident!.commitStaged();
+    else if (model.resident) model.resident.apply(aggregate); // drops a staged step still running, if any
     else model.strategy.applyAggregate(model.optimizer, model.params, aggregate);
+    this.staging = null;
     model.modelVersion += 1;
     this.frame = null;
   }
 
   discard(round: number): void {
     this.pending.delete(round);
+    if (this.staging?.round !== round) return;
+    this.current?.resident?.dropStaged();
+    this.staging = null;
+    this.spareHolds = null;
   }
 
   /** The parameters alone, copied once (what an evaluation needs). */

@@ -236,6 +236,10 @@ export class Runner {
         computed
           .then(({ aggregate, distances }) => {
             d.model.holdAggregate(sessionId, round, aggregate);
+            // The step starts now, out of place on an aggregator worker, while this thread writes the commit
+            // (journal, transaction): published only by apply-update after the commit, so exactly-once is
+            // untouched, and the round's close waits for the commit or the step, whichever is longer.
+            void d.model.stage(sessionId, round);
             this.dispatch({ type: 'aggregation-done', at: this.now(), sessionId, round, distances: Array.from(distances) });
             // The commit's journal write has started: the next model frame's memory is readied while it runs.
             d.model.prepareFrame(sessionId);
@@ -379,7 +383,10 @@ export class Runner {
         await this.withRetries(`journal round ${round}`, () => d.journal.append(entry));
       }
       // Retried on its own, so a failed transaction does not write the journal entry again.
-      return this.withRetries(`commit round ${round}`, () => d.repo.recordRound(effect.summary, effect.contributions, effect.metric, effect.session, effect.events));
+      const records = await this.withRetries(`commit round ${round}`, () => d.repo.recordRound(effect.summary, effect.contributions, effect.metric, effect.session, effect.events));
+      // The step staged at aggregation (model-store.ts) is published by apply-update, right after this event.
+      await d.model.whenStaged(sessionId, round);
+      return records;
     })();
     write.then(
       (records) => {

@@ -43,7 +43,13 @@ export type ToAggregatorWorker =
   /** Squared distances of every input from agg over [first, first + count), added into dist (n f64). */
   | { v: V; type: 'distances'; id: number; table: number; n: number; first: number; count: number; agg: number; dist: number }
   /** Pairwise squared distances over [first, first + count), added into the n x n f64 matrix at m. */
-  | { v: V; type: 'pairwise'; id: number; table: number; n: number; first: number; count: number; m: number };
+  | { v: V; type: 'pairwise'; id: number; table: number; n: number; first: number; count: number; m: number }
+  /**
+   * The outer optimizer's step (optimizer.wat's adam or sgd with these arguments) in a resident model's own shared
+   * memory, staged while the main thread makes the round's commit durable. `model` names the memory: a worker
+   * instantiates the kernel on it once and reuses that instance while the same model comes back.
+   */
+  | { v: V; type: 'optimizer-step'; id: number; model: number; memory: WebAssembly.Memory; module: WebAssembly.Module; kernel: 'adam' | 'sgd'; args: number[] };
 
 export type FromAggregatorWorker =
   | { v: V; type: 'ready' }
@@ -118,6 +124,16 @@ function parseToAggregatorWorker(value: unknown): ToAggregatorWorker | string {
     }
     return { v: 2, type: 'distances', id, table, n, first, count, agg, dist };
   }
+  if (value.type === 'optimizer-step') {
+    const { id, model, memory, module, kernel, args } = value;
+    if (!isUint(id) || !isUint(model)) return 'optimizer-step needs unsigned 32-bit id and model';
+    if (!(memory instanceof WebAssembly.Memory) || !(module instanceof WebAssembly.Module)) return 'optimizer-step needs a WebAssembly.Memory and a WebAssembly.Module';
+    if (kernel !== 'adam' && kernel !== 'sgd') return `optimizer-step: unknown kernel ${String(kernel)}`;
+    if (!Array.isArray(args) || args.length !== (kernel === 'adam' ? 13 : 9) || !args.every((a) => typeof a === 'number' && Number.isFinite(a))) {
+      return `optimizer-step: ${kernel} takes ${kernel === 'adam' ? 13 : 9} finite numbers`;
+    }
+    return { v: 2, type: 'optimizer-step', id, model, memory, module, kernel, args: args as number[] };
+  }
   if (value.type === 'pairwise') {
     const { id, table, n, first, count, m } = value;
     if (!isUint(id) || !isUint(table) || !isUint(n) || !isUint(first) || !isUint(count) || !isUint(m)) {
@@ -143,6 +159,8 @@ function messageOf(err: unknown): string {
 export function createAggregatorWorkerHandler(post: (message: FromAggregatorWorker) => void): (message: unknown) => void {
   let kernel: WeightedSumKernel | null = null;
   let robust: RobustKernel | null = null;
+  /** The optimizer kernel on the last resident model's memory (one model is live at a time). */
+  let optimizer: { model: number; exports: Record<string, (...args: number[]) => void> } | null = null;
   return (raw) => {
     const message = parseToAggregatorWorker(raw);
     if (typeof message === 'string') {
@@ -185,6 +203,14 @@ export function createAggregatorWorkerHandler(post: (message: FromAggregatorWork
         case 'pairwise':
           robust.pairwise(message.table, message.n, message.first, message.count, message.m);
           break;
+        case 'optimizer-step': {
+          if (optimizer?.model !== message.model) {
+            const instance = new WebAssembly.Instance(message.module, { env: { memory: message.memory } });
+            optimizer = { model: message.model, exports: instance.exports as Record<string, (...args: number[]) => void> };
+          }
+          optimizer.exports[message.kernel](...message.args);
+          break;
+        }
       }
       post({ v: 2, type: 'done', id: message.id, kernelMs: performance.now() - started });
     } catch (err) {

@@ -30,6 +30,8 @@ export interface AggregatorPoolStats {
   memoryBytes: number;
   liveSlots: number;
   workerRestarts: number;
+  /** Outer optimizer steps a worker ran (staged while their round's commit was written). */
+  optimizerSteps: number;
 }
 
 export interface AggregatorPool extends Aggregator {
@@ -41,4 +43,16 @@ export interface AggregatorPool extends Aggregator {
    * Resolves once the worker has exited.
    */
   crashWorkerForTest(index: number): Promise<void>;
+  /** Runs an optimizer step on a worker thread (wasm-simd backend only; see OptimizerStepJob). */
+  runOptimizerStep?(job: OptimizerStepJob): Promise<void>;
+}
+
+/** One outer optimizer step in a resident model's shared memory (optimizer.wat's adam or sgd, these arguments). */
+export interface OptimizerStepJob {
+  /** Names the memory, so a worker instantiates the kernel on it once. */
+  model: number;
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+  kernel: 'adam' | 'sgd';
+  args: number[];
 }

@@ -25,7 +25,7 @@ import {
   TABLE_ENTRY_BYTES,
   WASM_PAGE_BYTES,
 } from '../../../workers/kernels/weighted-sum-kernel';
-import type { AggregatorPool, AggregatorPoolOptions, AggregatorPoolStats } from './aggregator-pool-types';
+import type { AggregatorPool, AggregatorPoolOptions, AggregatorPoolStats, OptimizerStepJob } from './aggregator-pool-types';
 
 export type { AggregatorPool, AggregatorPoolOptions, AggregatorPoolStats } from './aggregator-pool-types';
 
@@ -101,7 +101,7 @@ class WasmAggregatorPool implements AggregatorPool {
   private readonly workers: Array<WorkerSupervisor<KernelRequest, number>> = [];
   private nextWorker = 0;
   private closed = false;
-  private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0 };
+  private readonly counters = { calls: 0, wallMs: 0, kernelMs: 0, workerRestarts: 0, optimizerSteps: 0 };
 
   constructor(
     module: WebAssembly.Module,
@@ -385,6 +385,18 @@ class WasmAggregatorPool implements AggregatorPool {
       parts.push({ first, count: Math.min(partSize, paramCount - first) });
     }
     return parts;
+  }
+
+  /**
+   * The outer optimizer's step on a worker (resident-optimizer.ts stages it there while the main thread makes the
+   * round's commit durable). One worker, not split: the step feeds the model frame's checksum, a serial chain.
+   */
+  runOptimizerStep(job: OptimizerStepJob): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the aggregator is closed'));
+    const worker = this.workers[this.nextWorker++ % this.workers.length];
+    return worker.request((id) => ({ v: 2, type: 'optimizer-step', id, ...job })).then(() => {
+      this.counters.optimizerSteps++;
+    });
   }
 
   stats(): AggregatorPoolStats {

@@ -95,7 +95,7 @@ export class JsAggregator implements AggregatorPool {
   }
 
   stats(): AggregatorPoolStats {
-    return { ...this.counters, memoryBytes: this.committed, liveSlots: this.slots.size };
+    return { ...this.counters, memoryBytes: this.committed, liveSlots: this.slots.size, optimizerSteps: 0 };
   }
 
   async crashWorkerForTest(): Promise<void> {
