@@ -56,7 +56,13 @@ describe.each(backends)('running sum (%s)', (_name, open) => {
     });
     expect(sum.accepted).toBe(6);
     expect(sum.totalWeight).toBe(weights.reduce((a, b) => a + b, 0));
-    expectClose(sum.mean(), reference(inputs, weights));
+    const mean = sum.mean();
+    expectClose(mean, reference(inputs, weights));
+    // Into a caller's buffer (the resident model's gradient buffer): the same bits, in that very array.
+    const target = new Float32Array(p).fill(Number.NaN);
+    expect(sum.mean(target)).toBe(target);
+    expect(Buffer.from(target.buffer).equals(Buffer.from(mean.buffer, mean.byteOffset, mean.byteLength))).toBe(true);
+    expect(() => sum.mean(new Float32Array(p + 1))).toThrow(/target holds/);
     sum.close();
   });
 

@@ -224,6 +224,8 @@ export interface ResidentModel {
    * model's. Resolves once staged; rejects (nothing staged) when it could not run or was dropped meanwhile.
    */
   stage(aggregate: Float32Array): Promise<void>;
+  /** Where the step reads the aggregate from: an aggregate written here is not copied again. */
+  readonly grad?: Float32Array;
   /** The staged parameters (to copy into the next model frame early) and their checksum32; null when none. */
   readonly stagedParams: Float32Array | null;
   readonly stagedChecksum: number | null;
@@ -282,8 +284,11 @@ export interface RunningSum {
   fold(bytes: Uint8Array, weight: number): PayloadStats;
   accept(): void;
   discard(): void;
-  /** The weighted mean of the accepted updates (sum / totalWeight), as a new array. */
-  mean(): Float32Array;
+  /**
+   * The weighted mean of the accepted updates (sum / totalWeight), written into `into` (paramCount floats) when
+   * given, else as a new array.
+   */
+  mean(into?: Float32Array): Float32Array;
   /**
    * Each accepted update's L2 distance from that mean, in accept order, estimated from a random-sign sketch
    * the fold kept of it (the update itself is not kept): a few percent off, enough for outlier scores.

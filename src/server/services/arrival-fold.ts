@@ -61,9 +61,9 @@ export class ArrivalFolds {
    * The aggregate effect over folded updates: one scaling pass over the running sum, on this thread, and each
    * update's estimated distance from it (in `tokens` order).
    */
-  async aggregate(round: number, tokens: readonly number[], plan: AggregationPlan, scales?: readonly number[]): Promise<{ aggregate: Float32Array; distances: number[] }> {
+  async aggregate(round: number, tokens: readonly number[], plan: AggregationPlan, scales?: readonly number[], into?: Float32Array): Promise<{ aggregate: Float32Array; distances: number[] }> {
     if (plan.rule !== 'weighted-mean') throw new Error(`round ${round}: its updates were folded on arrival, but the plan is ${plan.rule}`);
-    return this.mean(tokens, plan.weights, scales);
+    return this.mean(tokens, plan.weights, scales, into);
   }
 
   /**
@@ -144,7 +144,7 @@ export class ArrivalFolds {
    * The weighted mean of exactly these tokens with these weights (their sample counts), and each one's
    * estimated distance from it (in `tokens` order); closes the sum.
    */
-  mean(tokens: readonly number[], weights: readonly number[], scales?: readonly number[]): { aggregate: Float32Array; distances: number[] } {
+  mean(tokens: readonly number[], weights: readonly number[], scales?: readonly number[], into?: Float32Array): { aggregate: Float32Array; distances: number[] } {
     // The update that completes a round is still pending here: the round closes in the step that accepts it.
     if (this.pending !== null && tokens.includes(this.pending)) this.settle(this.pending);
     const current = this.current;
@@ -165,7 +165,7 @@ export class ArrivalFolds {
       if (!bytes) throw new Error(`update ${token} is to be clipped, but its payload is not held`);
       current.sum.rescale(current.members.get(token)!, bytes, scale);
     });
-    const aggregate = current.sum.mean();
+    const aggregate = current.sum.mean(into);
     const byAccept = current.sum.distances();
     const distances = tokens.map((t) => byAccept[current.members.get(t)!]);
     current.sum.close();

@@ -216,6 +216,18 @@ export class ModelStore {
     return this.current?.sessionId === sessionId && this.staging?.round === round ? this.staging.done : Promise.resolve();
   }
 
+  /**
+   * Where a round's mean may be written: the resident model's gradient buffer (the step reads it there, with no
+   * copy, and its pages are mapped: a fresh array's page faults cost several times the copy), unless an
+   * aggregate held for a round still refers to it. Undefined: let the aggregation allocate, as it always did.
+   */
+  aggregateTarget(sessionId: number): Float32Array | undefined {
+    const resident = this.current?.sessionId === sessionId ? this.current.resident : null;
+    if (!resident?.canStage || !resident.grad) return undefined;
+    for (const held of this.pending.values()) if (held === resident.grad) return undefined;
+    return resident.grad;
+  }
+
   holdAggregate(sessionId: number, round: number, aggregate: Float32Array): void {
     this.require(sessionId);
     this.pending.set(round, aggregate);

@@ -222,7 +222,8 @@ export class Runner {
           // Folded on arrival: the distances come from the updates' sketches; audits copy from the received
           // payloads, which the folds reference until now.
           if (this.state.round) d.audits?.capture(this.state.round, (id) => this.folds.slotOf(id));
-          computed = this.folds.aggregate(round, plan.slots, kernel, plan.scales);
+          // The mean goes straight into the resident model's gradient buffer, where the step reads it.
+          computed = this.folds.aggregate(round, plan.slots, kernel, plan.scales, d.model.aggregateTarget(sessionId));
         } else {
           const slots = plan.slots.map((id) => this.slots.get(id)!);
           // Audits copy the updates as the nodes sent them, before clipping scales any slot.

@@ -99,6 +99,14 @@ export function createUpdateJournal(blobs: BlobStore): UpdateJournal {
     }
   }
 
+  /** The last append's staging pair, reused by the next one of the same size (one pair at a time is kept). */
+  let spareStaging: Uint8Array[] | null = null;
+  function takeStaging(size: number): Uint8Array[] {
+    const spare = spareStaging;
+    spareStaging = null;
+    return spare?.[0].length === size ? spare : [new Uint8Array(size), new Uint8Array(size)];
+  }
+
   async function appendNow(entry: JournalEntry): Promise<void> {
     const { sessionId } = entry;
     const { handle, state } = await openForAppend(sessionId);
@@ -119,11 +127,12 @@ export function createUpdateJournal(blobs: BlobStore): UpdateJournal {
       // real header over the first, and one sync for all of it (the blob's name too, when this append created it).
       const start = state.size;
       const payload = new Uint8Array(entry.update.buffer, entry.update.byteOffset, entry.update.byteLength);
-      // Per append, not shared: appends of different sessions run concurrently. Two staging buffers, so the next
-      // chunk is copied and hashed on this thread while the thread pool writes the last one: the append costs
-      // about the longer of hashing and writing, not their sum (measured in `npm run bench -- ingest`).
+      // Two staging buffers, so the next chunk is copied and hashed on this thread while the thread pool writes
+      // the last one: the append costs about the longer of hashing and writing, not their sum. Kept for the next
+      // append (a fresh buffer's page faults cost more than the copy into it); appends of different sessions run
+      // concurrently, so each takes its own pair.
       const size = Math.min(CHUNK_BYTES, payload.length);
-      const staging = [new Uint8Array(size), new Uint8Array(size)];
+      const staging = takeStaging(size);
       await handle.write(new Uint8Array(JOURNAL_HEADER_BYTES), start);
       const hash = createHash('sha256');
       let writing: Promise<void> = Promise.resolve();
@@ -137,6 +146,8 @@ export function createUpdateJournal(blobs: BlobStore): UpdateJournal {
         writing = handle.write(chunk, start + JOURNAL_HEADER_BYTES + at);
       }
       await writing;
+      // Every write that read the staging pair has finished: the next append may take it.
+      spareStaging = staging;
       await handle.write(encodeHeader(entry, hash.digest()), start);
       await handle.sync();
 

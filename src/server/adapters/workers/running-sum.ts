@@ -109,7 +109,8 @@ abstract class SumBase implements RunningSum {
   protected abstract swap(): void;
   /** A copy of the pending update's sketch. */
   protected abstract pendingSketch(): Float32Array;
-  abstract mean(): Float32Array;
+  /** sum / totalWeight, into `into` when given (paramCount floats: memory already mapped), else a new array. */
+  abstract mean(into?: Float32Array): Float32Array;
   abstract close(): void;
 
   get pending(): boolean {
@@ -243,11 +244,18 @@ export class WasmRunningSum extends SumBase {
     return new Float32Array(this.arena.memory.buffer, this.sketch, SKETCH_BUCKETS).slice();
   }
 
-  /** sum / totalWeight as a new array: scaled into the spare buffer in wasm, then one memcpy out. */
-  mean(): Float32Array {
+  /**
+   * sum / totalWeight: scaled into the spare buffer in wasm, then one memcpy out, into `into` when given (a fresh
+   * array's page faults cost several times the copy on this VM: 2-9 ms against 0.4-0.8 ms at 1M parameters).
+   */
+  mean(into?: Float32Array): Float32Array {
     this.checkMean();
+    checkTarget(into, this.paramCount);
     this.kernel.scale(this.a, this.paramCount, Math.fround(1 / this.totalWeight), this.b);
-    return new Float32Array(this.arena.memory.buffer, this.b, this.paramCount).slice();
+    const scaled = new Float32Array(this.arena.memory.buffer, this.b, this.paramCount);
+    if (!into) return scaled.slice();
+    into.set(scaled);
+    return into;
   }
 
   close(): void {
@@ -313,10 +321,11 @@ export class JsRunningSum extends SumBase {
     this.b = a;
   }
 
-  mean(): Float32Array {
+  mean(into?: Float32Array): Float32Array {
     this.checkMean();
+    checkTarget(into, this.paramCount);
     const s = Math.fround(1 / this.totalWeight);
-    const out = new Float32Array(this.paramCount);
+    const out = into ?? new Float32Array(this.paramCount);
     for (let i = 0; i < out.length; i++) out[i] = this.a[i] * s;
     return out;
   }
@@ -324,4 +333,8 @@ export class JsRunningSum extends SumBase {
   close(): void {
     this.closed = true;
   }
+}
+
+function checkTarget(into: Float32Array | undefined, paramCount: number): void {
+  if (into && into.length !== paramCount) throw new Error(`mean: the target holds ${into.length} floats, the sum ${paramCount}`);
 }
