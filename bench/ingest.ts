@@ -11,6 +11,7 @@
 // read from a cache a previous repetition warmed. Also the compute part of the round close at P = 1M and 10M,
 // N = 100, through the model store (the WebAssembly optimizer on the resident model, and the JS fallback).
 //   npm run bench -- ingest            (--quick: P = 1M only)
+import { readFileSync } from 'node:fs';
 import { decodeFrameInto, encodeFrame, FrameKind, checkStats, decodeHeader } from '../src/protocol/frame';
 import { createAggregatorPool, type AggregatorPool } from '../src/server/adapters/workers/aggregator-pool';
 import { FOLD_CHUNK_BYTES, type WasmRunningSum } from '../src/server/adapters/workers/running-sum';
@@ -51,6 +52,43 @@ function sourceFrames(c: Config): Uint8Array[] {
   });
 }
 
+/** Kernel counters that say whether memory itself stalled a timed part (Linux; empty elsewhere). */
+function vmCounters(): Record<string, number> {
+  try {
+    const wanted = new Set(['pgfault', 'pgmajfault', 'compact_stall', 'thp_fault_alloc']);
+    const out: Record<string, number> = {};
+    for (const line of readFileSync('/proc/vmstat', 'utf8').split('\n')) {
+      const [name, value] = line.split(' ');
+      if (wanted.has(name)) out[name] = Number(value);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * This machine's rate of writing memory the process has never touched (each new page a fault the kernel, and on
+ * a VM the host, must back) against memory already mapped: 256 MiB, memset, median of 3. Every received frame
+ * arrives in a buffer of its own, so it pays the first on the socket side before we read a byte.
+ */
+function firstTouchGBps(): { fresh: number; mapped: number } {
+  const bytes = 256 * 2 ** 20;
+  const fresh: number[] = [];
+  const mapped: number[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const t0 = performance.now();
+    const buffer = Buffer.allocUnsafeSlow(bytes);
+    buffer.fill(1);
+    const t1 = performance.now();
+    buffer.fill(2);
+    const t2 = performance.now();
+    fresh.push(bytes / ((t1 - t0) * 1e6));
+    mapped.push(bytes / ((t2 - t1) * 1e6));
+  }
+  return { fresh: median(fresh), mapped: median(mapped) };
+}
+
 function fresh(frame: Uint8Array): Uint8Array {
   const copy = new Uint8Array(new ArrayBuffer(frame.byteLength));
   copy.set(frame);
@@ -64,6 +102,7 @@ function fresh(frame: Uint8Array): Uint8Array {
 async function timeFresh(c: Config, frames: Uint8Array[], start: () => void, fold: (frame: Uint8Array, j: number) => void, finish: () => Promise<unknown> | unknown): Promise<number[]> {
   const batch = Math.max(1, Math.min(c.n, Math.floor(FRESH_BYTES_LIMIT / frames[0].byteLength)));
   const times: number[] = [];
+  const vmBefore = vmCounters();
   for (let rep = -1; rep < c.reps; rep++) {
     let ms = 0;
     start();
@@ -78,8 +117,13 @@ async function timeFresh(c: Config, frames: Uint8Array[], start: () => void, fol
     ms += performance.now() - t1;
     if (rep >= 0) times.push(ms); // rep -1 warms up
   }
+  const vmAfter = vmCounters();
+  lastVmDelta = Object.fromEntries(Object.keys(vmAfter).map((k) => [k, vmAfter[k] - (vmBefore[k] ?? 0)]));
   return times;
 }
+
+/** What the kernel counted during the last timeFresh call (page faults, compaction stalls), whole machine. */
+let lastVmDelta: Record<string, number> = {};
 
 interface ConfigResult {
   n: number;
@@ -91,6 +135,8 @@ interface ConfigResult {
   copyMs: number;
   slotsMs: number;
   load: number[];
+  /** /proc/vmstat deltas over the fold's repetitions (fresh frames written and folded), whole machine. */
+  foldVm: Record<string, number>;
 }
 
 /** One pool per configuration: its shared memory never shrinks, and N = 100 slots of 10M floats alone fill 4 GB. */
@@ -129,6 +175,7 @@ async function measureConfig(c: Config, pool: AggregatorPool, log: (line: string
     },
     () => sum.mean(),
   );
+  const foldVm = lastVmDelta;
   sum.close();
 
   // The same without the checksum lanes (the pass's bound): what a frame without a checksum would cost.
@@ -179,7 +226,7 @@ async function measureConfig(c: Config, pool: AggregatorPool, log: (line: string
     () => pool.weightedMean(slots, weights),
   );
   for (const slot of slots) pool.release(slot);
-  const result = { n: c.n, p: c.p, numpy, foldMs: median(foldTimes), noChecksumMs: median(noChecksumTimes), copyMs: median(copyTimes), slotsMs: median(slotTimes), load: loadAverage() };
+  const result = { n: c.n, p: c.p, numpy, foldMs: median(foldTimes), noChecksumMs: median(noChecksumTimes), copyMs: median(copyTimes), slotsMs: median(slotTimes), load: loadAverage(), foldVm };
   log(`  fold on arrival ${fmtMs(result.foldMs)} (${fmtMs(result.noChecksumMs)} without the checksum); slots + weightedMean ${fmtMs(result.slotsMs)} (load ${result.load.join(' / ')})`);
   return result;
 }
@@ -344,7 +391,7 @@ function rowsFor(r: ConfigResult): Row[] {
   const gb = (ms: number) => fmt((r.n * r.p * 4) / (ms * 1e6), 1);
   const load = `load ${r.load.join(' / ')}`;
   const rows: Row[] = [
-    row(`${label}: received frames -> mean, fold on arrival`, `${fmtMs(r.foldMs)}, ${gb(r.foldMs)} GB/s`, r.foldMs, 'ms', '', undefined, `slots + weightedMean (the path before, robust rules) ${fmtMs(r.slotsMs)}, ${gb(r.slotsMs)} GB/s; the fold without its checksum lanes ${fmtMs(r.noChecksumMs)}; of which the receive copy alone (socket buffer -> wasm memory, one thread) ${fmtMs(r.copyMs)}, ${gb(r.copyMs)} GB/s; ${load}`),
+    row(`${label}: received frames -> mean, fold on arrival`, `${fmtMs(r.foldMs)}, ${gb(r.foldMs)} GB/s`, r.foldMs, 'ms', '', undefined, `slots + weightedMean (the path before, robust rules) ${fmtMs(r.slotsMs)}, ${gb(r.slotsMs)} GB/s; the fold without its checksum lanes ${fmtMs(r.noChecksumMs)}; of which the receive copy alone (socket buffer -> wasm memory, one thread) ${fmtMs(r.copyMs)}, ${gb(r.copyMs)} GB/s; during the fold's ${r.foldVm.pgfault === undefined ? '' : `repetitions the machine took ${r.foldVm.pgfault.toLocaleString('en-US')} page faults (${r.foldVm.pgmajfault} major) and ${r.foldVm.compact_stall} compaction stalls; `}${load}`),
   ];
   if ('error' in r.numpy) {
     rows.push({ metric: `${label}: vs numpy`, measured: 'skipped', value: null, unit: 'x', target: '>= 0.67x BLAS, >= 1.5x acc += w*a', verdict: 'skipped', note: r.numpy.error });
@@ -391,7 +438,19 @@ export const ingest: Benchmark = {
     } finally {
       await pool.close();
     }
+    const touch = firstTouchGBps();
     const rows = results.flatMap(rowsFor);
+    rows.push(
+      row(
+        'memory: writing pages never touched vs pages already mapped (256 MiB memset)',
+        `${fmt(touch.fresh, 2)} vs ${fmt(touch.mapped, 2)} GB/s`,
+        touch.fresh,
+        'GB/s',
+        '',
+        undefined,
+        `what every fresh buffer costs here before a byte of it is used (a VM: each new page is backed by the host on first touch); why the round close writes into mapped buffers (the mean into the step's gradient buffer, the model frame readied ahead, the journal's staging pair kept); load ${loadAverage().join(' / ')}`,
+      ),
+    );
     rows.push(closeRow('P=1M N=100', close.p1M.kernel, close.p1M.js, commit!.p1M, 5), closeRow('P=10M N=100', close.p10M.kernel, close.p10M.js, commit!.p10M));
     rows.push(commitRow('P=1M', commit!.p1M), commitRow('P=10M', commit!.p10M));
     return {
