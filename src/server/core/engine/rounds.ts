@@ -31,7 +31,7 @@ export function roundNonce(seed: number, n: number): number {
 /** Refused shards remembered at most (oldest forgotten first): bounded whatever a session runs into. */
 const NORM_REFUSED_SHARDS_KEPT = 1024;
 
-export function rememberRefusedShard(shards: ReadonlySet<string> | undefined, shard: string): Set<string> {
+function rememberRefusedShard(shards: ReadonlySet<string> | undefined, shard: string): Set<string> {
   const next = new Set(shards);
   next.delete(shard);
   next.add(shard);
@@ -166,7 +166,7 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
   // session for good (seen in a 30-minute soak: every round refused from round ~5,300 on). So a shard is refused
   // against the relative limit once; its next update is held to the session's absolute limit only.
   const waived = shard !== null && live.normRefusedShards?.has(shard) === true;
-  const limit = waived ? normLimit(session.config.maxUpdateNorm, [], 0) : normLimit(session.config.maxUpdateNorm, live.norms, t.state.options.normRatio);
+  const limit = waived ? { value: session.config.maxUpdateNorm, why: 'the session limit' } : normLimit(session.config.maxUpdateNorm, live.norms, t.state.options.normRatio);
   if (!(norm <= limit.value)) {
     t.emit({ type: 'release-slots', slots: [e.slot] });
     if (shard !== null && limit.value < session.config.maxUpdateNorm) t.setSession({ normRefusedShards: rememberRefusedShard(live.normRefusedShards, shard) });
