@@ -121,12 +121,13 @@ interface Hundred {
   rounds: number;
 }
 
-export async function measureHundred(mode: Mode, quick: boolean, log: (line: string) => void, env: Record<string, string> = {}): Promise<Hundred> {
+export async function measureHundred(mode: Mode, quick: boolean, log: (line: string) => void, env: Record<string, string> = {}, onServer?: (server: ServerHandle) => void): Promise<Hundred> {
   const nodes = quick ? 20 : 100;
   let server: ServerHandle | null = null;
   const agents: SimAgent[] = [];
   try {
     server = await startServer({ mode, args: ['--no-chain'], env });
+    onServer?.(server);
     for (let i = 0; i < nodes; i += 25) {
       const batch = Array.from({ length: Math.min(25, nodes - i) }, (_, k) => new SimAgent(server!.agentUrl, `sim-${i + k + 1}`));
       agents.push(...batch);
