@@ -16,6 +16,12 @@ export class FakeAuditSpill implements AuditSpill {
     this.files.set(name, data.slice());
   }
 
+  writeSync(name: string, data: Float32Array): void {
+    this.log.push(`writeSync ${name}`);
+    if (this.failWrites) throw new Error(this.failWrites);
+    this.files.set(name, data.slice());
+  }
+
   async read(name: string, length: number): Promise<Float32Array> {
     this.log.push(`read ${name}`);
     const data = this.files.get(name);

@@ -8,10 +8,10 @@ import { flush } from '../support/fakes';
 const N = 16; // values per vector: 64 bytes
 const vec = (seed: number) => Float32Array.from({ length: N }, (_, i) => Math.sin(seed * 100 + i));
 
-function setup(memoryVectors: number, diskVectors: number) {
+function setup(memoryVectors: number, diskVectors: number, inFlightVectors = 1000) {
   const spill = new FakeAuditSpill();
   const logs: string[] = [];
-  const vault = new AuditVault(spill, { memoryBytes: memoryVectors * N * 4, diskBytes: diskVectors * N * 4 }, (m) => logs.push(m));
+  const vault = new AuditVault(spill, { memoryBytes: memoryVectors * N * 4, diskBytes: diskVectors * N * 4, inFlightBytes: inFlightVectors * N * 4 }, (m) => logs.push(m));
   return { spill, vault, logs };
 }
 
@@ -89,5 +89,39 @@ describe('audit vault', () => {
     const a = vault.hold(vec(1))!;
     vault.discard(a);
     expect(vault.stats().memoryBytes).toBe(0);
+  });
+
+  it('keeps what it was given, not a view: the caller may change its vector once hold() returns', async () => {
+    const { vault } = setup(1, 4, 1);
+    const source = vec(1);
+    const inMemory = vault.retain(vault.hold(source)!);
+    const background = vault.retain(vault.hold(source)!);
+    source.fill(0);
+    expect(Array.from(await vault.read(inMemory))).toEqual(Array.from(vec(1)));
+    expect(Array.from(await vault.read(background))).toEqual(Array.from(vec(1)));
+  });
+
+  it('past the bytes waiting for background writes, writes before returning, straight from the caller’s vector', async () => {
+    const { spill, vault } = setup(0, 8, 2);
+    let open!: () => void;
+    spill.gate = new Promise<void>((resolve) => (open = resolve));
+    const source = vec(3);
+    const held = [1, 2, 3, 4].map(() => vault.retain(vault.hold(source)!));
+    // Two copies wait for their writes; the next two are written at once, with no copy kept.
+    expect(spill.log).toEqual(['write 1.f32', 'write 2.f32', 'writeSync 3.f32', 'writeSync 4.f32']);
+    expect(held.map((h) => h.data !== null)).toEqual([true, true, false, false]);
+    expect(vault.stats()).toMatchObject({ memoryBytes: 2 * N * 4, diskBytes: 4 * N * 4, spilled: 2, spilledSync: 2 });
+    source.fill(0);
+    open();
+    for (const h of held) expect(Array.from(await vault.read(h))).toEqual(Array.from(vec(3)));
+    expect(vault.stats().memoryBytes).toBe(0);
+  });
+
+  it('a failed synchronous write refuses the vector (recorded as not audited) and says why', () => {
+    const { spill, vault, logs } = setup(0, 8, 0);
+    spill.failWrites = 'EIO';
+    expect(vault.hold(vec(1))).toBeNull();
+    expect(logs).toEqual(['audit capture could not be spilled (EIO); not held']);
+    expect(vault.stats()).toMatchObject({ refused: 1, diskBytes: 0, memoryBytes: 0 });
   });
 });

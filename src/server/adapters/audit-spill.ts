@@ -2,6 +2,7 @@
 // whole, never fsync'd (a scratch file is worthless after a crash: its capture's audit is recorded as not done,
 // see services/audits.ts). The folder belongs to one coordinator process: creating the store empties it of what
 // a previous process left (a crash or kill -9 skips every cleanup).
+import { writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AuditSpill } from '../core/audit-ports';
@@ -21,6 +22,10 @@ export async function createAuditSpill(dir: string): Promise<AuditSpill & { read
     async write(name, data) {
       checkName(name);
       await writeFile(join(root, name), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    },
+    writeSync(name, data) {
+      checkName(name);
+      writeFileSync(join(root, name), new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     },
     async read(name, length) {
       checkName(name);

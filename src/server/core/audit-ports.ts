@@ -87,6 +87,8 @@ export interface Auditor {
  */
 export interface AuditSpill {
   write(name: string, data: Float32Array): Promise<void>;
+  /** The same, before returning: for a burst, where copying the data to write it later would cost more memory. */
+  writeSync(name: string, data: Float32Array): void;
   read(name: string, length: number): Promise<Float32Array>;
   remove(name: string): Promise<void>;
 }

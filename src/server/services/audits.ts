@@ -114,8 +114,9 @@ export class Audits implements OutboxConsumer {
       this.counts.set(k, n);
       const pick = selectForAudit(n, this.deps.random(), this.deps.random(), this.deps.rate);
       if (!pick.reservoir && !pick.sampled) continue;
-      params ??= this.vault.hold(model.params.slice());
-      const update = params && this.vault.hold(slot.view.slice(0, model.params.length));
+      // The vault copies (or writes) what it keeps: the slot is reused and the model moves on after this.
+      params ??= this.vault.hold(model.params);
+      const update = params && this.vault.hold(slot.view.subarray(0, model.params.length));
       if (!params || !update) {
         // Both bounds full: the node's epoch is then audited with what is held, or recorded as not audited.
         if (!this.warnedFull) this.deps.log('warn', `audit queue full (memory and scratch-file bounds): round ${open.round} updates not captured`);
