@@ -246,4 +246,17 @@ describe('audit service', () => {
     expect(s.store.audits[0].detail).toMatch(/^not done: the captured update could not be read back: no spill file/);
     expect(s.store.forfeits).toEqual([]);
   });
+
+  it('a session whose updates cannot be recomputed (a lossy codec) keeps no copy and never starts the auditor; its audits are not done', async () => {
+    const spill = new FakeAuditSpill();
+    const s = setup([], { spill, limits: { memoryBytes: 0, diskBytes: 1 << 20 }, session: () => ({ config: { seed: 42, model: 'mlp', dataset: 'mnist', codec: 'int8' } as SessionConfig }) });
+    s.capture(s.round(1, 0, [{ nodeId: 2, epoch: 0, shardStart: 0, lie: true }]));
+    expect(spill.log).toEqual([]);
+    await s.committed(1);
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    expect(s.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy, a.detail])).toEqual([[2, 'error', 'reservoir', 'not done: updates sent as int8 are quantized on the agent and are not audited']]);
+    expect(s.started.auditors).toBe(0);
+    expect(s.store.forfeits).toEqual([]);
+    expect(s.audits.vaultStats()).toMatchObject({ memoryBytes: 0, diskBytes: 0, spilled: 0, refused: 0 });
+  });
 });

@@ -53,9 +53,10 @@ interface Capture {
   shardStart: number;
   shardCount: number;
   modelVersion: number;
-  /** In the vault: the update as sent, and the model of its round (shared by the round's captures). */
-  update: Held;
-  params: Held;
+  /** In the vault: the update as sent, and the model of its round (shared by the round's captures); null when
+   * the session's updates cannot be recomputed (unauditableReason): the audit is recorded, nothing is kept. */
+  update: Held | null;
+  params: Held | null;
   /** Set once its vectors went back to the vault (exactly once: a capture may be in the reservoir and a run). */
   released: boolean;
   reservoir: boolean;
@@ -103,6 +104,8 @@ export class Audits implements OutboxConsumer {
     const model = this.deps.model.model;
     // The model still holds the version the round trained on (it moves only after the round commits).
     if (!model || model.sessionId !== open.sessionId || model.modelVersion !== open.modelVersion) return;
+    const config = this.deps.session(open.sessionId)?.config;
+    const keep = config !== undefined && unauditableReason(config) === null;
     let params: Held | null = null;
     const chosen: Capture[] = [];
     for (const u of round.outcome.accepted) {
@@ -115,9 +118,9 @@ export class Audits implements OutboxConsumer {
       const pick = selectForAudit(n, this.deps.random(), this.deps.random(), this.deps.rate);
       if (!pick.reservoir && !pick.sampled) continue;
       // The vault copies (or writes) what it keeps: the slot is reused and the model moves on after this.
-      params ??= this.vault.hold(model.params);
-      const update = params && this.vault.hold(slot.view.subarray(0, model.params.length));
-      if (!params || !update) {
+      if (keep) params ??= this.vault.hold(model.params);
+      const update = keep && params ? this.vault.hold(slot.view.subarray(0, model.params.length)) : null;
+      if (keep && (!params || !update)) {
         // Both bounds full: the node's epoch is then audited with what is held, or recorded as not audited.
         if (!this.warnedFull) this.deps.log('warn', `audit queue full (memory and scratch-file bounds): round ${open.round} updates not captured`);
         this.warnedFull = true;
@@ -133,8 +136,8 @@ export class Audits implements OutboxConsumer {
         shardStart: a.shardStart,
         shardCount: a.shardCount,
         modelVersion: open.modelVersion,
-        update: this.vault.retain(update),
-        params: this.vault.retain(params),
+        update: update && this.vault.retain(update),
+        params: params && update ? this.vault.retain(params) : null,
         released: false,
         reservoir: pick.reservoir,
         sampled: pick.sampled,
@@ -215,12 +218,14 @@ export class Audits implements OutboxConsumer {
     });
     let resolution;
     try {
-      const auditor = this.closed ? null : await this.auditorFor(c.sessionId);
-      if (!auditor) throw new Error(this.closed ? 'the coordinator shut down before the audit ran' : 'no auditor for this session');
+      if (this.closed) throw new Error('the coordinator shut down before the audit ran');
       const config = this.deps.session(c.sessionId)?.config;
       if (!config) throw new Error(`session ${c.sessionId} is no longer loaded`);
+      // Before the auditor: a session that cannot be audited never starts its thread (tfjs and the model, ~80 MB).
       const unauditable = unauditableReason(config);
       if (unauditable) throw new Error(unauditable);
+      const auditor = await this.auditorFor(c.sessionId);
+      if (!auditor) throw new Error('no auditor for this session');
       const [params, update] = [await this.read(c.params), await this.read(c.update)];
       const recomputed = await auditor.recompute({ params, seed: config.seed, epoch: c.epoch, shardStart: c.shardStart, shardCount: c.shardCount });
       const comparison = compareUpdates(update, recomputed);
@@ -343,8 +348,9 @@ export class Audits implements OutboxConsumer {
     });
   }
 
-  private async read(held: Held): Promise<Float32Array> {
+  private async read(held: Held | null): Promise<Float32Array> {
     try {
+      if (!held) throw new Error('nothing was kept');
       return await this.vault.read(held);
     } catch (error) {
       throw new Error(`the captured update could not be read back: ${error instanceof Error ? error.message : String(error)}`);
@@ -355,8 +361,8 @@ export class Audits implements OutboxConsumer {
   private release(c: Capture): void {
     if (c.released) return;
     c.released = true;
-    this.vault.release(c.update);
-    this.vault.release(c.params);
+    if (c.update) this.vault.release(c.update);
+    if (c.params) this.vault.release(c.params);
   }
 
   /** What the vault holds (for tests and the memory benchmark's notes). */
