@@ -121,12 +121,13 @@ interface Hundred {
   rounds: number;
 }
 
-export async function measureHundred(mode: Mode, quick: boolean, log: (line: string) => void, env: Record<string, string> = {}): Promise<Hundred> {
+export async function measureHundred(mode: Mode, quick: boolean, log: (line: string) => void, env: Record<string, string> = {}, onServer?: (server: ServerHandle) => void): Promise<Hundred> {
   const nodes = quick ? 20 : 100;
   let server: ServerHandle | null = null;
   const agents: SimAgent[] = [];
   try {
     server = await startServer({ mode, args: ['--no-chain'], env });
+    onServer?.(server);
     for (let i = 0; i < nodes; i += 25) {
       const batch = Array.from({ length: Math.min(25, nodes - i) }, (_, k) => new SimAgent(server!.agentUrl, `sim-${i + k + 1}`));
       agents.push(...batch);
@@ -194,7 +195,7 @@ export const memory: Benchmark = {
         'Idle rows: the median of samples over 2 s, 3 s after /health first answered. Session rows sample every 250 ms while training; "after the session ended" is 4 s after POST /api/training/stop.',
         'The 2 real agents are separate processes (not counted) on the same 2 cores; the simulated nodes live in the benchmark process.',
         'The tsx rows share everything else with the bundle rows (the Prisma client with the size-optimised query compiler, the auditor reading training images from disk), so the difference is the loader alone. Before these changes (`node --import tsx src/server/main.ts`, the fast query compiler, viem loaded whole, the auditor holding the training images): 379 MB idle, API only, measured by hand on this box; bench/scale.ts had 584 MB at 100 nodes before the auditor thread was added.',
-        'At 100 simulated nodes most of what a session adds is audits: every update chosen for an audit is copied (437 KB for the MLP) and held until the auditor thread has recomputed it, up to 256 (AUDIT_QUEUE_LIMIT); simulated nodes answer at once, so rounds outpace the audits and the queue fills. The same run with captures switched off peaked at about 290 MB (a one-off experiment, not a mode of the product).',
+        'At 100 simulated nodes the audits fall behind (simulated nodes answer at once, so rounds outpace the single auditor thread): the updates waiting for it (437 KB each for the MLP, one reservoir candidate per node per epoch plus 5% of all updates) are held in memory up to 4 MiB and in scratch files under the data folder past that (up to 1 GiB; AUDIT_MEMORY_BYTES and AUDIT_SPILL_BYTES in src/server/core/audit.ts), so all of them are audited. Before (up to 256 copies in memory, ~112 MB, the rest recorded as not audited) the same row peaked at 476-505 MB; the same run with captures switched off peaked at about 290 MB (a one-off experiment, not a mode of the product). `npx tsx bench/memory-hundred.ts` runs this row alone.',
       ],
       details: { idle, sessions, hundred },
     };

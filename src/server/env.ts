@@ -33,6 +33,13 @@ const schema = z.object({
    * src/server/core/audit.ts for the default 0.05 and why). 0 keeps only the once-per-epoch audits.
    */
   HYPERGPU_AUDIT_RATE: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(1).optional()),
+  /**
+   * Audit captures waiting for the auditor: MB held in memory, then MB in scratch files under the data folder
+   * (defaults AUDIT_MEMORY_BYTES and AUDIT_SPILL_BYTES in src/server/core/audit.ts, and why). Past both, a chosen
+   * update is recorded as not audited. 0 MB of scratch files keeps every capture in memory.
+   */
+  HYPERGPU_AUDIT_MEMORY_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(65_536).optional()),
+  HYPERGPU_AUDIT_SPILL_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(16_777_216).optional()),
   /** Datasets this coordinator serves, `name=path,name2=path2` (--dataset name=path adds to them). */
   HYPERGPU_DATASETS: z.preprocess(emptyToUndefined, z.string().optional()),
   /** Largest frame a registered agent may send; default: the largest model frame this coordinator serves. */

@@ -84,6 +84,8 @@ async function main(): Promise<void> {
     datasets: cli.datasets,
     keepCheckpoints: env.HYPERGPU_KEEP_CHECKPOINTS,
     auditRate: env.HYPERGPU_AUDIT_RATE,
+    auditMemoryBytes: env.HYPERGPU_AUDIT_MEMORY_MB === undefined ? undefined : Math.round(env.HYPERGPU_AUDIT_MEMORY_MB * 2 ** 20),
+    auditSpillBytes: env.HYPERGPU_AUDIT_SPILL_MB === undefined ? undefined : Math.round(env.HYPERGPU_AUDIT_SPILL_MB * 2 ** 20),
     openPool: cli.openPool,
     pruneIdleNodesAfterMs: env.HYPERGPU_IDLE_NODE_DAYS * 24 * 3600 * 1000,
     gateway: {

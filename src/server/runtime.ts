@@ -11,6 +11,7 @@ import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import { createAgentGateway, gatewayLimits, type AgentGateway, type AgentGatewayOptions } from './adapters/agent-gateway';
 import { createAggregatorPool } from './adapters/workers/aggregator-pool';
 import { createWasmOptimizerKernels } from './adapters/workers/resident-optimizer';
+import { createAuditSpill } from './adapters/audit-spill';
 import { createFileBlobStore } from './adapters/blob-store';
 import { createCheckpointStore } from './adapters/checkpoint-store';
 import { createUpdateJournal } from './adapters/journal/update-journal';
@@ -59,6 +60,9 @@ export interface RuntimeOptions {
   datasets?: ReadonlyMap<string, string>;
   /** Per-update audit probability besides one audit per node per epoch (HYPERGPU_AUDIT_RATE; default AUDIT_RATE). */
   auditRate?: number;
+  /** Bytes of audit captures held in memory, then in scratch files (HYPERGPU_AUDIT_MEMORY_MB, HYPERGPU_AUDIT_SPILL_MB). */
+  auditMemoryBytes?: number;
+  auditSpillBytes?: number;
   /** Checkpoints kept per session (HYPERGPU_KEEP_CHECKPOINTS). */
   keepCheckpoints?: number;
   /** Largest frame a registered agent may send; default: the largest model frame (modelFrameBytes()). */
@@ -211,6 +215,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       // Which updates are audited must be unpredictable to nodes: the operating system's CSPRNG, 48 bits a draw.
       random: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
       rate: options.auditRate,
+      // Captures past the in-memory bound wait here (AUDIT_MEMORY_BYTES in core/audit.ts says why).
+      spill: await createAuditSpill(path.join(dataDir, 'audit-spill')),
+      limits: { memoryBytes: options.auditMemoryBytes, diskBytes: options.auditSpillBytes },
     },
     events,
     options: { heartbeatMs: options.heartbeatMs, heartbeatTimeoutMs: options.heartbeatTimeoutMs, historyLimit: 20_000, keepCheckpoints: options.keepCheckpoints },

@@ -6,7 +6,8 @@ import type { CommittedEvent, OutboxRecord } from '../../src/server/core/engine/
 import type { LiveRound } from '../../src/server/core/engine/state';
 import type { UpdateSlot } from '../../src/server/core/ports';
 import type { Assignment, SessionConfig } from '../../src/server/core/types';
-import { Audits } from '../../src/server/services/audits';
+import { Audits, type AuditsDeps } from '../../src/server/services/audits';
+import { FakeAuditSpill } from '../support/fake-audit-spill';
 import { FakeAuditStore } from '../support/fake-audit-store';
 import { FakeClock, flush } from '../support/fakes';
 
@@ -28,7 +29,8 @@ class FakeAuditor implements Auditor {
   }
 }
 
-function setup(draws: number[] = []) {
+function setup(draws: number[] = [], extra: Partial<AuditsDeps> = {}) {
+  const logs: string[] = [];
   const store = new FakeAuditStore();
   const auditor = new FakeAuditor();
   const clock = new FakeClock();
@@ -50,7 +52,8 @@ function setup(draws: number[] = []) {
     session: () => ({ config: { seed: 42, model: 'mlp', dataset: 'mnist' } as SessionConfig }),
     deliver: (records) => delivered.push(...records),
     report: (event, reasons) => reports.push({ event, reasons }),
-    log: () => undefined,
+    log: (_level, message) => logs.push(message),
+    ...extra,
   });
   const slots = new Map<number, UpdateSlot>();
   let nextSlot = 1;
@@ -79,7 +82,7 @@ function setup(draws: number[] = []) {
   const committed = (r: number, applied = true) =>
     event({ kind: 'round-committed', sessionId: 1, round: r, applied, modelVersion: r, samples: 64, totalSamples: 64 * r, epoch: 0, cursor: { epoch: 0, position: 0, pending: [] }, metric: { round: r, at: 0, trainLoss: 1, testLoss: null, testAccuracy: null, samples: 64, totalSamples: 64, samplesPerSecond: 0, roundDurationMs: 1, nodes: 2 } });
   const capture = (lr: LiveRound) => audits.capture(lr, (s) => slots.get(s));
-  return { audits, store, auditor, reports, delivered, round, event, committed, capture, model, started };
+  return { audits, store, auditor, reports, delivered, round, event, committed, capture, model, started, logs };
 }
 
 describe('audit service', () => {
@@ -172,7 +175,7 @@ describe('audit service', () => {
     const rows = before.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy, a.detail]);
     expect(rows).toEqual([
       [1, 'error', 'sampled', 'not done: the coordinator restarted before this audit finished'],
-      [2, 'error', 'unrecoverable', 'not done: the update chosen for this node was not held (coordinator restart or audit queue full)'],
+      [2, 'error', 'unrecoverable', 'not done: the update chosen for this node was not held (coordinator restart, or the audit queue\'s memory and disk bounds were full)'],
     ]);
     expect(before.auditor.calls).toEqual([]);
     expect(before.store.forfeits).toEqual([]);
@@ -188,5 +191,72 @@ describe('audit service', () => {
     await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
     expect(s.auditor.calls).toEqual([]);
     expect(s.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy])).toEqual([[1, 'error', 'unrecoverable']]);
+  });
+
+  it('captures past the memory bound wait in scratch files and are audited from them: the liar is still caught, no file is left', async () => {
+    const spill = new FakeAuditSpill();
+    // Round 1: both nodes sampled (and reservoir); rounds 2-3: neither (draws past the script): not captured.
+    const s = setup([0.1, 0.01, 0.1, 0.01], { spill, limits: { memoryBytes: 0, diskBytes: 1 << 20 } });
+    await s.event({ kind: 'session-started', sessionId: 1, at: 0, config: {} as SessionConfig, trainSize: 640, paramCount: P });
+    for (let r = 1; r <= 3; r++) {
+      s.capture(s.round(r, r - 1, [{ nodeId: 1, epoch: 0, shardStart: r * 64 }, { nodeId: 2, epoch: 0, shardStart: r * 64 + 32, lie: true }]));
+      await s.committed(r);
+    }
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 3 });
+    await flush();
+    expect(s.store.audits.map((a) => [a.nodeId, a.round, a.outcome, a.selectedBy])).toEqual([
+      [1, 1, 'pass', 'reservoir+sampled'],
+      [2, 1, 'fail', 'reservoir+sampled'],
+    ]);
+    expect(s.store.forfeits.map((f) => [f.nodeId, f.epoch])).toEqual([[2, 0]]);
+    // Every vector went through a file (nothing fit in memory): the model of round 1 once, shared by both captures.
+    expect(spill.log.filter((l) => l.startsWith('write'))).toEqual(['write 1.f32', 'write 2.f32', 'write 3.f32']);
+    expect(spill.log.filter((l) => l.startsWith('read'))).toEqual(['read 1.f32', 'read 2.f32', 'read 1.f32', 'read 3.f32']);
+    expect(Array.from(s.auditor.calls[0].params)).toEqual(Array.from(new Float32Array(P).fill(0.5)));
+    // Removed after their runs (the model with the second one).
+    expect(spill.files.size).toBe(0);
+    expect(s.audits.vaultStats()).toMatchObject({ memoryBytes: 0, diskBytes: 0, refused: 0 });
+  });
+
+  it('past both bounds a chosen update is recorded as not audited, never passed, and the operator is told', async () => {
+    const spill = new FakeAuditSpill();
+    // Room for round 1's model and one update: node 2's (the liar's) capture is refused.
+    const s = setup([], { spill, limits: { memoryBytes: 0, diskBytes: 2 * P * 4 } });
+    s.capture(s.round(1, 0, [{ nodeId: 1, epoch: 0, shardStart: 0 }, { nodeId: 2, epoch: 0, shardStart: 32, lie: true }]));
+    await s.committed(1);
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    expect(s.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy])).toEqual([
+      [1, 'pass', 'reservoir'],
+      [2, 'error', 'unrecoverable'],
+    ]);
+    expect(s.store.forfeits).toEqual([]);
+    expect(s.logs.join('\n')).toMatch(/audit queue full \(memory and scratch-file bounds\): round 1 updates not captured/);
+    expect(s.audits.vaultStats()).toMatchObject({ refused: 1, diskBytes: 0 });
+  });
+
+  it('a scratch file that cannot be read back makes its audit not done, never passed', async () => {
+    const spill = new FakeAuditSpill();
+    const s = setup([], { spill, limits: { memoryBytes: 0, diskBytes: 1 << 20 } });
+    s.capture(s.round(1, 0, [{ nodeId: 2, epoch: 0, shardStart: 0, lie: true }]));
+    await s.committed(1);
+    await flush();
+    spill.files.clear(); // deleted behind the coordinator's back
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    expect(s.store.audits.map((a) => [a.nodeId, a.outcome])).toEqual([[2, 'error']]);
+    expect(s.store.audits[0].detail).toMatch(/^not done: the captured update could not be read back: no spill file/);
+    expect(s.store.forfeits).toEqual([]);
+  });
+
+  it('a session whose updates cannot be recomputed (a lossy codec) keeps no copy and never starts the auditor; its audits are not done', async () => {
+    const spill = new FakeAuditSpill();
+    const s = setup([], { spill, limits: { memoryBytes: 0, diskBytes: 1 << 20 }, session: () => ({ config: { seed: 42, model: 'mlp', dataset: 'mnist', codec: 'int8' } as SessionConfig }) });
+    s.capture(s.round(1, 0, [{ nodeId: 2, epoch: 0, shardStart: 0, lie: true }]));
+    expect(spill.log).toEqual([]);
+    await s.committed(1);
+    await s.event({ kind: 'epoch-closed', sessionId: 1, epoch: 0, round: 1 });
+    expect(s.store.audits.map((a) => [a.nodeId, a.outcome, a.selectedBy, a.detail])).toEqual([[2, 'error', 'reservoir', 'not done: updates sent as int8 are quantized on the agent and are not audited']]);
+    expect(s.started.auditors).toBe(0);
+    expect(s.store.forfeits).toEqual([]);
+    expect(s.audits.vaultStats()).toMatchObject({ memoryBytes: 0, diskBytes: 0, spilled: 0, refused: 0 });
   });
 });

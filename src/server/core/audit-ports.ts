@@ -78,3 +78,17 @@ export interface Auditor {
   recompute(input: { params: Float32Array; seed: number; epoch: number; shardStart: number; shardCount: number }): Promise<Float32Array>;
   close(): Promise<void>;
 }
+
+/**
+ * Scratch files for audit captures that do not fit the in-memory bound (services/audit-vault.ts). Not durable and
+ * not meant to be: a capture is worthless to a process that did not make it (a restart records its audit as not
+ * done), so the adapter deletes whatever a previous process left before its first write, and no call fsyncs.
+ * Names are the vault's own ([a-z0-9.-]); `read` returns exactly `length` float32 values or throws.
+ */
+export interface AuditSpill {
+  write(name: string, data: Float32Array): Promise<void>;
+  /** The same, before returning: for a burst, where copying the data to write it later would cost more memory. */
+  writeSync(name: string, data: Float32Array): void;
+  read(name: string, length: number): Promise<Float32Array>;
+  remove(name: string): Promise<void>;
+}

@@ -13,7 +13,8 @@
 //     Cost: one recomputation is one shard's forward+backward (what the node spent on it), on ONE auditor
 //     thread. The auditor therefore carries about p = 5% of the pool's training compute, plus one shard per node
 //     per epoch: fine for a handful of nodes (the local default), a full core at about 20 nodes. Past that the
-//     bounded queue fills and chosen updates are recorded as not audited (visible, never passed): a larger pool
+//     audits fall behind: the waiting captures spill to disk (AUDIT_SPILL_BYTES), and once that is full chosen
+//     updates are recorded as not audited (visible, never passed): a larger pool
 //     wants a lower HYPERGPU_AUDIT_RATE (the once-per-epoch audits stay) or audits delegated to other agents.
 //     (Measured in CPU compute: a GPU node's shard recomputed on the coordinator's CPU costs many times more.)
 // The draws come from the operating system's CSPRNG (runtime.ts), never from anything a node sees (round nonces,
@@ -37,8 +38,24 @@ export const AUDIT_RATE = 0.05;
  */
 export const AUDIT_TOLERANCE = 1e-3;
 
-/** Where audits wait for the auditor; more waiting than this and new candidates are recorded as skipped. */
-export const AUDIT_QUEUE_LIMIT = 256;
+/**
+ * Bounds on the captures waiting for the auditor (services/audit-vault.ts holds them). A capture is the update as
+ * the node sent it plus the model it trained from (one copy per round, shared), 437 KB each for the MLP. At 100
+ * nodes the waiting set is large: one reservoir candidate per node until its epoch closes, every sampled update
+ * until the single auditor thread gets to it, and captures of rounds whose commit the audits consumer has not
+ * seen yet while it waits on an epoch's audits. Held in memory that was 256 updates and ~112 MB of the
+ * coordinator's RSS (and updates beyond it were recorded as not audited). So only AUDIT_MEMORY_BYTES stay in
+ * memory; the rest go to scratch files under the data folder and are read back one at a time when their audit
+ * runs, so an audit chosen is still an audit done. The disk is bounded too (a stalled auditor must not fill the
+ * operator's disk): past AUDIT_SPILL_BYTES a chosen update is recorded as not audited, as before, never passed.
+ * Why these sizes: a spilled vector costs a page-cache write and read (about 0.5 ms for 437 KB here) against a
+ * recomputation's tens of ms, so memory buys almost nothing; 4 MiB keeps a small session (a few nodes: their
+ * reservoir candidates and the odd sampled update) off the disk entirely. 1 GiB is about 2,400 MLP vectors: at
+ * 100 simulated nodes the bench's 25 rounds peaked at about 460 MB of them. HYPERGPU_AUDIT_MEMORY_MB and
+ * HYPERGPU_AUDIT_SPILL_MB override both.
+ */
+export const AUDIT_MEMORY_BYTES = 4 * 2 ** 20;
+export const AUDIT_SPILL_BYTES = 2 ** 30;
 
 export type AuditOutcome = 'pass' | 'fail' | 'error';
 

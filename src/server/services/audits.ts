@@ -4,17 +4,20 @@
 //
 // Off the critical path: capture() is a copy of the chosen updates while the round aggregates (frames and
 // slots are reused after it), everything else runs from the outbox (this is a consumer, with its own cursor)
-// and the auditor's own thread. Nothing here delays a round.
-// Across a crash: chosen updates live in memory only. A pending audit row, or an epoch contributor with no
+// and the auditor's own thread. Nothing here delays a round. The copies wait in an AuditVault: a small memory
+// bound, scratch files past it, a disk bound past that (why: AUDIT_MEMORY_BYTES in core/audit.ts).
+// Across a crash: chosen updates live in this process only (memory or its scratch files, which the next
+// process deletes unread). A pending audit row, or an epoch contributor with no
 // audit at all, is recorded as 'error' (not done) when its epoch is audited after the restart: never a pass,
 // never a forfeit. The epoch-closed event is redelivered until its epoch-audited commit is made (the cursor
 // moves only after handle() resolves), and EpochAudit makes that commit once.
-import { AUDIT_QUEUE_LIMIT, AUDIT_TOLERANCE, compareUpdates, forfeitedNodes, forfeitReason, selectForAudit, verdict } from '../core/audit';
-import type { AuditRecord, AuditStore, Auditor, ForfeitRecord } from '../core/audit-ports';
+import { AUDIT_MEMORY_BYTES, AUDIT_SPILL_BYTES, AUDIT_TOLERANCE, compareUpdates, forfeitedNodes, forfeitReason, selectForAudit, verdict } from '../core/audit';
+import type { AuditRecord, AuditSpill, AuditStore, Auditor, ForfeitRecord } from '../core/audit-ports';
 import type { CommittedEvent, OutboxRecord } from '../core/engine/committed';
 import type { LiveRound } from '../core/engine/state';
 import type { Clock, UpdateSlot } from '../core/ports';
 import type { ModelName, SessionConfig } from '../core/types';
+import { AuditVault, type Held, type VaultLimits } from './audit-vault';
 import type { ModelStore } from './model-store';
 import type { OutboxConsumer } from './outbox';
 
@@ -35,6 +38,10 @@ export interface AuditsDeps {
   log(level: 'info' | 'warn' | 'error', message: string): void;
   tolerance?: number;
   rate?: number;
+  /** Scratch files for captures past the memory bound (none: past it, chosen updates are not audited). */
+  spill?: AuditSpill;
+  /** Default AUDIT_MEMORY_BYTES and AUDIT_SPILL_BYTES. */
+  limits?: Partial<VaultLimits>;
 }
 
 interface Capture {
@@ -46,14 +53,19 @@ interface Capture {
   shardStart: number;
   shardCount: number;
   modelVersion: number;
-  update: Float32Array;
-  params: Float32Array;
+  /** In the vault: the update as sent, and the model of its round (shared by the round's captures); null when
+   * the session's updates cannot be recomputed (unauditableReason): the audit is recorded, nothing is kept. */
+  update: Held | null;
+  params: Held | null;
+  /** Set once its vectors went back to the vault (exactly once: a capture may be in the reservoir and a run). */
+  released: boolean;
   reservoir: boolean;
   sampled: boolean;
   at: number;
 }
 
 const key = (epoch: number, nodeId: number) => `${epoch}/${nodeId}`;
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 export class Audits implements OutboxConsumer {
   readonly name = 'audits';
@@ -66,13 +78,16 @@ export class Audits implements OutboxConsumer {
   private readonly reservoir = new Map<string, Capture>();
   /** Audit runs per epoch (resolve when recorded). */
   private readonly runs = new Map<number, Promise<void>[]>();
-  private held = 0;
+  private readonly vault: AuditVault;
   private chain: Promise<unknown> = Promise.resolve();
   private auditor: { sessionId: number; handle: Promise<Auditor | null> } | null = null;
   private closed = false;
   private warnedFull = false;
 
-  constructor(private readonly deps: AuditsDeps) {}
+  constructor(private readonly deps: AuditsDeps) {
+    const limits = { memoryBytes: deps.limits?.memoryBytes ?? AUDIT_MEMORY_BYTES, diskBytes: deps.limits?.diskBytes ?? AUDIT_SPILL_BYTES };
+    this.vault = new AuditVault(deps.spill ?? null, limits, (message) => deps.log('warn', message));
+  }
 
   private get tolerance(): number {
     return this.deps.tolerance ?? AUDIT_TOLERANCE;
@@ -89,7 +104,9 @@ export class Audits implements OutboxConsumer {
     const model = this.deps.model.model;
     // The model still holds the version the round trained on (it moves only after the round commits).
     if (!model || model.sessionId !== open.sessionId || model.modelVersion !== open.modelVersion) return;
-    let params: Float32Array | null = null;
+    const config = this.deps.session(open.sessionId)?.config;
+    const keep = config !== undefined && unauditableReason(config) === null;
+    let params: Held | null = null;
     const chosen: Capture[] = [];
     for (const u of round.outcome.accepted) {
       const a = open.assignments.get(u.nodeId);
@@ -100,14 +117,16 @@ export class Audits implements OutboxConsumer {
       this.counts.set(k, n);
       const pick = selectForAudit(n, this.deps.random(), this.deps.random(), this.deps.rate);
       if (!pick.reservoir && !pick.sampled) continue;
-      if (this.held >= AUDIT_QUEUE_LIMIT) {
-        // Bounded memory: the node's epoch is then audited with what is held, or recorded as not audited.
-        if (!this.warnedFull) this.deps.log('warn', `audit queue full (${AUDIT_QUEUE_LIMIT} updates held): round ${open.round} updates not captured`);
+      // The vault copies (or writes) what it keeps: the slot is reused and the model moves on after this.
+      if (keep) params ??= this.vault.hold(model.params);
+      const update = keep && params ? this.vault.hold(slot.view.subarray(0, model.params.length)) : null;
+      if (keep && (!params || !update)) {
+        // Both bounds full: the node's epoch is then audited with what is held, or recorded as not audited.
+        if (!this.warnedFull) this.deps.log('warn', `audit queue full (memory and scratch-file bounds): round ${open.round} updates not captured`);
         this.warnedFull = true;
+        if (update) this.vault.discard(update);
         continue;
       }
-      params ??= model.params.slice();
-      this.held++;
       chosen.push({
         sessionId: open.sessionId,
         round: open.round,
@@ -117,14 +136,16 @@ export class Audits implements OutboxConsumer {
         shardStart: a.shardStart,
         shardCount: a.shardCount,
         modelVersion: open.modelVersion,
-        update: slot.view.slice(0, model.params.length),
-        params,
+        update: update && this.vault.retain(update),
+        params: params && update ? this.vault.retain(params) : null,
+        released: false,
         reservoir: pick.reservoir,
         sampled: pick.sampled,
         at: this.deps.clock.now(),
       });
     }
     if (chosen.length > 0) this.uncommitted.set(open.round, chosen);
+    else if (params) this.vault.discard(params);
   }
 
   async handle(record: OutboxRecord): Promise<void> {
@@ -153,17 +174,15 @@ export class Audits implements OutboxConsumer {
       this.uncommitted.delete(r);
       for (const c of captures) {
         if (r !== round || !applied) {
-          this.release();
+          this.release(c);
           continue;
         }
         if (c.sampled) this.enqueue(c, c.reservoir ? 'reservoir+sampled' : 'sampled');
-        else this.release();
         if (c.reservoir) {
           const k = key(c.epoch, c.nodeId);
           const previous = this.reservoir.get(k);
-          if (previous && !previous.sampled) this.release();
-          // A sampled capture is audited already; held here only so the node's epoch counts as covered.
-          if (!c.sampled) this.held++;
+          // A sampled capture is its run's to release; held here only so the node's epoch counts as covered.
+          if (previous && !previous.sampled) this.release(previous);
           this.reservoir.set(k, c);
         }
       }
@@ -171,7 +190,7 @@ export class Audits implements OutboxConsumer {
   }
 
   private enqueue(c: Capture, selectedBy: AuditRecord['selectedBy']): void {
-    const run = (this.chain = this.chain.then(() => this.run(c, selectedBy)).finally(() => this.release()));
+    const run = (this.chain = this.chain.then(() => this.run(c, selectedBy)).finally(() => this.release(c)));
     const list = this.runs.get(c.epoch) ?? [];
     list.push(run.then(() => undefined, () => undefined));
     this.runs.set(c.epoch, list);
@@ -199,14 +218,17 @@ export class Audits implements OutboxConsumer {
     });
     let resolution;
     try {
-      const auditor = this.closed ? null : await this.auditorFor(c.sessionId);
-      if (!auditor) throw new Error(this.closed ? 'the coordinator shut down before the audit ran' : 'no auditor for this session');
+      if (this.closed) throw new Error('the coordinator shut down before the audit ran');
       const config = this.deps.session(c.sessionId)?.config;
       if (!config) throw new Error(`session ${c.sessionId} is no longer loaded`);
+      // Before the auditor: a session that cannot be audited never starts its thread (tfjs and the model, ~80 MB).
       const unauditable = unauditableReason(config);
       if (unauditable) throw new Error(unauditable);
-      const recomputed = await auditor.recompute({ params: c.params, seed: config.seed, epoch: c.epoch, shardStart: c.shardStart, shardCount: c.shardCount });
-      const comparison = compareUpdates(c.update, recomputed);
+      const auditor = await this.auditorFor(c.sessionId);
+      if (!auditor) throw new Error('no auditor for this session');
+      const [params, update] = [await this.read(c.params), await this.read(c.update)];
+      const recomputed = await auditor.recompute({ params, seed: config.seed, epoch: c.epoch, shardStart: c.shardStart, shardCount: c.shardCount });
+      const comparison = compareUpdates(update, recomputed);
       const outcome = verdict(comparison, this.tolerance);
       resolution = {
         outcome,
@@ -266,7 +288,7 @@ export class Audits implements OutboxConsumer {
         relativeError: null,
         cosine: null,
         tolerance: this.tolerance,
-        detail: 'not done: the update chosen for this node was not held (coordinator restart or audit queue full)',
+        detail: 'not done: the update chosen for this node was not held (coordinator restart, or the audit queue\'s memory and disk bounds were full)',
         selectedAt: now,
         resolvedAt: now,
       });
@@ -283,7 +305,12 @@ export class Audits implements OutboxConsumer {
     const records = await store.commitEpochAudit({ sessionId, epoch, audits: audits.length, forfeits, at: now, event });
     const counts = { pass: 0, fail: 0, error: 0 };
     for (const a of audits) if (a.outcome !== 'pending') counts[a.outcome]++;
-    this.deps.log(forfeited.length > 0 ? 'warn' : 'info', `epoch ${epoch} audited: ${counts.pass} passed, ${counts.fail} failed, ${counts.error} not done; ${forfeited.length} node(s) forfeit the epoch`);
+    const held = this.vault.stats();
+    this.deps.log(
+      forfeited.length > 0 ? 'warn' : 'info',
+      `epoch ${epoch} audited: ${counts.pass} passed, ${counts.fail} failed, ${counts.error} not done; ${forfeited.length} node(s) forfeit the epoch ` +
+        `(captures waiting: ${mb(held.memoryBytes)} MB in memory, ${mb(held.diskBytes)} MB in scratch files)`,
+    );
     this.deps.report(event, reasons);
     this.deps.deliver(records);
   }
@@ -321,17 +348,36 @@ export class Audits implements OutboxConsumer {
     });
   }
 
-  /** One held update less (never below zero: a session change resets the count while runs may still end). */
-  private release(): void {
-    this.held = Math.max(0, this.held - 1);
+  private async read(held: Held | null): Promise<Float32Array> {
+    try {
+      if (!held) throw new Error('nothing was kept');
+      return await this.vault.read(held);
+    } catch (error) {
+      throw new Error(`the captured update could not be read back: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** The capture's vectors go back to the vault (once; a capture can be both in the reservoir and on a run). */
+  private release(c: Capture): void {
+    if (c.released) return;
+    c.released = true;
+    if (c.update) this.vault.release(c.update);
+    if (c.params) this.vault.release(c.params);
+  }
+
+  /** What the vault holds (for tests and the memory benchmark's notes). */
+  vaultStats() {
+    return this.vault.stats();
   }
 
   private reset(sessionId: number): void {
     this.sessionId = sessionId;
+    // Captures not handed to a run are released here; those on a run (sampled ones) when it ends.
+    for (const captures of this.uncommitted.values()) for (const c of captures) this.release(c);
+    for (const c of this.reservoir.values()) if (!c.sampled) this.release(c);
     this.uncommitted.clear();
     this.counts.clear();
     this.reservoir.clear();
-    this.held = 0;
   }
 
   /** Lets queued audits finish (as 'error' once closed) and stops the auditor. */

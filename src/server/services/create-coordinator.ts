@@ -7,9 +7,8 @@ import { DEFAULT_DEADLINE_POLICY } from '../core/deadline';
 import type { Aggregator, CheckpointStore, Clock, Credentials, DatasetCatalog, EventPublisher, Evaluator, ModelCatalog, OptimizerKernels, TrainingRepository, UpdateJournal } from '../core/ports';
 import type { ModelName } from '../core/types';
 import type { SessionConfigInput } from '../core/session-config';
-import type { AuditStore, Auditor } from '../core/audit-ports';
 import { AgentChannel } from './agent-channel';
-import { Audits } from './audits';
+import { Audits, type AuditsDeps } from './audits';
 import type { Wallets } from './wallets';
 import { Checkpointer } from './checkpointer';
 import { CoordinatorService } from './control';
@@ -37,7 +36,7 @@ export interface CoordinatorPorts {
   /** More outbox consumers (settlement, exporters) beside the built-in ones. */
   consumers?: OutboxConsumer[];
   /** Verified work: the audit ledger and the auditor worker; absent: no audits (unit tests of other parts). */
-  audits?: { store: AuditStore; createAuditor(model: ModelName, dataset: string): Promise<Auditor>; random(): number; rate?: number };
+  audits?: Pick<AuditsDeps, 'store' | 'createAuditor' | 'random' | 'rate' | 'spill' | 'limits'>;
   /** Who may register a new node name (join tokens); absent: anyone. */
   admission?: Admission;
   /** Settings a session gets unless its request says otherwise (OPEN_POOL_DEFAULTS in an open pool). */
