@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum32, decodeFrame, FrameKind } from '../../src/protocol/frame';
 import { createAggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
 import type { AggregatorPool } from '../../src/server/adapters/workers/aggregator-pool-types';
-import { createWasmOptimizerKernels, wasmOptimizerKernels } from '../../src/server/adapters/workers/resident-optimizer';
+import { createWasmOptimizerKernels, wasmOptimizerKernels, WORKER_STEP_MIN_PARAMS } from '../../src/server/adapters/workers/resident-optimizer';
 import { strategyFor } from '../../src/server/core/engine/strategy';
 import type { ModelCatalog, OptimizerKernels } from '../../src/server/core/ports';
 import { DEFAULT_SESSION_CONFIG } from '../../src/server/core/session-config';
@@ -179,7 +179,7 @@ describe('model store with the WebAssembly optimizer', () => {
         createWasmOptimizerKernels((job) => {
           onWorker++;
           return pool.runOptimizerStep!(job);
-        }),
+        }, { workerMinParams: 0 }),
       );
       const js = new ModelStore(catalog);
       staged.init(6, config);
@@ -219,7 +219,7 @@ describe('model store with the WebAssembly optimizer', () => {
 
   it('a staged step whose commit failed is dropped: the model is untouched and the next round steps from it', async () => {
     const config = configs[0][1];
-    const store = new ModelStore(catalog, createWasmOptimizerKernels((job) => pool.runOptimizerStep!(job)));
+    const store = new ModelStore(catalog, createWasmOptimizerKernels((job) => pool.runOptimizerStep!(job), { workerMinParams: 0 }));
     const plain = new ModelStore(catalog);
     store.init(7, config);
     plain.init(7, config);
@@ -258,7 +258,7 @@ describe('model store with the WebAssembly optimizer', () => {
 
   it('a staged step that cannot run (a crashed worker) leaves apply to step in place, with the same bytes', async () => {
     const config = configs[1][1];
-    const store = new ModelStore(catalog, createWasmOptimizerKernels(() => Promise.reject(new Error('aggregator worker 0 crashed'))));
+    const store = new ModelStore(catalog, createWasmOptimizerKernels(() => Promise.reject(new Error('aggregator worker 0 crashed')), { workerMinParams: 0 }));
     const plain = new ModelStore(catalog);
     store.init(8, config);
     plain.init(8, config);
@@ -270,5 +270,28 @@ describe('model store with the WebAssembly optimizer', () => {
       plain.apply(8, k + 1);
       expect(Buffer.from(store.modelFrame(8, k + 2, k + 1)).equals(Buffer.from(plain.modelFrame(8, k + 2, k + 1)))).toBe(true);
     }
+  });
+
+  it('a model under WORKER_STEP_MIN_PARAMS stages on the calling thread, even with workers at hand (the handoff would cost more)', async () => {
+    let onWorker = 0;
+    const store = new ModelStore(
+      catalog,
+      createWasmOptimizerKernels((job) => {
+        onWorker++;
+        return pool.runOptimizerStep!(job);
+      }),
+    );
+    const plain = new ModelStore(catalog);
+    store.init(9, configs[0][1]);
+    plain.init(9, configs[0][1]);
+    const [g] = aggregates(1, 91);
+    store.holdAggregate(9, 1, g.slice());
+    await store.stage(9, 1);
+    store.apply(9, 1);
+    plain.holdAggregate(9, 1, g);
+    plain.apply(9, 1);
+    expect(P).toBeLessThan(WORKER_STEP_MIN_PARAMS);
+    expect(onWorker).toBe(0);
+    expect(Buffer.from(store.modelFrame(9, 2, 1)).equals(Buffer.from(plain.modelFrame(9, 2, 1)))).toBe(true);
   });
 });

@@ -48,7 +48,17 @@ export interface ResidentOptimizerOptions {
    * the commit's journal write meanwhile. Without it stage() runs on the calling thread.
    */
   runner?: OptimizerStepRunner;
+  /** Smaller models stage on the calling thread even with a runner (see WORKER_STEP_MIN_PARAMS). */
+  workerMinParams?: number;
 }
+
+/**
+ * Below this many parameters a staged step runs on the calling thread: the step is then under a millisecond, less
+ * than handing it to another thread costs on a loaded machine (the worker must be scheduled, then the reply; on
+ * 2 busy cores that wait is several milliseconds), so a small model's rounds would only get slower. At 1M
+ * parameters Adam takes 3-12 ms here, far more than the handoff.
+ */
+export const WORKER_STEP_MIN_PARAMS = 1 << 20;
 
 export class ResidentOptimizer implements ResidentModel {
   /** Where the step reads the aggregate from: write it here, or pass any array to apply() (one copy). */
@@ -88,7 +98,8 @@ export class ResidentOptimizer implements ResidentModel {
     const bankCount = options.staging ? 2 : 1;
     const arrays = 1 + bankCount * (1 + slotCount);
     const pages = Math.ceil((HEADER_BYTES + arrays * bytes) / PAGE);
-    this.runner = options.staging ? (options.runner ?? null) : null;
+    const onWorker = options.staging && paramCount >= (options.workerMinParams ?? WORKER_STEP_MIN_PARAMS);
+    this.runner = onWorker ? (options.runner ?? null) : null;
     // Shared, so an aggregator worker can step it (the kernel imports a shared memory); it never grows.
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     this.memory = memory;
@@ -226,11 +237,11 @@ export const wasmOptimizerKernels: OptimizerKernels = createWasmOptimizerKernels
  * The model store's kernels, with staged steps run by `runner` (runtime.ts: the aggregator pool's workers) or on
  * the calling thread without one.
  */
-export function createWasmOptimizerKernels(runner?: OptimizerStepRunner): OptimizerKernels {
+export function createWasmOptimizerKernels(runner?: OptimizerStepRunner, options: { workerMinParams?: number } = {}): OptimizerKernels {
   return {
     create: (rule, paramCount) => {
       try {
-        return new ResidentOptimizer(rule, paramCount, { staging: true, runner });
+        return new ResidentOptimizer(rule, paramCount, { staging: true, runner, ...options });
       } catch (error) {
         // No room for the second bank (a large model on a tight heap): step in place, after the commit, as before.
         if (!(error instanceof RangeError)) throw error;
