@@ -63,4 +63,36 @@ describe('Prisma query plan cache', () => {
     expect(grown, `heap grew ${(grown / 2 ** 20).toFixed(1)} MB over ${more} more rounds`).toBeLessThan(3 * 2 ** 20);
     expect((await repo.lastRound(sessionId))?.round).toBe(round);
   }, 120_000);
+
+  it('compiles no plan for a round commit: the first rounds after the warm-up keep nothing either', async () => {
+    // A round's commit is raw statements only (adapters/db/round-commit-sql.ts), which Prisma runs without its
+    // query compiler and caches nowhere. When one model query was in the batch, each of these rounds compiled and
+    // cached a plan of its own (about 40 KB at 8 nodes: 2.5 MB over the rounds below, until the cache filled).
+    const repo = await createPrismaRepository(join(dir, 'db-raw.sqlite'), { synchronous: 'NORMAL' });
+    const sessionId = await repo.createSession(sampleConfig, T0);
+    const nodes: number[] = [];
+    for (let i = 0; i < 8; i++) nodes.push(await repo.upsertNode(`node-${i}`, sampleCapabilities({ hostname: `box-${i}` }), T0));
+    let round = 0;
+    async function commitRounds(count: number): Promise<void> {
+      for (let i = 0; i < count; i++) {
+        const r = ++round;
+        const summary = roundOf(sessionId, r, { modelVersion: r, totalSamples: 128 * nodes.length * r, samples: 128 * nodes.length, updates: nodes.length });
+        const metric = metricOf(r, { at: T0 + 300 * r, trainLoss: 1 / r });
+        await repo.recordRound(
+          summary,
+          nodes.map((n, k) => contributionOf(sessionId, r, n, { trainLoss: 1 / (r + k), receivedAt: T0 + 300 * r + k })),
+          metric,
+          sessionAfter(summary, { samplesPerSecond: 1000 + r, lastRoundDurationMs: r % 300 }),
+          [roundCommitted(summary, metric), ...nodes.map((n) => credited(sessionId, r, n, 'applied', 128))],
+        );
+      }
+    }
+    await commitRounds(8);
+    const warm = heapAfterGc();
+    const more = QUERY_PLAN_CACHE_ENTRIES;
+    await commitRounds(more);
+    const grown = heapAfterGc() - warm;
+    expect(grown, `heap grew ${(grown / 2 ** 20).toFixed(2)} MB over ${more} rounds`).toBeLessThan(2 ** 20);
+    expect((await repo.listRounds(sessionId)).length).toBe(round);
+  }, 120_000);
 });
