@@ -1,7 +1,8 @@
-// Issue 9 (the soak): the coordinator's heap must stop growing with the rounds it commits. Each round's commit
-// is one Prisma batch whose raw multi-row INSERTs carry their values into Prisma's query plan cache key, so every
-// round adds a plan no later round reuses. With Prisma's default cache (1,000 entries) the real repository kept
-// about 32 KB per round for the first 1,000 rounds (2 nodes; measured); QUERY_PLAN_CACHE_ENTRIES bounds that.
+// Issue 9 (the soak): the coordinator's heap must stop growing with the rounds it commits. A Prisma batch that
+// mixes model queries with raw multi-row INSERTs carries the raw values into Prisma's query plan cache key, so each
+// such batch adds a plan no later one reuses; the round's commit was one (about 32 KB per round at 2 nodes with
+// Prisma's default cache of 1,000 entries). QUERY_PLAN_CACHE_ENTRIES bounds the cache, and the round's commit is
+// now raw statements only, which Prisma runs without compiling or caching a plan (round-commit-sql.ts).
 // Measured on the real client and a real SQLite file, after full collections, because the cache is Prisma's
 // private state: what matters is the heap, not the setting.
 
