@@ -24,12 +24,13 @@ export interface PrismaRepositoryOptions {
 /**
  * Entries in each of Prisma's two query plan caches (LRU, one for single queries, one for batch transactions).
  * Prisma's default is 1,000, and with it the coordinator's heap grew for the first 1,000 rounds of every session
- * (issue 9, the soak): the round's commit is one batch whose raw multi-row INSERTs (contributions, outbox events)
- * carry their values into the cache key, so every round compiles a plan no later round can use, and the cache
- * kept 1,000 of them: about 32 KB each with 2 nodes (32 MB), about 215 KB each with 100 nodes (215 MB).
+ * (issue 9, the soak): a batch that mixes model queries with raw multi-row INSERTs (contributions, outbox events)
+ * is compiled as a whole with the raw values in its cache key, so each such batch compiles a plan no later one can
+ * use: about 32 KB each with 2 nodes, about 215 KB with 100. The round's commit no longer does (it is all raw,
+ * which Prisma runs without compiling: round-commit-sql.ts); the batches that still mix are rare (a round with
+ * rejections, a session state change, an epoch's audit), and the bound keeps what they leave small.
  * Single queries are parameterized and few (about 50 shapes in a session with audits and settlement, counted in
- * a heap snapshot): 64 keeps them all, while the unusable batch plans held are at most 64 (2 MB at 2 nodes, 14 MB
- * at 100).
+ * a heap snapshot): 64 keeps them all.
  * Not 0: without the cache every single query compiles its plan again (measured 2-4x slower reads).
  */
 export const QUERY_PLAN_CACHE_ENTRIES = 64;

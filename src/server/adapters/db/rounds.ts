@@ -17,7 +17,7 @@ import {
   compareContributions,
   storedCursor,
 } from './record-rules';
-import { sessionData } from './sessions';
+import { insertMetricStatement, insertRoundStatement, updateSessionStatement } from './round-commit-sql';
 
 const roundSelect = {
   sessionId: true,
@@ -84,23 +84,6 @@ function toRound(row: RoundRow): RoundSummary {
     failures: row.failures,
     totalSamples: Number(row.totalSamples),
     cursor: storedJson(`session ${row.sessionId} round ${row.round} cursor`, row.cursor) as DataCursorRecord,
-  };
-}
-
-function roundData(round: RoundSummary) {
-  return {
-    sessionId: round.sessionId,
-    round: round.round,
-    modelVersion: round.modelVersion,
-    openedAt: new Date(round.openedAt),
-    closedAt: new Date(round.closedAt),
-    applied: round.applied,
-    updates: round.updates,
-    samples: round.samples,
-    trainLoss: round.trainLoss,
-    failures: round.failures,
-    totalSamples: BigInt(round.totalSamples),
-    cursor: JSON.stringify(storedCursor(round.cursor)),
   };
 }
 
@@ -211,35 +194,14 @@ export function createRoundStore(db: Db): RoundMethods {
       // makes a second recording of the same round fail here, before anything counts. The session update goes
       // first on purpose: the conformance suite's duplicate contribution case then proves a later failure rolls
       // it back too (and the outbox rows, which go last).
-      const writes: Prisma.PrismaPromise<unknown>[] = [
-        prisma.trainingSession.update({ where: { id: session.id }, data: sessionData(session), select: { id: true } }),
-        prisma.round.create({ data: roundData(round), select: { id: true } }),
-      ];
+      // Raw statements only (round-commit-sql.ts says why), except the rare rejections' createMany.
+      const writes: Prisma.PrismaPromise<unknown>[] = [updateSessionStatement(prisma, session), insertRoundStatement(prisma, round)];
       for (let at = 0; at < applied.length; at += CONTRIBUTION_ROWS_PER_INSERT) {
         writes.push(insertContributions(applied.slice(at, at + CONTRIBUTION_ROWS_PER_INSERT)));
       }
       // Rejected updates handed in with the round are kept (in their own table), not dropped.
       if (rejected.length > 0) writes.push(prisma.rejectedUpdate.createMany({ data: rejected.map(rejectionData) }));
-      if (metric) {
-        writes.push(
-          prisma.metric.create({
-            data: {
-              sessionId: round.sessionId,
-              round: metric.round,
-              at: new Date(metric.at),
-              trainLoss: metric.trainLoss,
-              testLoss: metric.testLoss,
-              testAccuracy: metric.testAccuracy,
-              samples: metric.samples,
-              totalSamples: BigInt(metric.totalSamples),
-              samplesPerSecond: metric.samplesPerSecond,
-              roundDurationMs: metric.roundDurationMs,
-              nodes: metric.nodes,
-            },
-            select: { id: true },
-          }),
-        );
-      }
+      if (metric) writes.push(insertMetricStatement(prisma, round.sessionId, metric));
       return (await commitWithOutbox(db, writes, events, `session ${round.sessionId} round ${round.round}`)).records;
     },
 
