@@ -141,7 +141,8 @@ export class ResidentOptimizer implements ResidentModel {
    * The same step computed into the other bank, on the runner's thread when there is one: the live parameters and
    * state stay as they are (readable, checkpointable) until commitStaged() publishes the result, or dropStaged()
    * forgets it. Bit for bit apply(). Resolves once the step is staged; rejects (nothing staged) when it could not
-   * run. `grad` is copied in before this returns.
+   * run. `grad` is read (copied into the kernel's gradient buffer unless it is that buffer) once any earlier
+   * staged step has finished, so the caller keeps it unchanged until this settles.
    */
   stage(grad: Float32Array = this.grad): Promise<void> {
     if (!this.canStage) return Promise.reject(new Error('this resident model has one bank: create it with { staging: true } to stage a step'));
