@@ -2,6 +2,7 @@
 // migrations (idempotent, checksum-guarded, upgrading an existing database), rows damaged on disk, and the
 // speed of the hot write path.
 
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, cpSync, appendFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,7 +181,70 @@ describe('prisma repository on disk', () => {
     expect(sorted[10]).toBeLessThan(500);
     await repo.close();
   });
+
+  // The round's commit runs on a second connection (direct-sql.ts), not through Prisma's client: what it stores
+  // must be what Prisma's own writes store, byte for byte, or a later Prisma read or a PostgreSQL migration of the
+  // data would see two formats in one column.
+  it('stores the round commit in the column formats of Prisma own writes', async () => {
+    const file = nextDbFile();
+    const repo = await createPrismaRepository(file);
+    const sessionId = await repo.createSession(sampleConfig, T0_DATES);
+    const nodeId = await repo.upsertNode('fmt', sampleCapabilities(), T0_DATES);
+    const round = roundOf(sessionId, 1, { openedAt: T0_DATES + 5, closedAt: T0_DATES + 6 });
+    await repo.recordRound(round, [contributionOf(sessionId, 1, nodeId, { receivedAt: T0_DATES + 7 })], metricOf(1, { at: T0_DATES + 8 }), sessionAfter(round), [roundCommitted(round, metricOf(1))]);
+    await repo.close();
+
+    const raw = new Database(file, { readonly: true });
+    // Written by Prisma (upsertNode) and by the direct connection (the rest): the same text form.
+    const prismaDate = raw.prepare('SELECT "firstSeenAt" AS v, typeof("firstSeenAt") AS t FROM "Node"').get() as { v: string; t: string };
+    const directDates = [
+      raw.prepare('SELECT "openedAt" AS v, typeof("openedAt") AS t FROM "Round"').get(),
+      raw.prepare('SELECT "receivedAt" AS v, typeof("receivedAt") AS t FROM "Contribution"').get(),
+      raw.prepare('SELECT "at" AS v, typeof("at") AS t FROM "Metric"').get(),
+      raw.prepare('SELECT "createdAt" AS v, typeof("createdAt") AS t FROM "OutboxEvent"').get(),
+    ] as { v: string; t: string }[];
+    expect(prismaDate).toEqual({ v: new Date(T0_DATES).toISOString().replace('Z', '+00:00'), t: 'text' });
+    for (const d of directDates) expect(d).toMatchObject({ t: 'text', v: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$/) });
+    expect(directDates[0].v).toBe(new Date(T0_DATES + 5).toISOString().replace('Z', '+00:00'));
+    // BigInt and Boolean columns as integers, like Prisma's.
+    expect(raw.prepare('SELECT typeof("checksum") AS c FROM "Contribution"').get()).toEqual({ c: 'integer' });
+    expect(raw.prepare('SELECT typeof("applied") AS a, typeof("totalSamples") AS s FROM "Round"').get()).toEqual({ a: 'integer', s: 'integer' });
+    raw.close();
+  });
+
+  it('waits for another process holding the write lock, then commits the round (busy timeout, not a failure)', async () => {
+    const file = nextDbFile();
+    const repo = await createPrismaRepository(file);
+    const sessionId = await repo.createSession(sampleConfig, 0);
+    const nodeId = await repo.upsertNode('busy', sampleCapabilities(), 0);
+    // Another process, not a connection here: better-sqlite3 waits for the lock synchronously, so a release from
+    // this thread's timers could never run.
+    const holder = spawnLockHolder(file, 400);
+    await holder.locked;
+    const round = roundOf(sessionId, 1);
+    const started = performance.now();
+    await repo.recordRound(round, [contributionOf(sessionId, 1, nodeId)], metricOf(1), sessionAfter(round), [roundCommitted(round, metricOf(1))]);
+    expect(performance.now() - started).toBeGreaterThan(100);
+    await holder.exited;
+    expect(await repo.listContributions(sessionId)).toHaveLength(1);
+    expect((await repo.lastRound(sessionId))?.round).toBe(1);
+    await repo.close();
+  });
 });
+
+const T0_DATES = Date.UTC(2026, 10, 30, 12, 0, 0, 123);
+
+/** A child process that takes SQLite's write lock on `file`, says so on stdout, and holds it for `holdMs`. */
+function spawnLockHolder(file: string, holdMs: number): { locked: Promise<void>; exited: Promise<void> } {
+  const script = `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(file)}); db.exec('BEGIN IMMEDIATE'); process.stdout.write('locked\\n'); setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, ${holdMs});`;
+  const child = spawn(process.execPath, ['-e', script], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const locked = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve());
+    child.once('exit', (code) => reject(new Error(`lock holder exited (${code}) before taking the lock`)));
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { locked, exited };
+}
 
 // The migration SQL is written by hand or by prisma/schema-diff.ts, never checked by Prisma at run time here, so
 // these two tests are what tie it to the schema the client was generated from.

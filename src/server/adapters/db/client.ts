@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { HyperGpuError } from '../../../protocol/errors';
 import { Prisma, PrismaClient } from './generated/client';
+import { DirectSql } from './direct-sql';
 import { applyMigrations, sqliteFilePath, type MigrationLog } from './migrate';
 
 export interface PrismaRepositoryOptions {
@@ -35,9 +36,13 @@ export interface PrismaRepositoryOptions {
  */
 export const QUERY_PLAN_CACHE_ENTRIES = 64;
 
-/** What each aggregate's module works with: the client, and the queue every call goes through. */
+/**
+ * What each aggregate's module works with: the client, the direct connection the round's commit runs on
+ * (direct-sql.ts), and the queue every call on either goes through.
+ */
 export interface Db {
   prisma: PrismaClient;
+  direct: DirectSql;
   serial<T>(work: () => Promise<T>): Promise<T>;
 }
 
@@ -76,7 +81,8 @@ export async function openDb(dbFile: string, options: PrismaRepositoryOptions = 
     tail = run.catch(() => undefined);
     return run;
   }
-  return { prisma, serial };
+  const direct = new DirectSql(path, { synchronous, busyTimeoutMs: 5_000 });
+  return { prisma, direct, serial };
 }
 
 export const ms = (date: Date): number => date.getTime();

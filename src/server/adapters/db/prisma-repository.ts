@@ -22,7 +22,8 @@ export { defaultMigrationsDir, type PrismaRepositoryOptions } from './client';
 
 /**
  * Opens (creating and migrating when needed) the SQLite database at `dbFile` (a path or a `file:` URL).
- * The repository holds one connection; close() releases it.
+ * The repository holds two connections (Prisma's, and the direct one the round's commit runs on); close()
+ * releases both.
  */
 export async function createPrismaRepository(dbFile: string, options: PrismaRepositoryOptions = {}): Promise<TrainingRepository & AuditStore & RewardsRepository> {
   const db = await openDb(dbFile, options);
@@ -37,7 +38,10 @@ export async function createPrismaRepository(dbFile: string, options: PrismaRepo
     ...createAuditStore(db),
     ...createRewardsStore(db),
     async close() {
-      return db.serial(() => db.prisma.$disconnect());
+      return db.serial(async () => {
+        db.direct.close();
+        await db.prisma.$disconnect();
+      });
     },
   };
 }
