@@ -12,6 +12,8 @@ export interface AuditorWorkerData {
   /** What the worker loads: 'mnist' or 'folder:<absolute path>' (DatasetRegistry.source). */
   dataset: string;
   prefer: BackendName;
+  /** Nice value of this thread and the tfjs threads it starts (thread-priority.ts); 0 or absent: unchanged. */
+  niceness?: number;
 }
 
 /** Recompute the update of one assignment: same parameters, same (seed, epoch) permutation slice. */

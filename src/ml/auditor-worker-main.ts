@@ -8,6 +8,7 @@ import { loadDataset, type Dataset } from './datasets';
 import { AUDITOR_PROTOCOL_VERSION, isRecomputeRequest, type AuditorResponse, type AuditorWorkerData } from './auditor-protocol';
 import { assertDatasetFitsModel, isModelName, modelSpec } from './models';
 import { recomputeUpdate, shardIndices } from './recompute';
+import { lowerThreadPriority } from './thread-priority';
 import { Trainer } from './trainer';
 
 export async function runAuditorWorker(port: MessagePort, data: AuditorWorkerData): Promise<void> {
@@ -19,6 +20,8 @@ export async function runAuditorWorker(port: MessagePort, data: AuditorWorkerDat
     if (data?.v !== AUDITOR_PROTOCOL_VERSION) throw new Error(`auditor worker speaks protocol v${AUDITOR_PROTOCOL_VERSION}, parent sent v${String(data?.v)}`);
     if (!isModelName(data.model)) throw new Error(`unknown model '${String(data.model)}'`);
     const spec = modelSpec(data.model);
+    // Before tfjs loads, so the threads of its pool start at the same priority.
+    if (data.niceness) send({ v: 1, type: 'log', line: `auditor: ${lowerThreadPriority(data.niceness)}` });
     const [{ tf, info }, loaded] = await Promise.all([
       loadTf({ prefer: data.prefer, log: (line) => send({ v: 1, type: 'log', line: `auditor: ${line}` }) }),
       // A recomputation reads one shard (a batch or a few): the training images stay on disk where they can.

@@ -13,6 +13,8 @@ export interface EvaluatorWorkerData {
   dataset: string;
   /** Backend to start the search at (see loadTf). */
   prefer: BackendName;
+  /** Nice value of this thread and the tfjs threads it starts (thread-priority.ts); 0 or absent: unchanged. */
+  niceness?: number;
 }
 
 export type EvaluatorRequest = { v: 1; type: 'evaluate'; id: number; params: Float32Array };

@@ -12,6 +12,7 @@ import {
   type EvaluatorWorkerData,
 } from './evaluator-protocol';
 import { assertDatasetFitsModel, isModelName, modelSpec } from './models';
+import { lowerThreadPriority } from './thread-priority';
 import { Trainer } from './trainer';
 
 export async function runEvaluatorWorker(port: MessagePort, data: EvaluatorWorkerData): Promise<void> {
@@ -24,6 +25,8 @@ export async function runEvaluatorWorker(port: MessagePort, data: EvaluatorWorke
     }
     if (!isModelName(data.model)) throw new Error(`unknown model '${String(data.model)}'`);
     const spec = modelSpec(data.model);
+    // Before tfjs loads, so the threads of its pool start at the same priority.
+    if (data.niceness) send({ v: 1, type: 'log', line: `evaluator: ${lowerThreadPriority(data.niceness)}` });
     const [{ tf, info }, dataset] = await Promise.all([
       loadTf({ prefer: data.prefer, log: (line) => send({ v: 1, type: 'log', line: `evaluator: ${line}` }) }),
       loadDataset(data.dataset),

@@ -39,6 +39,12 @@ const schema = z.object({
    * update is recorded as not audited. 0 MB of scratch files keeps every capture in memory.
    */
   HYPERGPU_AUDIT_MEMORY_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(65_536).optional()),
+  /**
+   * Nice value of the evaluator and auditor threads (src/ml/thread-priority.ts says why and what it measured):
+   * work nobody waits for yields the cores to the event loop and the aggregator. 0 runs them at the process's
+   * priority. Linux only (elsewhere nice values are per process).
+   */
+  HYPERGPU_BACKGROUND_NICE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(19).default(10)),
   HYPERGPU_AUDIT_SPILL_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(16_777_216).optional()),
   /** Datasets this coordinator serves, `name=path,name2=path2` (--dataset name=path adds to them). */
   HYPERGPU_DATASETS: z.preprocess(emptyToUndefined, z.string().optional()),

@@ -84,6 +84,7 @@ async function main(): Promise<void> {
     datasets: cli.datasets,
     keepCheckpoints: env.HYPERGPU_KEEP_CHECKPOINTS,
     auditRate: env.HYPERGPU_AUDIT_RATE,
+    backgroundNiceness: env.HYPERGPU_BACKGROUND_NICE,
     auditMemoryBytes: env.HYPERGPU_AUDIT_MEMORY_MB === undefined ? undefined : Math.round(env.HYPERGPU_AUDIT_MEMORY_MB * 2 ** 20),
     auditSpillBytes: env.HYPERGPU_AUDIT_SPILL_MB === undefined ? undefined : Math.round(env.HYPERGPU_AUDIT_SPILL_MB * 2 ** 20),
     openPool: cli.openPool,

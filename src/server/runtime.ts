@@ -60,6 +60,8 @@ export interface RuntimeOptions {
   datasets?: ReadonlyMap<string, string>;
   /** Per-update audit probability besides one audit per node per epoch (HYPERGPU_AUDIT_RATE; default AUDIT_RATE). */
   auditRate?: number;
+  /** Nice value of the evaluator and auditor threads (HYPERGPU_BACKGROUND_NICE; default 0 here, 10 from the CLI). */
+  backgroundNiceness?: number;
   /** Bytes of audit captures held in memory, then in scratch files (HYPERGPU_AUDIT_MEMORY_MB, HYPERGPU_AUDIT_SPILL_MB). */
   auditMemoryBytes?: number;
   auditSpillBytes?: number;
@@ -191,7 +193,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     optimizerKernels: aggregator.backend === 'wasm-simd' && aggregator.runOptimizerStep ? createWasmOptimizerKernels((job) => aggregator.runOptimizerStep!(job)) : null,
     createEvaluator: async (model, datasetId) => {
       try {
-        return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info });
+        return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info, niceness: options.backgroundNiceness });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         options.log({ at: Date.now(), level: 'warn', message: `evaluator for dataset '${datasetId}': ${message}` });
@@ -211,7 +213,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(joinTokens.openPool ? { sessionDefaults: OPEN_POOL_DEFAULTS } : {}),
     audits: {
       store: repo,
-      createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info }),
+      createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info, niceness: options.backgroundNiceness }),
       // Which updates are audited must be unpredictable to nodes: the operating system's CSPRNG, 48 bits a draw.
       random: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
       rate: options.auditRate,

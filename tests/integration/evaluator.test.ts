@@ -1,5 +1,5 @@
 // The Evaluator adapter: a real worker thread running tfjs on the MNIST test set.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -100,6 +100,28 @@ describe('createEvaluator (worker thread)', () => {
 
   it('rejects a vector of the wrong length without bothering the worker', async () => {
     await expect(mlp.evaluate(new Float32Array(10))).rejects.toThrow(/model mlp has 109386 params, got 10/);
+  });
+
+  // Background work yields the cores (src/ml/thread-priority.ts): the worker thread runs at the nice value asked
+  // for; this thread, the event loop, keeps its own.
+  it.runIf(process.platform === 'linux')('runs its thread at the nice value asked for, leaving the event loop at its own', async () => {
+    const niceOf = (tid: string) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const before = new Set(readdirSync('/proc/self/task'));
+    const logged: string[] = [];
+    const background = await createEvaluator({ model: 'mlp', dataset: 'mnist', niceness: 7, log: (l) => logged.push(l) });
+    try {
+      await background.evaluate(initialParams(modelSpec('mlp'), 1));
+      const started = readdirSync('/proc/self/task').filter((tid) => !before.has(tid));
+      const lowered = started.filter((tid) => niceOf(tid) === 7);
+      expect(logged.some((l) => l.includes('running at nice 7'))).toBe(true);
+      // The worker thread at least (tfjs's pool threads too when this worker is the first tfjs user of the
+      // process, as in the coordinator; here an earlier test already started them on this thread).
+      expect(lowered.length).toBeGreaterThanOrEqual(1);
+      expect(niceOf(String(process.pid))).toBe(os.getPriority(process.pid));
+      expect(niceOf(String(process.pid))).not.toBe(7);
+    } finally {
+      await background.close();
+    }
   });
 
   it('evaluates the CNN too', async () => {

@@ -14,6 +14,8 @@ export interface AuditorOptions {
   log?: (line: string) => void;
   /** Default 'tensorflow' (native CPU, else wasm): the agents' likeliest backends. HYPERGPU_BACKEND overrides. */
   backend?: BackendName;
+  /** Nice value of the worker thread and its tfjs threads (src/ml/thread-priority.ts). Default 0: unchanged. */
+  niceness?: number;
   timeoutMs?: number;
   startTimeoutMs?: number;
   workerUrl?: URL;
@@ -48,7 +50,7 @@ export async function createAuditor(opts: AuditorOptions): Promise<AuditorHandle
         return { type: 'reply-error', id: message.id, message: `recomputation failed: ${message.message}` };
     }
   };
-  const data: AuditorWorkerData = { v: 1, model: opts.model, dataset: opts.dataset, prefer: opts.backend ?? 'tensorflow' };
+  const data: AuditorWorkerData = { v: 1, model: opts.model, dataset: opts.dataset, prefer: opts.backend ?? 'tensorflow', niceness: opts.niceness };
   const worker = new WorkerSupervisor<RecomputeRequest, Float32Array>({
     entry: opts.workerUrl ?? DEFAULT_WORKER_URL,
     name: 'auditor worker',

@@ -23,6 +23,8 @@ export interface EvaluatorOptions {
    * the coordinator should not take GPU memory from an agent training there. HYPERGPU_BACKEND overrides.
    */
   backend?: BackendName;
+  /** Nice value of the worker thread and its tfjs threads (src/ml/thread-priority.ts). Default 0: unchanged. */
+  niceness?: number;
   /** An evaluation that takes longer than this fails and the worker is replaced. Default 120 s. */
   timeoutMs?: number;
   /** Worker start-up limit (tfjs, wasm and the test set load). Default 120 s. */
@@ -75,7 +77,7 @@ export async function createEvaluator(opts: EvaluatorOptions): Promise<Evaluator
     }
   };
 
-  const data: EvaluatorWorkerData = { v: 1, model: opts.model, dataset: opts.dataset, prefer: opts.backend ?? 'tensorflow' };
+  const data: EvaluatorWorkerData = { v: 1, model: opts.model, dataset: opts.dataset, prefer: opts.backend ?? 'tensorflow', niceness: opts.niceness };
   // After a crash or a stuck evaluation the next call starts a fresh worker, so one bad evaluation does not end
   // evaluation for good; nothing restarts eagerly, since a worker costs seconds and 100+ MB to start.
   const worker = new WorkerSupervisor<EvaluatorRequest, EvaluationResult>({
