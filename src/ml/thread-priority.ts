@@ -1,10 +1,10 @@
 // Background threads yield the cores: the coordinator's evaluator and auditor run at a higher nice value than the
 // event loop and the aggregator. Both do work nobody waits for (a test-set evaluation every few rounds, the
-// recomputation of audited updates), in bursts of 0.1-0.5 s of tfjs compute that, at the same priority, took the
-// core from the event loop just as requests and updates arrived. Measured with `npm run bench -- api` on 2 cores
-// shared with 2 training agents: p95 of API reads at 500 requests/s 19-20 ms at the same priority, 12-15 ms at
-// nice 10 (README, Performance). On Linux a nice value is per thread, so only this thread (and the threads it
-// starts after this call, such as tfjs's pool) is lowered.
+// recomputation of audited updates), in bursts of 0.1-0.5 s of tfjs compute that, at the same priority, compete for
+// a core with the event loop just as requests and updates arrive. What it changed is measured in README (API, reads
+// while training): nothing the API benchmark resolves on a quiet 2-core box; it is kept because
+// background work then loses only when something else waits for the cores. On Linux a nice value is per thread, so
+// only this thread (and the threads it starts after this call, such as tfjs's pool) is lowered.
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 
