@@ -168,7 +168,7 @@ export function createRoundStore(db: Db): RoundMethods {
       const events = storedOutboxEvents(outbox);
       const applied = contributions.filter((c) => c.status === 'applied');
       const rejected = contributions.filter((c) => c.status === 'rejected');
-      // A batch transaction: the session's new counters, the round row (with its data cursor), its contributions,
+      // One transaction: the session's new counters, the round row (with its data cursor), its contributions,
       // its rejections, its metric and its outbox events commit together or not at all, so after a crash the
       // ledger, the cursor, the session totals and what consumers are told always agree. The round's unique key
       // makes a second recording of the same round fail here, before anything counts. The session update goes

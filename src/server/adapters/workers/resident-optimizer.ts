@@ -150,9 +150,18 @@ export class ResidentOptimizer implements ResidentModel {
     const generation = ++this.generation;
     const runner = this.runner;
     if (!runner) {
-      this.invoke(this.call(grad, 1 - this.live, WORKER_LANES));
-      this.staged = { checksum: this.foldLanes(WORKER_LANES) };
-      return Promise.resolve();
+      // On this thread, but not now: the runner stages at aggregation-done, just before the commit starts the
+      // journal write, and a step run now would hold that write back by its own length. From the next macrotask it
+      // runs while the thread pool writes and syncs the journal entry (bench/ingest.ts, the commit rows).
+      const run = this.staging
+        .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        .then(() => {
+          if (generation !== this.generation) throw new Error('the staged step was dropped before it ran');
+          this.invoke(this.call(grad, 1 - this.live, WORKER_LANES));
+          this.staged = { checksum: this.foldLanes(WORKER_LANES) };
+        });
+      this.staging = run.catch(() => undefined);
+      return run;
     }
     // A step still running writes the same bank, and reads `grad`: the next one starts after it.
     const run = this.staging.then(() => {
