@@ -85,7 +85,7 @@ describe('GET /metrics', () => {
     // Every committed round was aggregated in the workers (health probes aggregate a little too, hence >=).
     expect(sampleValue(second, 'hypergpu_aggregations_total')).toBeGreaterThanOrEqual(rounds);
     expect(sampleValue(second, 'hypergpu_aggregation_seconds_total')).toBeGreaterThan(0);
-    // Steps go to a worker only for models of 1M parameters and more (WORKER_STEP_MIN_PARAMS): none for the MLP.
+    // Steps go to a worker only for models of 262,144 parameters and more (WORKER_STEP_MIN_PARAMS): none for the MLP.
     expect(sampleValue(second, 'hypergpu_optimizer_steps_staged_total')).toBe(0);
     // Rejections by reason sum to at most the session's rejected updates (the window is its last 1,000 rounds).
     const byReason = second.get('hypergpu_session_updates_rejected')!.samples;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checksum32, decodeFrame, FrameKind } from '../../src/protocol/frame';
 import { createAggregatorPool } from '../../src/server/adapters/workers/aggregator-pool';
 import type { AggregatorPool } from '../../src/server/adapters/workers/aggregator-pool-types';
-import { createWasmOptimizerKernels, ResidentOptimizer, wasmOptimizerKernels, WORKER_STEP_MIN_PARAMS } from '../../src/server/adapters/workers/resident-optimizer';
+import { createWasmOptimizerKernels, wasmOptimizerKernels, WORKER_STEP_MIN_PARAMS } from '../../src/server/adapters/workers/resident-optimizer';
 import { strategyFor } from '../../src/server/core/engine/strategy';
 import type { ModelCatalog, OptimizerKernels } from '../../src/server/core/ports';
 import { DEFAULT_SESSION_CONFIG } from '../../src/server/core/session-config';
@@ -293,28 +293,5 @@ describe('model store with the WebAssembly optimizer', () => {
     expect(P).toBeLessThan(WORKER_STEP_MIN_PARAMS);
     expect(onWorker).toBe(0);
     expect(Buffer.from(store.modelFrame(9, 2, 1)).equals(Buffer.from(plain.modelFrame(9, 2, 1)))).toBe(true);
-  });
-
-  // The runner stages at aggregation-done and starts the journal write right after, in the same turn of the event
-  // loop: a calling-thread step that ran inside stage() would hold the write back by its own length.
-  it('a calling-thread step runs after the caller is done (so the journal write starts first), and not at all once dropped', async () => {
-    const resident = new ResidentOptimizer({ name: 'adam', learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, P, { staging: true });
-    const [g1, g2] = aggregates(2, 92);
-    const staged = resident.stage(g1);
-    const order: string[] = ['stage() returned'];
-    expect(resident.stagedParams).toBeNull();
-    await Promise.resolve(); // microtasks alone (a resolved write promise, the rest of the commit's sync part) come first too
-    expect(resident.stagedParams).toBeNull();
-    order.push('journal write issued');
-    await staged.then(() => order.push('staged'));
-    expect(order).toEqual(['stage() returned', 'journal write issued', 'staged']);
-    expect(resident.stagedParams).not.toBeNull();
-    resident.commitStaged();
-    const dropped = resident.stage(g2);
-    const before = resident.params.slice();
-    resident.dropStaged(); // commit-failed before the step ran
-    await expect(dropped).rejects.toThrow(/dropped/);
-    expect(resident.stagedParams).toBeNull();
-    expect(sameBits(resident.params, before)).toBe(true);
   });
 });

@@ -189,7 +189,7 @@ export function createMetricsExporter(
     });
     new Counter({
       name: 'hypergpu_optimizer_steps_staged_total',
-      help: "Outer optimizer steps an aggregator worker computed while their round's commit was written (models of 1M parameters and more; smaller ones step on the main thread), since this process started.",
+      help: "Outer optimizer steps an aggregator worker computed while their round's commit was written (models of 262,144 parameters and more; smaller ones step on the main thread), since this process started.",
       registers: [registry],
       collect() {
         this.reset();

@@ -53,12 +53,14 @@ export interface ResidentOptimizerOptions {
 }
 
 /**
- * Below this many parameters a staged step runs on the calling thread: the step is then under a millisecond, less
- * than handing it to another thread costs on a loaded machine (the worker must be scheduled, then the reply; on
- * 2 busy cores that wait is several milliseconds), so a small model's rounds would only get slower. At 1M
- * parameters Adam takes 3-12 ms here, far more than the handoff.
+ * Below this many parameters a staged step runs on the calling thread: the step is then about a millisecond or
+ * less, no more than handing it to another thread costs on a loaded machine (the worker must be scheduled, then
+ * the reply; on 2 busy cores that wait is several milliseconds), so a small model's rounds would only get slower.
+ * Every built-in model is under it (the largest, mlp2nn, has 199,210). At 1M parameters Adam takes 3-12 ms here,
+ * far more than the handoff; this used to be 2^20, just above 1M, which kept a 1M model's step on the main thread
+ * before its journal write (bench/ingest.ts: the commit's part 21.7 ms staged and in sequence alike).
  */
-export const WORKER_STEP_MIN_PARAMS = 1 << 20;
+export const WORKER_STEP_MIN_PARAMS = 1 << 18;
 
 export class ResidentOptimizer implements ResidentModel {
   /** Where the step reads the aggregate from: write it here, or pass any array to apply() (one copy). */
@@ -150,18 +152,9 @@ export class ResidentOptimizer implements ResidentModel {
     const generation = ++this.generation;
     const runner = this.runner;
     if (!runner) {
-      // On this thread, but not now: the runner stages at aggregation-done, just before the commit starts the
-      // journal write, and a step run now would hold that write back by its own length. From the next macrotask it
-      // runs while the thread pool writes and syncs the journal entry (bench/ingest.ts, the commit rows).
-      const run = this.staging
-        .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-        .then(() => {
-          if (generation !== this.generation) throw new Error('the staged step was dropped before it ran');
-          this.invoke(this.call(grad, 1 - this.live, WORKER_LANES));
-          this.staged = { checksum: this.foldLanes(WORKER_LANES) };
-        });
-      this.staging = run.catch(() => undefined);
-      return run;
+      this.invoke(this.call(grad, 1 - this.live, WORKER_LANES));
+      this.staged = { checksum: this.foldLanes(WORKER_LANES) };
+      return Promise.resolve();
     }
     // A step still running writes the same bank, and reads `grad`: the next one starts after it.
     const run = this.staging.then(() => {
