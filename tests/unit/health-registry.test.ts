@@ -52,6 +52,18 @@ describe('HealthRegistry', () => {
     expect(new Set(summaries).size).toBe(1);
   });
 
+  it('does not keep a report whose check started before a component was registered', async () => {
+    const h = setup();
+    h.slow(true);
+    const early = h.registry.check();
+    await Promise.resolve();
+    h.registry.register('chain', { required: false, check: () => ({ status: 'up', detail: null }) });
+    h.release();
+    expect((await early).components.map((c) => c.name)).toEqual(['database']);
+    h.slow(false);
+    expect((await h.registry.check()).components.map((c) => c.name)).toEqual(['database', 'chain']);
+  });
+
   it('does not answer from a report made before a component was registered', async () => {
     const h = setup();
     await h.registry.check();

@@ -40,6 +40,8 @@ export class HealthRegistry {
   private readonly probes = new Map<string, HealthProbe>();
   private running: Promise<HealthSummary> | null = null;
   private last: { summary: HealthSummary; at: number } | null = null;
+  /** Counts registrations: a check that started before one must not become the cached report. */
+  private registrations = 0;
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -52,14 +54,16 @@ export class HealthRegistry {
     // A report without the new component (or with the one it replaced), made or being made, no longer answers.
     this.last = null;
     this.running = null;
+    this.registrations++;
   }
 
   /** The report: the last one when it is under maxAgeMs old, the one being made when a check runs, else a new one. */
   check(timeoutMs = PROBE_TIMEOUT_MS): Promise<HealthSummary> {
     if (this.last && this.now() - this.last.at < this.maxAgeMs) return Promise.resolve(this.last.summary);
     if (this.running) return this.running;
+    const registrations = this.registrations;
     const running = this.checkNow(timeoutMs).then((summary) => {
-      this.last = { summary, at: this.now() };
+      if (registrations === this.registrations) this.last = { summary, at: this.now() };
       return summary;
     });
     this.running = running;
