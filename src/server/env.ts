@@ -41,10 +41,11 @@ const schema = z.object({
   HYPERGPU_AUDIT_MEMORY_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(65_536).optional()),
   /**
    * Nice value of the evaluator and auditor threads (src/ml/thread-priority.ts says why and what it measured):
-   * work nobody waits for yields the cores to the event loop and the aggregator. 0 runs them at the process's
-   * priority. Linux only (elsewhere nice values are per process).
+   * work nobody waits for then yields the cores to the event loop and the aggregator. Default 0, the process's
+   * priority: 10 measured no better in the API benchmark, and on a box shared with agents (npm start's local
+   * agents) audits would fall further behind. For a coordinator-only machine whose cores audits fill. Linux only.
    */
-  HYPERGPU_BACKGROUND_NICE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(19).default(10)),
+  HYPERGPU_BACKGROUND_NICE: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(19).default(0)),
   HYPERGPU_AUDIT_SPILL_MB: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(16_777_216).optional()),
   /** Datasets this coordinator serves, `name=path,name2=path2` (--dataset name=path adds to them). */
   HYPERGPU_DATASETS: z.preprocess(emptyToUndefined, z.string().optional()),

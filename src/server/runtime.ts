@@ -60,7 +60,7 @@ export interface RuntimeOptions {
   datasets?: ReadonlyMap<string, string>;
   /** Per-update audit probability besides one audit per node per epoch (HYPERGPU_AUDIT_RATE; default AUDIT_RATE). */
   auditRate?: number;
-  /** Nice value of the evaluator and auditor threads (HYPERGPU_BACKGROUND_NICE; default 0 here, 10 from the CLI). */
+  /** Nice value of the evaluator and auditor threads (HYPERGPU_BACKGROUND_NICE; default 0: unchanged). */
   backgroundNiceness?: number;
   /** Bytes of audit captures held in memory, then in scratch files (HYPERGPU_AUDIT_MEMORY_MB, HYPERGPU_AUDIT_SPILL_MB). */
   auditMemoryBytes?: number;
