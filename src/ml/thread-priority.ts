@@ -3,8 +3,9 @@
 // recomputation of audited updates), in bursts of 0.1-0.5 s of tfjs compute that, at the same priority, compete for
 // a core with the event loop just as requests and updates arrive. What it changed is measured in README (API, reads
 // while training): nothing the API benchmark resolves on a quiet 2-core box, so it is off unless asked for
-// (HYPERGPU_BACKGROUND_NICE): on a box shared with agents audits would only fall further behind. On Linux a nice value is per thread, so
-// only this thread (and the threads it starts after this call, such as tfjs's pool) is lowered.
+// (HYPERGPU_BACKGROUND_NICE): on a box shared with agents audits would only fall further behind. On Linux a nice
+// value is per thread, so only this thread (and the threads it starts after this call, such as tfjs's pool) is
+// lowered.
 import { readlinkSync } from 'node:fs';
 import os from 'node:os';
 

@@ -8,6 +8,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { HyperGpuError } from '../../../protocol/errors';
 import { Prisma, PrismaClient } from './generated/client';
 import { DirectSql } from './direct-sql';
+import { constraintError, type ConstraintKind } from './constraint-error';
 import { applyMigrations, sqliteFilePath, type MigrationLog } from './migrate';
 
 export interface PrismaRepositoryOptions {
@@ -102,7 +103,6 @@ export function storedJson(what: string, text: string): unknown {
   }
 }
 
-type ConstraintKind = 'unique' | 'foreignKey' | 'notFound' | null;
 
 interface DriverAdapterMeta {
   target?: unknown;
@@ -110,7 +110,7 @@ interface DriverAdapterMeta {
 }
 
 /** Model calls report P2002/P2003/P2025; raw SQL reports P2010 with the driver adapter's portable kind. */
-function constraintKind(error: Prisma.PrismaClientKnownRequestError): ConstraintKind {
+function constraintKind(error: Prisma.PrismaClientKnownRequestError): ConstraintKind | null {
   const kind = (error.meta as DriverAdapterMeta | undefined)?.driverAdapterError?.cause?.kind;
   if (error.code === 'P2002' || kind === 'UniqueConstraintViolation') return 'unique';
   if (error.code === 'P2003' || kind === 'ForeignKeyConstraintViolation') return 'foreignKey';
@@ -128,18 +128,7 @@ function uniqueTarget(error: Prisma.PrismaClientKnownRequestError): string {
 export function translate(error: unknown, context: string): never {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     const kind = constraintKind(error);
-    const wrapped =
-      kind === 'unique'
-        ? new HyperGpuError('CONFLICT', `${context}: already recorded (${uniqueTarget(error)})`)
-        : kind === 'foreignKey'
-          ? new HyperGpuError('NOT_FOUND', `${context}: refers to a session, round or node that does not exist`)
-          : kind === 'notFound'
-            ? new HyperGpuError('NOT_FOUND', `${context}: not found`)
-            : null;
-    if (wrapped) {
-      wrapped.cause = error;
-      throw wrapped;
-    }
+    if (kind) throw constraintError(kind, context, error, kind === 'unique' ? uniqueTarget(error) : undefined);
   }
   throw error;
 }

@@ -12,7 +12,7 @@
 // as it does for Prisma's connection). Readers on Prisma's connection see a commit made here as soon as it
 // returns (WAL: each read transaction starts at the latest commit).
 import Database from 'better-sqlite3';
-import { HyperGpuError } from '../../../protocol/errors';
+import { constraintError } from './constraint-error';
 import type { Prisma } from './generated/client';
 
 /** One statement of a direct transaction; `returning` statements give their rows back (INSERT ... RETURNING). */
@@ -89,21 +89,15 @@ export function driverValue(value: unknown): unknown {
   return value;
 }
 
-/** The coded errors of client.ts's translate(), from better-sqlite3's error codes. */
+/** The coded errors of client.ts's translate() (constraintError), from better-sqlite3's error codes. */
 export function translateSqliteError(error: unknown, context: string): never {
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : '';
-  let wrapped: HyperGpuError | null = null;
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
     // "UNIQUE constraint failed: Round.sessionId, Round.round"
+    const message = error instanceof Error ? error.message : '';
     const columns = message.split('constraint failed: ')[1]?.split(', ').map((column) => column.split('.').pop());
-    wrapped = new HyperGpuError('CONFLICT', `${context}: already recorded (${columns ? `unique on ${columns.join(', ')}` : 'unique constraint'})`);
-  } else if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
-    wrapped = new HyperGpuError('NOT_FOUND', `${context}: refers to a session, round or node that does not exist`);
+    throw constraintError('unique', context, error, columns ? `unique on ${columns.join(', ')}` : undefined);
   }
-  if (wrapped) {
-    wrapped.cause = error;
-    throw wrapped;
-  }
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw constraintError('foreignKey', context, error);
   throw error;
 }
