@@ -119,7 +119,8 @@ describe('agent channel under hostile input', () => {
     c.ws.send(JSON.stringify({ v: 1, type: 'ready', sessionId: welcome.session.sessionId }));
     const heartbeat = setInterval(() => c.ws.send(JSON.stringify({ v: 1, type: 'heartbeat', at: Date.now(), round: null })), 200);
     try {
-      const { assignment } = (await c.next('assignment')) as { assignment: Assignment };
+      let { assignment } = (await c.next('assignment')) as { assignment: Assignment };
+      const first = assignment;
       expect(c.binary.length).toBeGreaterThan(0);
       const paramCount = welcome.session.paramCount as number;
       const frame = (overrides: object = {}, values = new Float32Array(paramCount).fill(0.001)) =>
@@ -137,27 +138,40 @@ describe('agent channel under hostile input', () => {
           },
           values,
         );
-      const expectRejected = async (bytes: Uint8Array, code: string) => {
+      // `answers`: the frame answers this node's assignment (its round, attempt and node), so the refusal is the
+      // node's answer for the round: agents do not resend, and the round closes without waiting for it (this
+      // node is alone, so below quorum) and the next one is assigned at once.
+      const expectRejected = async (bytes: Uint8Array, code: string, answers = false) => {
         c.ws.send(bytes);
         const rejected = await c.next('rejected');
         expect(rejected.code).toBe(code);
         expect(rejected.reason.length).toBeGreaterThan(10);
+        if (answers) {
+          const before = assignment.round;
+          ({ assignment } = (await c.next('assignment', 10_000)) as { assignment: Assignment });
+          expect(assignment.round, code).toBe(before + 1);
+        }
       };
-      const good = frame();
+      let good = frame();
       await expectRejected(good.subarray(0, 40), 'FRAME_TRUNCATED');
-      await expectRejected(good.subarray(0, good.length - 8), 'FRAME_TRUNCATED');
-      const flipped = good.slice();
-      flipped[200] ^= 0xff;
-      await expectRejected(flipped, 'CHECKSUM');
-      const nan = new Float32Array(paramCount).fill(0.001);
-      nan[12345] = Number.NaN;
-      await expectRejected(frame({}, nan), 'NON_FINITE');
-      await expectRejected(frame({}, new Float32Array(paramCount - 1)), 'PARAM_COUNT');
       await expectRejected(frame({ nodeId: assignment.nodeId + 100 }), 'WRONG_NODE');
       await expectRejected(frame({ round: assignment.round + 5 }), 'FUTURE_ROUND');
       await expectRejected(frame({ sessionId: 999 }), 'UNKNOWN_SESSION');
-      await expectRejected(frame({ sampleCount: 1_000_000 }), 'BAD_SAMPLE_COUNT');
-      await expectRejected(frame({ modelVersion: assignment.modelVersion + 1 }), 'STALE_MODEL');
+      // A frame whose length disagrees with its header: the header is not trusted, so it answers nothing.
+      await expectRejected(good.subarray(0, good.length - 8), 'FRAME_TRUNCATED');
+      const flipped = frame();
+      flipped[200] ^= 0xff;
+      await expectRejected(flipped, 'CHECKSUM', true);
+      const nan = new Float32Array(paramCount).fill(0.001);
+      nan[12345] = Number.NaN;
+      await expectRejected(frame({}, nan), 'NON_FINITE', true);
+      await expectRejected(frame({}, new Float32Array(paramCount - 1)), 'PARAM_COUNT', true);
+      await expectRejected(frame({ sampleCount: 1_000_000 }), 'BAD_SAMPLE_COUNT', true);
+      await expectRejected(frame({ modelVersion: assignment.modelVersion + 1 }), 'STALE_MODEL', true);
+      // A frame for a round it answered: that round closed when it did.
+      expect(assignment.round).toBe(first.round + 5);
+      await expectRejected(frame({ round: assignment.round - 1 }), 'STALE_ROUND');
+      good = frame();
       const badVersion = good.slice();
       new DataView(badVersion.buffer).setUint16(4, 7, true);
       await expectRejected(badVersion, 'PROTOCOL_VERSION');

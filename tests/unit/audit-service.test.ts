@@ -70,7 +70,7 @@ function setup(draws: number[] = [], extra: Partial<AuditsDeps> = {}) {
       return { nodeId: s.nodeId, attempt: 1, samples: 32, trainLoss: 1, checksum: 0, receivedAt: 0, slot };
     });
     return {
-      open: { sessionId: 1, round: r, modelVersion: version, openedAt: 0, deadlineAt: 0, assignments, accepted: new Map(accepted.map((u) => [u.nodeId, u])), failed: new Map() },
+      open: { sessionId: 1, round: r, modelVersion: version, openedAt: 0, deadlineAt: 0, assignments, accepted: new Map(accepted.map((u) => [u.nodeId, u])), failed: new Map(), refused: new Set() },
       stage: 'aggregating',
       stragglerArmed: false,
       closedBecause: 'all delivered',

@@ -142,26 +142,62 @@ describe('round engine: rounds', () => {
     d.join(2);
     d.deliver(1); // round 1 had only node 1
     const a1 = d.assignment(1)!;
+    // Frames that do not answer node 1's assignment in round 2 leave it assigned.
     d.deliver(1, { round: a1.round + 1 });
     d.deliver(1, { round: a1.round - 1 });
     d.deliver(1, { nodeId: 2 });
-    d.deliver(1, { sampleCount: 7 });
-    d.deliver(1, { modelVersion: 0 });
-    d.deliver(1, { paramCount: 9 });
-    d.deliver(1, { kind: FrameKind.Model });
-    d.sumSquares = 1e4; // norm 100 > limit 10
-    d.deliver(1);
-    d.sumSquares = 1;
+    expect(d.assignment(1)!.round).toBe(2);
+    // Each of these answers its assignment with a refused update: node 2 delivering completes the round at once.
+    for (const refused of [{ kind: FrameKind.Model }, { sampleCount: 7 }, { modelVersion: 0 }, { paramCount: 9 }, 'absurd'] as const) {
+      const round = d.assignment(1)!.round;
+      if (refused === 'absurd') d.sumSquares = 1e4; // norm 100 > limit 10
+      d.deliver(1, refused === 'absurd' ? {} : refused);
+      d.sumSquares = 1;
+      d.deliver(2);
+      expect(sessionSnapshot(d.state)!.round, JSON.stringify(refused)).toBe(round);
+    }
     d.deliver(1);
     d.deliver(1); // duplicate
     expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'DUPLICATE' }); // told at once...
-    expect(rejections(d)).toEqual([]); // ...written when the round closes, or within a second
     d.advance(1100);
-    expect(rejections(d)).toEqual(['FUTURE_ROUND', 'STALE_ROUND', 'WRONG_NODE', 'BAD_SAMPLE_COUNT', 'STALE_MODEL', 'PARAM_COUNT', 'BAD_REQUEST', 'ABSURD_NORM', 'DUPLICATE']);
-    // Round 2 closed at the straggler cut-off meanwhile, with node 1's one accepted update.
+    expect(rejections(d)).toEqual(['FUTURE_ROUND', 'STALE_ROUND', 'WRONG_NODE', 'BAD_REQUEST', 'BAD_SAMPLE_COUNT', 'STALE_MODEL', 'PARAM_COUNT', 'ABSURD_NORM', 'DUPLICATE']);
+    // The last round closed at the straggler cut-off meanwhile, with node 1's accepted update.
     expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 2, rejectedContributions: 9 });
     // The slot of the absurd update went back at once.
     expect(d.of('release-slots').some((e) => e.slots.length === 1)).toBe(true);
+  });
+
+  it('stops waiting for a node whose update it refused: the round closes at once, the shard comes back, and it is no missed round', () => {
+    // Agents do not resend a refused update. Before, the round waited for it until the straggler cut-off (late in a
+    // soak, 1 round in 9 waited 300-1,000 ms), sent it a cancel, and three refusals benched it as a straggler.
+    const d = running({}, { maxUpdateNorm: 10, minCompletion: 0.5 });
+    d.join(1);
+    d.join(2);
+    d.deliver(1); // round 1: node 1 alone
+    for (let i = 0; i < 3; i++) {
+      const refusedShard = d.assignment(1)!;
+      const round = refusedShard.round;
+      const sentBefore = d.of('send').length;
+      d.sumSquares = 1e4; // norm 100 > the session limit 10
+      d.deliver(1);
+      d.sumSquares = 1;
+      expect(d.lastSent(1, 'rejected')).toMatchObject({ round, code: 'ABSURD_NORM' });
+      expect(nodeSnapshot(d.state, 1)).toMatchObject({ status: 'idle' });
+      expect(nodeSnapshot(d.state, 1)!.statusReason).toContain(`round ${round} refused (ABSURD_NORM)`);
+      // A second frame for the same assignment is refused as answered already, and changes nothing.
+      d.deliver(1);
+      expect(d.lastSent(1, 'rejected')).toMatchObject({ round, code: 'NOT_ASSIGNED' });
+      d.deliver(2); // no clock advance: the round closes on node 2's update, applied with 1 of 2
+      expect(sessionSnapshot(d.state)).toMatchObject({ round });
+      const commit = d.of('commit-round').at(-1)!;
+      expect(commit.summary).toMatchObject({ round, applied: true });
+      expect(d.of('send').slice(sentBefore).some((e) => e.nodeId === 1 && e.message.type === 'cancel')).toBe(false);
+      // The refused shard is handed out again.
+      expect(d.state.session!.cursor.pending.some((s) => s.start === refusedShard.shardStart) || d.assignment(2)!.shardStart === refusedShard.shardStart || d.assignment(1)!.shardStart === refusedShard.shardStart).toBe(true);
+    }
+    // Three refusals in a row are not three missed rounds: node 1 is not benched, and works in the next round.
+    expect(d.of('log').some((e) => /benched/.test(e.message))).toBe(false);
+    expect(d.assignment(1)!.round).toBe(sessionSnapshot(d.state)!.round + 1);
   });
 
   it('refuses an update far larger than the recently accepted ones, under the session’s absolute limit', () => {
@@ -172,9 +208,13 @@ describe('round engine: rounds', () => {
     d.deliver(1);
     expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
     expect(d.lastSent(1, 'rejected')!.reason).toContain('median');
+    // The refused update was node 1's answer: round 9 closed at once without an update (below quorum).
+    expect(sessionSnapshot(d.state)!.round).toBe(9);
+    expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 9, applied: false });
+    expect(d.assignment(1)!.round).toBe(10);
     d.sumSquares = 25; // norm 5: fine
     d.deliver(1);
-    expect(sessionSnapshot(d.state)!.round).toBe(9);
+    expect(sessionSnapshot(d.state)!.round).toBe(10);
   });
 
   it('refuses a shard against the relative limit once, then holds its next update to the absolute limit only (no livelock)', () => {

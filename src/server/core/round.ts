@@ -25,6 +25,12 @@ export interface OpenRound<TSlot> {
   assignments: ReadonlyMap<number, Assignment>;
   accepted: ReadonlyMap<number, AcceptedUpdate<TSlot>>;
   failed: ReadonlyMap<number, string>;
+  /**
+   * Nodes in `failed` because their update for this round was refused (a bad norm, NaNs, a wrong count): they
+   * answered, and agents do not resend a refused update, so the round stops waiting for them. Unlike a node that
+   * went silent, this is not a missed round.
+   */
+  refused: ReadonlySet<number>;
 }
 
 export interface RoundPlan {
@@ -93,6 +99,7 @@ export function openRound<TSlot>(plan: RoundPlan): { round: OpenRound<TSlot>; cu
       assignments,
       accepted: new Map(),
       failed: new Map(),
+      refused: new Set(),
     },
     cursor,
   };
@@ -163,6 +170,13 @@ export function dropNode<TSlot>(open: OpenRound<TSlot>, nodeId: number, reason: 
   return { ...open, failed };
 }
 
+/** The node's update for this round was refused: it failed the round with `reason`, and answered (see `refused`). */
+export function refuseNode<TSlot>(open: OpenRound<TSlot>, nodeId: number, reason: string): OpenRound<TSlot> {
+  const failed = dropNode(open, nodeId, reason);
+  if (failed === open) return open;
+  return { ...failed, refused: new Set(open.refused).add(nodeId) };
+}
+
 /** Every assigned node has either delivered or failed: no reason to wait for the deadline. */
 export function isRoundComplete<TSlot>(open: OpenRound<TSlot>): boolean {
   return open.accepted.size + open.failed.size >= open.assignments.size;
@@ -172,8 +186,8 @@ export interface RoundOutcome<TSlot> {
   apply: boolean;
   reason: string;
   accepted: AcceptedUpdate<TSlot>[];
-  /** Nodes that were assigned but did not deliver (failed, or missed the deadline), with why. */
-  missing: { nodeId: number; reason: string }[];
+  /** Nodes that were assigned but did not deliver (failed, refused, or missed the deadline), with why. */
+  missing: { nodeId: number; reason: string; refused: boolean }[];
   samples: number;
   trainLoss: number;
   cursor: DataCursor;
@@ -198,12 +212,12 @@ export function quorumSize(assigned: number, policy: QuorumPolicy): number {
 
 export function closeRound<TSlot>(open: OpenRound<TSlot>, cursor: DataCursor, policy: QuorumPolicy, now: number): RoundOutcome<TSlot> {
   const accepted = [...open.accepted.values()].sort((a, b) => a.nodeId - b.nodeId);
-  const missing: { nodeId: number; reason: string }[] = [];
+  const missing: RoundOutcome<TSlot>['missing'] = [];
   const undelivered: Shard[] = [];
   for (const [nodeId, assignment] of open.assignments) {
     if (open.accepted.has(nodeId)) continue;
     const reason = open.failed.get(nodeId) ?? `missed the round deadline (${now - open.openedAt} ms)`;
-    missing.push({ nodeId, reason });
+    missing.push({ nodeId, reason, refused: open.refused.has(nodeId) });
     undelivered.push({ epoch: assignment.epoch, start: assignment.shardStart, count: assignment.shardCount });
   }
   const needed = quorumSize(open.assignments.size, policy);

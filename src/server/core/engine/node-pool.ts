@@ -160,6 +160,11 @@ export function selectForRound(pool: NodePool, sessionId: number, round: number)
   return (rested.length > 0 ? rested : ready).map((n) => n.id).sort((a, b) => a - b);
 }
 
+/** Its update for `round` was refused: idle again, no longer waited for, and not a miss (it answered). */
+export function refusedRound(node: PoolNode, round: number, code: string, at: number): PoolNode {
+  return { ...setStatus(node, 'idle', `update for round ${round} refused (${code})`, at), assignedAt: null };
+}
+
 export function assign(node: PoolNode, round: number, at: number): PoolNode {
   return { ...setStatus({ ...node, currentRound: round }, 'training', `round ${round}`, at), assignedAt: at, currentRound: round };
 }
