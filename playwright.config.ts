@@ -3,6 +3,7 @@
 // browsers here. Set E2E_BASE_URL to test a server that is already running instead of starting one.
 import { defineConfig } from '@playwright/test';
 import { E2E_ADMIN_TOKEN } from './tests/e2e/admin-token';
+import { SERVER_NODE_FLAGS } from './src/server/node-flags';
 
 const port = Number(process.env.E2E_PORT ?? 3217);
 const external = process.env.E2E_BASE_URL;
@@ -43,7 +44,7 @@ export default defineConfig({
   webServer: external
     ? undefined
     : {
-        command: `node scripts/build-server.mjs && exec node .build/server/main.mjs --port ${port} --nodes 2 --data-dir ${dataDir}`,
+        command: `node scripts/build-server.mjs && exec node ${SERVER_NODE_FLAGS.join(' ')} .build/server/main.mjs --port ${port} --nodes 2 --data-dir ${dataDir}`,
         url: `http://127.0.0.1:${port}/health`,
         timeout: 180_000,
         reuseExistingServer: false,

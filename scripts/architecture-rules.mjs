@@ -16,7 +16,7 @@ const SERVER_AND_BROWSER_PACKAGES = ['@prisma/*', 'prisma', 'better-sqlite3', 'n
 
 /** @type {{ name: string, files?: string[], under?: string }[]} in match order */
 export const ZONES = [
-  { name: 'composition-root', files: ['src/server/main.ts', 'src/server/runtime.ts', 'src/server/cli.ts', 'src/server/local-agents.ts', 'src/server/health-probes.ts', 'src/server/chain-setup.ts'] },
+  { name: 'composition-root', files: ['src/server/main.ts', 'src/server/runtime.ts', 'src/server/cli.ts', 'src/server/local-agents.ts', 'src/server/health-probes.ts', 'src/server/chain-setup.ts', 'src/server/node-flags.ts'] },
   { name: 'server-support', files: ['src/server/env.ts', 'src/server/dashboard-build.ts'] },
   { name: 'protocol', under: 'src/protocol/' },
   { name: 'contracts', under: 'src/contracts/' },

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { buildServer, SERVER_BUNDLE } from '../../scripts/build-server.mjs';
+import { SERVER_NODE_FLAGS } from '../../src/server/node-flags';
 import { ROOT, sleep, waitFor } from './common';
 
 const children = new Set<ChildProcess>();
@@ -144,7 +145,7 @@ export async function serverEntryArgs(mode: 'bundle' | 'tsx' = 'bundle'): Promis
 export async function startServer(options: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[]; mode?: 'bundle' | 'tsx'; dashboard?: boolean } = {}): Promise<ServerHandle> {
   const port = await freePort();
   const dataDir = trackedTempDir('hypergpu-bench-');
-  const args = [...(options.nodeArgs ?? []), ...(await serverEntryArgs(options.mode)), ...(options.dashboard ? [] : ['--no-dashboard']), '--no-session', '--nodes', '0', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...(options.args ?? [])];
+  const args = [...SERVER_NODE_FLAGS, ...(options.nodeArgs ?? []), ...(await serverEntryArgs(options.mode)), ...(options.dashboard ? [] : ['--no-dashboard']), '--no-session', '--nodes', '0', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...(options.args ?? [])];
   const child = spawnTracked(process.execPath, args, {
     cwd: ROOT,
     // Benchmarks measure training, not admission: the pool is opened, and one address may open many sockets.

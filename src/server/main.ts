@@ -12,6 +12,7 @@ import { LocalAgents, planLocalAgents } from './local-agents';
 import type { LogLine } from './core/events';
 import { createSignalPolicy } from './core/signal-policy';
 import type { SessionSnapshot } from './core/types';
+import { missingNodeFlags } from './node-flags';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -185,6 +186,10 @@ async function main(): Promise<void> {
     process.stdout.write(`Local agents (--profile ${cli.profile}${cli.byzantine ? `, --byzantine ${cli.byzantine}` : ''}):\n${roles.map((r) => `  ${r.name.padEnd(12)} ${r.description}`).join('\n')}\n`);
   }
   process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
+  const missingFlags = missingNodeFlags();
+  if (missingFlags.length > 0) {
+    process.stdout.write(`Note: node was started without ${missingFlags.join(' ')} (npm start passes them); without them garbage collection costs about a third more CPU per round (src/server/node-flags.ts).\n`);
+  }
   if (resumeFailure !== null) {
     process.stderr.write(
       `\nERROR: the interrupted session could not be resumed, so no session was started.\n  ${resumeFailure}\n` +

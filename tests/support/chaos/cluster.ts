@@ -9,6 +9,7 @@ import { createFaultProxy, type FaultProxy } from '../fault-proxy';
 import { CoordinatorApi, optional, type NodeInfo, type StatusResponse } from './api';
 import { killHard, spawnNode, type ManagedProcess } from './processes';
 import { serverEntry, TEST_ADMIN_TOKEN } from '../server-process';
+import { SERVER_NODE_FLAGS } from '../../../src/server/node-flags';
 
 export interface ClusterConfig {
   agents: number;
@@ -160,6 +161,7 @@ export class ChaosCluster {
   private serverArgs(fresh: boolean): string[] {
     const c = this.config;
     return [
+      ...SERVER_NODE_FLAGS,
       this.serverEntry,
       '--no-dashboard',
       '--nodes', '0',
