@@ -2,14 +2,15 @@
 // the tests and the benchmarks that start the server (tests/support/server-process.ts, bench/lib/procs.ts).
 //
 // Why: with V8's defaults, the coordinator's old generation (about 30 MB live while 2 agents train the MLP) was
-// kept within about 23 MB of its limit, and V8 ran an incremental mark-compact about 5 times a second (84-107 in
+// kept within about 23 MB of its limit, and V8 ran an incremental mark-compact about 5 times a second (73-107 in
 // 20 s, 0.8-1.0 s of pauses, plus the concurrent marking threads). The gateway's received frames (new
 // ArrayBuffers every message) keep the young generation churning. Measured with 2 agents training the MLP, 20 s
 // of steady state each (--trace-gc, /proc CPU of the server process), the defaults against these flags:
 //   server CPU 28.9-31.9 ms per round -> 18.2-18.7; main thread 9.4-10.7 ms -> 6.2-6.3; mark-compacts 73-107 -> 1-5;
 //   rounds 460-492 -> 593-599 in 20 s; RSS 331 MB -> 312 MB.
-// A 64 MB floor under the old generation's limit stops the back-to-back marking; 1 MB semi-spaces make the
-// scavenges small and frequent, so short-lived objects die young instead of being promoted between them.
+// The 64 MB floor under the old generation's limit does most of it (alone: 25.4 ms per round, 67 mark-compacts in
+// 20 s); 1 MB semi-spaces on top took the mark-compacts to 1-5. Measured, not derived: I have not traced which V8
+// heuristic the small young generation changes.
 export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1', '--initial-old-space-size=64'] as const;
 
 /** The flags this process was started without (empty when it has them all). */
