@@ -8,9 +8,9 @@
 // of steady state each (--trace-gc, /proc CPU of the server process), the defaults against these flags:
 //   server CPU 28.9-31.9 ms per round -> 18.2-18.7; main thread 9.4-10.7 ms -> 6.2-6.3; mark-compacts 73-107 -> 1-5;
 //   rounds 460-492 -> 593-599 in 20 s; RSS 331 MB -> 312 MB.
-// The 64 MB floor under the old generation's limit does most of it (alone: 25.4 ms per round, 67 mark-compacts in
-// 20 s); 1 MB semi-spaces on top took the mark-compacts to 1-5. Measured, not derived: I have not traced which V8
-// heuristic the small young generation changes.
+// The 64 MB floor under the old generation's limit alone gave 25.4 ms per round and 67 mark-compacts in 20 s; with
+// 1 MB semi-spaces as well, the figures above. Measured, not derived: I have not traced which V8 heuristic the
+// small young generation changes.
 export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1', '--initial-old-space-size=64'] as const;
 
 /** The flags this process was started without (empty when it has them all). */
