@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   process.stdout.write(adminTokenNotice(runtime, port, cli.resetAdminToken));
   const missingFlags = missingNodeFlags();
   if (missingFlags.length > 0) {
-    process.stdout.write(`Note: node was started without ${missingFlags.join(' ')} (npm start passes them); without them garbage collection costs about a third more CPU per round (src/server/node-flags.ts).\n`);
+    process.stdout.write(`Note: node was started without ${missingFlags.join(' ')} (npm start passes them); without them the server spends about 1.6x the CPU per round, most of it in garbage collection (src/server/node-flags.ts).\n`);
   }
   if (resumeFailure !== null) {
     process.stderr.write(

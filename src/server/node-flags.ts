@@ -3,8 +3,7 @@
 //
 // Why: with V8's defaults, the coordinator's old generation (about 30 MB live while 2 agents train the MLP) was
 // kept within about 23 MB of its limit, and V8 ran an incremental mark-compact about 5 times a second (73-107 in
-// 20 s, 0.8-1.0 s of pauses, plus the concurrent marking threads). The gateway's received frames (new
-// ArrayBuffers every message) keep the young generation churning. Measured with 2 agents training the MLP, 20 s
+// 20 s, 0.8-1.0 s of pauses, plus the concurrent marking threads). Measured with 2 agents training the MLP, 20 s
 // of steady state each (--trace-gc, /proc CPU of the server process), the defaults against these flags:
 //   server CPU 28.9-31.9 ms per round -> 18.2-18.7; main thread 9.4-10.7 ms -> 6.2-6.3; mark-compacts 73-107 -> 1-5;
 //   rounds 460-492 -> 593-599 in 20 s; RSS 331 MB -> 312 MB.

@@ -1,5 +1,5 @@
 // The coordinator's V8 heap flags (src/server/node-flags.ts) are passed by every way the project starts it; a
-// launcher that drops them costs about a third more CPU per round in garbage collection, silently.
+// launcher that drops them costs about 1.6x the server CPU per round, mostly garbage collection.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { missingNodeFlags, SERVER_NODE_FLAGS } from '../../src/server/node-flags';
