@@ -4,25 +4,30 @@
 import type { CoordinatorEvent, LogLine } from '../core/events';
 import type { EventPublisher } from '../core/ports';
 import type { MetricPoint, SessionEvent } from '../core/types';
+import { MetricHistory } from './metric-history';
 
 const LOG_LIMIT = 200;
 export const TIMELINE_LIMIT = 500;
 
 export class LiveView {
-  private history: MetricPoint[] = [];
+  /** The current session's recent metric points (see metric-history.ts for why columns). */
+  private readonly history: MetricHistory;
   private readonly logLines: LogLine[] = [];
   private timelineEvents: SessionEvent[] = [];
   sessionId: number | null = null;
 
   constructor(
     private readonly events: EventPublisher,
-    private readonly historyLimit: number,
-  ) {}
+    historyLimit: number,
+  ) {
+    this.history = new MetricHistory(historyLimit);
+  }
 
   /** A session became current: start from what the database holds of it. */
   reset(sessionId: number, history: MetricPoint[] = [], timeline: SessionEvent[] = []): void {
     this.sessionId = sessionId;
-    this.history = history.slice(-this.historyLimit);
+    this.history.clear();
+    for (const m of history.slice(-this.history.capacity)) this.history.push(m);
     this.timelineEvents = timeline.slice(-TIMELINE_LIMIT);
   }
 
@@ -32,20 +37,16 @@ export class LiveView {
 
   addMetric(sessionId: number, metric: MetricPoint): void {
     if (sessionId !== this.sessionId) return;
-    const last = this.history.at(-1);
-    if (last && last.round >= metric.round) return; // redelivered by the outbox: already here
+    const last = this.history.lastRound();
+    if (last !== null && last >= metric.round) return; // redelivered by the outbox: already here
     this.history.push(metric);
-    if (this.history.length > this.historyLimit) this.history.splice(0, this.history.length - this.historyLimit);
     this.publish({ type: 'metric', sessionId, metric });
   }
 
   addEvaluation(sessionId: number, round: number, testLoss: number, testAccuracy: number): void {
     if (sessionId !== this.sessionId) return;
-    const metric = findLast(this.history, (m) => m.round === round);
-    if (!metric) return;
-    metric.testLoss = testLoss;
-    metric.testAccuracy = testAccuracy;
-    this.publish({ type: 'metric', sessionId, metric: { ...metric } });
+    const metric = this.history.setEvaluation(round, testLoss, testAccuracy);
+    if (metric) this.publish({ type: 'metric', sessionId, metric });
   }
 
   addLog(line: LogLine): void {
@@ -63,7 +64,7 @@ export class LiveView {
   }
 
   metrics(limit: number): MetricPoint[] {
-    return this.history.slice(-limit);
+    return this.history.last(limit);
   }
 
   logs(): LogLine[] {
@@ -73,9 +74,4 @@ export class LiveView {
   timeline(): SessionEvent[] {
     return this.timelineEvents.slice();
   }
-}
-
-function findLast<T>(items: T[], predicate: (item: T) => boolean): T | undefined {
-  for (let i = items.length - 1; i >= 0; i--) if (predicate(items[i])) return items[i];
-  return undefined;
 }
