@@ -3,7 +3,7 @@
 // browsers here. Set E2E_BASE_URL to test a server that is already running instead of starting one.
 import { defineConfig } from '@playwright/test';
 import { E2E_ADMIN_TOKEN } from './tests/e2e/admin-token';
-import { SERVER_NODE_FLAGS } from './src/server/node-flags';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from './src/server/node-flags';
 
 const port = Number(process.env.E2E_PORT ?? 3217);
 const external = process.env.E2E_BASE_URL;
@@ -52,6 +52,6 @@ export default defineConfig({
         gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
         stdout: 'pipe',
         stderr: 'pipe',
-        env: { NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: E2E_ADMIN_TOKEN },
+        env: { ...SERVER_ENV, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: E2E_ADMIN_TOKEN },
       },
 });

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { buildServer, SERVER_BUNDLE } from '../../scripts/build-server.mjs';
-import { SERVER_NODE_FLAGS } from '../../src/server/node-flags';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../src/server/node-flags';
 import { ROOT, sleep, waitFor } from './common';
 
 const children = new Set<ChildProcess>();
@@ -149,7 +149,7 @@ export async function startServer(options: { env?: Record<string, string>; args?
   const child = spawnTracked(process.execPath, args, {
     cwd: ROOT,
     // Benchmarks measure training, not admission: the pool is opened, and one address may open many sockets.
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', HYPERGPU_MAX_AGENT_CONNECTIONS_PER_ADDRESS: '100000', ...options.env },
+    env: { ...process.env, ...SERVER_ENV, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', HYPERGPU_MAX_AGENT_CONNECTIONS_PER_ADDRESS: '100000', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = captureOutput(child);

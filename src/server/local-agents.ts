@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LogLine } from './core/events';
+import { withoutServerEnv } from './node-flags';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -85,7 +86,7 @@ export class LocalAgents {
       cwd: ROOT,
       // The IPC channel is only there to close when this process dies, however it dies (see agent cli).
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...this.agentEnv },
+      env: { ...withoutServerEnv(process.env), ...this.agentEnv },
     });
     this.children.set(index, child);
     const forward = (stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) => {

@@ -12,7 +12,7 @@ import { LocalAgents, planLocalAgents } from './local-agents';
 import type { LogLine } from './core/events';
 import { createSignalPolicy } from './core/signal-policy';
 import type { SessionSnapshot } from './core/types';
-import { missingNodeFlags } from './node-flags';
+import { missingNodeFlags, missingServerEnv } from './node-flags';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -189,6 +189,10 @@ async function main(): Promise<void> {
   const missingFlags = missingNodeFlags();
   if (missingFlags.length > 0) {
     process.stdout.write(`Note: node was started without ${missingFlags.join(' ')} (npm start passes them); without them the server spends about 1.6x the CPU per round, most of it in garbage collection (src/server/node-flags.ts).\n`);
+  }
+  const missingEnv = missingServerEnv();
+  if (missingEnv.length > 0) {
+    process.stdout.write(`Note: the server was started without ${missingEnv.join(' ')} in its environment (npm start sets it); without it glibc's malloc heaps fragment and the server's memory creeps up over long runs (src/server/node-flags.ts).\n`);
   }
   if (resumeFailure !== null) {
     process.stderr.write(

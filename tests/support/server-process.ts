@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildServer, SERVER_BUNDLE } from '../../scripts/build-server.mjs';
-import { SERVER_NODE_FLAGS } from '../../src/server/node-flags';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../src/server/node-flags';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -67,7 +67,7 @@ export async function startServer(args: string[], options: { dataDir?: string; p
   const entry = await serverEntry();
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, entry, '--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, ...args], {
     cwd: ROOT,
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', ...options.env },
+    env: { ...process.env, ...SERVER_ENV, NEXT_TELEMETRY_DISABLED: '1', HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN, HYPERGPU_OPEN_POOL: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -9,7 +9,7 @@ import { createFaultProxy, type FaultProxy } from '../fault-proxy';
 import { CoordinatorApi, optional, type NodeInfo, type StatusResponse } from './api';
 import { killHard, spawnNode, type ManagedProcess } from './processes';
 import { serverEntry, TEST_ADMIN_TOKEN } from '../server-process';
-import { SERVER_NODE_FLAGS } from '../../../src/server/node-flags';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../../../src/server/node-flags';
 
 export interface ClusterConfig {
   agents: number;
@@ -184,6 +184,7 @@ export class ChaosCluster {
       args: this.serverArgs(fresh),
       // The chaos harness tests failures, not admission: its agents and rogues join an opened pool.
       env: {
+        ...SERVER_ENV,
         HYPERGPU_HEARTBEAT_MS: String(this.config.heartbeatMs),
         HYPERGPU_HEARTBEAT_TIMEOUT_MS: String(this.config.heartbeatTimeoutMs),
         HYPERGPU_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
