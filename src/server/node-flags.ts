@@ -18,11 +18,11 @@ export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1', '--initial-old-spac
  * starts, so the launchers set it (the server cannot set it for itself).
  *
  * MALLOC_MMAP_THRESHOLD_: every allocation of 128 KiB or more gets its own mapping, returned to the system when it
- * is freed. glibc's default threshold starts at 128 KiB but rises to the size of each large block freed (up to
- * 32 MiB), after which update frames, model frames and journal buffers (hundreds of KiB each) were carved from
- * the malloc heaps and left them fragmented: /proc/<pid>/smaps over a 30-minute soak showed the main heap
- * between 39 and 63 MB and one thread's arena growing from 10 to 23.5 MB. Setting it fixes the threshold
- * (glibc then stops adjusting it). Measured in the soak benchmark, 2 agents training the MLP for 30 minutes:
+ * is freed. glibc's default threshold starts at 128 KiB but rises to the size of each large block freed (up to 32
+ * MiB), after which blocks of that size, such as the buffers ws assembles each received update frame in (437 KiB
+ * for the MLP), are carved from the malloc heaps; those heaps fragmented: /proc/<pid>/smaps over a 30-minute soak
+ * showed the main heap between 39 and 63 MB and one thread's arena growing from 10 to 23.5 MB. Setting it fixes
+ * the threshold (glibc then stops adjusting it). Measured in the soak benchmark, 2 agents training the MLP for 30 minutes:
  *   without it: RSS 308 MB after the 2-minute warm-up, 340 MB at the end, slope 1.09 MB/min (95% CI 0.83-1.36),
  *   45,024 rounds; with it: 279 MB and 300 MB, 0.67 MB/min (95% CI 0.33-1.01), 46,794 rounds (one run each, back
  *   to back). With it the main heap stayed at 14-17 MB; what still moves is V8's own pages, which rose and fell by
@@ -35,14 +35,14 @@ export const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
  * free large tensors every step, where a fresh mapping per block costs page faults, and the setting was measured
  * on the server only.
  */
-export function withoutServerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out = { ...env };
+export function withoutServerEnv<Env extends Readonly<Record<string, string | undefined>>>(env: Env): Env {
+  const out: Record<string, string | undefined> = { ...env };
   for (const name of Object.keys(SERVER_ENV)) delete out[name];
-  return out;
+  return out as Env;
 }
 
 /** The SERVER_ENV variables this process was started without or with another value (empty when it has them). */
-export function missingServerEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+export function missingServerEnv(env: Readonly<Record<string, string | undefined>> = process.env): string[] {
   return Object.entries(SERVER_ENV)
     .filter(([name, value]) => env[name] !== value)
     .map(([name, value]) => `${name}=${value}`);
