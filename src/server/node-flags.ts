@@ -21,12 +21,12 @@ export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1', '--initial-old-spac
  * is freed. glibc's default threshold starts at 128 KiB but rises to the size of each large block freed (up to 32
  * MiB), after which blocks of that size, such as the buffers ws assembles each received update frame in (437 KiB
  * for the MLP), are carved from the malloc heaps; those heaps fragmented: /proc/<pid>/smaps over a 30-minute soak
- * showed the main heap between 39 and 63 MB and one thread's arena growing from 10 to 23.5 MB. Setting it fixes
- * the threshold (glibc then stops adjusting it). Measured in the soak benchmark, 2 agents training the MLP for 30 minutes:
- *   without it: RSS 308 MB after the 2-minute warm-up, 340 MB at the end, slope 1.09 MB/min (95% CI 0.83-1.36),
- *   45,024 rounds; with it: 279 MB and 300 MB, 0.67 MB/min (95% CI 0.33-1.01), 46,794 rounds (one run each, back
- *   to back). With it the main heap stayed at 14-17 MB; what still moves is V8's own pages, which rose and fell by
- *   about 20 MB over roughly 15 minutes.
+ * showed the main heap between 39 and 63 MB and one thread's arena growing from 10 to 23.5 MB. Setting it fixes the
+ * threshold (glibc then stops adjusting it). Measured in the soak benchmark, 2 agents training the MLP for 30
+ * minutes: without it: RSS 308 MB after the 2-minute warm-up, 340 MB at the end, slope 1.09 MB/min (95% CI
+ * 0.83-1.36), 45,024 rounds; with it, two runs: 279 -> 300 MB, 0.67 MB/min (0.33-1.01), 46,794 rounds, and 268 ->
+ * 286 MB, 0.37 MB/min (0.03-0.71), 43,489 rounds. With it the main heap stayed at 14-17 MB; what still moves is
+ * V8's own pages, which rose and fell by about 20 MB over roughly 15 minutes.
  */
 export const SERVER_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
 

@@ -28,6 +28,10 @@ describe('MetricHistory (the live view\'s column ring)', () => {
     expect(h.last(10)).toEqual(pushed);
     expect(h.last(2).map((m) => m.round)).toEqual([2, 3]);
     expect(h.last(0)).toEqual([]);
+    // A round not above the last (an outbox redelivery) is refused and changes nothing.
+    expect(h.push(point(3, { trainLoss: 9 }))).toBe(false);
+    expect(h.push(point(2))).toBe(false);
+    expect(h.last(10)).toEqual(pushed);
   });
 
   it('keeps the newest `capacity` points once it wraps, oldest first', () => {

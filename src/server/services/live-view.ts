@@ -37,9 +37,7 @@ export class LiveView {
 
   addMetric(sessionId: number, metric: MetricPoint): void {
     if (sessionId !== this.sessionId) return;
-    const last = this.history.lastRound();
-    if (last !== null && last >= metric.round) return; // redelivered by the outbox: already here
-    this.history.push(metric);
+    if (!this.history.push(metric)) return; // redelivered by the outbox: already here
     this.publish({ type: 'metric', sessionId, metric });
   }
 

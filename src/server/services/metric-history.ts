@@ -1,12 +1,12 @@
 // The recent metric points of the current session, kept as columns of a fixed ring rather than as objects.
 //
 // Why not an array of MetricPoint: a training run closes tens of rounds a second, and the live view keeps the last
-// 20,000 of them, so an object per point grew the main thread's old generation for the first 13-15 minutes of a
-// run (until the window was full) and gave every major GC 20,000 more objects to mark. Measured with --trace-gc
-// over 12 minutes of 2 agents training: the heap left after each mark-compact rose by 7.3 MB with objects and by
-// 5.0 MB with these columns (heap snapshots at minutes 3 and 12 of that run differ by 2.3 MB, 1.5 MB of it JIT code). Columns cost 8 bytes a field, are allocated once for
-// the view's life (untouched pages are not resident until written), and are never traced by the garbage
-// collector; objects are made only for a read, which is short-lived.
+// 20,000 of them, so an object per point grew the main thread's old generation for the first 13-15 minutes of a run
+// (until the window was full) and gave every major GC 20,000 more objects to mark. Measured with --trace-gc over 12
+// minutes of 2 agents training: the heap left after each mark-compact rose by 7.3 MB with objects and by 5.0 MB
+// with these columns (heap snapshots at minutes 3 and 12 of that run differ by 2.3 MB, 1.5 MB of it JIT code).
+// Columns cost 8 bytes a field, are allocated once for the view's life (untouched pages are not resident until
+// written), and are never traced by the garbage collector; objects are made only for a read, which is short-lived.
 import type { MetricPoint } from '../core/types';
 
 /** Column order of the ring; testLoss and testAccuracy read as null where hasTest is 0 (a NaN stays a value). */
@@ -49,8 +49,13 @@ export class MetricHistory {
     return this.count === 0 ? null : this.columns[ROUND][this.index(this.count - 1)];
   }
 
-  /** Appends a point; the oldest is dropped once the ring is full. */
-  push(m: MetricPoint): void {
+  /**
+   * Appends a point; the oldest is dropped once the ring is full. Refuses (false) a round not above the last one
+   * held, such as one the outbox redelivers: rounds stay increasing, which setEvaluation's search relies on.
+   */
+  push(m: MetricPoint): boolean {
+    const last = this.lastRound();
+    if (last !== null && m.round <= last) return false;
     let slot: number;
     if (this.count < this.capacity) {
       slot = this.index(this.count);
@@ -72,6 +77,7 @@ export class MetricHistory {
     c[SAMPLES_PER_SECOND][slot] = m.samplesPerSecond;
     c[ROUND_DURATION_MS][slot] = m.roundDurationMs;
     c[NODES][slot] = m.nodes;
+    return true;
   }
 
   /**
