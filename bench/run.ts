@@ -7,6 +7,7 @@
 //   npm run bench -- robust                robust rules' cost and 1 Byzantine agent of 5 (minutes; not in the default set)
 //   npm run bench -- fedavg                rounds to 97% with the FedAvg paper's 2NN, FedSGD vs FedAvg (about 13 minutes; not in the default set)
 //   npm run bench -- overlap               a lone agent's utilisation and accuracy with and without overlap (about 4 minutes; not in the default set)
+//   npm run bench -- norm-screen           honest updates the relative norm limit refuses, old rule vs engine (about 9 minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.
@@ -26,17 +27,18 @@ import { overlap } from './overlap';
 import { robust } from './robust';
 import { scale } from './scale';
 import { soak } from './soak';
+import { normScreenBench } from './norm-screen';
 import { throughput } from './throughput';
 import { transport } from './transport';
 import { loadAverage, machineInfo, RESULTS_DIR, type BenchReport, type Benchmark } from './lib/common';
 import { installCleanup } from './lib/procs';
 import { BENCHMARK_ORDER, readReports, renderPerformance } from './lib/summary';
 
-const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, memory, api, live, detection, trpcRead, soak, robust, fedavg, overlap];
+const BENCHMARKS: Benchmark[] = [ingest, aggregation, comm, transport, throughput, scale, memory, api, live, detection, trpcRead, soak, robust, fedavg, overlap, normScreenBench];
 
 const USAGE = `Usage: npm run bench -- [name ...] [--quick] [--minutes N]
 
-  names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak, robust, fedavg and overlap)
+  names      ${BENCHMARKS.map((b) => b.name).join(', ')} (default: all but soak, robust, fedavg, overlap and norm-screen)
   --quick    short smoke version (results in bench/results/quick/, not in SUMMARY.md)
   --minutes  soak length in minutes (default 30)
 `;

@@ -10,8 +10,9 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fmt, linearRegression, median, row, sleep, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
-import { processMemory, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
+import { BENCH_ADMIN_TOKEN, processMemory, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 import { statusSample } from './lib/training';
+import { REJECTION_WINDOW_ROUNDS } from '../src/server/adapters/metrics-exporter';
 
 const BLOCK_S = 30;
 
@@ -29,6 +30,8 @@ export const soak: Benchmark = {
     const agentRss: Array<{ t: number; mb: number[] }> = [];
     /** Bytes in the data folder (database, WAL, journal, checkpoints) every 10 s. */
     const disk: Array<{ t: number; bytes: number }> = [];
+    /** The session's update tallies from /metrics once a minute: what the node screens refused of honest work. */
+    const updates: UpdateTally[] = [];
     try {
       server = await startServer();
       for (let i = 1; i <= 2; i++) agents.push(spawnAgent(server.agentUrl, `soak-${i}`));
@@ -63,9 +66,14 @@ export const soak: Benchmark = {
         if (Date.now() >= nextLog) {
           nextLog += 60_000;
           const last = samples[samples.length - 1];
-          log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB`);
+          const tally = await updateTally(server, last.t).catch(() => null);
+          if (tally) updates.push(tally);
+          const refused = tally ? `; updates ${tally.accepted} accepted, ${tally.rejected} refused (${Object.entries(tally.recentByReason).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'} in the last ${REJECTION_WINDOW_ROUNDS} rounds)` : '';
+          log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB${refused}`);
         }
       }
+      const final = await updateTally(server, (Date.now() - started) / 60_000).catch(() => null);
+      if (final) updates.push(final);
     } finally {
       await Promise.all(agents.map((a) => a.stop()));
       await server?.stop();
@@ -122,15 +130,67 @@ export const soak: Benchmark = {
       const perHour = ((d1.bytes - d0.bytes) / 2 ** 20 / (d1.t - d0.t)) * 60;
       rows.push(row('data folder growth (database, journal, checkpoints)', `${fmt(perHour, 1)} MB/hour`, perHour, 'MB/hour', '', undefined, `${fmt(d0.bytes / 2 ** 20, 1)} MB after warm-up, ${fmt(d1.bytes / 2 ** 20, 1)} MB at the end (retention keeps 3 checkpoints and the journal back to the oldest)`));
     }
+    const refusals = refusalRow(updates);
+    if (refusals) rows.push(refusals);
     return {
       rows,
       notes: [
         `${fmt(minutes, 1)} minutes, 2 real agents, session defaults (Adam, batch 128/node, evaluation every 10 rounds, checkpoint every 50; the live view's last 20,000 metric points are columns allocated once, not objects). Verdict from the ${BLOCK_S}-second block-median fit: met when its 95% upper bound is under 1 MB/min over a 30-minute run; 'flat within noise' when the interval contains 0.`,
       ],
-      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss, disk },
+      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss, disk, updates },
     };
   },
 };
+
+interface UpdateTally {
+  t: number;
+  /** Updates of the session accepted into applied rounds and refused (any reason), since it started. */
+  accepted: number;
+  rejected: number;
+  /** Refusals by reason over the last REJECTION_WINDOW_ROUNDS rounds (the exporter's window, read from the ledger). */
+  recentByReason: Record<string, number>;
+}
+
+async function updateTally(server: ServerHandle, t: number): Promise<UpdateTally> {
+  const res = await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } });
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+  const text = await res.text();
+  const tally: UpdateTally = { t, accepted: 0, rejected: 0, recentByReason: {} };
+  for (const line of text.split('\n')) {
+    const total = /^hypergpu_session_updates\{result="(accepted|rejected)"\} (\S+)$/.exec(line);
+    if (total) tally[total[1] as 'accepted' | 'rejected'] = Number(total[2]);
+    const recent = /^hypergpu_session_updates_rejected\{reason="([^"]+)"\} (\S+)$/.exec(line);
+    if (recent) tally.recentByReason[recent[1]] = Number(recent[2]);
+  }
+  return tally;
+}
+
+/**
+ * How much honest work the node screens turned away: every agent here is honest, so each refusal (a norm over the
+ * relative limit, a stale round) is a shard trained for nothing and credit its node did not get.
+ */
+function refusalRow(updates: readonly UpdateTally[]): Row | null {
+  const last = updates[updates.length - 1];
+  if (!last || last.accepted + last.rejected === 0) return null;
+  const share = last.rejected / (last.accepted + last.rejected);
+  let worst = { share: 0, t: 0 };
+  for (let i = 1; i < updates.length; i++) {
+    const accepted = updates[i].accepted - updates[i - 1].accepted;
+    const rejected = updates[i].rejected - updates[i - 1].rejected;
+    const s = accepted + rejected > 0 ? rejected / (accepted + rejected) : 0;
+    if (s > worst.share) worst = { share: s, t: updates[i].t };
+  }
+  const reasons = Object.entries(last.recentByReason).map(([r, n]) => `${r} ${n}`).join(', ') || 'none';
+  return row(
+    'updates refused (every agent is honest)',
+    `${last.rejected.toLocaleString('en-US')} of ${(last.accepted + last.rejected).toLocaleString('en-US')} (${fmt(share * 100, 1)}%)`,
+    share * 100,
+    '%',
+    '',
+    undefined,
+    `worst minute ${fmt(worst.share * 100, 1)}% (ending at ${fmt(worst.t, 1)} min); by reason over the last ${REJECTION_WINDOW_ROUNDS} rounds: ${reasons}`,
+  );
+}
 
 function folderBytes(dir: string): number {
   let total = 0;

@@ -71,7 +71,7 @@ export function renderPerformance(reports: readonly BenchReport[]): string {
 
 
 /** Every benchmark of the suite, in the order the summary lists them (bench/run.ts runs them in this order). */
-export const BENCHMARK_ORDER = ['ingest', 'aggregation', 'comm', 'transport', 'throughput', 'scale', 'memory', 'api', 'live', 'detection', 'trpc-read', 'soak', 'robust', 'fedavg', 'overlap'] as const;
+export const BENCHMARK_ORDER = ['ingest', 'aggregation', 'comm', 'transport', 'throughput', 'scale', 'memory', 'api', 'live', 'detection', 'trpc-read', 'soak', 'robust', 'fedavg', 'overlap', 'norm-screen'] as const;
 
 /** README with its "## Performance" section (up to the next "## " heading) replaced by `section`. */
 export function replaceReadmeSection(readme: string, section: string): string {

@@ -160,6 +160,7 @@ export class NodeAgent {
         this.training.cancel(message.round);
         return;
       case 'accepted':
+        if (message.clippedTo !== undefined) this.progress.recordClipped();
         return;
       case 'rejected':
         this.progress.recordRejected();

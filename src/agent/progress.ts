@@ -24,7 +24,7 @@ export class ProgressMeter {
   private startedAt = 0;
   private computeMs = 0;
   private recentRounds: RoundRecord[] = [];
-  private interval = { since: 0, rounds: 0, samples: 0, rejected: 0 };
+  private interval = { since: 0, rounds: 0, samples: 0, rejected: 0, clipped: 0 };
   private lastLoss = Number.NaN;
 
   constructor(
@@ -39,7 +39,7 @@ export class ProgressMeter {
     this.startedAt = this.now();
     this.computeMs = 0;
     this.recentRounds = [];
-    this.interval = { since: this.startedAt, rounds: 0, samples: 0, rejected: 0 };
+    this.interval = { since: this.startedAt, rounds: 0, samples: 0, rejected: 0, clipped: 0 };
     this.lastLoss = Number.NaN;
   }
 
@@ -64,6 +64,11 @@ export class ProgressMeter {
     this.interval.rejected += 1;
   }
 
+  /** An update accepted but counted clipped: its norm was over the coordinator's relative limit. */
+  recordClipped(): void {
+    this.interval.clipped += 1;
+  }
+
   utilisation(): Utilisation {
     const elapsed = this.now() - this.startedAt;
     const sinceStart = elapsed > 0 ? Math.min(1, this.computeMs / elapsed) : 0;
@@ -77,15 +82,16 @@ export class ProgressMeter {
   /** The periodic log line, or null when no round finished since the last one. Starts the next interval. */
   takeLine(): string | null {
     const now = this.now();
-    const { rounds, samples, rejected, since } = this.interval;
+    const { rounds, samples, rejected, clipped, since } = this.interval;
     if (rounds === 0) return null;
     const seconds = Math.max((now - since) / 1000, 1e-3);
     const u = this.utilisation();
     const recent = u.recent === null ? '' : `, ${percent(u.recent)} over the last ${u.rounds} round${u.rounds === 1 ? '' : 's'}`;
-    this.interval = { since: now, rounds: 0, samples: 0, rejected: 0 };
+    this.interval = { since: now, rounds: 0, samples: 0, rejected: 0, clipped: 0 };
     return (
       `${rounds} rounds, ${samples} samples in ${seconds.toFixed(0)} s (${Math.round(samples / seconds)} samples/s), last loss ${this.lastLoss.toFixed(4)}` +
       (rejected ? `, ${rejected} rejected` : '') +
+      (clipped ? `, ${clipped} accepted clipped to the coordinator's norm limit` : '') +
       `; computing ${percent(u.sinceStart)} of the time since start${recent}`
     );
   }

@@ -160,7 +160,14 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
   z.object({ v: z.literal(1), type: z.literal('session'), session: sessionDescriptorSchema.nullable() }),
   z.object({ v: z.literal(1), type: z.literal('assignment'), assignment: assignmentSchema }),
   z.object({ v: z.literal(1), type: z.literal('cancel'), round: u32, reason: reasonText }),
-  z.object({ v: z.literal(1), type: z.literal('accepted'), round: u32, samples: u32 }),
+  z.object({
+    v: z.literal(1),
+    type: z.literal('accepted'),
+    round: u32,
+    samples: u32,
+    /** The update's norm was over the coordinator's relative limit: it counts as if it were this long (credited all the same). */
+    clippedTo: z.number().positive().finite().optional(),
+  }),
   z.object({ v: z.literal(1), type: z.literal('rejected'), round: u32, code: z.string().max(64), reason: reasonText }),
   z.object({ v: z.literal(1), type: z.literal('error'), code: z.string().max(64), message: reasonText }),
 ]);

@@ -23,6 +23,9 @@ describe('agent inbound validation', () => {
     expect(a).toEqual({ ok: true, kind: 'control', message: { v: 1, type: 'assignment', assignment } });
     expect(readInbound(text({ v: 1, type: 'cancel', round: 4, reason: 'deadline' }), false).ok).toBe(true);
     expect(readInbound(text({ v: 1, type: 'session', session: null }), false).ok).toBe(true);
+    // An accepted update, and one accepted clipped to the coordinator's relative norm limit.
+    expect(readInbound(text({ v: 1, type: 'accepted', round: 4, samples: 128 }), false)).toEqual({ ok: true, kind: 'control', message: { v: 1, type: 'accepted', round: 4, samples: 128 } });
+    expect(readInbound(text({ v: 1, type: 'accepted', round: 4, samples: 128, clippedTo: 0.25 }), false)).toMatchObject({ ok: true, message: { clippedTo: 0.25 } });
   });
 
   it('rejects malformed and forged control messages with a reason', () => {
@@ -46,6 +49,7 @@ describe('agent inbound validation', () => {
     expect(rejected(text({ v: 1, type: 'welcome', nodeId: 2, heartbeatMs: 0, session: null }), false).reason).toMatch(/heartbeatMs/);
     expect(rejected(text({ v: 1, type: 'welcome', nodeId: 2, heartbeatMs: 200, session: { ...session, model: 'resnet' } }), false).reason).toMatch(/session\.model/);
     expect(rejected(text({ v: 1, type: 'welcome', nodeId: 2, heartbeatMs: 200, session: null, token: 'short' }), false).reason).toMatch(/token/);
+    for (const clippedTo of [0, -1, 'small', null]) expect(rejected(text({ v: 1, type: 'accepted', round: 4, samples: 128, clippedTo }), false).reason).toMatch(/clippedTo/);
   });
 
   it('asks to drop the link for another protocol version, in text or in a frame', () => {

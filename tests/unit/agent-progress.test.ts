@@ -21,6 +21,13 @@ describe('agent progress and compute utilisation', () => {
     );
     c.advance(5000);
     expect(meter.takeLine()).toBeNull();
+    // Updates the coordinator accepted clipped are counted in the interval they were reported in.
+    meter.recordRound({ startedAt: 15_000, endedAt: 16_000, computeMs: 500, samples: 128, loss: 2 });
+    meter.recordClipped();
+    meter.recordClipped();
+    expect(meter.takeLine()).toMatch(/last loss 2\.0000, 2 accepted clipped to the coordinator's norm limit; computing/);
+    meter.recordRound({ startedAt: 16_000, endedAt: 17_000, computeMs: 500, samples: 128, loss: 2 });
+    expect(meter.takeLine()).not.toMatch(/clipped/);
   });
 
   it('keeps a window of the last rounds, and counts since start across intervals', () => {

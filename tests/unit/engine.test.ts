@@ -200,39 +200,80 @@ describe('round engine: rounds', () => {
     expect(d.assignment(1)!.round).toBe(sessionSnapshot(d.state)!.round + 1);
   });
 
-  it('refuses an update far larger than the recently accepted ones, under the session’s absolute limit', () => {
+  it('clips an update over 10x the median of recently accepted norms, and refuses one far past the recent ones, under the session’s absolute limit', () => {
     const d = running({}, { maxUpdateNorm: 1e5 });
     d.join(1);
     for (let i = 0; i < 8; i++) d.deliver(1); // norm 1 each
-    d.sumSquares = 400; // norm 20: within 1e5, but 20x the median
+    d.sumSquares = 400; // norm 20: within 1e5, 20x the median: accepted, counted as 10
     d.deliver(1);
-    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
-    expect(d.lastSent(1, 'rejected')!.reason).toContain('median');
-    // The refused update was node 1's answer: round 9 closed at once without an update (below quorum).
-    expect(sessionSnapshot(d.state)!.round).toBe(9);
-    expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 9, applied: false });
-    expect(d.assignment(1)!.round).toBe(10);
-    d.sumSquares = 25; // norm 5: fine
+    expect(d.lastSent(1, 'accepted')).toMatchObject({ round: 9, clippedTo: 10 });
+    expect(d.of('aggregate').at(-1)!.plan.scales).toEqual([0.5]);
+    expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 9, applied: true });
+    expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 9, rejectedContributions: 0 });
+    expect(d.of('log').filter((e) => /counts clipped to 1\.000e\+1 \(10x the median 1\.000e\+0/.test(e.message))).toHaveLength(1);
+    // Norms 1 (x8) and 20: the refusal limit is 100x the median (100) or 10x the 90th percentile (200), the larger.
+    d.sumSquares = 300 * 300;
     d.deliver(1);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ round: 10, code: 'ABSURD_NORM' });
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 2.000e+2 (10x the 90th percentile 2.000e+1 of recently accepted updates)');
+    // The refused update was node 1's answer: round 10 closed at once without an update (below quorum).
     expect(sessionSnapshot(d.state)!.round).toBe(10);
+    expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 10, applied: false });
+    d.sumSquares = 25; // norm 5: within both limits, not clipped
+    d.deliver(1);
+    expect(sessionSnapshot(d.state)!.round).toBe(11);
+    expect(d.lastSent(1, 'accepted')).not.toHaveProperty('clippedTo');
+    expect(d.of('aggregate').at(-1)!.plan.scales).toBeUndefined();
+    // Clips after the first are summed up once a minute, not logged one by one.
+    d.sumSquares = 400;
+    d.deliver(1);
+    d.advance(61_000);
+    d.deliver(1);
+    expect(d.of('log').filter((e) => /counts clipped/.test(e.message))).toHaveLength(1);
+    expect(d.of('log').some((e) => /^2 updates in the last 6\d s counted clipped to the relative norm limit/.test(e.message))).toBe(true);
   });
 
-  it('refuses a shard against the relative limit once, then holds its next update to the absolute limit only (no livelock)', () => {
-    // Late in training the median norm is small, and a batch with hard samples honestly exceeds 10x it. Refusing
-    // that shard every time it comes back stalled a 30-minute soak for good; the second update for it is held
-    // to the session's absolute limit.
+  it('refuses over 100x the median when the recent norms are close together', () => {
+    const d = running({}, { maxUpdateNorm: 1e5 });
+    d.join(1);
+    for (let i = 0; i < 16; i++) d.deliver(1); // norm 1 each: the 90th percentile is 1 too
+    d.sumSquares = 150 * 150;
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 1.000e+2 (100x the median 1.000e+0 of recently accepted updates)');
+  });
+
+  it('has no relative limit while recent norms are zero (a median of 0 would clip every update to nothing for good)', () => {
     const d = running({}, { maxUpdateNorm: 100 });
+    d.join(1);
+    d.sumSquares = 0;
+    for (let i = 0; i < 8; i++) d.deliver(1);
+    d.sumSquares = 25;
+    d.deliver(1);
+    expect(d.lastSent(1, 'accepted')).toMatchObject({ round: 9 });
+    expect(d.lastSent(1, 'accepted')).not.toHaveProperty('clippedTo');
+    d.sumSquares = 1e6; // norm 1000: over the session limit all the same
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('the session limit');
+  });
+
+  it('refuses a shard against the relative limit once, then holds its next update to the absolute limit only, clipped (no livelock)', () => {
+    // Late in training the median norm is small, and a batch with hard samples can honestly go far past it.
+    // Refusing that shard every time it comes back stalled a 30-minute soak for good; the second update for it
+    // is refused only over the session's absolute limit, and still counts clipped.
+    const d = running({}, { maxUpdateNorm: 500 });
     d.join(1);
     for (let i = 0; i < 8; i++) d.deliver(1); // norm 1 each
     const shard = d.assignment(1)!;
-    d.sumSquares = 400; // norm 20: within 100, but 20x the median
+    d.sumSquares = 200 * 200; // norm 200: within 500, but 200x the median
     d.deliver(1);
     expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
     const refusals = () => d.of('send').filter((e) => e.nodeId === 1 && e.message.type === 'rejected').length;
     const refusedBefore = refusals();
-    d.deliver(1); // the same shard, the same norm: accepted now
+    d.deliver(1); // the same shard, the same norm: accepted now, counted as 10
     expect(refusals()).toBe(refusedBefore);
-    expect(d.of('log').some((e) => /shard .* refused once against the relative norm limit is accepted at norm 2\.000e\+1/.test(e.message))).toBe(true);
+    expect(d.lastSent(1, 'accepted')).toMatchObject({ clippedTo: 10 });
+    expect(d.of('aggregate').at(-1)!.plan.scales).toEqual([10 / 200]);
+    expect(d.of('log').some((e) => /shard .* refused once against the relative norm limit is accepted at norm 2\.000e\+2/.test(e.message))).toBe(true);
     // The waiver went with that update: the next shard is held to the relative limit again, and no update ever
     // gets past the absolute one.
     const next = d.assignment(1)!;
@@ -240,7 +281,7 @@ describe('round engine: rounds', () => {
     d.deliver(1);
     expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
     expect(d.lastSent(1, 'rejected')!.reason).toContain('median');
-    d.sumSquares = 1e6; // norm 1000 > 100, on the shard just refused: the absolute limit still holds
+    d.sumSquares = 1e6; // norm 1000 > 500, on the shard just refused: the absolute limit still holds
     d.deliver(1);
     expect(d.lastSent(1, 'rejected')!.reason).toContain('the session limit');
   });

@@ -14,6 +14,8 @@ export interface AcceptedUpdate<TSlot> {
   slot: TSlot;
   /** L2 norm of the update (for norm clipping); absent: not measured. */
   norm?: number;
+  /** The relative norm limit it was over when accepted: it counts as if its norm were this (engine/rounds.ts). */
+  clipTo?: number;
 }
 
 export interface OpenRound<TSlot> {

@@ -15,9 +15,9 @@ export interface EngineOptions {
   /** Round deadline policy; the ceiling comes from each session's roundTimeoutMs. */
   deadline: Omit<DeadlinePolicy, 'ceilingMs'>;
   /**
-   * An update whose norm exceeds this many times the median of recently accepted ones is refused, whatever
-   * the session's absolute limit (0: off). Honest norms move slowly; one update scaled up to outweigh every
-   * honest one combined does not pass.
+   * An update whose norm exceeds this many times the median of recently accepted ones counts as if it were that
+   * long (clipped), and one past NORM_REFUSE_OVER_CLIP times that is refused, whatever the session's absolute limit
+   * (0: off). One update scaled up to outweigh every honest one combined does not get its way.
    */
   normRatio: number;
 }
@@ -40,6 +40,8 @@ export interface LiveSession {
    * the same shard is held only to the session's absolute limit (see onUpdateIngested). Optional: absent = none.
    */
   normRefusedShards?: ReadonlySet<string>;
+  /** Updates clipped to the relative norm limit since `since`, for the log's summary (absent: none this session). */
+  clipLog?: { count: number; since: number };
   /** The last few committed rounds' metrics (throughput over a window, and the latest for evaluation). */
   recent: readonly MetricPoint[];
   lastTestAccuracy: number | null;

@@ -18,6 +18,8 @@ export interface DeliveredUpdate {
   samples: number;
   /** L2 norm of the update, measured when it was ingested (absent: unknown, never clipped). */
   norm?: number;
+  /** The relative norm limit it was over when accepted (engine/rounds.ts): it is scaled down to this length. */
+  clipTo?: number;
 }
 
 /** What the aggregator computes for a round: which slots, by which rule (the aggregator port's plan). */
@@ -31,10 +33,14 @@ export interface AggregationPlan {
   scales?: number[];
 }
 
-/** Adds the session's norm clipping to a plan (nothing when clipping is off or no update is over the limit). */
-function withClipping(config: SessionConfig, updates: readonly DeliveredUpdate[], plan: Omit<AggregationPlan, 'scales'>): AggregationPlan {
-  if (config.clipFactor === undefined) return plan;
-  const scales = clipScales(updates.map((u) => u.norm ?? 0), config.clipFactor);
+/**
+ * Adds norm clipping to a plan: the session's (clipFactor x the round's median norm) and the engine's relative
+ * limit (each update over it when accepted, down to it); the smaller scale wins. Nothing when no update is over
+ * either.
+ */
+export function withClipping(config: SessionConfig, updates: readonly DeliveredUpdate[], plan: Omit<AggregationPlan, 'scales'>): AggregationPlan {
+  const round = config.clipFactor === undefined ? null : clipScales(updates.map((u) => u.norm ?? 0), config.clipFactor);
+  const scales = updates.map((u, i) => Math.min(round ? round[i] : 1, u.clipTo !== undefined && u.norm !== undefined && u.norm > u.clipTo ? u.clipTo / u.norm : 1));
   return scales.some((s) => s < 1) ? { ...plan, scales } : plan;
 }
 
