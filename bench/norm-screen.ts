@@ -1,18 +1,21 @@
 // Norm screen: how many honest updates the relative norm limit turns away, by rule, on a trace of honest update
 // norms from the session defaults (MLP on MNIST, Adam 0.002, 2 nodes x 128 samples a round, every update
-// applied). The trace is trained in this process with the agents' own Trainer and the coordinator's optimizer;
-// then each rule is replayed over it with the engine's own window (the last 64 accepted norms):
+// applied), and what the engine's screen does to training. The trace is trained in this process with the agents'
+// own Trainer and the coordinator's optimizer; then each rule is replayed over it with the engine's own window
+// (the last 64 accepted norms):
 //   - refusing over 10x the median (the screen before this benchmark existed),
 //   - the engine's normScreen (src/server/core/engine/rounds.ts): clipped over 10x the median, refused over the
 //     larger of 100x the median and 10x the 90th percentile.
 // A refused shard comes back, and its next update is held to the session's absolute limit only (the engine's
 // waiver): the replay offers the same norm again at once as that retry. It does not model what a refusal changes
 // in later rounds. Every update of the trace is honest, so each refusal is a node's round of work lost.
-//   npm run bench -- norm-screen          (12,000 rounds, about 9 minutes on 2 cores; --quick: 2,000)
+// Then the same rounds are trained again with the engine's screen applied as it trains (refused updates left out and
+// their shards retried, clipped ones scaled down), and both runs' test accuracy is reported.
+//   npm run bench -- norm-screen          (12,000 rounds twice, about 15 minutes on 2 cores; --quick: 2,000)
 import { loadTf } from '../src/ml/backend';
 import { loadDataset } from '../src/ml/datasets/index';
 import { initialParams, modelSpec } from '../src/ml/models';
-import { Trainer } from '../src/ml/trainer';
+import { Trainer, type EvaluationResult } from '../src/ml/trainer';
 import { applyOptimizerStep, createOptimizerState } from '../src/server/core/optimizer';
 import { DEFAULT_SESSION_CONFIG } from '../src/server/core/session-config';
 import { arrivalQuantile, keepRecent } from '../src/server/core/deadline';
@@ -75,7 +78,26 @@ function engineScreen(window: readonly number[], norm: number, waived: boolean):
   return screen.clipAt !== null && norm > screen.clipAt ? 'clip' : 'accept';
 }
 
-async function honestTrace(rounds: number, log: (line: string) => void): Promise<{ norms: Float32Array; backend: string; seconds: number }> {
+interface Training {
+  /** Every update's norm, in arrival order (refused ones included). */
+  norms: Float32Array;
+  /** Screened runs: updates refused, and accepted clipped (with the smallest clip scale). */
+  refused: number;
+  clipped: number;
+  smallestScale: number;
+  /** Rounds with no update applied (every update of the round refused). */
+  emptyRounds: number;
+  test: EvaluationResult;
+  seconds: number;
+}
+
+/**
+ * Trains `rounds` rounds of the session defaults (2 nodes x batchSize samples, sample-weighted mean, Adam on the
+ * coordinator) in this process. `screened`: each update goes through the engine's normScreen as the engine does
+ * it (refused ones left out, their shard back at the front of the queue and waived when it returns; clipped ones
+ * scaled down to the limit; the window fed as onUpdateIngested feeds it); otherwise every update is applied as is.
+ */
+async function train(rounds: number, screened: boolean, log: (line: string) => void): Promise<Training & { backend: string }> {
   const { tf, info } = await loadTf();
   const dataset = await loadDataset('mnist');
   const spec = modelSpec(DEFAULT_SESSION_CONFIG.model);
@@ -85,12 +107,16 @@ async function honestTrace(rounds: number, log: (line: string) => void): Promise
   const state = createOptimizerState(optimizer, spec.paramCount);
   const batch = DEFAULT_SESSION_CONFIG.batchSize;
   const pixels = dataset.inputShape.reduce((a, b) => a * b, 1);
-  // Shards as the coordinator hands them out: consecutive slices of a fresh permutation per epoch.
+  // Shards as the coordinator hands them out: consecutive slices of a fresh permutation per epoch, refused ones
+  // first when they come back.
   let random = DEFAULT_SESSION_CONFIG.seed >>> 0;
   const next = () => ((random = (Math.imul(random, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const perm = Uint32Array.from({ length: dataset.trainSize }, (_, i) => i);
   let cursor = dataset.trainSize;
+  const returned: Uint32Array[] = [];
   const shard = (): Uint32Array => {
+    const back = returned.shift();
+    if (back) return back;
     if (cursor + batch > dataset.trainSize) {
       for (let i = perm.length - 1; i > 0; i--) {
         const j = Math.floor(next() * (i + 1));
@@ -99,34 +125,63 @@ async function honestTrace(rounds: number, log: (line: string) => void): Promise
       cursor = 0;
     }
     cursor += batch;
-    return perm.subarray(cursor - batch, cursor);
+    return perm.slice(cursor - batch, cursor);
   };
+  const waivedShards = new Set<Uint32Array>();
   const x = new Float32Array(batch * pixels);
   const y = new Int32Array(batch);
   const mean = new Float32Array(spec.paramCount);
   const norms = new Float32Array(rounds * NODES);
+  let window: readonly number[] = [];
+  const out = { refused: 0, clipped: 0, smallestScale: 1, emptyRounds: 0 };
   const started = Date.now();
   let nextLog = started + 30_000;
   for (let round = 0; round < rounds; round++) {
     trainer.setParams(params);
     mean.fill(0);
+    let applied = 0;
     for (let k = 0; k < NODES; k++) {
-      dataset.fillTrainBatch(shard(), x, y);
+      const samples = shard();
+      dataset.fillTrainBatch(samples, x, y);
       const { gradient } = trainer.computeGradient(x, y, batch);
       let sumSquares = 0;
-      for (let i = 0; i < gradient.length; i++) {
-        sumSquares += gradient[i] * gradient[i];
-        mean[i] += gradient[i] / NODES;
+      for (let i = 0; i < gradient.length; i++) sumSquares += gradient[i] * gradient[i];
+      const norm = Math.sqrt(sumSquares);
+      norms[round * NODES + k] = norm;
+      let scale = 1;
+      if (screened) {
+        const waived = waivedShards.delete(samples);
+        const screen = normScreen(DEFAULT_SESSION_CONFIG.maxUpdateNorm, window, RATIO, waived);
+        if (!(norm <= screen.refuseAt)) {
+          out.refused++;
+          waivedShards.add(samples);
+          returned.push(samples);
+          continue;
+        }
+        if (screen.clipAt !== null && norm > screen.clipAt) {
+          scale = screen.clipAt / norm;
+          out.clipped++;
+          out.smallestScale = Math.min(out.smallestScale, scale);
+        }
+        window = keepRecent(window, waived ? Math.min(norm, normScreen(DEFAULT_SESSION_CONFIG.maxUpdateNorm, window, RATIO).refuseAt) : norm);
       }
-      norms[round * NODES + k] = Math.sqrt(sumSquares);
+      for (let i = 0; i < gradient.length; i++) mean[i] += gradient[i] * scale;
+      applied++;
     }
+    if (applied === 0) {
+      out.emptyRounds++;
+      continue;
+    }
+    for (let i = 0; i < mean.length; i++) mean[i] /= applied; // equal weights: every shard is batchSize samples
     applyOptimizerStep(optimizer, state, params, mean);
     if (Date.now() >= nextLog) {
       nextLog += 30_000;
-      log(`  round ${round + 1} of ${rounds}: update norm ${norms[round * NODES].toExponential(2)}`);
+      log(`  ${screened ? 'screened' : 'all applied'}: round ${round + 1} of ${rounds}, update norm ${norms[round * NODES].toExponential(2)}`);
     }
   }
-  return { norms, backend: `${info.name} (${info.device})`, seconds: (Date.now() - started) / 1000 };
+  const testSet = dataset.testSet();
+  const test = trainer.evaluate(params, testSet.x, testSet.labels, testSet.count);
+  return { norms, ...out, test, seconds: (Date.now() - started) / 1000, backend: `${info.name} (${info.device})` };
 }
 
 export const normScreenBench: Benchmark = {
@@ -136,7 +191,9 @@ export const normScreenBench: Benchmark = {
   async run({ quick, log }: BenchOptions): Promise<BenchOutcome> {
     const rounds = quick ? 2000 : 12_000;
     log(`training ${rounds} rounds of the session defaults (${NODES} nodes x ${DEFAULT_SESSION_CONFIG.batchSize} samples) for the trace...`);
-    const trace = await honestTrace(rounds, log);
+    const trace = await train(rounds, false, log);
+    log(`  every update applied: test accuracy ${fmt(trace.test.accuracy * 100, 2)}%; now with the engine's screen applied as it trains...`);
+    const screenedRun = await train(rounds, true, log);
     const { norms } = trace;
     // How far the honest tail reaches: each norm over the median of the 64 before it.
     let worstRatio = 0;
@@ -148,17 +205,27 @@ export const normScreenBench: Benchmark = {
     const before = replay(norms, refuseOverTenMedians);
     const now = replay(norms, engineScreen);
     const pct = (v: number) => `${fmt(v * 100, 2)}%`;
+    const updates = rounds * NODES;
     const rows = [
       row('honest updates refused, refusing over 10x the median (before)', pct(before.refused), before.refused * 100, '%', '', undefined, `worst stretch of ${STRETCH.toLocaleString('en-US')} updates ${pct(before.worstStretch)}`),
       row('honest updates refused, engine screen (clip over 10x the median, refuse far past the recent norms)', pct(now.refused), now.refused * 100, '%', '', undefined, `${pct(now.clipped)} accepted clipped; worst stretch of ${STRETCH.toLocaleString('en-US')} updates ${pct(now.worstStretch)} refused`),
       row('largest honest norm over the median of the 64 before it', `${fmt(worstRatio, 0)}x`, worstRatio, 'x', ''),
+      row(
+        'test accuracy after the rounds: every update applied vs the engine screen applied as it trains',
+        `${fmt(trace.test.accuracy * 100, 2)}% vs ${fmt(screenedRun.test.accuracy * 100, 2)}%`,
+        (screenedRun.test.accuracy - trace.test.accuracy) * 100,
+        'points',
+        '',
+        undefined,
+        `screened run: ${pct(screenedRun.refused / updates)} refused, ${pct(screenedRun.clipped / updates)} clipped (smallest scale ${screenedRun.smallestScale.toExponential(2)}), ${screenedRun.emptyRounds} rounds with nothing applied; test loss ${fmt(trace.test.loss, 4)} vs ${fmt(screenedRun.test.loss, 4)}`,
+      ),
     ];
     return {
       rows,
       notes: [
-        `${rounds.toLocaleString('en-US')} rounds (${norms.length.toLocaleString('en-US')} updates) trained in ${fmt(trace.seconds, 0)} s on ${trace.backend}; every update of the trace is honest and applied, so each refusal is honest work lost. A refused update is offered again at once as its shard's retry, held to the absolute limit (the engine's waiver); the replay ignores what a refusal would change in later rounds.`,
+        `${rounds.toLocaleString('en-US')} rounds (${norms.length.toLocaleString('en-US')} updates) trained in ${fmt(trace.seconds, 0)} s on ${trace.backend}, then again with the screen applied (${fmt(screenedRun.seconds, 0)} s), same seed and shard order; every update of the trace is honest and applied, so each refusal is honest work lost. A refused update is offered again at once as its shard's retry, held to the absolute limit (the engine's waiver); the replay ignores what a refusal would change in later rounds.`,
       ],
-      details: { rounds, nodes: NODES, ratio: RATIO, before, now, worstRatio, normQuantiles: quantilesByStretch(norms) },
+      details: { rounds, nodes: NODES, ratio: RATIO, before, now, worstRatio, normQuantiles: quantilesByStretch(norms), allApplied: { test: trace.test }, screened: { refused: screenedRun.refused, clipped: screenedRun.clipped, smallestScale: screenedRun.smallestScale, emptyRounds: screenedRun.emptyRounds, test: screenedRun.test } },
     };
   },
 };

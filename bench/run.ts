@@ -7,7 +7,7 @@
 //   npm run bench -- robust                robust rules' cost and 1 Byzantine agent of 5 (minutes; not in the default set)
 //   npm run bench -- fedavg                rounds to 97% with the FedAvg paper's 2NN, FedSGD vs FedAvg (about 13 minutes; not in the default set)
 //   npm run bench -- overlap               a lone agent's utilisation and accuracy with and without overlap (about 4 minutes; not in the default set)
-//   npm run bench -- norm-screen           honest updates the relative norm limit refuses, old rule vs engine (about 9 minutes; not in the default set)
+//   npm run bench -- norm-screen           honest updates the relative norm limit refuses, old rule vs engine, and the screen's effect on accuracy (about 15 minutes; not in the default set)
 //   npm run bench -- --quick               a short smoke version of everything (checks the suite works)
 //
 // --quick results go to bench/results/quick/ and never into SUMMARY.md. Never part of `npm test`.

@@ -66,13 +66,19 @@ export const soak: Benchmark = {
         if (Date.now() >= nextLog) {
           nextLog += 60_000;
           const last = samples[samples.length - 1];
-          const tally = await updateTally(server, last.t).catch(() => null);
+          const tally = await updateTally(server, last.t).catch((error: unknown) => {
+            log(`  /metrics read failed (${error instanceof Error ? error.message : String(error)}); the refusal tally skips this minute`);
+            return null;
+          });
           if (tally) updates.push(tally);
           const refused = tally ? `; updates ${tally.accepted} accepted, ${tally.rejected} refused (${Object.entries(tally.recentByReason).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'} in the last ${REJECTION_WINDOW_ROUNDS} rounds)` : '';
           log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB${refused}`);
         }
       }
-      const final = await updateTally(server, (Date.now() - started) / 60_000).catch(() => null);
+      const final = await updateTally(server, (Date.now() - started) / 60_000).catch((error: unknown) => {
+        log(`  /metrics read failed at the end (${error instanceof Error ? error.message : String(error)}); the refusal tally ends at the last minute read`);
+        return null;
+      });
       if (final) updates.push(final);
     } finally {
       await Promise.all(agents.map((a) => a.stop()));
@@ -136,6 +142,7 @@ export const soak: Benchmark = {
       rows,
       notes: [
         `${fmt(minutes, 1)} minutes, 2 real agents, session defaults (Adam, batch 128/node, evaluation every 10 rounds, checkpoint every 50; the live view's last 20,000 metric points are columns allocated once, not objects). Verdict from the ${BLOCK_S}-second block-median fit: met when its 95% upper bound is under 1 MB/min over a 30-minute run; 'flat within noise' when the interval contains 0.`,
+        `The refusal tally is read from /metrics once a minute; each read also runs the exporter's ledger query over the last ${REJECTION_WINDOW_ROUNDS} rounds on the server being measured.`,
       ],
       details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss, disk, updates },
     };

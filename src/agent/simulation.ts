@@ -16,7 +16,7 @@ export interface Simulation {
   byzantine?: ByzantineMode;
 }
 
-/** How much larger a Byzantine update is than the honest one it replaces (inside the coordinator's 10x norm limit). */
+/** How much larger a Byzantine update is than the honest one it replaces (under the coordinator's clip at 10x the recent median). */
 export const BYZANTINE_GAIN = 4;
 
 /**
@@ -24,7 +24,8 @@ export const BYZANTINE_GAIN = 4;
  * - scale: the honest direction, BYZANTINE_GAIN times as long (pushes the model too far along one node's view);
  * - sign-flip: the opposite direction, BYZANTINE_GAIN times as long (with 1 of 5, it cancels the honest mean);
  * - random: Gaussian noise as long as BYZANTINE_GAIN honest updates (no information, only harm).
- * Every one stays within the coordinator's norm limit (10x the recent median), so the norm check alone lets it in.
+ * Every one stays under the coordinator's norm screen (it clips at 10x the recent median), so the screen alone lets it
+ * in at full length.
  */
 export function corruptUpdate(values: Float32Array, mode: ByzantineMode, random: () => number = Math.random): void {
   if (mode === 'scale' || mode === 'sign-flip') {

@@ -165,7 +165,7 @@ export const coordinatorMessageSchema = z.discriminatedUnion('type', [
     type: z.literal('accepted'),
     round: u32,
     samples: u32,
-    /** The update's norm was over the coordinator's relative limit: it counts as if it were this long (credited all the same). */
+    /** The update's norm was over the coordinator's relative limit: it counts as if it were this long (its samples are credited as usual). */
     clippedTo: z.number().positive().finite().optional(),
   }),
   z.object({ v: z.literal(1), type: z.literal('rejected'), round: u32, code: z.string().max(64), reason: reasonText }),

@@ -91,6 +91,26 @@ describe('ArrivalFolds', () => {
     expect(worst).toBeLessThan(1e-5);
   });
 
+  it('clips the update that closed the round (still pending when the round aggregates), as a single-node round does', async () => {
+    const [a, b] = randomInputs(2, P, 12);
+    const folds = new ArrivalFolds(new JsAggregator(1 << 30));
+    const ta = ingest(folds, frame(a, 1, 64));
+    folds.settle(ta);
+    const tb = ingest(folds, frame(b, 2, 32)); // not settled: the engine step that accepted it is the close
+    const { aggregate } = await folds.aggregate(1, [ta, tb], { rule: 'weighted-mean', weights: [64, 32] }, [1, 0.25]);
+    const expected = referenceMean([a, b.map((v) => v * 0.25)], [64, 32]);
+    let worst = 0;
+    for (let i = 0; i < P; i++) worst = Math.max(worst, Math.abs(aggregate[i] - expected[i]));
+    expect(worst).toBeLessThan(1e-5);
+    // Alone in its round, clipped: the mean is the update scaled.
+    const single = new ArrivalFolds(new JsAggregator(1 << 30));
+    const only = ingest(single, frame(a, 1, 64));
+    const { aggregate: alone } = await single.aggregate(1, [only], { rule: 'weighted-mean', weights: [64] }, [0.5]);
+    let worstAlone = 0;
+    for (let i = 0; i < P; i++) worstAlone = Math.max(worstAlone, Math.abs(alone[i] - a[i] * 0.5));
+    expect(worstAlone).toBeLessThan(1e-6);
+  });
+
   it('refuses a mean over another set of updates than the sum holds, and a robust plan over folded updates', async () => {
     const [a, b] = randomInputs(2, P, 7);
     const folds = new ArrivalFolds(new JsAggregator(1 << 30));

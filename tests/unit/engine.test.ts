@@ -211,11 +211,11 @@ describe('round engine: rounds', () => {
     expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 9, applied: true });
     expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 9, rejectedContributions: 0 });
     expect(d.of('log').filter((e) => /counts clipped to 1\.000e\+1 \(10x the median 1\.000e\+0/.test(e.message))).toHaveLength(1);
-    // Norms 1 (x8) and 20: the refusal limit is 100x the median (100) or 10x the 90th percentile (200), the larger.
+    // Norms 1 (x8) and 20: too few for the 90th percentile, so the refusal limit is 100x the median.
     d.sumSquares = 300 * 300;
     d.deliver(1);
     expect(d.lastSent(1, 'rejected')).toMatchObject({ round: 10, code: 'ABSURD_NORM' });
-    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 2.000e+2 (10x the 90th percentile 2.000e+1 of recently accepted updates)');
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 1.000e+2 (100x the median 1.000e+0 of recently accepted updates)');
     // The refused update was node 1's answer: round 10 closed at once without an update (below quorum).
     expect(sessionSnapshot(d.state)!.round).toBe(10);
     expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 10, applied: false });
@@ -224,25 +224,66 @@ describe('round engine: rounds', () => {
     expect(sessionSnapshot(d.state)!.round).toBe(11);
     expect(d.lastSent(1, 'accepted')).not.toHaveProperty('clippedTo');
     expect(d.of('aggregate').at(-1)!.plan.scales).toBeUndefined();
-    // Clips after the first are summed up once a minute, not logged one by one.
+    // Clips after the first are counted per node and summed up once a minute by the sweep, not logged one by one.
     d.sumSquares = 400;
     d.deliver(1);
-    d.advance(61_000);
     d.deliver(1);
+    expect(d.of('log').filter((e) => /counted clipped/.test(e.message))).toHaveLength(0);
+    d.advance(61_000);
     expect(d.of('log').filter((e) => /counts clipped/.test(e.message))).toHaveLength(1);
-    expect(d.of('log').some((e) => /^2 updates in the last 6\d s counted clipped to the relative norm limit/.test(e.message))).toBe(true);
+    const summaries = d.of('log').filter((e) => /counted clipped to the relative norm limit/.test(e.message));
+    expect(summaries).toHaveLength(1);
+    expect(summaries[0].message).toMatch(/^2 updates in the last 6\d s counted clipped to the relative norm limit \(10x the median .*\(node #1: 2\)$/);
+    // Nothing clipped since: no empty summary.
+    d.advance(61_000);
+    expect(d.of('log').filter((e) => /counted clipped to the relative norm limit/.test(e.message))).toHaveLength(1);
+  });
+
+  it('has no median to clip to while half the recent norms are zero: only the 90th percentile refuses', () => {
+    const d = running({}, { maxUpdateNorm: 100 });
+    d.join(1);
+    d.sumSquares = 0;
+    for (let i = 0; i < 5; i++) d.deliver(1);
+    d.sumSquares = 1;
+    for (let i = 0; i < 3; i++) d.deliver(1); // norms 0 (x5) and 1 (x3): median 0, 90th percentile 1
+    d.sumSquares = 25;
+    d.deliver(1);
+    expect(d.lastSent(1, 'accepted')).toMatchObject({ round: 9 });
+    expect(d.lastSent(1, 'accepted')).not.toHaveProperty('clippedTo');
+    const refusedBefore = d.of('send').filter((e) => e.message.type === 'rejected').length;
+    // Norms 0 (x5), 1 (x3) and 5: the median is still 0, the 90th percentile 5.
+    d.sumSquares = 60 * 60;
+    d.deliver(1);
+    expect(d.of('send').filter((e) => e.message.type === 'rejected')).toHaveLength(refusedBefore + 1);
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 5.000e+1 (10x the 90th percentile 5.000e+0 of recently accepted updates)');
+  });
+
+  it('refuses only over 10x the 90th percentile once 32 recent norms show a heavy tail (the hard batches late in training)', () => {
+    const d = running({}, { maxUpdateNorm: 1e5 });
+    d.join(1);
+    for (let i = 0; i < 28; i++) d.deliver(1); // norm 1
+    d.sumSquares = 50 * 50;
+    for (let i = 0; i < 4; i++) d.deliver(1); // norm 50, each clipped to 10: the window keeps 50
+    expect(d.state.session!.norms.slice(-4)).toEqual([50, 50, 50, 50]);
+    d.sumSquares = 300 * 300; // over 100x the median, under 10x the 90th percentile (500): accepted, clipped
+    d.deliver(1);
+    expect(d.lastSent(1, 'accepted')).toMatchObject({ round: 33, clippedTo: 10 });
+    d.sumSquares = 600 * 600;
+    d.deliver(1);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ round: 34, code: 'ABSURD_NORM' });
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 5.000e+2 (10x the 90th percentile 5.000e+1 of recently accepted updates)');
   });
 
   it('refuses over 100x the median when the recent norms are close together', () => {
     const d = running({}, { maxUpdateNorm: 1e5 });
     d.join(1);
-    for (let i = 0; i < 16; i++) d.deliver(1); // norm 1 each: the 90th percentile is 1 too
+    for (let i = 0; i < 40; i++) d.deliver(1); // norm 1 each: the 90th percentile is 1 too
     d.sumSquares = 150 * 150;
     d.deliver(1);
     expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 1.000e+2 (100x the median 1.000e+0 of recently accepted updates)');
   });
 
-  it('has no relative limit while recent norms are zero (a median of 0 would clip every update to nothing for good)', () => {
+  it('has no relative limit while every recent norm is zero (a median of 0 would clip every update to nothing for good)', () => {
     const d = running({}, { maxUpdateNorm: 100 });
     d.join(1);
     d.sumSquares = 0;
@@ -251,9 +292,10 @@ describe('round engine: rounds', () => {
     d.deliver(1);
     expect(d.lastSent(1, 'accepted')).toMatchObject({ round: 9 });
     expect(d.lastSent(1, 'accepted')).not.toHaveProperty('clippedTo');
-    d.sumSquares = 1e6; // norm 1000: over the session limit all the same
+    // With one norm above 0 in the window, its 90th percentile refuses (no clip: the median is still 0).
+    d.sumSquares = 1e6;
     d.deliver(1);
-    expect(d.lastSent(1, 'rejected')!.reason).toContain('the session limit');
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 5.000e+1 (10x the 90th percentile 5.000e+0');
   });
 
   it('refuses a shard against the relative limit once, then holds its next update to the absolute limit only, clipped (no livelock)', () => {
@@ -274,15 +316,20 @@ describe('round engine: rounds', () => {
     expect(d.lastSent(1, 'accepted')).toMatchObject({ clippedTo: 10 });
     expect(d.of('aggregate').at(-1)!.plan.scales).toEqual([10 / 200]);
     expect(d.of('log').some((e) => /shard .* refused once against the relative norm limit is accepted at norm 2\.000e\+2/.test(e.message))).toBe(true);
-    // The waiver went with that update: the next shard is held to the relative limit again, and no update ever
-    // gets past the absolute one.
+    // It entered the window at the limit it was refused over (100), not at 200: refusing a shard on purpose is no
+    // way to push a huge norm into the reference.
+    expect(d.state.session!.norms.at(-1)).toBe(100);
+    // The waiver went with that update: the next shard is held to the relative limit again (100x the median 1),
+    // and no update ever gets past the absolute one.
     const next = d.assignment(1)!;
     expect(`${next.epoch}:${next.shardStart}`).not.toBe(`${shard.epoch}:${shard.shardStart}`);
     d.deliver(1);
-    expect(d.lastSent(1, 'rejected')).toMatchObject({ code: 'ABSURD_NORM' });
-    expect(d.lastSent(1, 'rejected')!.reason).toContain('median');
+    expect(refusals()).toBe(refusedBefore + 1);
+    expect(d.lastSent(1, 'rejected')).toMatchObject({ round: next.round, code: 'ABSURD_NORM' });
+    expect(d.lastSent(1, 'rejected')!.reason).toContain('exceeds the limit 1.000e+2 (100x the median');
     d.sumSquares = 1e6; // norm 1000 > 500, on the shard just refused: the absolute limit still holds
     d.deliver(1);
+    expect(refusals()).toBe(refusedBefore + 2);
     expect(d.lastSent(1, 'rejected')!.reason).toContain('the session limit');
   });
 

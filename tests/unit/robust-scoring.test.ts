@@ -1,6 +1,8 @@
 // Norm clipping and outlier scores: the pure functions, and the engine recording them every round.
 import { describe, expect, it } from 'vitest';
 import { clipScales, MAX_OUTLIER_SCORE, outlierScores } from '../../src/server/core/engine/robust-scoring';
+import { strategyFor } from '../../src/server/core/engine/strategy';
+import { DEFAULT_SESSION_CONFIG } from '../../src/server/core/session-config';
 import { nodeSnapshot } from '../../src/server/core/engine/views';
 import { EngineDriver } from '../support/engine-driver';
 
@@ -19,6 +21,23 @@ describe('clipScales', () => {
   it('clips nothing for zero norms or an empty round', () => {
     expect(clipScales([], 2)).toEqual([]);
     expect(clipScales([0, 0, 0], 2)).toEqual([1, 1, 1]);
+  });
+});
+
+describe('the plan’s scales: the session’s clipping and the engine’s relative limit together', () => {
+  const update = (slot: number, norm: number, clipTo?: number) => ({ nodeId: slot, slot, samples: 10, norm, ...(clipTo === undefined ? {} : { clipTo }) });
+
+  it('scales an update accepted over the relative limit down to it, with or without the session’s clipping', () => {
+    const mean = strategyFor(DEFAULT_SESSION_CONFIG);
+    expect(mean.aggregation([update(1, 1), update(2, 20, 10)]).scales).toEqual([1, 0.5]);
+    expect(mean.aggregation([update(1, 1), update(2, 2)]).scales).toBeUndefined();
+    // The session clips at 3x the round's median (1): the smaller scale wins, whichever limit gives it.
+    const clipped = strategyFor({ ...DEFAULT_SESSION_CONFIG, clipFactor: 3 });
+    expect(clipped.aggregation([update(1, 1), update(2, 1), update(3, 1), update(4, 20, 10)]).scales).toEqual([1, 1, 1, 3 / 20]);
+    expect(clipped.aggregation([update(1, 1), update(2, 1), update(3, 1), update(4, 20, 2)]).scales).toEqual([1, 1, 1, 2 / 20]);
+    // Robust rules get the same scales.
+    const trimmed = strategyFor({ ...DEFAULT_SESSION_CONFIG, aggregation: { rule: 'trimmed-mean', trimFraction: 0.2 } });
+    expect(trimmed.aggregation([update(1, 1), update(2, 1), update(3, 1), update(4, 20, 10)]).scales).toEqual([1, 1, 1, 0.5]);
   });
 });
 

@@ -2,7 +2,7 @@
 import type { EngineEvent } from './events';
 import { forgiveStall, heard, measuredLink, registerNode, silentNodes, updateNode } from './node-pool';
 import { maybeOpenRound } from './open-round';
-import { closeConnection, dropFromRound, flushRejections, onNodeLost } from './rounds';
+import { closeConnection, dropFromRound, flushClips, flushRejections, onNodeLost } from './rounds';
 
 export { onNodeLost };
 import type { Transition } from './transition';
@@ -80,6 +80,8 @@ export function onSweep(t: Transition, e: { round: number | null; dueAt?: number
   // Rejections are written at round close; while no round closes (paused, idle), within a second.
   const since = t.state.session?.rejectionsSince;
   if (since !== null && since !== undefined && t.at - since >= 1000) flushRejections(t);
+  // Clips are summed up once a minute, whether or not another one comes.
+  flushClips(t, true);
   if (!t.state.shuttingDown) armSweep(t);
 }
 

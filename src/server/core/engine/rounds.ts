@@ -46,15 +46,15 @@ function rememberRefusedShard(shards: ReadonlySet<string> | undefined, shard: st
 const NORMS_BEFORE_RELATIVE_LIMIT = 8;
 
 /**
- * The relative screen's refusal limit: the larger of NORM_REFUSE_OVER_CLIP x the clipping limit (100x the median
- * at the default ratio of 10) and NORM_REFUSE_OVER_P90 x the 90th percentile of the recent norms. Why both, and
- * why clip first: late in training honest gradients are bimodal (most batches are fitted and give tiny gradients,
- * a batch with a hard sample a large one), so the median falls while the hard batches do not. Over 12,000 rounds
- * of the session defaults (npm run bench -- norm-screen), honest norms reached 534x the median of the 64 before
- * them; refusing over 10x the median turned away 4.5% of honest updates (17% in the worst 1,000 rounds; a 30-minute
- * soak with real agents saw 9.6%), and this screen turns away 0.03% and clips 4.5%. Clipping at 10x keeps what
- * refusing was for - no update counts for more than 10x a typical one - and keeps the honest node's work and
- * credit; the 90th percentile follows the hard batches, so only an update far past them is refused.
+ * The relative screen's refusal limit: the larger of NORM_REFUSE_OVER_CLIP x the clipping limit (100x the median at
+ * the default ratio of 10) and NORM_REFUSE_OVER_P90 x the 90th percentile of the recent norms. Why both, and why
+ * clip first: late in training honest gradients are bimodal (most batches are fitted and give tiny gradients, a
+ * batch with a hard sample a large one), so the median falls while the hard batches do not. Over 12,000 rounds of
+ * the session defaults (npm run bench -- norm-screen), honest norms reached 534x the median of the 64 before them;
+ * refusing over 10x the median turned away 4.5% of honest updates (17% in the worst 1,000 rounds), and this screen
+ * turns away 0.03% and clips 4.5%. Clipping at 10x keeps what refusing was for - no update counts for more than 10x
+ * a typical one - and keeps the honest node's work and credit; the 90th percentile follows the hard batches, so
+ * only an update far past them is refused.
  */
 export const NORM_REFUSE_OVER_CLIP = 10;
 export const NORM_REFUSE_OVER_P90 = 10;
@@ -69,31 +69,34 @@ export interface NormScreen {
   refuseWhy: string;
 }
 
+/** Accepted norms needed before the 90th percentile may raise the refusal limit: with fewer, it is one of the top few. */
+const NORMS_BEFORE_P90_LIMIT = 32;
+
 /**
- * The norm screen for an update, from the session's absolute limit and the norms of recently accepted updates:
- * clipped over `ratio` x their median, refused over the refusal limit above or over the absolute limit.
- * `waived`: the update's shard was refused against the relative limit once already, so only the absolute limit
- * refuses it now (it is still clipped). The median is the clipping reference because scaled-up updates from a
- * minority of the nodes cannot move it; they can raise the 90th percentile, and with it the refusal limit, but
- * not what their updates count for. A median of 0 (the recent updates were all zero) is no reference: every
- * update would be clipped to nothing.
+ * The norm screen for an update, from the session's absolute limit and the norms of recently accepted updates
+ * (the window; 8 of them at least, else the absolute limit alone): clipped over `ratio` x their median, refused
+ * over the larger of NORM_REFUSE_OVER_CLIP times that and NORM_REFUSE_OVER_P90 x their 90th percentile (with 32
+ * norms or more), or over the absolute limit. `waived`: the update's shard was refused against the relative limit
+ * once already, so only the absolute limit refuses it now (it is still clipped).
+ *
+ * The median is the clipping reference because scaled-up updates from a minority of the nodes cannot move it. The
+ * 90th percentile they can: a patient minority delivering a tenth of the accepted updates can raise the refusal
+ * limit step by step up to the session's, but never what their updates count for (the clip). When at least half
+ * the recent norms are 0 there is no median to clip to (every update would count as nothing, and the window would
+ * never recover): then only the 90th percentile refuses.
  */
 export function normScreen(absolute: number, norms: readonly number[], ratio: number, waived = false): NormScreen {
-  const sessionLimit = { clipAt: null, clipWhy: '', refuseAt: absolute, refuseWhy: 'the session limit' };
-  if (ratio <= 0 || norms.length < NORMS_BEFORE_RELATIVE_LIMIT) return sessionLimit;
+  const sessionLimit = { refuseAt: absolute, refuseWhy: 'the session limit' };
+  if (ratio <= 0 || norms.length < NORMS_BEFORE_RELATIVE_LIMIT) return { clipAt: null, clipWhy: '', ...sessionLimit };
   const median = arrivalQuantile(norms, 0.5)!;
-  if (!(median > 0)) return sessionLimit;
-  const p90 = arrivalQuantile(norms, 0.9)!;
+  const p90 = norms.length >= NORMS_BEFORE_P90_LIMIT || !(median > 0) ? arrivalQuantile(norms, 0.9)! : 0;
+  const of = 'of recently accepted updates';
+  const byMedian = { refuseAt: NORM_REFUSE_OVER_CLIP * ratio * median, refuseWhy: `${ratio * NORM_REFUSE_OVER_CLIP}x the median ${median.toExponential(3)} ${of}` };
+  const byP90 = { refuseAt: NORM_REFUSE_OVER_P90 * p90, refuseWhy: `${NORM_REFUSE_OVER_P90}x the 90th percentile ${p90.toExponential(3)} ${of}` };
+  const relative = byMedian.refuseAt >= byP90.refuseAt ? byMedian : byP90;
+  const screen = !waived && relative.refuseAt > 0 && relative.refuseAt < absolute ? relative : sessionLimit;
   const clip = ratio * median;
-  const byMedian = NORM_REFUSE_OVER_CLIP * clip;
-  const byP90 = NORM_REFUSE_OVER_P90 * p90;
-  const relative =
-    byMedian >= byP90
-      ? { refuseAt: byMedian, refuseWhy: `${ratio * NORM_REFUSE_OVER_CLIP}x the median ${median.toExponential(3)} of recently accepted updates` }
-      : { refuseAt: byP90, refuseWhy: `${NORM_REFUSE_OVER_P90}x the 90th percentile ${p90.toExponential(3)} of recently accepted updates` };
-  const screen = !waived && relative.refuseAt < absolute ? relative : { refuseAt: absolute, refuseWhy: 'the session limit' };
-  const clipWhy = `${ratio}x the median ${median.toExponential(3)} of recently accepted updates`;
-  return clip < screen.refuseAt ? { clipAt: clip, clipWhy, ...screen } : { clipAt: null, clipWhy: '', ...screen };
+  return clip > 0 && clip < screen.refuseAt ? { clipAt: clip, clipWhy: `${ratio}x the median ${median.toExponential(3)} ${of}`, ...screen } : { clipAt: null, clipWhy: '', ...screen };
 }
 
 /** How often the log sums up the updates clipped to the relative norm limit (the first of a session is logged at once). */
@@ -248,9 +251,12 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     const rest = new Set(live.normRefusedShards);
     rest.delete(shard!);
     t.setSession({ normRefusedShards: rest });
-    t.log('info', `round ${e.header.round}: shard ${shard} refused once against the relative norm limit is accepted at norm ${norm.toExponential(3)} (within the session limit ${session.config.maxUpdateNorm})`);
   }
   const clipTo = screen.clipAt !== null && norm > screen.clipAt ? screen.clipAt : undefined;
+  if (waived) {
+    const counted = clipTo === undefined ? '' : `, counted clipped to ${clipTo.toExponential(3)}`;
+    t.log('info', `round ${e.header.round}: shard ${shard} refused once against the relative norm limit is accepted at norm ${norm.toExponential(3)} (within the session limit ${session.config.maxUpdateNorm})${counted}`);
+  }
   if (clipTo !== undefined) logClipped(t, e.nodeId, e.header.round, norm, clipTo, screen);
   const open = acceptUpdate(round.open, {
     nodeId: e.nodeId,
@@ -264,7 +270,11 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     ...(clipTo === undefined ? {} : { clipTo }),
   });
   t.setRound({ open });
-  t.setSession({ arrivals: keepRecent(t.state.session!.arrivals, t.at - open.openedAt), norms: keepRecent(t.state.session!.norms, norm) });
+  // The window holds the norms as they were, clipped ones included (the 90th percentile must see the heavy tail),
+  // but a waived update enters at most at the limit it would have been refused over: refusing a shard on purpose
+  // must not be a way to push a huge norm into the reference.
+  const windowNorm = waived ? Math.min(norm, normScreen(session.config.maxUpdateNorm, live.norms, t.state.options.normRatio).refuseAt) : norm;
+  t.setSession({ arrivals: keepRecent(t.state.session!.arrivals, t.at - open.openedAt), norms: keepRecent(t.state.session!.norms, windowNorm) });
   t.set({ pool: updateNode(t.state.pool, e.nodeId, (n) => delivered(n, e.header.round, e.header.sampleCount, t.at, FRAME_HEADER_BYTES + 4 * e.header.paramCount)) });
   t.emit({ type: 'send', nodeId: e.nodeId, message: { v: 1, type: 'accepted', round: e.header.round, samples: e.header.sampleCount, ...(clipTo === undefined ? {} : { clippedTo: clipTo }) } });
   t.publishNode(e.nodeId);
@@ -272,20 +282,32 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
 }
 
 /**
- * A clipped update is logged at once when it is the session's first, and then summed up once a minute: an honest
- * heavy tail clips a few updates a second, and a line each would bury everything else.
+ * A clipped update is logged at once when it is the session's first, and then counted per node and summed up once a
+ * minute (flushClips: here, from the sweep, and when the session ends): an honest heavy tail clips a few updates
+ * a second, and a line each would bury everything else.
  */
 function logClipped(t: Transition, nodeId: number, round: number, norm: number, clipTo: number, screen: NormScreen): void {
   const log = t.state.session!.clipLog;
   if (!log) {
     t.log('info', `round ${round}: the update of node #${nodeId} (norm ${norm.toExponential(3)}) counts clipped to ${clipTo.toExponential(3)} (${screen.clipWhy}); its samples are credited. An update over ${screen.refuseAt.toExponential(3)} (${screen.refuseWhy}) is refused. Later clips are summed up once a minute.`);
-    t.setSession({ clipLog: { count: 0, since: t.at } });
+    t.setSession({ clipLog: { count: 0, since: t.at, byNode: new Map(), why: screen.clipWhy } });
     return;
   }
-  const count = log.count + 1;
-  if (t.at - log.since < CLIP_LOG_INTERVAL_MS) return t.setSession({ clipLog: { ...log, count } });
-  t.log('info', `${count} update${count === 1 ? '' : 's'} in the last ${Math.round((t.at - log.since) / 1000)} s counted clipped to the relative norm limit (${screen.clipWhy}, at the last); accepted and credited`);
-  t.setSession({ clipLog: { count: 0, since: t.at } });
+  const byNode = new Map(log.byNode);
+  byNode.set(nodeId, (byNode.get(nodeId) ?? 0) + 1);
+  t.setSession({ clipLog: { count: log.count + 1, since: log.since, byNode, why: screen.clipWhy } });
+  if (t.at - log.since >= CLIP_LOG_INTERVAL_MS) flushClips(t);
+}
+
+/** Logs the clips counted since the last summary, the nodes with the most first, and starts counting afresh. */
+export function flushClips(t: Transition, dueOnly = false): void {
+  const log = t.state.session?.clipLog;
+  if (!log || log.count === 0 || (dueOnly && t.at - log.since < CLIP_LOG_INTERVAL_MS)) return;
+  const nodes = [...log.byNode].sort((a, b) => b[1] - a[1]);
+  const top = nodes.slice(0, 3).map(([id, n]) => `node #${id}: ${n}`).join(', ');
+  const more = nodes.length > 3 ? `, ${nodes.length - 3} more node${nodes.length === 4 ? '' : 's'}` : '';
+  t.log('info', `${log.count} update${log.count === 1 ? '' : 's'} in the last ${Math.round((t.at - log.since) / 1000)} s counted clipped to the relative norm limit (${log.why}, at the last); accepted and credited (${top}${more})`);
+  t.setSession({ clipLog: { count: 0, since: t.at, byNode: new Map(), why: log.why } });
 }
 
 /** Closes the round when everyone assigned has answered, or arms the straggler cut-off once a quorum has. */

@@ -5,7 +5,7 @@ import type { CommittedEvent } from './committed';
 import type { EngineEvent, PersistPurpose } from './events';
 import type { Reply } from './effects';
 import { maybeOpenRound } from './open-round';
-import { cancelRound, flushRejections } from './rounds';
+import { cancelRound, flushClips, flushRejections } from './rounds';
 import type { RequestId, SessionEnding } from './state';
 import type { Transition } from './transition';
 import { sessionDescriptor, sessionSnapshot } from './views';
@@ -152,6 +152,7 @@ export function beginEnding(t: Transition, state: SessionEnding['state'], messag
   const ending: SessionEnding = { state, message, at: t.at, stage: 'waiting-for-round', requestId };
   t.setSession({ ending, completionPending: false });
   flushRejections(t);
+  flushClips(t);
   t.log('info', `session ${live.id} ${state === 'completed' ? 'completing' : 'stopping'}: ${message}`);
   if (t.state.round?.stage === 'collecting') cancelRound(t, `session ${state}`);
   if (t.state.round) return; // aggregating or committing: continueEnding runs once it has committed
@@ -209,6 +210,7 @@ export function onShutdown(t: Transition, requestId: RequestId): void {
   t.set({ shuttingDown: { requestId, stage: 'waiting-for-round' } });
   t.emit({ type: 'cancel-timer', timer: 'sweep' });
   flushRejections(t);
+  flushClips(t);
   if (t.state.round?.stage === 'collecting') cancelRound(t, 'coordinator shutting down');
   if (t.state.round || t.state.session?.ending) return; // continues once the round commits or the ending finishes
   continueShutdown(t);

@@ -16,8 +16,9 @@ export interface EngineOptions {
   deadline: Omit<DeadlinePolicy, 'ceilingMs'>;
   /**
    * An update whose norm exceeds this many times the median of recently accepted ones counts as if it were that
-   * long (clipped), and one past NORM_REFUSE_OVER_CLIP times that is refused, whatever the session's absolute limit
-   * (0: off). One update scaled up to outweigh every honest one combined does not get its way.
+   * long (clipped); one past the larger of NORM_REFUSE_OVER_CLIP times that and NORM_REFUSE_OVER_P90 times their
+   * 90th percentile is refused, whatever the session's absolute limit (0: off; normScreen in rounds.ts). One update
+   * scaled up to outweigh every honest one combined does not get its way.
    */
   normRatio: number;
 }
@@ -33,15 +34,22 @@ export interface LiveSession {
   /** Overlap: each node's shard for the next round, reserved when this one opened (lookahead.ts); not in `cursor`. */
   reserved?: Reservations;
   arrivals: Arrivals;
-  /** Norms of recently accepted updates (the relative norm limit's reference). */
+  /**
+   * Norms of recently accepted updates, as they arrived (clipped ones included; a waived one at most at the limit it
+   * would have been refused over): the relative norm screen's reference (normScreen in rounds.ts).
+   */
   norms: readonly number[];
   /**
    * Shards (`epoch:start:count`) whose update was refused against the relative norm limit: the next update for
-   * the same shard is held only to the session's absolute limit (see onUpdateIngested). Optional: absent = none.
+   * the same shard is refused only over the session's absolute limit, and still clipped (see onUpdateIngested).
+   * Optional: absent = none.
    */
   normRefusedShards?: ReadonlySet<string>;
-  /** Updates clipped to the relative norm limit since `since`, for the log's summary (absent: none this session). */
-  clipLog?: { count: number; since: number };
+  /**
+   * Updates clipped to the relative norm limit since `since`, in all and per node, for the log's summary, and the
+   * limit's reason at the last (absent: none this session yet).
+   */
+  clipLog?: { count: number; since: number; byNode: ReadonlyMap<number, number>; why: string };
   /** The last few committed rounds' metrics (throughput over a window, and the latest for evaluation). */
   recent: readonly MetricPoint[];
   lastTestAccuracy: number | null;

@@ -38,7 +38,7 @@ export interface AggregationPlan {
  * limit (each update over it when accepted, down to it); the smaller scale wins. Nothing when no update is over
  * either.
  */
-export function withClipping(config: SessionConfig, updates: readonly DeliveredUpdate[], plan: Omit<AggregationPlan, 'scales'>): AggregationPlan {
+function withClipping(config: SessionConfig, updates: readonly DeliveredUpdate[], plan: Omit<AggregationPlan, 'scales'>): AggregationPlan {
   const round = config.clipFactor === undefined ? null : clipScales(updates.map((u) => u.norm ?? 0), config.clipFactor);
   const scales = updates.map((u, i) => Math.min(round ? round[i] : 1, u.clipTo !== undefined && u.norm !== undefined && u.norm > u.clipTo ? u.clipTo / u.norm : 1));
   return scales.some((s) => s < 1) ? { ...plan, scales } : plan;
