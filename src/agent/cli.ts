@@ -28,7 +28,8 @@ Simulation (to watch the coordinator adapt on one machine; npm start -- --profil
   --simulate-speed F      train at F (0-1] of this machine's real speed, idling after each micro-batch
   --simulate-latency MS   hold each update and each pong MS milliseconds (a distant link)
   --simulate-upload BPS   hold each update as long as an upload of BPS bytes/s would take to carry it
-  --byzantine MODE        send bad updates: scale (4x), sign-flip (-4x) or random (noise 4x as long)
+  --byzantine MODE        send bad updates: scale (4x), sign-flip (-4x), random (noise 4x as long) or blow-up
+                          (30x: past the coordinator's norm clip, so it counts clipped)
 `;
 
 export async function runAgentCli(argv: string[]): Promise<void> {

@@ -2,8 +2,8 @@
 // mixed`, `--byzantine K`): an agent can pretend to be slower, farther away, on a thinner link, or dishonest.
 // Nothing here runs unless a flag asks for it; an honest agent's path is unchanged.
 
-export type ByzantineMode = 'scale' | 'sign-flip' | 'random';
-export const BYZANTINE_MODES: readonly ByzantineMode[] = ['scale', 'sign-flip', 'random'];
+export type ByzantineMode = 'scale' | 'sign-flip' | 'random' | 'blow-up';
+export const BYZANTINE_MODES: readonly ByzantineMode[] = ['scale', 'sign-flip', 'random', 'blow-up'];
 
 export interface Simulation {
   /** Fraction of its real speed the agent trains at (0.25: four times slower), by idling after each micro-batch. */
@@ -20,16 +20,23 @@ export interface Simulation {
 export const BYZANTINE_GAIN = 4;
 
 /**
+ * How much larger a blow-up update is: past the coordinator's clip (10x the median of recent norms) and mostly
+ * under its refusal limit (100x), so the coordinator accepts it counted as 10x the median, and says so.
+ */
+export const BLOW_UP_GAIN = 30;
+
+/**
  * Replaces the honest update in place by a bad one:
  * - scale: the honest direction, BYZANTINE_GAIN times as long (pushes the model too far along one node's view);
  * - sign-flip: the opposite direction, BYZANTINE_GAIN times as long (with 1 of 5, it cancels the honest mean);
- * - random: Gaussian noise as long as BYZANTINE_GAIN honest updates (no information, only harm).
- * Every one stays under the coordinator's norm screen (it clips at 10x the recent median), so the screen alone lets it
- * in at full length.
+ * - random: Gaussian noise as long as BYZANTINE_GAIN honest updates (no information, only harm);
+ * - blow-up: the honest direction, BLOW_UP_GAIN times as long (what the coordinator's norm screen clips).
+ * The first three stay under the coordinator's norm screen (it clips at 10x the recent median), so the screen alone
+ * lets them in at full length.
  */
 export function corruptUpdate(values: Float32Array, mode: ByzantineMode, random: () => number = Math.random): void {
-  if (mode === 'scale' || mode === 'sign-flip') {
-    const k = mode === 'scale' ? BYZANTINE_GAIN : -BYZANTINE_GAIN;
+  if (mode === 'scale' || mode === 'sign-flip' || mode === 'blow-up') {
+    const k = mode === 'scale' ? BYZANTINE_GAIN : mode === 'blow-up' ? BLOW_UP_GAIN : -BYZANTINE_GAIN;
     for (let i = 0; i < values.length; i++) values[i] *= k;
     return;
   }

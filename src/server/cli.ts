@@ -49,7 +49,7 @@ export const USAGE = `Usage: npm start -- [options]
                          0, 40 and 120 ms latency and unlimited, 50 and 10 MB/s upload, in turn; mixed also
                          sizes work to speed (--global-batch, default batch size x nodes)
   --byzantine K          start K more local agents that send bad updates (sign-flip, scale, random in turn)
-  --byzantine-mode MODE  every Byzantine agent sends MODE: sign-flip, scale or random
+  --byzantine-mode MODE  every Byzantine agent sends MODE: sign-flip, scale, random or blow-up (30x: clipped)
   --global-batch N       samples per optimizer step, shared among the nodes in proportion to their measured
                          speed (default: --batch-size per node)
   --clip-factor X        clip each update to X times the round's median update norm (default: none; 3 in an

@@ -9,8 +9,10 @@ import { withoutServerEnv } from './node-flags';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export type AgentProfile = 'uniform' | 'mixed';
-export const BYZANTINE_MODES = ['sign-flip', 'scale', 'random'] as const;
+export const BYZANTINE_MODES = ['sign-flip', 'scale', 'random', 'blow-up'] as const;
 export type ByzantineMode = (typeof BYZANTINE_MODES)[number];
+/** What `--byzantine K` without a mode sends, in turn: the modes a norm screen does not catch. */
+const ROTATED_BYZANTINE_MODES: readonly ByzantineMode[] = ['sign-flip', 'scale', 'random'];
 
 /** One local agent: its name, the agent flags that make it what it is, and a line saying so. */
 export interface LocalAgentRole {
@@ -49,7 +51,7 @@ export function planLocalAgents(nodes: number, profile: AgentProfile = 'uniform'
     });
   }
   for (let k = 1; k <= byzantine; k++) {
-    const m = mode ?? BYZANTINE_MODES[(k - 1) % BYZANTINE_MODES.length];
+    const m = mode ?? ROTATED_BYZANTINE_MODES[(k - 1) % ROTATED_BYZANTINE_MODES.length];
     roles.push({ name: `byzantine-${k}`, args: ['--byzantine', m], description: `BYZANTINE: sends ${m} updates` });
   }
   return roles;

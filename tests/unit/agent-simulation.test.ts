@@ -1,6 +1,6 @@
 // The agent's simulated heterogeneity and misbehaviour, and the local agents npm start plans from the flags.
 import { describe, expect, it } from 'vitest';
-import { BYZANTINE_GAIN, corruptUpdate, sendDelayMs, slowdownMs } from '../../src/agent/simulation';
+import { BLOW_UP_GAIN, BYZANTINE_GAIN, corruptUpdate, sendDelayMs, slowdownMs } from '../../src/agent/simulation';
 import { planLocalAgents } from '../../src/server/local-agents';
 import { rng } from '../support/random';
 
@@ -9,8 +9,8 @@ const norm = (v: Float32Array) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
 describe('Byzantine updates', () => {
   const honest = () => Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 0.01);
 
-  it('scale and sign-flip keep the direction (or reverse it) at BYZANTINE_GAIN times the length', () => {
-    for (const [mode, k] of [['scale', BYZANTINE_GAIN], ['sign-flip', -BYZANTINE_GAIN]] as const) {
+  it('scale, sign-flip and blow-up keep the direction (or reverse it) at their gain times the length', () => {
+    for (const [mode, k] of [['scale', BYZANTINE_GAIN], ['sign-flip', -BYZANTINE_GAIN], ['blow-up', BLOW_UP_GAIN]] as const) {
       const h = honest();
       const v = honest();
       corruptUpdate(v, mode);
@@ -52,6 +52,9 @@ describe('planLocalAgents', () => {
     expect(mixed[2].args).toEqual(['--simulate-speed', '0.25', '--simulate-latency', '120', '--simulate-upload', '10000000']);
     expect(mixed[3].args).toEqual([]);
     expect(mixed.slice(4).map((r) => r.args[1])).toEqual(['sign-flip', 'scale', 'random']);
+    // Without a mode, K agents take the modes the norm screen does not catch in turn; blow-up only when asked for.
+    expect(planLocalAgents(0, 'uniform', 4).map((r) => r.args[1])).toEqual(['sign-flip', 'scale', 'random', 'sign-flip']);
+    expect(planLocalAgents(0, 'uniform', 1, 'blow-up').map((r) => r.args)).toEqual([['--byzantine', 'blow-up']]);
     expect(planLocalAgents(0, 'uniform', 2, 'random').map((r) => r.args)).toEqual([
       ['--byzantine', 'random'],
       ['--byzantine', 'random'],
