@@ -71,8 +71,11 @@ describe('audits of accepted updates', () => {
   it('the honest agent passes within the measured tolerance and keeps its credit', () => {
     const id = nodeId('local-1');
     const audits = auditsOf(id);
-    expect(audits.length).toBeGreaterThan(0);
+    expect(audits.filter((a) => a.epoch <= 2).length).toBeGreaterThan(0);
     for (const a of audits) {
+      // Training stops at round 32, mid-epoch 3: an audit chosen in that epoch may still be pending when the rows
+      // are read (its recomputation runs after the commit; a fast run commits round 31 before epoch 2 is audited).
+      if (a.epoch > 2 && a.outcome === 'pending') continue;
       expect(a.outcome, JSON.stringify(a)).toBe('pass');
       expect(a.relativeError!).toBeLessThan(a.tolerance);
     }
