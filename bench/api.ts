@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { below, fmt, fmtMs, percentile, row, sleep, summarize, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
-import { BENCH_ADMIN_TOKEN, processCpuSeconds, requestJson, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
+import { processCpuSeconds, requestJson, scrapeMetrics, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 import { statusSample, warmUp } from './lib/training';
 
 const ENDPOINTS = ['/api/status', '/api/nodes', '/api/metrics', '/trpc/training.status'] as const;
@@ -133,7 +133,7 @@ async function withLoopDelays<T>(baseUrl: string, work: () => Promise<T>): Promi
 
 /** prom-client samples the loop every 10 ms (monitorEventLoopDelay): its figures include the 10 ms, taken off here. */
 async function scrapeLoopDelay(baseUrl: string): Promise<LoopDelay | null> {
-  const text = await (await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })).text();
+  const text = await scrapeMetrics(baseUrl).catch(() => ''); // no figures rather than no benchmark
   const value = (name: string) => {
     const line = text.split('\n').find((l) => l.startsWith(`hypergpu_nodejs_eventloop_lag_${name}_seconds `));
     return line ? Math.max(0, Number(line.split(' ').pop()) * 1000 - 10) : NaN;

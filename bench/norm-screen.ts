@@ -19,6 +19,8 @@ import { Trainer, type EvaluationResult } from '../src/ml/trainer';
 import { applyOptimizerStep, createOptimizerState } from '../src/server/core/optimizer';
 import { DEFAULT_SESSION_CONFIG } from '../src/server/core/session-config';
 import { arrivalQuantile, keepRecent } from '../src/server/core/deadline';
+import { freshCursor, returnShards, takeShards } from '../src/server/core/shards';
+import { shardIndices } from '../src/ml/recompute';
 import { normScreen } from '../src/server/core/engine/rounds';
 import { fmt, row, type BenchOptions, type BenchOutcome, type Benchmark } from './lib/common';
 
@@ -107,27 +109,11 @@ async function train(rounds: number, screened: boolean, log: (line: string) => v
   const state = createOptimizerState(optimizer, spec.paramCount);
   const batch = DEFAULT_SESSION_CONFIG.batchSize;
   const pixels = dataset.inputShape.reduce((a, b) => a * b, 1);
-  // Shards as the coordinator hands them out: consecutive slices of a fresh permutation per epoch, refused ones
-  // first when they come back.
-  let random = DEFAULT_SESSION_CONFIG.seed >>> 0;
-  const next = () => ((random = (Math.imul(random, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const perm = Uint32Array.from({ length: dataset.trainSize }, (_, i) => i);
-  let cursor = dataset.trainSize;
-  const returned: Uint32Array[] = [];
-  const shard = (): Uint32Array => {
-    const back = returned.shift();
-    if (back) return back;
-    if (cursor + batch > dataset.trainSize) {
-      for (let i = perm.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1));
-        [perm[i], perm[j]] = [perm[j], perm[i]];
-      }
-      cursor = 0;
-    }
-    cursor += batch;
-    return perm.slice(cursor - batch, cursor);
-  };
-  const waivedShards = new Set<Uint32Array>();
+  // Shards as the coordinator hands them out (its data cursor: refused ones back at the front of the queue) and
+  // as the agents read them (the session's epoch permutation).
+  let cursor = freshCursor();
+  const permutation = { key: '', perm: new Uint32Array(0) };
+  const waivedShards = new Set<string>();
   const x = new Float32Array(batch * pixels);
   const y = new Int32Array(batch);
   const mean = new Float32Array(spec.paramCount);
@@ -139,24 +125,27 @@ async function train(rounds: number, screened: boolean, log: (line: string) => v
   for (let round = 0; round < rounds; round++) {
     trainer.setParams(params);
     mean.fill(0);
-    let applied = 0;
-    for (let k = 0; k < NODES; k++) {
-      const samples = shard();
+    let appliedSamples = 0;
+    const taken = takeShards(cursor, NODES, batch, dataset.trainSize);
+    cursor = taken.cursor;
+    taken.shards.forEach((shard, k) => {
+      const samples = shardIndices({ seed: DEFAULT_SESSION_CONFIG.seed, epoch: shard.epoch, shardStart: shard.start, shardCount: shard.count }, dataset.trainSize, permutation);
       dataset.fillTrainBatch(samples, x, y);
-      const { gradient } = trainer.computeGradient(x, y, batch);
+      const { gradient } = trainer.computeGradient(x, y, samples.length);
       let sumSquares = 0;
       for (let i = 0; i < gradient.length; i++) sumSquares += gradient[i] * gradient[i];
       const norm = Math.sqrt(sumSquares);
       norms[round * NODES + k] = norm;
       let scale = 1;
       if (screened) {
-        const waived = waivedShards.delete(samples);
+        const key = `${shard.epoch}:${shard.start}:${shard.count}`;
+        const waived = waivedShards.delete(key);
         const screen = normScreen(DEFAULT_SESSION_CONFIG.maxUpdateNorm, window, RATIO, waived);
         if (!(norm <= screen.refuseAt)) {
           out.refused++;
-          waivedShards.add(samples);
-          returned.push(samples);
-          continue;
+          waivedShards.add(key);
+          cursor = returnShards(cursor, [shard]);
+          return;
         }
         if (screen.clipAt !== null && norm > screen.clipAt) {
           scale = screen.clipAt / norm;
@@ -165,14 +154,15 @@ async function train(rounds: number, screened: boolean, log: (line: string) => v
         }
         window = keepRecent(window, waived ? Math.min(norm, normScreen(DEFAULT_SESSION_CONFIG.maxUpdateNorm, window, RATIO).refuseAt) : norm);
       }
-      for (let i = 0; i < gradient.length; i++) mean[i] += gradient[i] * scale;
-      applied++;
-    }
-    if (applied === 0) {
+      // The sample-weighted mean, as the coordinator's: weight = the shard's samples (an epoch's last one is short).
+      for (let i = 0; i < gradient.length; i++) mean[i] += gradient[i] * scale * samples.length;
+      appliedSamples += samples.length;
+    });
+    if (appliedSamples === 0) {
       out.emptyRounds++;
       continue;
     }
-    for (let i = 0; i < mean.length; i++) mean[i] /= applied; // equal weights: every shard is batchSize samples
+    for (let i = 0; i < mean.length; i++) mean[i] /= appliedSamples;
     applyOptimizerStep(optimizer, state, params, mean);
     if (Date.now() >= nextLog) {
       nextLog += 30_000;
@@ -223,7 +213,7 @@ export const normScreenBench: Benchmark = {
     return {
       rows,
       notes: [
-        `${rounds.toLocaleString('en-US')} rounds (${norms.length.toLocaleString('en-US')} updates) trained in ${fmt(trace.seconds, 0)} s on ${trace.backend}, then again with the screen applied (${fmt(screenedRun.seconds, 0)} s), same seed and shard order; every update of the trace is honest and applied, so each refusal is honest work lost. A refused update is offered again at once as its shard's retry, held to the absolute limit (the engine's waiver); the replay ignores what a refusal would change in later rounds.`,
+        `${rounds.toLocaleString('en-US')} rounds (${norms.length.toLocaleString('en-US')} updates) trained in ${fmt(trace.seconds, 0)} s on ${trace.backend}, then again with the screen applied (${fmt(screenedRun.seconds, 0)} s), same seed and shards (the coordinator's data cursor and epoch permutation); every update of the trace is honest and applied, so each refusal is honest work lost. A refused update is offered again at once as its shard's retry, held to the absolute limit (the engine's waiver); the replay ignores what a refusal would change in later rounds.`,
       ],
       details: { rounds, nodes: NODES, ratio: RATIO, before, now, worstRatio, normQuantiles: quantilesByStretch(norms), allApplied: { test: trace.test }, screened: { refused: screenedRun.refused, clipped: screenedRun.clipped, smallestScale: screenedRun.smallestScale, emptyRounds: screenedRun.emptyRounds, test: screenedRun.test } },
     };

@@ -10,7 +10,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fmt, linearRegression, median, row, sleep, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
-import { BENCH_ADMIN_TOKEN, processMemory, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
+import { processMemory, scrapeMetrics, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
 import { statusSample } from './lib/training';
 import { REJECTION_WINDOW_ROUNDS } from '../src/server/adapters/metrics-exporter';
 
@@ -71,7 +71,7 @@ export const soak: Benchmark = {
             return null;
           });
           if (tally) updates.push(tally);
-          const refused = tally ? `; updates ${tally.accepted} accepted, ${tally.rejected} refused (${Object.entries(tally.recentByReason).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'} in the last ${REJECTION_WINDOW_ROUNDS} rounds)` : '';
+          const refused = tally ? `; updates ${tally.accepted} accepted, ${tally.rejected} refused (${recentReasons(tally)} in the last ${REJECTION_WINDOW_ROUNDS} rounds)` : '';
           log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB${refused}`);
         }
       }
@@ -159,9 +159,7 @@ interface UpdateTally {
 }
 
 async function updateTally(server: ServerHandle, t: number): Promise<UpdateTally> {
-  const res = await fetch(`${server.baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } });
-  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
-  const text = await res.text();
+  const text = await scrapeMetrics(server.baseUrl);
   const tally: UpdateTally = { t, accepted: 0, rejected: 0, recentByReason: {} };
   for (const line of text.split('\n')) {
     const total = /^hypergpu_session_updates\{result="(accepted|rejected)"\} (\S+)$/.exec(line);
@@ -170,6 +168,10 @@ async function updateTally(server: ServerHandle, t: number): Promise<UpdateTally
     if (recent) tally.recentByReason[recent[1]] = Number(recent[2]);
   }
   return tally;
+}
+
+function recentReasons(tally: UpdateTally): string {
+  return Object.entries(tally.recentByReason).map(([r, n]) => `${r} ${n}`).join(', ') || 'none';
 }
 
 /**
@@ -187,7 +189,6 @@ function refusalRow(updates: readonly UpdateTally[]): Row | null {
     const s = accepted + rejected > 0 ? rejected / (accepted + rejected) : 0;
     if (s > worst.share) worst = { share: s, t: updates[i].t };
   }
-  const reasons = Object.entries(last.recentByReason).map(([r, n]) => `${r} ${n}`).join(', ') || 'none';
   return row(
     'updates refused (every agent is honest)',
     `${last.rejected.toLocaleString('en-US')} of ${(last.accepted + last.rejected).toLocaleString('en-US')} (${fmt(share * 100, 1)}%)`,
@@ -195,7 +196,7 @@ function refusalRow(updates: readonly UpdateTally[]): Row | null {
     '%',
     '',
     undefined,
-    `worst minute ${fmt(worst.share * 100, 1)}% (ending at ${fmt(worst.t, 1)} min); by reason over the last ${REJECTION_WINDOW_ROUNDS} rounds: ${reasons}`,
+    `worst minute ${fmt(worst.share * 100, 1)}% (ending at ${fmt(worst.t, 1)} min); by reason over the last ${REJECTION_WINDOW_ROUNDS} rounds: ${recentReasons(last)}`,
   );
 }
 

@@ -219,6 +219,13 @@ const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
 /** The admin token benchmark servers start with: starting, pausing and stopping sessions need the operator. */
 export const BENCH_ADMIN_TOKEN = 'hypergpu-bench-admin-token-0123456789';
 
+/** The server's /metrics exposition text (Prometheus format), read with the benchmark's admin token. */
+export async function scrapeMetrics(baseUrl: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } });
+  if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
+  return res.text();
+}
+
 export function requestJson(url: string, method: 'GET' | 'POST' = 'GET', body?: unknown): Promise<{ status: number; body: any; bytes: number }> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);

@@ -50,9 +50,9 @@ const NORMS_BEFORE_RELATIVE_LIMIT = 8;
  * the default ratio of 10) and NORM_REFUSE_OVER_P90 x the 90th percentile of the recent norms. Why both, and why
  * clip first: late in training honest gradients are bimodal (most batches are fitted and give tiny gradients, a
  * batch with a hard sample a large one), so the median falls while the hard batches do not. Over 12,000 rounds of
- * the session defaults (npm run bench -- norm-screen), honest norms reached 534x the median of the 64 before them;
- * refusing over 10x the median turned away 4.5% of honest updates (17% in the worst 1,000 rounds), and this screen
- * turns away 0.03% and clips 4.5%. Clipping at 10x keeps what refusing was for - no update counts for more than 10x
+ * the session defaults (npm run bench -- norm-screen), honest norms reached 197x the median of the 64 before them;
+ * refusing over 10x the median turned away 4.9% of honest updates (16% in the worst 1,000 rounds), and this screen
+ * turns away none and clips 4.9%. Clipping at 10x keeps what refusing was for - no update counts for more than 10x
  * a typical one - and keeps the honest node's work and credit; the 90th percentile follows the hard batches, so
  * only an update far past them is refused.
  */
@@ -247,13 +247,11 @@ export function onUpdateIngested(t: Transition, e: Extract<EngineEvent, { type: 
     if (shard !== null && screen.refuseAt < session.config.maxUpdateNorm) t.setSession({ normRefusedShards: rememberRefusedShard(live.normRefusedShards, shard) });
     return rejectUpdate(t, e.nodeId, e.header, 'ABSURD_NORM', `update norm ${norm.toExponential(3)} exceeds the limit ${screen.refuseAt.toExponential(3)} (${screen.refuseWhy})`);
   }
+  const clipTo = screen.clipAt !== null && norm > screen.clipAt ? screen.clipAt : undefined;
   if (waived) {
     const rest = new Set(live.normRefusedShards);
     rest.delete(shard!);
     t.setSession({ normRefusedShards: rest });
-  }
-  const clipTo = screen.clipAt !== null && norm > screen.clipAt ? screen.clipAt : undefined;
-  if (waived) {
     const counted = clipTo === undefined ? '' : `, counted clipped to ${clipTo.toExponential(3)}`;
     t.log('info', `round ${e.header.round}: shard ${shard} refused once against the relative norm limit is accepted at norm ${norm.toExponential(3)} (within the session limit ${session.config.maxUpdateNorm})${counted}`);
   }
