@@ -10,33 +10,22 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = { ...process.env, NEXT_TELEMETRY_DISABLED: '1', TZ: 'UTC' };
 const results = [];
-// Each vitest step also writes a JSON report, so the failing tests are named again at the very end of the output
-// (CI keeps only the tail of a long log).
+// Each vitest step also writes its failures (tests, hooks, modules, unhandled errors) to a summary file, so they
+// are named again at the very end of the output (CI keeps only the tail of a long log).
 const reportDir = mkdtempSync(join(tmpdir(), 'hypergpu-test-'));
 const failures = [];
 
 function vitest(name, project) {
-  const report = join(reportDir, `${project}.json`);
+  const summary = join(reportDir, `${project}.txt`);
   const ok = step(name, process.execPath, [
     `${root}/node_modules/vitest/vitest.mjs`, 'run', '--project', project,
-    '--reporter=default', '--reporter=json', `--outputFile.json=${report}`,
-  ]);
-  if (!ok) collectFailures(name, report);
-  return ok;
-}
-
-function collectFailures(name, report) {
-  if (!existsSync(report)) return failures.push(`${name}: no report written (the run itself failed; see above)`);
-  const parsed = JSON.parse(readFileSync(report, 'utf8'));
-  for (const file of parsed.testResults ?? []) {
-    const failed = (file.assertionResults ?? []).filter((t) => t.status === 'failed');
-    if (failed.length === 0 && file.status === 'failed') failures.push(`${name}: ${file.name}: ${firstLines(file.message)}`);
-    for (const t of failed) failures.push(`${name}: ${file.name.replace(root, '')} > ${t.fullName}\n      ${firstLines(t.failureMessages?.[0])}`);
+    '--reporter=default', '--reporter=./tests/support/failure-summary-reporter.ts',
+  ], { env: { ...env, HYPERGPU_FAILURE_SUMMARY: summary } });
+  if (!ok) {
+    const text = existsSync(summary) ? readFileSync(summary, 'utf8').trim() : '';
+    failures.push(text ? `${name}:\n    ${text.split('\n').join('\n    ')}` : `${name}: no failure recorded (the run itself failed; see above)`);
   }
-}
-
-function firstLines(text = '') {
-  return String(text).split('\n').slice(0, 4).join('\n      ').slice(0, 800);
+  return ok;
 }
 
 function step(name, command, args, options = {}) {

@@ -15,7 +15,7 @@ import { contractClients, deployRewardsContract, type ContractClients } from '..
 import { contributionRewardsAbi } from '../../src/contracts/generated/contribution-rewards';
 import { walletHelloTypedData, type WalletChallenge } from '../../src/protocol/wallet-hello';
 import { writeDigits } from '../support/digits';
-import { eventually, startServer, tempDataDir, waitForHttp, type ServerProcess } from '../support/server-process';
+import { eventually, startServer, tempDataDir, waitForHttp, withServerTail, type ServerProcess } from '../support/server-process';
 
 const CHAIN_ID = 10143;
 const PER_SAMPLE = 10n ** 15n; // 0.001 token a sample: an epoch of 600 samples pays 0.6 token
@@ -72,7 +72,7 @@ describe('settlement on a local chain', () => {
         db.close();
       }
     };
-    await eventually(
+    await withServerTail(server, () => eventually(
       // Cursors first: once they are past everything, a pending count of 0 read after them means all is on chain.
       async () => {
         const caughtUp = consumersCaughtUp();
@@ -81,7 +81,7 @@ describe('settlement on a local chain', () => {
       (s) => ['completed', 'stopped'].includes(s.status.state) && s.caughtUp && s.chain.pendingSettlements === 0 && s.chain.lastSettledSeq !== null,
       240_000,
       'training completed, every epoch audited and settled',
-    );
+    ));
   }, 420_000);
 
   afterAll(async () => {

@@ -163,6 +163,21 @@ export async function eventually<T>(probe: () => Promise<T>, accept: (value: T) 
   }
 }
 
+/**
+ * Runs `wait`; when it fails, the error also carries the last lines the server printed, so a timeout in CI says
+ * what the server was doing instead of only what was not reached.
+ */
+export async function withServerTail<T>(server: ServerProcess, wait: () => Promise<T>, lines = 25): Promise<T> {
+  try {
+    return await wait();
+  } catch (error) {
+    const tail = server.output().trimEnd().split('\n').slice(-lines).join('\n');
+    const message = error instanceof Error ? error.message : String(error);
+    // The failure last: a log cut from the top still shows it.
+    throw new Error(`the server's last ${lines} lines:\n${tail}\n${message}`, { cause: error });
+  }
+}
+
 /** What `--headless` prints when its session ends (the JSON object on its own lines). */
 export interface HeadlessSummary {
   ok: boolean;

@@ -535,6 +535,43 @@ describe('round engine: sessions', () => {
     expect(d.of('evaluate').at(-1)).toMatchObject({ purpose: 'final' });
   });
 
+  it('completes after a restart when the round that spent the budget committed but the completion did not', () => {
+    // The coordinator dies during the ending (its final evaluation held): the durable session is still running,
+    // with the budget spent. A restarted engine must complete it, not wait for a round nobody may open.
+    const before = running({}, { maxSamples: 300 });
+    before.hold.add('evaluate');
+    before.join(1);
+    for (let i = 0; i < 3; i++) before.deliver(1);
+    const durable = before.state.durable.sessions.get(1)!;
+    expect(durable).toMatchObject({ state: 'running', totalSamples: 300 });
+
+    const after = new EngineDriver();
+    after.join(1);
+    after.send({
+      type: 'recovered', at: after.now, requestId: 99, session: structuredClone(durable), credits: before.state.durable.credits.get(1)!,
+      recent: [...before.state.session!.recent], lastTestAccuracy: null, lastTestLoss: null, how: 'checkpoint at round 3', detail: {},
+    });
+    expect(sessionSnapshot(after.state)).toMatchObject({ state: 'completed', totalSamples: 300, round: 3 });
+    expect(after.of('evaluate').at(-1)).toMatchObject({ purpose: 'final', round: 3 });
+    expect(after.of('checkpoint').at(-1)).toMatchObject({ purpose: 'final' });
+    expect(after.assignment(1)).toBeUndefined();
+  });
+
+  it('a restarted session under its budget opens the next round', () => {
+    const before = running({}, { maxSamples: 500 });
+    before.join(1);
+    for (let i = 0; i < 3; i++) before.deliver(1);
+    const after = new EngineDriver();
+    after.join(1);
+    after.send({
+      type: 'recovered', at: after.now, requestId: 99, session: structuredClone(before.state.durable.sessions.get(1)!), credits: before.state.durable.credits.get(1)!,
+      recent: [], lastTestAccuracy: null, lastTestLoss: null, how: 'checkpoint at round 3', detail: {},
+    });
+    after.ready(1);
+    expect(sessionSnapshot(after.state)!.state).toBe('running');
+    expect(after.assignment(1)).toMatchObject({ round: 4 });
+  });
+
   it('completes when an evaluation reaches the target, confirmed on the model as it is once rounds stop', () => {
     const d = running({}, { targetAccuracy: 0.9, evalEvery: 2 });
     d.accuracy = (purpose, round) => (round >= 4 ? 0.95 : 0.5);

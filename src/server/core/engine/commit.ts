@@ -1,9 +1,8 @@
 // After a round's transaction: the durable state moves on by the events it committed, the model may take the
 // update, and the session decides what comes next (another round, completion, or the stop that was waiting).
 import type { EngineEvent } from './events';
-import { maybeOpenRound } from './open-round';
 import { cancelRound } from './rounds';
-import { beginEnding, continueEnding, continueShutdown } from './session';
+import { continueEnding, continueSession, continueShutdown } from './session';
 import type { Transition } from './transition';
 import { sessionSnapshot } from './views';
 
@@ -97,13 +96,5 @@ function afterRound(t: Transition): void {
     t.emit({ type: 'evaluate', sessionId: session.id, round: session.round, purpose: 'confirm' });
     return;
   }
-  if (session.state === 'running' || session.state === 'paused') {
-    const roundLimit = session.config.maxRounds !== null && session.round >= session.config.maxRounds;
-    const budget = session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples;
-    if (roundLimit || budget) {
-      const message = roundLimit ? `reached ${session.round} rounds` : `applied its budget of ${session.config.maxSamples} samples (${session.totalSamples})`;
-      return beginEnding(t, 'completed', message, null, false);
-    }
-  }
-  maybeOpenRound(t);
+  continueSession(t);
 }

@@ -1,7 +1,7 @@
 // Session control and what follows a commit: start, pause, resume, stop, completion on a target or a budget,
 // recovery after a restart, and graceful shutdown. Multi-step work (ending a session, shutting down) is a
 // small state machine: each stage asks for one effect and moves on when its result comes back.
-import type { CommittedEvent } from './committed';
+import type { CommittedEvent, DurableSession } from './committed';
 import type { EngineEvent, PersistPurpose } from './events';
 import type { Reply } from './effects';
 import { maybeOpenRound } from './open-round';
@@ -159,6 +159,27 @@ export function beginEnding(t: Transition, state: SessionEnding['state'], messag
   continueEnding(t, evaluated);
 }
 
+/** Why the session has nothing left to train (its round limit or sample budget reached), or null. */
+export function limitReached(session: Pick<DurableSession, 'round' | 'totalSamples' | 'config'>): string | null {
+  if (session.config.maxRounds !== null && session.round >= session.config.maxRounds) return `reached ${session.round} rounds`;
+  if (session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples) return `applied its budget of ${session.config.maxSamples} samples (${session.totalSamples})`;
+  return null;
+}
+
+/**
+ * What a session does next when nothing is in flight: completes when a limit is reached, else opens a round.
+ * After a round commits, and after a restart: a coordinator killed between the round that spent the budget and
+ * the completion's commit comes back with a running session that no round may open for, and must complete it.
+ */
+export function continueSession(t: Transition): void {
+  const session = durableSession(t);
+  if (session && t.state.session && !t.state.session.ending && (session.state === 'running' || session.state === 'paused')) {
+    const limit = limitReached(session);
+    if (limit) return beginEnding(t, 'completed', limit, null, false);
+  }
+  maybeOpenRound(t);
+}
+
 export function continueEnding(t: Transition, evaluated = false): void {
   const live = t.state.session!;
   const ending = live.ending!;
@@ -307,5 +328,5 @@ export function onRecovered(t: Transition, e: Extract<EngineEvent, { type: 'reco
   broadcastSession(t);
   for (const id of t.state.pool.keys()) t.publishNode(id);
   t.publishStatus();
-  maybeOpenRound(t);
+  continueSession(t);
 }
