@@ -55,6 +55,7 @@ describe('GET /metrics', () => {
       ['hypergpu_session_updates', 'gauge'],
       ['hypergpu_checkpoints', 'gauge'],
       ['hypergpu_session_updates_rejected', 'gauge'],
+      ['hypergpu_session_updates_clipped', 'gauge'],
       ['hypergpu_aggregation_seconds_total', 'counter'],
       ['hypergpu_aggregations_total', 'counter'],
       ['hypergpu_optimizer_steps_staged_total', 'counter'],

@@ -47,6 +47,7 @@ describe('migrations', () => {
       expect.stringMatching(/_chain$/),
       expect.stringMatching(/_audit$/),
       expect.stringMatching(/_pool$/),
+      expect.stringMatching(/_contribution_scale$/),
     ]);
     expect(existsSync(file)).toBe(true);
     expect(applyMigrations(file, defaultMigrationsDir())).toEqual([]);
@@ -62,7 +63,7 @@ describe('migrations', () => {
       finished_at: expect.any(Number),
       applied_steps_count: 1,
     });
-    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/), applied(/_chain$/), applied(/_audit$/), applied(/_pool$/)]);
+    expect(rows).toEqual([applied(/_init$/), applied(/_outbox$/), applied(/_rejection_count$/), applied(/_join_tokens$/), applied(/_chain$/), applied(/_audit$/), applied(/_pool$/), applied(/_contribution_scale$/)]);
     expect(tables).toEqual(
       expect.arrayContaining([
         'TrainingSession', 'Node', 'Round', 'Contribution', 'RejectedUpdate', 'Metric', 'Checkpoint', 'SessionEvent', 'OutboxEvent', 'OutboxCursor', 'JoinToken', 'Audit', 'EpochForfeit', 'EpochAudit', 'Settlement', 'SettlementEntry',
@@ -100,7 +101,7 @@ describe('migrations', () => {
     const recorded = db.prepare('SELECT migration_name FROM _prisma_migrations').pluck().all();
     db.close();
     expect(half).toBe(0);
-    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/), expect.stringMatching(/_chain$/), expect.stringMatching(/_audit$/), expect.stringMatching(/_pool$/)]);
+    expect(recorded).toEqual([expect.stringMatching(/_init$/), expect.stringMatching(/_outbox$/), expect.stringMatching(/_rejection_count$/), expect.stringMatching(/_join_tokens$/), expect.stringMatching(/_chain$/), expect.stringMatching(/_audit$/), expect.stringMatching(/_pool$/), expect.stringMatching(/_contribution_scale$/)]);
   });
 
   it('upgrades a database the init migration created, keeping its rows, and the outbox works after', async () => {
@@ -131,6 +132,7 @@ describe('migrations', () => {
       expect.stringMatching(/^applied migration \d+_chain$/),
       expect.stringMatching(/^applied migration \d+_audit$/),
       expect.stringMatching(/^applied migration \d+_pool$/),
+      expect.stringMatching(/^applied migration \d+_contribution_scale$/),
     ]);
     expect(await upgraded.getSession(id)).toEqual(sessionAfter(round));
     expect(await upgraded.listContributions(id)).toEqual([contributionOf(id, 1, nodeId)]);
@@ -329,7 +331,7 @@ describe('schema and migration agree', () => {
         [session, await prisma.trainingSession.findUniqueOrThrow({ where: { id: sessionId } })],
         [node, await prisma.node.findUniqueOrThrow({ where: { id: nodeId } })],
         [round, await prisma.round.findUniqueOrThrow({ where: { id: (await prisma.round.create({ data: round })).id } })],
-        [{ ...contribution, outlierScore: 1.25 }, await prisma.contribution.findUniqueOrThrow({ where: { id: (await prisma.contribution.create({ data: { ...contribution, outlierScore: 1.25 } })).id } })],
+        [{ ...contribution, outlierScore: 1.25, scale: 0.5 }, await prisma.contribution.findUniqueOrThrow({ where: { id: (await prisma.contribution.create({ data: { ...contribution, outlierScore: 1.25, scale: 0.5 } })).id } })],
         [{ ...contribution, reason: 'NORM', count: 3 }, await prisma.rejectedUpdate.findUniqueOrThrow({
           where: { id: (await prisma.rejectedUpdate.create({ data: { ...contribution, reason: 'NORM', count: 3 } })).id },
         })],

@@ -384,8 +384,10 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
       it('records a round with its contributions and metric, and reads them back exactly', async () => {
         const { sessionId, nodeIds } = await sessionWithNodes(3);
         const round = roundOf(sessionId, 1, { updates: 3, samples: 192 });
-        // Outlier scores: kept exactly when present, absent (not null, not 0) when the round was not scored.
-        const contributions = nodeIds.map((nodeId, i) => contributionOf(sessionId, 1, nodeId, { checksum: 0xffffffff - nodeId, ...(i < 2 ? { outlierScore: 0.8 + i / 4 } : {}) }));
+        // Outlier scores and clipping scales: kept exactly when present, absent (not null, not 0) when the round
+        // was not scored or the update counted as sent. A scale of 0 is a value.
+        const extras = [{ outlierScore: 0.8, scale: 0.25 }, { outlierScore: 1.05 }, { scale: 0 }];
+        const contributions = nodeIds.map((nodeId, i) => contributionOf(sessionId, 1, nodeId, { checksum: 0xffffffff - nodeId, ...extras[i] }));
         const metric = metricOf(1, { testLoss: 0.31, testAccuracy: 0.912, totalSamples: 2 ** 33 });
         await record(round, contributions, metric);
 

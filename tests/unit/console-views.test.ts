@@ -67,44 +67,53 @@ describe('roundTimeline', () => {
 
 describe('nodeActivity', () => {
   it('gives each contribution its round trip and throughput, and counts rejections by reason code', () => {
-    const rounds = [round(1), round(2)];
+    const rounds = [round(1), round(2), round(3)];
     const rows = [
       contribution(1, 7, 400),
       contribution(2, 7, 200, { status: 'rejected', reason: 'NORM_TOO_LARGE: 1e9', count: 3 }),
       contribution(2, 8, 100),
+      contribution(3, 7, 250, { scale: 0.4 }),
     ];
     const events = [{ sessionId: 1, at: T0, round: 2, kind: 'node-failed' as const, message: 'x failed', nodeId: 7, detail: null }];
     const activity = nodeActivity(7, 1, rounds, rows, events);
-    expect(activity).toMatchObject({ accepted: 1, rejected: 3, rejectedByReason: { NORM_TOO_LARGE: 3 }, failures: events });
-    expect(activity.contributions[0]).toMatchObject({ round: 1, latencyMs: 400, samplesPerSecond: 320, status: 'applied' });
+    expect(activity).toMatchObject({ accepted: 2, clipped: 1, rejected: 3, rejectedByReason: { NORM_TOO_LARGE: 3 }, failures: events });
+    expect(activity.contributions[0]).toMatchObject({ round: 1, latencyMs: 400, samplesPerSecond: 320, status: 'applied', scale: null });
+    expect(activity.contributions[2]).toMatchObject({ round: 3, status: 'applied', scale: 0.4 });
     expect(activity.contributions[1]).toMatchObject({ round: 2, status: 'rejected', samplesPerSecond: null, count: 3 });
     expect(reasonCode(null)).toBe('unknown');
   });
 });
 
 describe('/metrics rejections by reason', () => {
-  it('sums the current session’s rejected rows per reason code', async () => {
+  it('sums the current session’s rejected rows per reason code, and counts its clipped ones, from one read of the ledger', async () => {
+    let reads = 0;
     const rows = [
       contribution(1, 1, 100, { status: 'rejected', reason: 'STALE_ROUND: late', count: 2 }),
       contribution(2, 1, 100, { status: 'rejected', reason: 'STALE_ROUND: late' }),
       contribution(2, 2, 100, { status: 'rejected', reason: 'CHECKSUM: mismatch' }),
       contribution(2, 3, 100),
+      contribution(2, 4, 100, { scale: 0.25 }),
+      contribution(1, 4, 100, { scale: 0 }),
     ];
     const exporter = createMetricsExporter(
       {
         status: () => ({ state: 'running', sessionId: 1, round: 2, modelVersion: 2, nodes: { total: 1, active: 1, training: 1, failed: 0 }, session: null, startedAt: T0, now: T0 }),
         nodes: () => [fakeNode(1)],
         checkpoints: async () => [],
-        contributions: async () => rows,
+        contributions: async () => (reads++, rows),
         events: new EventBus(),
       },
       { processMetrics: false, aggregation: () => ({ calls: 4, wallMs: 2000 }) },
     );
     const families = parsePrometheusText((await exporter.scrape()).body);
+    expect(reads).toBe(1);
+    expect(sampleValue(families, 'hypergpu_session_updates_clipped')).toBe(2);
     expect(sampleValue(families, 'hypergpu_session_updates_rejected', { reason: 'STALE_ROUND' })).toBe(3);
     expect(sampleValue(families, 'hypergpu_session_updates_rejected', { reason: 'CHECKSUM' })).toBe(1);
     expect(sampleValue(families, 'hypergpu_aggregations_total')).toBe(4);
     expect(sampleValue(families, 'hypergpu_aggregation_seconds_total')).toBe(2);
+    await exporter.scrape();
+    expect(reads).toBe(2); // read again on the next scrape, not cached across scrapes
     exporter.close();
   });
 });

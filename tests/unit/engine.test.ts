@@ -209,6 +209,9 @@ describe('round engine: rounds', () => {
     expect(d.lastSent(1, 'accepted')).toMatchObject({ round: 9, clippedTo: 10 });
     expect(d.of('aggregate').at(-1)!.plan.scales).toEqual([0.5]);
     expect(d.of('commit-round').at(-1)!.summary).toMatchObject({ round: 9, applied: true });
+    // The ledger says so: the row counted at half its length, its samples credited in full.
+    expect(d.of('commit-round').at(-1)!.contributions).toEqual([expect.objectContaining({ round: 9, nodeId: 1, status: 'applied', scale: 0.5 })]);
+    expect(d.of('commit-round').at(-2)!.contributions[0]).not.toHaveProperty('scale');
     expect(nodeSnapshot(d.state, 1)).toMatchObject({ acceptedContributions: 9, rejectedContributions: 0 });
     expect(d.of('log').filter((e) => /counts clipped to 1\.000e\+1 \(10x the median 1\.000e\+0/.test(e.message))).toHaveLength(1);
     // Norms 1 (x8) and 20: too few for the 90th percentile, so the refusal limit is 100x the median.

@@ -127,6 +127,25 @@ export function createMetricsExporter(
     },
   });
 
+  // The ledger's last REJECTION_WINDOW_ROUNDS rounds, read once per scrape for the gauges below.
+  let window: Promise<ContributionRecord[] | null> | null = null;
+  const ledgerWindow = () => {
+    window ??= (async () => {
+      const status = source.status();
+      if (status.sessionId === null || !source.contributions) return null;
+      return source.contributions(status.sessionId, { afterRound: Math.max(0, status.round - REJECTION_WINDOW_ROUNDS), rounds: REJECTION_WINDOW_ROUNDS });
+    })();
+    return window;
+  };
+  new Gauge({
+    name: 'hypergpu_session_updates_clipped',
+    help: `Applied updates of the current session that counted scaled down (norm clipping: clipFactor or the norm screen; their samples are credited in full), over its last ${REJECTION_WINDOW_ROUNDS} rounds (read from the ledger).`,
+    registers: [registry],
+    async collect() {
+      const rows = await ledgerWindow();
+      this.set(rows ? rows.filter((row) => row.status === 'applied' && row.scale !== undefined).length : 0);
+    },
+  });
   new Gauge({
     name: 'hypergpu_session_updates_rejected',
     help: `Updates of the current session rejected, by reason code, over its last ${REJECTION_WINDOW_ROUNDS} rounds (read from the ledger).`,
@@ -134,9 +153,8 @@ export function createMetricsExporter(
     registers: [registry],
     async collect() {
       this.reset();
-      const status = source.status();
-      if (status.sessionId === null || !source.contributions) return;
-      const rows = await source.contributions(status.sessionId, { afterRound: Math.max(0, status.round - REJECTION_WINDOW_ROUNDS), rounds: REJECTION_WINDOW_ROUNDS });
+      const rows = await ledgerWindow();
+      if (!rows) return;
       const byReason = new Map<string, number>();
       for (const row of rows) if (row.status === 'rejected') byReason.set(reasonCode(row.reason), (byReason.get(reasonCode(row.reason)) ?? 0) + (row.count ?? 1));
       for (const [reason, n] of byReason) this.set({ reason }, n);
@@ -200,6 +218,7 @@ export function createMetricsExporter(
 
   return {
     async scrape() {
+      window = null;
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
     close() {

@@ -187,6 +187,8 @@ export const contributionRecord = z.object({
   receivedAt: time,
   /** Applied rows of a scored round: distance from the aggregate over the round's median distance (1: typical). */
   outlierScore: z.number().optional(),
+  /** Applied rows scaled down before aggregation (norm clipping): the factor, in [0, 1); absent: counted as sent. */
+  scale: z.number().optional(),
   /** Rejected rows only: how many identical rejections (same round, node and reason) the row stands for. */
   count: int.optional(),
 });
@@ -288,6 +290,7 @@ export const nodeActivity = z.object({
   node: nodeSnapshot,
   sessionId: int.nullable(),
   accepted: int,
+  clipped: int,
   rejected: int,
   rejectedByReason: z.record(z.string(), int),
   contributions: z.array(
@@ -300,6 +303,7 @@ export const nodeActivity = z.object({
       status: z.enum(['applied', 'rejected']),
       reason: z.string().nullable(),
       count: int,
+      scale: z.number().nullable(),
     }),
   ),
   failures: z.array(sessionEvent),

@@ -19,12 +19,16 @@ export interface NodeContribution {
   status: 'applied' | 'rejected';
   reason: string | null;
   count: number;
+  /** Applied updates scaled down before aggregation (norm clipping): the factor; null when counted as sent. */
+  scale: number | null;
 }
 
 export interface NodeActivity {
   nodeId: number;
   sessionId: number | null;
   accepted: number;
+  /** Applied updates that counted scaled down (norm clipping), credited in full. */
+  clipped: number;
   rejected: number;
   rejectedByReason: Record<string, number>;
   contributions: NodeContribution[];
@@ -47,11 +51,14 @@ export function nodeActivity(
   const mine = contributions.filter((c) => c.nodeId === nodeId).sort((a, b) => a.round - b.round || a.receivedAt - b.receivedAt);
   const rejectedByReason: Record<string, number> = {};
   let accepted = 0;
+  let clipped = 0;
   let rejected = 0;
   const rows = mine.map((c): NodeContribution => {
     const count = c.count ?? 1;
-    if (c.status === 'applied') accepted += 1;
-    else {
+    if (c.status === 'applied') {
+      accepted += 1;
+      if (c.scale !== undefined) clipped += 1;
+    } else {
       rejected += count;
       const code = reasonCode(c.reason);
       rejectedByReason[code] = (rejectedByReason[code] ?? 0) + count;
@@ -59,10 +66,10 @@ export function nodeActivity(
     const opened = openedAt.get(c.round);
     const latencyMs = opened === undefined ? null : Math.max(0, c.receivedAt - opened);
     const samplesPerSecond = latencyMs && c.status === 'applied' ? (c.samples * 1000) / latencyMs : null;
-    return { round: c.round, receivedAt: c.receivedAt, latencyMs, samples: c.samples, samplesPerSecond, status: c.status, reason: c.reason, count };
+    return { round: c.round, receivedAt: c.receivedAt, latencyMs, samples: c.samples, samplesPerSecond, status: c.status, reason: c.reason, count, scale: c.scale ?? null };
   });
   const failures = events.filter((e) => e.nodeId === nodeId && (e.kind === 'node-failed' || e.kind === 'node-benched'));
-  return { nodeId, sessionId, accepted, rejected, rejectedByReason, contributions: rows, failures };
+  return { nodeId, sessionId, accepted, clipped, rejected, rejectedByReason, contributions: rows, failures };
 }
 
 export type { RoundArrival, RoundTimelineEntry } from './types';

@@ -244,6 +244,12 @@ export interface ContributionRecord {
   /** Applied rows of a scored round: distance from the aggregate over the round's median distance (1: typical). */
   outlierScore?: number;
   /**
+   * Applied rows whose update was scaled down before it was aggregated (norm clipping: the session's clipFactor,
+   * or the engine's norm screen when it was over 10x the recent median): the factor, in [0, 1) (0 when clipFactor
+   * met a round whose median norm was 0). Its samples are credited in full either way. Absent: counted as sent.
+   */
+  scale?: number;
+  /**
    * Rejected rows only: how many identical rejections (same round, node and reason) this row stands for.
    * Absent means one. A flood of bad frames costs one row per round, not one per frame.
    */

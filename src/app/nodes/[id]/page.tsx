@@ -26,7 +26,7 @@ export default function NodePage() {
 
   if (activity.isPending) return <main className="console"><Loading what={`node ${key}`} /></main>;
   if (activity.isError) return <main className="console"><Failed error={activity.error} testId="node-error" /></main>;
-  const { node, accepted, rejected, rejectedByReason, failures, sessionId } = activity.data;
+  const { node, accepted, clipped, rejected, rejectedByReason, failures, sessionId } = activity.data;
 
   return (
     <main className="console" data-testid="node-page">
@@ -48,6 +48,7 @@ export default function NodePage() {
       <dl className="kv-grid">
         <div><dt>Session</dt><dd>{sessionId === null ? '—' : <Link href={`/sessions/${sessionId}`}>#{sessionId}</Link>}</dd></div>
         <div><dt>Accepted</dt><dd data-testid="node-accepted">{formatInt(accepted)}</dd></div>
+        <div title="Accepted updates longer than the limit, counted scaled down to it; their samples are credited in full"><dt>Clipped</dt><dd data-testid="node-clipped">{formatInt(clipped)}</dd></div>
         <div><dt>Rejected</dt><dd data-testid="node-rejected">{formatInt(rejected)}</dd></div>
         <div><dt>Samples/s (measured)</dt><dd>{formatCompact(node.samplesPerSecond)}</dd></div>
         <div><dt>Failures</dt><dd>{failures.length}</dd></div>
@@ -78,7 +79,7 @@ export default function NodePage() {
               <thead><tr><th>Round</th><th>Status</th><th>Samples</th><th>Round trip</th><th>Reason</th></tr></thead>
               <tbody>
                 {[...rows].reverse().slice(0, 300).map((c, i) => (
-                  <tr key={i}><td>{c.round}</td><td>{c.status}{c.count > 1 ? ` ×${c.count}` : ''}</td><td>{c.samples}</td><td>{formatDurationMs(c.latencyMs)}</td><td>{c.reason ?? ''}</td></tr>
+                  <tr key={i}><td>{c.round}</td><td>{c.status}{c.count > 1 ? ` ×${c.count}` : ''}</td><td>{c.samples}</td><td>{formatDurationMs(c.latencyMs)}</td><td>{c.reason ?? (c.scale !== null ? `counted scaled by ${c.scale.toPrecision(2)} (norm clipping); samples credited in full` : '')}</td></tr>
                 ))}
               </tbody>
             </table>

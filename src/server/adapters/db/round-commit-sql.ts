@@ -31,29 +31,31 @@ export function insertMetricSql(sessionId: number, metric: MetricPoint): Prisma.
   return Prisma.sql`INSERT INTO "Metric" ("sessionId", "round", "at", "trainLoss", "testLoss", "testAccuracy", "samples", "totalSamples", "samplesPerSecond", "roundDurationMs", "nodes") VALUES (${sessionId}, ${metric.round}, ${new Date(metric.at)}, ${metric.trainLoss}, ${metric.testLoss}, ${metric.testAccuracy}, ${metric.samples}, ${BigInt(metric.totalSamples)}, ${metric.samplesPerSecond}, ${metric.roundDurationMs}, ${metric.nodes})`;
 }
 
-// 12 parameters a row: 12,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
+// At most 13 parameters a row: 13,000 per statement, under SQLite's 32,766 and PostgreSQL's 65,535 bind limits.
 export const CONTRIBUTION_ROWS_PER_INSERT = 1000;
 
 /**
  * Applied contributions, one multi-row INSERT per CONTRIBUTION_ROWS_PER_INSERT rows (measured when it was a
  * Prisma batch: 100 rows in about 8 ms instead of about 30 ms with createMany, whose per-row work was the cost).
- * The outlier score column is named only when a row has one: unscored rounds insert what they always did.
+ * The optional columns (outlier score, clipping scale) are named only when a row of the chunk has them: a round
+ * with neither inserts what it always did.
  */
 export function insertContributionsSql(rows: readonly ContributionRecord[]): Prisma.Sql[] {
   const statements: Prisma.Sql[] = [];
   for (let at = 0; at < rows.length; at += CONTRIBUTION_ROWS_PER_INSERT) {
     const chunk = rows.slice(at, at + CONTRIBUTION_ROWS_PER_INSERT);
     const scored = chunk.some((row) => row.outlierScore !== undefined);
-    const values = chunk.map((c) =>
-      scored
-        ? Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${BigInt(c.checksum)}, ${c.trainLoss}, ${new Date(c.receivedAt)}, ${c.outlierScore ?? null})`
-        : Prisma.sql`(${c.sessionId}, ${c.round}, ${c.nodeId}, ${c.attempt}, ${c.samples}, ${c.epoch}, ${c.shardStart}, ${c.shardCount}, ${BigInt(c.checksum)}, ${c.trainLoss}, ${new Date(c.receivedAt)})`,
-    );
-    statements.push(
-      scored
-        ? Prisma.sql`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt", "outlierScore") VALUES ${Prisma.join(values)}`
-        : Prisma.sql`INSERT INTO "Contribution" ("sessionId", "round", "nodeId", "attempt", "samples", "epoch", "shardStart", "shardCount", "checksum", "trainLoss", "receivedAt") VALUES ${Prisma.join(values)}`,
-    );
+    const scaled = chunk.some((row) => row.scale !== undefined);
+    const values = chunk.map((c) => {
+      const fields: unknown[] = [c.sessionId, c.round, c.nodeId, c.attempt, c.samples, c.epoch, c.shardStart, c.shardCount, BigInt(c.checksum), c.trainLoss, new Date(c.receivedAt)];
+      if (scored) fields.push(c.outlierScore ?? null);
+      if (scaled) fields.push(c.scale ?? null);
+      return Prisma.sql`(${Prisma.join(fields)})`;
+    });
+    const columns = ['"sessionId"', '"round"', '"nodeId"', '"attempt"', '"samples"', '"epoch"', '"shardStart"', '"shardCount"', '"checksum"', '"trainLoss"', '"receivedAt"'];
+    if (scored) columns.push('"outlierScore"');
+    if (scaled) columns.push('"scale"');
+    statements.push(Prisma.sql`INSERT INTO "Contribution" (${Prisma.raw(columns.join(', '))}) VALUES ${Prisma.join(values)}`);
   }
   return statements;
 }

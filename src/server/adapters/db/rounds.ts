@@ -50,7 +50,7 @@ export const contributionSelect = {
   receivedAt: true,
 } as const;
 
-export const appliedSelect = { ...contributionSelect, outlierScore: true } as const satisfies Prisma.ContributionSelect;
+export const appliedSelect = { ...contributionSelect, outlierScore: true, scale: true } as const satisfies Prisma.ContributionSelect;
 export const rejectedSelect = { ...contributionSelect, reason: true, count: true } as const satisfies Prisma.RejectedUpdateSelect;
 
 const metricSelect = {
@@ -106,6 +106,7 @@ export function toContribution(row: ContributionRow | RejectedRow): Contribution
     receivedAt: ms(row.receivedAt),
     ...(rejected && row.count !== 1 ? { count: row.count } : {}),
     ...(!rejected && row.outlierScore !== null ? { outlierScore: row.outlierScore } : {}),
+    ...(!rejected && row.scale !== null ? { scale: row.scale } : {}),
   };
 }
 
@@ -138,6 +139,7 @@ function contributionData(c: ContributionRecord) {
     trainLoss: c.trainLoss,
     receivedAt: new Date(c.receivedAt),
     outlierScore: c.outlierScore ?? null,
+    scale: c.scale ?? null,
   };
 }
 
@@ -147,7 +149,7 @@ function roundWindow(range: RoundRange | undefined) {
 }
 
 function rejectionData(c: ContributionRecord) {
-  const { outlierScore: _scored, ...data } = contributionData(c); // applied rows only are scored
+  const { outlierScore: _scored, scale: _scaled, ...data } = contributionData(c); // applied rows only are scored or scaled
   return { ...data, reason: c.reason ?? '', count: c.count ?? 1 };
 }
 

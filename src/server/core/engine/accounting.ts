@@ -44,6 +44,8 @@ export function roundRecords(input: {
   since: number;
   /** Outlier score per node, when the round's aggregation measured them (kept with applied contributions). */
   outlierScores?: ReadonlyMap<number, number>;
+  /** The factor each clipped update was scaled down by (kept with applied contributions). */
+  scales?: ReadonlyMap<number, number>;
 }): RoundRecords {
   const { session, open, outcome, closedAt } = input;
   const modelVersion = session.modelVersion + (outcome.apply ? 1 : 0);
@@ -93,6 +95,7 @@ export function roundRecords(input: {
       reason: outcome.apply ? null : `QUORUM_NOT_MET: round ${open.round} was not applied: ${outcome.reason}`,
       receivedAt: u.receivedAt,
       ...(outcome.apply && input.outlierScores?.has(u.nodeId) ? { outlierScore: input.outlierScores.get(u.nodeId)! } : {}),
+      ...(outcome.apply && input.scales?.has(u.nodeId) ? { scale: input.scales.get(u.nodeId)! } : {}),
     };
   });
   const events: CommittedEvent[] = [

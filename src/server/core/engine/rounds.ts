@@ -373,6 +373,8 @@ function closeCollecting(t: Transition, why: string): void {
   if (outcome.apply) {
     t.setRound({ stage: 'aggregating' });
     const plan = strategyFor(session.config).aggregation(outcome.accepted.map((u) => ({ nodeId: u.nodeId, slot: u.slot, samples: u.samples, norm: u.norm ?? 0, ...(u.clipTo === undefined ? {} : { clipTo: u.clipTo }) })));
+    // Kept for the ledger: which applied updates counted scaled down, and by how much.
+    if (plan.scales) t.setRound({ scales: new Map(outcome.accepted.flatMap((u, i) => (plan.scales![i] < 1 ? [[u.nodeId, plan.scales![i]] as const] : []))) });
     t.emit({ type: 'aggregate', sessionId: session.id, round: round.open.round, plan });
     return;
   }
@@ -395,7 +397,7 @@ function commitRound(t: Transition, withUpdate: boolean): void {
   const session = t.state.durable.sessions.get(live.id)!;
   // Overlap's reservations are not handed out as far as the record goes (lookahead.ts): a restart hands them out again.
   const outcome = { ...round.outcome!, cursor: durableCursor(round.outcome!.cursor, live.reserved) };
-  const records = roundRecords({ session, open: round.open, outcome, closedAt: t.at, recent: live.recent, since: t.state.startedAt, outlierScores: round.outlierScores });
+  const records = roundRecords({ session, open: round.open, outcome, closedAt: t.at, recent: live.recent, since: t.state.startedAt, outlierScores: round.outlierScores, scales: round.scales });
   const snapshot = committedSnapshot(session, records.events, {
     lastTestAccuracy: live.lastTestAccuracy,
     lastTestLoss: live.lastTestLoss,

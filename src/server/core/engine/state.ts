@@ -96,6 +96,8 @@ export interface LiveRound {
   outcome: RoundOutcome<number> | null;
   /** Outlier score per node of the round's aggregation, once aggregated (robust-scoring.ts). */
   outlierScores?: ReadonlyMap<number, number>;
+  /** The factor each node's update is scaled down by in the aggregation plan (norm clipping); only those under 1. */
+  scales?: ReadonlyMap<number, number>;
 }
 
 export interface PendingStart {

@@ -1,0 +1,2 @@
+-- AlterTable: the factor an applied update was scaled down by before aggregation (norm clipping)
+ALTER TABLE "Contribution" ADD COLUMN "scale" REAL;
