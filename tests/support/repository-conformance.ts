@@ -478,6 +478,11 @@ export function describeRepositoryConformance(name: string, makeRepo: () => Prom
           [roundOf(sessionId, 1, { cursor: { epoch: 0, position: 0, pending: [{ epoch: 0, start: 0, count: Number.NaN }] } }), [c], null],
           [roundOf(sessionId, 1), [{ ...c, shardStart: 2 ** 31 }], null],
           [roundOf(sessionId, 1), [{ ...c, epoch: 0.5 }], null],
+          // A clipping scale is a factor in [0, 1), and only an applied update has one.
+          [roundOf(sessionId, 1), [{ ...c, scale: 1 }], null],
+          [roundOf(sessionId, 1), [{ ...c, scale: -0.25 }], null],
+          [roundOf(sessionId, 1), [{ ...c, scale: Number.NaN }], null],
+          [roundOf(sessionId, 1, { applied: false }), [{ ...c, status: 'rejected', reason: 'QUORUM_NOT_MET: x', scale: 0.5 }], null],
         ];
         for (const [round, contributions, metric] of cases) {
           await expect(record(round, contributions, metric)).rejects.toMatchObject({ code: 'BAD_REQUEST' });

@@ -560,6 +560,56 @@ describe('round engine: sessions', () => {
     expect(after.assignment(1)).toBeUndefined();
   });
 
+  it('completes when the confirming evaluation falls short but the round it waited for was the last one allowed', () => {
+    const d = running({}, { targetAccuracy: 0.9, evalEvery: 2, maxRounds: 5 });
+    d.accuracy = (purpose, round) => (purpose === 'periodic' && round === 4 ? 0.95 : 0.8);
+    d.join(1);
+    for (let i = 0; i < 4; i++) d.deliver(1);
+    expect(d.state.session!.completionPending).toBe(true);
+    d.deliver(1); // round 5: the last allowed; its confirming evaluation scores 0.8
+    expect(d.of('evaluate').some((e) => e.purpose === 'confirm' && e.round === 5)).toBe(true);
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'completed', round: 5, message: 'reached 5 rounds' });
+  });
+
+  it('completes when the confirming evaluation fails and the round it waited for was the last one allowed', () => {
+    const d = running({}, { targetAccuracy: 0.9, evalEvery: 2, maxRounds: 5 });
+    d.accuracy = (purpose, round) => (purpose === 'periodic' && round === 4 ? 0.95 : 0.8);
+    d.join(1);
+    for (let i = 0; i < 4; i++) d.deliver(1);
+    // Round 4's periodic evaluation answered while round 5 was open: confirm once it commits (held, then failed).
+    expect(d.state.session!.completionPending).toBe(true);
+    d.hold.add('evaluate');
+    d.deliver(1);
+    expect(d.held).toEqual([expect.objectContaining({ type: 'evaluate', purpose: 'confirm', round: 5 })]);
+    d.send({ type: 'evaluation-failed', at: d.now, sessionId: 1, round: 5, purpose: 'confirm', message: 'the evaluator crashed' });
+    expect(d.state.session!.ending).toMatchObject({ state: 'completed', message: 'reached 5 rounds' });
+  });
+
+  it('completes after a restart when the model as recovered already reached the target', () => {
+    const before = running({}, { targetAccuracy: 0.9, evalEvery: 2 });
+    before.accuracy = () => 0.95;
+    before.hold.add('checkpoint'); // dies while the final checkpoint is written
+    before.join(1);
+    // Round 2's evaluation reaches the target while round 3 is open; round 3's confirms it.
+    for (let i = 0; i < 3; i++) before.deliver(1);
+    expect(before.state.session!.ending).toMatchObject({ state: 'completed', stage: 'checkpointing' });
+    const durable = before.state.durable.sessions.get(1)!;
+    expect(durable.state).toBe('running');
+
+    const after = new EngineDriver();
+    after.join(1);
+    after.accuracy = () => 0.95;
+    after.send({
+      type: 'recovered', at: after.now, requestId: 99, session: structuredClone(durable), credits: before.state.durable.credits.get(1)!,
+      recent: [...before.state.session!.recent], lastTestAccuracy: 0.95, lastTestLoss: 0.1, how: 'checkpoint at round 3', detail: {},
+    });
+    expect(sessionSnapshot(after.state)).toMatchObject({ state: 'completed', round: 3 });
+    expect(sessionSnapshot(after.state)!.message).toMatch(/reached test accuracy 95\.00% \(target 90\.00%\) at round 3/);
+    // Evaluated already at round 3: no final evaluation of the same model again.
+    expect(after.of('evaluate')).toEqual([]);
+    expect(after.assignment(1)).toBeUndefined();
+  });
+
   it('a restarted session under its budget opens the next round', () => {
     const before = running({}, { maxSamples: 500 });
     before.join(1);

@@ -127,7 +127,10 @@ export function createMetricsExporter(
     },
   });
 
-  // The ledger's last REJECTION_WINDOW_ROUNDS rounds, read once per scrape for the gauges below.
+  // The ledger's last REJECTION_WINDOW_ROUNDS rounds, read once per scrape for the gauges below and let go when
+  // the scrape is done. Concurrent scrapes cannot mix: prom-client calls every collect() synchronously at the
+  // start of registry.metrics(), so each scrape takes its own read before another can begin; a collect() that
+  // awaited before ledgerWindow() would break that.
   let window: Promise<ContributionRecord[] | null> | null = null;
   const ledgerWindow = () => {
     window ??= (async () => {
@@ -219,7 +222,11 @@ export function createMetricsExporter(
   return {
     async scrape() {
       window = null;
-      return { contentType: registry.contentType, body: await registry.metrics() };
+      try {
+        return { contentType: registry.contentType, body: await registry.metrics() };
+      } finally {
+        window = null;
+      }
     },
     close() {
       unsubscribe();

@@ -199,6 +199,7 @@ export function checkContribution(c: ContributionRecord): void {
   int53(`${at} receivedAt`, c.receivedAt);
   if (c.outlierScore !== undefined) finite(`${at} outlierScore`, c.outlierScore);
   if (c.scale !== undefined && !(c.scale >= 0 && c.scale < 1)) bad(`${at} scale ${c.scale} is not in [0, 1)`);
+  if (c.status === 'rejected' && (c.scale !== undefined || c.outlierScore !== undefined)) bad(`${at} is rejected but carries an applied update's scale or outlier score`);
   if (c.status !== 'applied' && c.status !== 'rejected') bad(`${at} status ${String(c.status)} is not applied or rejected`);
   if (c.status === 'rejected' && (typeof c.reason !== 'string' || c.reason.length === 0)) {
     bad(`${at} is rejected without a reason`);

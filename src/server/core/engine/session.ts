@@ -1,6 +1,7 @@
 // Session control and what follows a commit: start, pause, resume, stop, completion on a target or a budget,
 // recovery after a restart, and graceful shutdown. Multi-step work (ending a session, shutting down) is a
 // small state machine: each stage asks for one effect and moves on when its result comes back.
+import type { MetricPoint } from '../types';
 import type { CommittedEvent, DurableSession } from './committed';
 import type { EngineEvent, PersistPurpose } from './events';
 import type { Reply } from './effects';
@@ -132,7 +133,7 @@ export function onResume(t: Transition, requestId: RequestId): void {
   t.log('info', `session ${session.id} resumed at round ${session.round}`);
   t.timeline('session-resumed', `resumed at round ${session.round}`);
   t.publishStatus();
-  maybeOpenRound(t);
+  continueSession(t);
 }
 
 export function onStop(t: Transition, requestId: RequestId): void {
@@ -159,23 +160,33 @@ export function beginEnding(t: Transition, state: SessionEnding['state'], messag
   continueEnding(t, evaluated);
 }
 
-/** Why the session has nothing left to train (its round limit or sample budget reached), or null. */
-export function limitReached(session: Pick<DurableSession, 'round' | 'totalSamples' | 'config'>): string | null {
-  if (session.config.maxRounds !== null && session.round >= session.config.maxRounds) return `reached ${session.round} rounds`;
-  if (session.config.maxSamples !== null && session.totalSamples >= session.config.maxSamples) return `applied its budget of ${session.config.maxSamples} samples (${session.totalSamples})`;
+/**
+ * Why the session is done (its round limit or sample budget reached, or the model as it is now evaluated at or
+ * over the target accuracy), or null.
+ */
+export function limitReached(session: Pick<DurableSession, 'round' | 'totalSamples' | 'config'>, recent: readonly MetricPoint[] = []): string | null {
+  const { maxRounds, maxSamples, targetAccuracy } = session.config;
+  if (maxRounds !== null && session.round >= maxRounds) return `reached ${session.round} rounds`;
+  if (maxSamples !== null && session.totalSamples >= maxSamples) return `applied its budget of ${maxSamples} samples (${session.totalSamples})`;
+  const last = recent.at(-1);
+  if (targetAccuracy !== null && last && last.round === session.round && last.testAccuracy !== null && last.testAccuracy >= targetAccuracy) {
+    return `reached test accuracy ${percent(last.testAccuracy)} (target ${percent(targetAccuracy)}) at round ${last.round}`;
+  }
   return null;
 }
 
 /**
- * What a session does next when nothing is in flight: completes when a limit is reached, else opens a round.
- * After a round commits, and after a restart: a coordinator killed between the round that spent the budget and
- * the completion's commit comes back with a running session that no round may open for, and must complete it.
+ * What a session does next when nothing is in flight: completes when it is done (limitReached), else opens a
+ * round. Every path that would only open a round comes here: after a round, after a confirming evaluation, on
+ * resume, and after a restart. A coordinator killed between the round that finished the session and the
+ * completion's commit comes back with a running session that no round may open for, and must complete it.
  */
 export function continueSession(t: Transition): void {
   const session = durableSession(t);
-  if (session && t.state.session && !t.state.session.ending && (session.state === 'running' || session.state === 'paused')) {
-    const limit = limitReached(session);
-    if (limit) return beginEnding(t, 'completed', limit, null, false);
+  const live = t.state.session;
+  if (session && live && !live.ending && !t.state.round && (session.state === 'running' || session.state === 'paused')) {
+    const done = limitReached(session, live.recent);
+    if (done) return beginEnding(t, 'completed', done, null, false);
   }
   maybeOpenRound(t);
 }
@@ -279,11 +290,12 @@ export function onEvaluationDone(t: Transition, e: Extract<EngineEvent, { type: 
   const reached = target !== null && e.accuracy >= target;
   if (e.purpose === 'confirm') {
     t.setSession({ completionPending: false });
-    if (reached && !live.ending && session.state === 'running') {
+    if (reached && !live.ending && (session.state === 'running' || session.state === 'paused')) {
       return beginEnding(t, 'completed', `reached test accuracy ${percent(e.accuracy)} (target ${percent(target!)}) at round ${e.round}`, null, true);
     }
-    t.log('info', `the model at round ${e.round} scores ${percent(e.accuracy)}, below the target after all; training continues`);
-    return maybeOpenRound(t);
+    if (!reached) t.log('info', `the model at round ${e.round} scores ${percent(e.accuracy)}, below the target after all`);
+    // The round that was in flight may have been the last the session's limits allow.
+    return continueSession(t);
   }
   if (!reached || live.ending || session.state !== 'running' || live.completionPending) return;
   const message = `reached test accuracy ${percent(e.accuracy)} (target ${percent(target!)}) at round ${e.round}`;
@@ -302,7 +314,7 @@ export function onEvaluationFailed(t: Transition, e: Extract<EngineEvent, { type
   if (e.purpose === 'final' && live.ending?.stage === 'evaluating') return continueEnding(t);
   if (e.purpose === 'confirm') {
     t.setSession({ completionPending: false });
-    maybeOpenRound(t);
+    continueSession(t);
   }
 }
 
