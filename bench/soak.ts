@@ -11,6 +11,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fmt, linearRegression, median, row, sleep, type BenchOptions, type BenchOutcome, type Benchmark, type Row } from './lib/common';
 import { processMemory, scrapeMetrics, spawnAgent, startServer, startSession, waitForNodes, type AgentHandle, type ServerHandle } from './lib/procs';
+import { rssSwings } from './lib/rss-swings';
 import { statusSample } from './lib/training';
 import { REJECTION_WINDOW_ROUNDS } from '../src/server/adapters/metrics-exporter';
 
@@ -129,6 +130,22 @@ export const soak: Benchmark = {
         `peak ${fmt(Math.max(...samples.map((s) => s.rssMb)), 0)} MB; ${rounds} rounds (${fmt(rounds / (measuredMin * 60), 1)}/s) in the fitted window, ${last.round} in all`,
       ),
     ];
+    const swings = rssSwings(blocks);
+    if (swings.halfLows) {
+      const [a, b] = swings.halfLows;
+      const falls = swings.falls.map((f) => `${fmt(f.fromMb - f.toMb, 0)} MB (min ${fmt(f.fromT, 1)} -> ${fmt(f.toT, 1)})`);
+      rows.push(
+        row(
+          'server RSS swings after the warm-up (analysis)',
+          `lowest ${fmt(a.rssMb, 0)} MB in the first half (min ${fmt(a.t, 1)}), ${fmt(b.rssMb, 0)} MB in the second (min ${fmt(b.t, 1)})`,
+          b.rssMb - a.rssMb,
+          'MB',
+          '',
+          undefined,
+          `falls of 15 MB or more between ${BLOCK_S}-second block medians: ${falls.length > 0 ? falls.join(', ') : 'none'}. A leak lifts the lows with the rest; a sawtooth leaves them while the line fitted through a window that ends on a climb rises`,
+        ),
+      );
+    }
     const diskAfter = disk.filter((d) => d.t >= warmupMin);
     if (diskAfter.length >= 2) {
       const d0 = diskAfter[0];
@@ -144,7 +161,7 @@ export const soak: Benchmark = {
         `${fmt(minutes, 1)} minutes, 2 real agents, session defaults (Adam, batch 128/node, evaluation every 10 rounds, checkpoint every 50; the live view's last 20,000 metric points are columns allocated once, not objects). Verdict from the ${BLOCK_S}-second block-median fit: met when its 95% upper bound is under 1 MB/min over a 30-minute run; 'flat within noise' when the interval contains 0.`,
         `The refusal tally is read from /metrics once a minute; each read also runs the exporter's ledger query over the last ${REJECTION_WINDOW_ROUNDS} rounds on the server being measured.`,
       ],
-      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, samples, agentRss, disk, updates },
+      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, swings, samples, agentRss, disk, updates },
     };
   },
 };
