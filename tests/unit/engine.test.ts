@@ -610,6 +610,20 @@ describe('round engine: sessions', () => {
     expect(after.assignment(1)).toBeUndefined();
   });
 
+  it('completes on resume when the model was evaluated at the target while the session was paused', () => {
+    const d = running({}, { targetAccuracy: 0.9, evalEvery: 2 });
+    d.accuracy = (purpose, round) => (round >= 2 ? 0.95 : 0.5);
+    d.join(1);
+    d.deliver(1);
+    expect(d.request('pause')).toMatchObject({ ok: true });
+    d.deliver(1); // round 2 was open: it commits, and its evaluation (0.95) lands while paused
+    expect(sessionSnapshot(d.state)).toMatchObject({ state: 'paused', round: 2, lastTestAccuracy: 0.95 });
+    expect(d.request('resume')).toMatchObject({ ok: true });
+    expect(sessionSnapshot(d.state)!.state).toBe('completed');
+    expect(sessionSnapshot(d.state)!.message).toMatch(/reached test accuracy 95\.00% \(target 90\.00%\) at round 2/);
+    expect(d.assignment(1)!.round).toBe(2); // no round 3 was handed out
+  });
+
   it('a restarted session under its budget opens the next round', () => {
     const before = running({}, { maxSamples: 500 });
     before.join(1);
