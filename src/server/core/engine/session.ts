@@ -177,9 +177,11 @@ export function limitReached(session: Pick<DurableSession, 'round' | 'totalSampl
 
 /**
  * What a session does next when nothing is in flight: completes when it is done (limitReached), else opens a
- * round. Every path that would only open a round comes here: after a round, after a confirming evaluation, on
- * resume, and after a restart. A coordinator killed between the round that finished the session and the
- * completion's commit comes back with a running session that no round may open for, and must complete it.
+ * round. The paths where a session may already be done come here: after a round, after a confirming evaluation,
+ * on resume, and after a restart (a coordinator killed between the round that finished the session and the
+ * completion's commit comes back with a running session that no round may open for). A session just started and
+ * a node becoming ready call maybeOpenRound directly: a session cannot be done there without having passed one
+ * of these first.
  */
 export function continueSession(t: Transition): void {
   const session = durableSession(t);
