@@ -22,14 +22,47 @@ const TYPESCRIPT_ENTRY = /\.(?:ts|mts|cts|tsx)$/;
  * is not even looked up, so a production install without it works. An import that fails is rethrown outside
  * the promise, so it reaches the parent as the worker's 'error' and 'exit' like any other crash.
  */
-export function spawnWorker(entry: URL, options: { name: string; workerData?: unknown }): Worker {
+export function spawnWorker(entry: URL, options: { name: string; workerData?: unknown; memoryReportMs?: number }): Worker {
   if (entry.protocol !== 'file:') throw new Error(`worker entry ${entry.href} is not a file URL`);
   const loader = TYPESCRIPT_ENTRY.test(entry.pathname) ? tsxEsmApiUrl() : null;
+  const every = options.memoryReportMs;
+  if (every !== undefined && !(Number.isInteger(every) && every > 0)) throw new Error(`memoryReportMs must be a positive integer, got ${every}`);
   const source =
+    (every !== undefined ? memoryReporterSource(every) : '') +
     (loader ? `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); })` : 'Promise.resolve()') +
     `.then(() => import(${JSON.stringify(entry.href)}))` +
     '.catch((error) => { setImmediate(() => { throw error; }); });';
   return new Worker(source, { eval: true, name: options.name, workerData: options.workerData });
+}
+
+/** The tag of the message a worker posts with its own isolate's memory (see memoryReporterSource). */
+export const WORKER_MEMORY_REPORT = 'hypergpu:worker-memory';
+
+export interface WorkerMemoryReport {
+  type: typeof WORKER_MEMORY_REPORT;
+  /** The worker's own V8 heap (process.memoryUsage() in a thread reports its isolate; rss is the process's). */
+  heapUsed: number;
+  heapTotal: number;
+  /** Memory outside the heap held by the isolate's objects; arrayBuffers is the ArrayBuffer part of it. */
+  external: number;
+  arrayBuffers: number;
+}
+
+export function isWorkerMemoryReport(message: unknown): message is WorkerMemoryReport {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === WORKER_MEMORY_REPORT;
+}
+
+/**
+ * A few lines run first in the thread: every `ms`, post the isolate's memory to the parent. Its own V8 heap is
+ * invisible from the main thread (process.memoryUsage() there covers the main isolate only), and a thread holding
+ * tfjs and a test set is most of a server's RSS. The timer is unref'd: it never keeps a thread alive.
+ */
+function memoryReporterSource(ms: number): string {
+  return (
+    `import('node:worker_threads').then(({ parentPort }) => { if (!parentPort) return; ` +
+    `const report = () => { const m = process.memoryUsage(); parentPort.postMessage({ type: ${JSON.stringify(WORKER_MEMORY_REPORT)}, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }); }; ` +
+    `report(); setInterval(report, ${ms}).unref(); });\n`
+  );
 }
 
 let cachedTsxEsmApiUrl: string | null = null;

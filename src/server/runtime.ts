@@ -18,6 +18,7 @@ import { createUpdateJournal } from './adapters/journal/update-journal';
 import { createPrismaRepository } from './adapters/db/prisma-repository';
 import { createEvaluator } from './adapters/workers/evaluator';
 import { createAuditor } from './adapters/workers/auditor';
+import { WorkerMemoryBoard } from './adapters/workers/supervisor';
 import { NodeTimelines } from './services/node-timelines';
 import { randomInt } from 'node:crypto';
 import { EventBus } from './adapters/event-bus';
@@ -157,7 +158,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     options.log({ at: Date.now(), level: 'info', message: 'open pool: sessions aggregate with a trimmed mean (0.2 at each end) and clip updates at 3x the median norm unless they ask for another rule' });
   }
   const checkpoints = createCheckpointStore(createFileBlobStore(path.join(dataDir, 'checkpoints')));
-  const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info });
+  // Each worker thread's own V8 heap, which the main thread cannot see, reported to /metrics.
+  const workerMemory = new WorkerMemoryBoard();
+  const aggregator = await createAggregatorPool({ workers: options.aggregatorWorkers, log: info, memoryBoard: workerMemory });
   info(`outer optimizer step: ${aggregator.backend === 'wasm-simd' ? 'WebAssembly SIMD kernel on the resident model (bit-identical to the JS reference), staged on an aggregator worker while each round is committed' : 'JS reference (core/optimizer.ts)'}`);
   const events = new EventBus();
   let chain: SettlementChain | null = null;
@@ -193,7 +196,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     optimizerKernels: aggregator.backend === 'wasm-simd' && aggregator.runOptimizerStep ? createWasmOptimizerKernels((job) => aggregator.runOptimizerStep!(job)) : null,
     createEvaluator: async (model, datasetId) => {
       try {
-        return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info, niceness: options.backgroundNiceness });
+        return await createEvaluator({ model, dataset: datasets.source(datasetId), log: info, niceness: options.backgroundNiceness, memoryBoard: workerMemory });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         options.log({ at: Date.now(), level: 'warn', message: `evaluator for dataset '${datasetId}': ${message}` });
@@ -213,7 +216,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     ...(joinTokens.openPool ? { sessionDefaults: OPEN_POOL_DEFAULTS } : {}),
     audits: {
       store: repo,
-      createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info, niceness: options.backgroundNiceness }),
+      createAuditor: async (model, datasetId) => createAuditor({ model, dataset: datasets.source(datasetId), log: info, niceness: options.backgroundNiceness, memoryBoard: workerMemory }),
       // Which updates are audited must be unpredictable to nodes: the operating system's CSPRNG, 48 bits a draw.
       random: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
       rate: options.auditRate,
@@ -230,7 +233,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const rewards = new RewardsService(repo, chain, () => coordinator.status().sessionId);
 
   const timelines = new NodeTimelines(repo, rewards);
-  const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats(), settlement: () => settlement.state() });
+  const metricsExporter = createMetricsExporter(coordinator, { aggregation: () => aggregator.stats(), settlement: () => settlement.state(), workerMemory: () => workerMemory.snapshot() });
   const eventStream = createEventStream(coordinator);
   const gateway = createAgentGateway(channel, gatewayLimits(options.maxFrameBytes ?? modelFrameBytes(), options.gateway));
   const health = coordinatorHealth({ repo, aggregator, coordinator, gateway });

@@ -63,6 +63,9 @@ describe('GET /metrics', () => {
       ['hypergpu_chain_up', 'gauge'],
       ['hypergpu_process_resident_memory_bytes', 'gauge'],
       ['hypergpu_process_cpu_seconds_total', 'counter'],
+      ['hypergpu_worker_heap_used_bytes', 'gauge'],
+      ['hypergpu_worker_heap_size_bytes', 'gauge'],
+      ['hypergpu_worker_external_memory_bytes', 'gauge'],
     ]) {
       const family = second.get(name);
       expect(family, name).toBeDefined();
@@ -92,6 +95,21 @@ describe('GET /metrics', () => {
     const byReason = second.get('hypergpu_session_updates_rejected')!.samples;
     expect(byReason.reduce((sum, x) => sum + x.value, 0)).toBeLessThanOrEqual(sampleValue(second, 'hypergpu_session_updates', { result: 'rejected' })!);
   }, 240_000);
+
+  it("shows each worker thread's own memory: the aggregator's kernels and the evaluator once it has started", async () => {
+    // The evaluator starts with the session's first evaluation (every 10 rounds by default); once loaded it holds
+    // tfjs and the MNIST test set (31 MB of pixels), which the process's own heap metrics do not include. Workers
+    // report as they start and every 10 s.
+    const held = (f: ReturnType<typeof parsePrometheusText>) =>
+      (sampleValue(f, 'hypergpu_worker_heap_size_bytes', { worker: 'evaluator worker' }) ?? 0) + (sampleValue(f, 'hypergpu_worker_external_memory_bytes', { worker: 'evaluator worker' }) ?? 0);
+    const families = await eventually(async () => parsePrometheusText((await scrape()).text), (f) => held(f) > 31e6, 120_000, 'the evaluator worker holding its test set in /metrics');
+    const heaps = new Map(families.get('hypergpu_worker_heap_size_bytes')!.samples.map((s) => [s.labels.worker, s.value]));
+    expect([...heaps.keys()]).toEqual(expect.arrayContaining(['aggregator worker 0', 'evaluator worker']));
+    for (const [worker, bytes] of heaps) {
+      expect(bytes, worker).toBeGreaterThan(1e6);
+      expect(sampleValue(families, 'hypergpu_worker_heap_used_bytes', { worker }), worker).toBeLessThanOrEqual(bytes);
+    }
+  }, 180_000);
 
   it('answers POST with 405', async () => {
     const res = await fetch(`${server.baseUrl}/metrics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

@@ -11,6 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   IGNORE,
   READY,
+  WorkerMemoryBoard,
   WorkerSupervisor,
   type WorkerMessage,
   type WorkerSupervisorOptions,
@@ -226,3 +227,40 @@ describe('close', () => {
     await expect(starting).rejects.toThrow(/^echo worker was closed$/);
   });
 });
+
+describe('worker memory reports', () => {
+  it("puts each worker's own heap and external memory on the board, never through interpret, and takes it off when the worker exits", async () => {
+    const board = new WorkerMemoryBoard();
+    // The worker holds 48 MiB of ArrayBuffers and a 10-million-element JS array: its own isolate's memory, which
+    // the main thread's process.memoryUsage() does not include.
+    const entry = jsWorker('holds-memory', `globalThis.kept = [new ArrayBuffer(48 * 2 ** 20), Array.from({ length: 10_000_000 }, (_, i) => i)]; new Uint8Array(globalThis.kept[0]).fill(1);\n${ECHO_JS}`);
+    const { sup, seen } = supervisor(entry, { memoryBoard: board, memoryReportMs: 100, restart: 'on-next-call' });
+    expect(await sup.request((id) => ({ id, kind: 'echo', value: 2, delayMs: 0 }))).toBe(4);
+    const report = await eventuallyValue(() => board.snapshot().find((m) => m.worker === 'echo worker' && m.external >= 48 * 2 ** 20));
+    expect(report.arrayBuffers).toBeGreaterThanOrEqual(48 * 2 ** 20);
+    // 10 million small integers: 80 MB of elements in the worker's heap.
+    expect(report.heapUsed).toBeGreaterThan(60 * 2 ** 20);
+    expect(report.heapTotal).toBeGreaterThanOrEqual(report.heapUsed);
+    expect(seen.some((m) => (m as { type?: string }).type === 'hypergpu:worker-memory')).toBe(false);
+
+    await sup.request((id) => ({ id, kind: 'crash', value: 0, delayMs: 0 })).catch(() => {});
+    await eventuallyValue(() => (board.snapshot().length === 0 ? true : undefined));
+  }, 60_000);
+
+  it('reports nothing without a board', async () => {
+    const entry = jsWorker('no-board', ECHO_JS);
+    const { sup, seen } = supervisor(entry);
+    expect(await sup.request((id) => ({ id, kind: 'echo', value: 1, delayMs: 300 }))).toBe(2);
+    expect(seen.map((m) => (m as { type?: string }).type)).toEqual(['ready', 'reply']);
+  });
+});
+
+async function eventuallyValue<T>(read: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error('timed out waiting for a worker memory report');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

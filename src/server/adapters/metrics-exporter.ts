@@ -13,6 +13,7 @@ import type { CoordinatorEvent, StatusSnapshot } from '../core/events';
 import { checkAccess, type Caller } from '../core/operator-access';
 import type { EventPublisher, RoundRange } from '../core/ports';
 import { reasonCode } from '../core/console-views';
+import type { WorkerMemory } from './workers/supervisor';
 import type { CheckpointRecord, ContributionRecord, NodeSnapshot, NodeStatus } from '../core/types';
 
 /** The path Prometheus scrapes. */
@@ -47,6 +48,8 @@ export function createMetricsExporter(
     processMetrics?: boolean;
     aggregation?: () => { calls: number; wallMs: number; optimizerSteps?: number };
     /** Settlement on chain: epochs settled and pending in the ledger, and whether the chain answers. */
+    /** Each worker thread's own memory, as it last reported it (its V8 heap is not in the process metrics). */
+    workerMemory?: () => readonly WorkerMemory[];
     settlement?: () => Promise<{ chain: 'none' | 'up' | 'down'; committed: number; pending: number; lastEpochOnChain: number | null }>;
   } = {},
 ): MetricsExporter {
@@ -217,6 +220,27 @@ export function createMetricsExporter(
         this.inc(read().optimizerSteps ?? 0);
       },
     });
+  }
+
+  if (options.workerMemory) {
+    const read = options.workerMemory;
+    const gauges: Array<[string, string, (m: WorkerMemory) => number]> = [
+      ['hypergpu_worker_heap_used_bytes', "A worker thread's own V8 heap in use (the process metrics cover the main thread's isolate only)", (m) => m.heapUsed],
+      ['hypergpu_worker_heap_size_bytes', "A worker thread's own V8 heap as allocated from the system", (m) => m.heapTotal],
+      ['hypergpu_worker_external_memory_bytes', "Memory outside a worker thread's heap held by its objects (ArrayBuffers among them)", (m) => m.external],
+    ];
+    for (const [name, help, pick] of gauges) {
+      new Gauge({
+        name,
+        help: `${help}, as it last reported (every 10 s).`,
+        labelNames: ['worker'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const m of read()) this.set({ worker: m.worker }, pick(m));
+        },
+      });
+    }
   }
 
   return {

@@ -1,5 +1,6 @@
 // What the aggregator pool offers beyond the Aggregator port: its options, its counters, and a test hook.
 import type { Aggregator } from '../../core/ports';
+import type { WorkerMemoryBoard } from './supervisor';
 
 export interface AggregatorPoolOptions {
   /** Worker threads; default min(2, os.availableParallelism()). */
@@ -17,6 +18,8 @@ export interface AggregatorPoolOptions {
    * bundled server passes its compiled .js worker file here (see spawnWorker in bootstrap.ts).
    */
   workerUrl?: URL;
+  /** Where each worker reports its own memory (for /metrics). */
+  memoryBoard?: WorkerMemoryBoard;
 }
 
 export interface AggregatorPoolStats {

@@ -19,7 +19,7 @@ import {
 import { checkParamCount, MAX_MEMORY_BYTES, probeKernelSupport, roundUp, SharedArena, SlotTable, type SlotRecord } from './arena';
 import { COMPARATOR_BYTES, medianPlan, ROBUST_ROW_BYTES, trimmedMeanPlan, type RankPlan } from '../../../workers/kernels/robust-kernel';
 import { JsAggregator } from './js-aggregator';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
+import { IGNORE, READY, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
 import {
   KERNEL_RANGE_ALIGN_FLOATS,
   TABLE_ENTRY_BYTES,
@@ -58,7 +58,7 @@ export async function createAggregatorPool(opts: AggregatorPoolOptions = {}): Pr
     log(`aggregator: WebAssembly SIMD kernel unavailable (${support.reason}); falling back to the JS reference on the main thread`);
     return new JsAggregator(maxBytes);
   }
-  const pool = new WasmAggregatorPool(support.module, support.robust, support.memory, support.maxBytes, workers, opts.workerUrl ?? WORKER_ENTRY, log);
+  const pool = new WasmAggregatorPool(support.module, support.robust, support.memory, support.maxBytes, workers, opts.workerUrl ?? WORKER_ENTRY, log, opts.memoryBoard);
   try {
     await pool.start();
   } catch (err) {
@@ -111,6 +111,7 @@ class WasmAggregatorPool implements AggregatorPool {
     readonly workerCount: number,
     entry: URL,
     log: (line: string) => void,
+    memoryBoard?: WorkerMemoryBoard,
   ) {
     this.arena = new SharedArena(memory, maxBytes);
     this.slots = new SlotTable((offset, bytes) => this.arena.free(offset, bytes));
@@ -124,6 +125,7 @@ class WasmAggregatorPool implements AggregatorPool {
           interpret: interpretAggregatorReply,
           startTimeoutMs: WORKER_START_TIMEOUT_MS,
           restart: 'immediately',
+          memoryBoard,
           log: (line) => log(`aggregator: ${line}`),
           onCrash: () => {
             this.counters.workerRestarts++;

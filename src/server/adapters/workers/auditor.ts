@@ -6,7 +6,7 @@ import { isAuditorResponse, type AuditorWorkerData, type RecomputeRequest } from
 import { modelSpec } from '../../../ml/models';
 import type { Auditor } from '../../core/audit-ports';
 import type { ModelName } from '../../core/types';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
+import { IGNORE, READY, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
 
 export interface AuditorOptions {
   model: ModelName;
@@ -16,6 +16,8 @@ export interface AuditorOptions {
   backend?: BackendName;
   /** Nice value of the worker thread and its tfjs threads (src/ml/thread-priority.ts). Default 0: unchanged. */
   niceness?: number;
+  /** Where the worker reports its own memory (for /metrics). */
+  memoryBoard?: WorkerMemoryBoard;
   timeoutMs?: number;
   startTimeoutMs?: number;
   workerUrl?: URL;
@@ -59,6 +61,7 @@ export async function createAuditor(opts: AuditorOptions): Promise<AuditorHandle
     startTimeoutMs: opts.startTimeoutMs ?? 120_000,
     restart: 'on-next-call',
     log,
+    memoryBoard: opts.memoryBoard,
   });
   try {
     await worker.start();

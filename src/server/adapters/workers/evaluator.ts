@@ -11,7 +11,7 @@ import {
 import { modelSpec } from '../../../ml/models';
 import type { Evaluator } from '../../core/ports';
 import type { ModelName } from '../../core/types';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMessage } from './supervisor';
+import { IGNORE, READY, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
 
 export interface EvaluatorOptions {
   model: ModelName;
@@ -25,6 +25,8 @@ export interface EvaluatorOptions {
   backend?: BackendName;
   /** Nice value of the worker thread and its tfjs threads (src/ml/thread-priority.ts). Default 0: unchanged. */
   niceness?: number;
+  /** Where the worker reports its own memory (for /metrics). */
+  memoryBoard?: WorkerMemoryBoard;
   /** An evaluation that takes longer than this fails and the worker is replaced. Default 120 s. */
   timeoutMs?: number;
   /** Worker start-up limit (tfjs, wasm and the test set load). Default 120 s. */
@@ -88,6 +90,7 @@ export async function createEvaluator(opts: EvaluatorOptions): Promise<Evaluator
     startTimeoutMs: opts.startTimeoutMs ?? 120_000,
     restart: 'on-next-call',
     log,
+    memoryBoard: opts.memoryBoard,
   });
   try {
     await worker.start();

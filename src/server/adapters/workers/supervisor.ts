@@ -19,6 +19,7 @@
 // worker starts while the caller goes on; a request without a timeout allocates no timer.
 
 import { Worker, type TransferListItem } from 'node:worker_threads';
+import { isWorkerMemoryReport, type WorkerMemoryReport } from '../../../ml/worker-bootstrap';
 import { spawnWorker } from './bootstrap';
 
 export { spawnWorker } from './bootstrap';
@@ -59,6 +60,39 @@ export interface WorkerSupervisorOptions<Reply> {
   log?: (line: string) => void;
   /** After a ready worker dies on its own (not by close() or a timeout), with the error its calls got. */
   onCrash?(error: Error): void;
+  /** Where the worker's own memory is posted for /metrics; none: not reported. */
+  memoryBoard?: WorkerMemoryBoard;
+  /** How often the worker reports it (default WORKER_MEMORY_REPORT_MS); it also reports once as it starts. */
+  memoryReportMs?: number;
+}
+
+/** How often a supervised worker reports its isolate's memory when a board is given. */
+export const WORKER_MEMORY_REPORT_MS = 10_000;
+
+export interface WorkerMemory {
+  /** The supervisor's name ('evaluator worker', 'aggregator worker 0'). */
+  worker: string;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/**
+ * The latest memory report of each live worker of one server, by name: what /metrics shows per thread. A worker
+ * leaves the board when it exits (an evaluator stopped with its session is not still counted).
+ */
+export class WorkerMemoryBoard {
+  private readonly latest = new Map<string, WorkerMemory>();
+  set(worker: string, report: WorkerMemoryReport): void {
+    this.latest.set(worker, { worker, heapUsed: report.heapUsed, heapTotal: report.heapTotal, external: report.external, arrayBuffers: report.arrayBuffers });
+  }
+  delete(worker: string): void {
+    this.latest.delete(worker);
+  }
+  snapshot(): WorkerMemory[] {
+    return [...this.latest.values()];
+  }
 }
 
 export interface RequestOptions {
@@ -215,7 +249,7 @@ export class WorkerSupervisor<Request, Reply> {
   private spawn(): Promise<void> {
     let worker: Worker;
     try {
-      worker = spawnWorker(this.options.entry, { name: this.name, workerData: this.options.workerData });
+      worker = spawnWorker(this.options.entry, { name: this.name, workerData: this.options.workerData, memoryReportMs: this.options.memoryBoard ? (this.options.memoryReportMs ?? WORKER_MEMORY_REPORT_MS) : undefined });
     } catch (error) {
       return Promise.reject(new Error(`${this.name} failed to start: ${messageOf(error)}`));
     }
@@ -267,6 +301,10 @@ export class WorkerSupervisor<Request, Reply> {
   }
 
   private onMessage(generation: Generation<Reply>, raw: unknown): void {
+    if (isWorkerMemoryReport(raw)) {
+      if (this.current === generation) this.options.memoryBoard?.set(this.name, raw);
+      return;
+    }
     const message = this.options.interpret(raw);
     switch (message.type) {
       case 'ready':
@@ -304,6 +342,7 @@ export class WorkerSupervisor<Request, Reply> {
     this.live.delete(generation);
     if (generation.startTimer) clearTimeout(generation.startTimer);
     if (this.current === generation) this.current = null;
+    if (!this.current) this.options.memoryBoard?.delete(this.name);
     const cause = generation.error ?? generation.fault;
     const reason = cause ? `${cause} (exit code ${code})` : `exited with code ${code}`;
     this.failStart(generation, this.startError(reason));
