@@ -33,12 +33,16 @@ export const soak: Benchmark = {
     const disk: Array<{ t: number; bytes: number }> = [];
     /** The session's update tallies from /metrics once a minute: what the node screens refused of honest work. */
     const updates: UpdateTally[] = [];
+    /** The server's warnings about refused updates, its own stalls and failed nodes, with the minute they came. */
+    const serverEvents: ServerEvent[] = [];
+    let started = 0;
     try {
       server = await startServer();
+      watchServerLog(server, () => (started === 0 ? 0 : (Date.now() - started) / 60_000), serverEvents);
       for (let i = 1; i <= 2; i++) agents.push(spawnAgent(server.agentUrl, `soak-${i}`));
       await waitForNodes(server, agents.map((a) => a.name));
       await startSession(server, { model: 'mlp', batchSize: 128 });
-      const started = Date.now();
+      started = Date.now();
       const end = started + minutes * 60_000;
       let nextLog = started + 60_000;
       log(`${minutes} minutes (warm-up ${fmt(warmupMin, 1)}), RSS every second...`);
@@ -72,8 +76,10 @@ export const soak: Benchmark = {
             return null;
           });
           if (tally) updates.push(tally);
+          const workers = tally ? Object.entries(tally.workers).map(([name, w]) => `${name.replace(/ worker/, '')} ${fmt(w.heapTotal, 0)}+${fmt(w.external, 0)}`).join(', ') : '';
+          const mem = tally?.memory ? `; V8 heap ${fmt(tally.memory.heapUsed, 0)} of ${fmt(tally.memory.heapTotal, 0)} MB, external ${fmt(tally.memory.external, 0)} MB${workers ? ` (threads, heap+external MB: ${workers})` : ''}, event loop max lag ${fmt(tally.lagMaxMs ?? Number.NaN, 0)} ms` : '';
           const refused = tally ? `; updates ${tally.accepted} accepted, ${tally.rejected} refused (${recentReasons(tally)} in the last ${REJECTION_WINDOW_ROUNDS} rounds)` : '';
-          log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB${refused}`);
+          log(`  ${fmt(last.t, 1)} min: round ${last.round}, server RSS ${fmt(last.rssMb, 0)} MB${mem}${refused}`);
         }
       }
       const final = await updateTally(server, (Date.now() - started) / 60_000).catch((error: unknown) => {
@@ -169,19 +175,29 @@ export const soak: Benchmark = {
     }
     const refusals = refusalRow(updates);
     if (refusals) rows.push(refusals);
+    const memoryRow = memorySplitRow(updates.filter((u) => u.t >= warmupMin));
+    if (memoryRow) rows.push(memoryRow);
+    rows.push(serverLogRow(serverEvents, minutes));
     return {
       rows,
       notes: [
         `${fmt(minutes, 1)} minutes, 2 real agents, session defaults (Adam, batch 128/node, evaluation every 10 rounds, checkpoint every 50; the live view's last 20,000 metric points are columns allocated once, not objects). Verdict from the ${BLOCK_S}-second block-median fit: met when its 95% upper bound is under 1 MB/min over a 30-minute run; 'flat within noise' when the interval contains 0.`,
         `The refusal tally is read from /metrics once a minute; each read also runs the exporter's ledger query over the last ${REJECTION_WINDOW_ROUNDS} rounds on the server being measured.`,
       ],
-      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, swings, samples, agentRss, disk, updates },
+      details: { minutes, warmupMinutes: warmupMin, perSecondFit: perSecond, blockFit, blocks, swings, samples, agentRss, disk, updates, serverEvents },
     };
   },
 };
 
 interface UpdateTally {
   t: number;
+  /** The server's own account of its memory at the scrape (prom-client's process metrics), in MB. */
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number } | null;
+  /** Each worker thread's own V8 heap (allocated) and external memory, as it last reported them, in MB. */
+  workers: Record<string, { heapTotal: number; external: number }>;
+  /** GC time by kind since the process started (s), and the longest event-loop delay since the last scrape (ms). */
+  gcSeconds: Record<string, number>;
+  lagMaxMs: number | null;
   /** Updates of the session accepted into applied rounds and refused (any reason), since it started. */
   accepted: number;
   rejected: number;
@@ -191,8 +207,23 @@ interface UpdateTally {
 
 async function updateTally(server: ServerHandle, t: number): Promise<UpdateTally> {
   const text = await scrapeMetrics(server.baseUrl);
-  const tally: UpdateTally = { t, accepted: 0, rejected: 0, recentByReason: {} };
+  const tally: UpdateTally = { t, memory: null, workers: {}, gcSeconds: {}, lagMaxMs: null, accepted: 0, rejected: 0, recentByReason: {} };
+  const gauge = (name: string): number | null => {
+    const m = new RegExp(`^hypergpu_${name} (\\S+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  const [rss, heapUsed, heapTotal, external] = ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes'].map(gauge);
+  if (rss !== null && heapUsed !== null && heapTotal !== null && external !== null) tally.memory = { rss: rss / 2 ** 20, heapUsed: heapUsed / 2 ** 20, heapTotal: heapTotal / 2 ** 20, external: external / 2 ** 20 };
+  const lag = gauge('nodejs_eventloop_lag_max_seconds');
+  tally.lagMaxMs = lag === null ? null : lag * 1000;
   for (const line of text.split('\n')) {
+    const worker = /^hypergpu_worker_(heap_size|external_memory)_bytes\{worker="([^"]+)"\} (\S+)$/.exec(line);
+    if (worker) {
+      const w = (tally.workers[worker[2]] ??= { heapTotal: 0, external: 0 });
+      w[worker[1] === 'heap_size' ? 'heapTotal' : 'external'] = Number(worker[3]) / 2 ** 20;
+    }
+    const gc = /^hypergpu_nodejs_gc_duration_seconds_sum\{kind="([^"]+)"\} (\S+)$/.exec(line);
+    if (gc) tally.gcSeconds[gc[1]] = Number(gc[2]);
     const total = /^hypergpu_session_updates\{result="(accepted|rejected)"\} (\S+)$/.exec(line);
     if (total) tally[total[1] as 'accepted' | 'rejected'] = Number(total[2]);
     const recent = /^hypergpu_session_updates_rejected\{reason="([^"]+)"\} (\S+)$/.exec(line);
@@ -228,6 +259,94 @@ function refusalRow(updates: readonly UpdateTally[]): Row | null {
     '',
     undefined,
     `worst minute ${fmt(worst.share * 100, 1)}% (ending at ${fmt(worst.t, 1)} min); by reason over the last ${REJECTION_WINDOW_ROUNDS} rounds: ${recentReasons(last)}`,
+  );
+}
+
+interface ServerEvent {
+  t: number;
+  kind: 'refused' | 'stall' | 'node-failed';
+  line: string;
+}
+
+/** Keeps the server's lines that explain lost work: refused updates, its own stalls, nodes it gave up on. */
+function watchServerLog(server: ServerHandle, minute: () => number, into: ServerEvent[]): void {
+  let partial = '';
+  const onData = (chunk: Buffer) => {
+    const lines = (partial + chunk.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const kind = /rejected update from node/.test(line) ? 'refused' : /coordinator was stalled for/.test(line) ? 'stall' : /\(#\d+\) (failed|timed out|missed|benched|was benched)/.test(line) ? 'node-failed' : null;
+      if (kind && into.length < 10_000) into.push({ t: minute(), kind, line: line.slice(0, 400) });
+    }
+  };
+  server.child.stdout?.on('data', onData);
+  server.child.stderr?.on('data', onData);
+}
+
+/**
+ * Where the RSS sits, from the server's own process metrics once a minute: the V8 heap (what the JavaScript
+ * keeps), external memory (ArrayBuffers: frames, the model, slots) and the rest (native: malloc arenas, SQLite,
+ * code). The lowest value of each half after the warm-up tells which part, if any, climbs.
+ */
+function memorySplitRow(updates: readonly UpdateTally[]): Row | null {
+  const withMemory = updates.filter((u) => u.memory !== null);
+  if (withMemory.length < 4) return null;
+  const half = Math.floor(withMemory.length / 2);
+  const threads = (u: UpdateTally) => Object.values(u.workers).reduce((x, w) => x + w.heapTotal + w.external, 0);
+  const parts: Record<string, (u: UpdateTally) => number> = {
+    'main V8 heap used': (u) => u.memory!.heapUsed,
+    'main external': (u) => u.memory!.external,
+    'worker threads (heaps + external)': threads,
+    'native rest': (u) => u.memory!.rss - u.memory!.heapTotal - u.memory!.external - threads(u),
+  };
+  for (const name of new Set(withMemory.flatMap((u) => Object.keys(u.workers)))) {
+    parts[`of which ${name}`] = (u) => (u.workers[name] ? u.workers[name].heapTotal + u.workers[name].external : 0);
+  }
+  const lows = Object.entries(parts).map(([name, f]) => {
+    const a = Math.min(...withMemory.slice(0, half).map(f));
+    const b = Math.min(...withMemory.slice(half).map(f));
+    return { name, a, b };
+  });
+  const first = withMemory[0];
+  const last = withMemory[withMemory.length - 1];
+  const gcFirst = Object.values(first.gcSeconds).reduce((x, y) => x + y, 0);
+  const gcLast = Object.values(last.gcSeconds).reduce((x, y) => x + y, 0);
+  const gcShare = last.t > first.t ? (gcLast - gcFirst) / ((last.t - first.t) * 60) : Number.NaN;
+  const lags = withMemory.map((u) => u.lagMaxMs).filter((l): l is number => l !== null);
+  const worstLag = lags.length > 0 ? Math.max(...lags) : Number.NaN;
+  return row(
+    'server memory by part, lowest per half after the warm-up (analysis)',
+    lows.map((l) => `${l.name} ${fmt(l.a, 0)} -> ${fmt(l.b, 0)} MB`).join('; '),
+    lows.reduce((x, l) => x + l.b - l.a, 0),
+    'MB',
+    '',
+    undefined,
+    `read from the server's /metrics once a minute (${withMemory.length} reads); native rest = RSS - main V8 heap total - main external - the worker threads' heaps and external (malloc arenas, SQLite, code, WebAssembly memories); GC took ${fmt(gcShare * 100, 2)}% of wall time; the longest event-loop delay in any minute was ${fmt(worstLag, 0)} ms`,
+  );
+}
+
+/** What the server said about lost work: refusals by code, its stalls, nodes it gave up on, and when. */
+function serverLogRow(events: readonly ServerEvent[], minutes: number): Row {
+  const refusedBy = new Map<string, number>();
+  for (const e of events.filter((x) => x.kind === 'refused')) {
+    const code = /for round \d+: ([A-Z_]+)/.exec(e.line)?.[1] ?? 'other';
+    refusedBy.set(code, (refusedBy.get(code) ?? 0) + 1);
+  }
+  const stalls = events.filter((e) => e.kind === 'stall').map((e) => Number(/stalled for (\d+) ms/.exec(e.line)?.[1] ?? Number.NaN));
+  const failed = events.filter((e) => e.kind === 'node-failed');
+  const when = (kind: ServerEvent['kind']) => {
+    const ts = events.filter((e) => e.kind === kind).map((e) => Math.floor(e.t));
+    return ts.length === 0 ? '' : ` (minutes ${[...new Set(ts)].join(', ')})`;
+  };
+  const refusedText = refusedBy.size > 0 ? [...refusedBy].map(([code, n]) => `${code} ${n}`).join(', ') : 'none';
+  return row(
+    'what the server logged about lost work (analysis)',
+    `refused: ${refusedText}; stalls: ${stalls.length}; nodes failed: ${failed.length}`,
+    events.length,
+    'lines',
+    '',
+    undefined,
+    `over ${fmt(minutes, 1)} minutes${when('refused')}; longest stall ${stalls.length > 0 ? `${fmt(Math.max(...stalls), 0)} ms` : '-'}${when('stall')}${failed.length > 0 ? `; first node failure: ${failed[0].line.replace(/^.*?node /, 'node ')}${when('node-failed')}` : ''}`,
   );
 }
 
