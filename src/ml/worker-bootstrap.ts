@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 
 const TYPESCRIPT_ENTRY = /\.(?:ts|mts|cts|tsx)$/;
 
@@ -22,7 +22,7 @@ const TYPESCRIPT_ENTRY = /\.(?:ts|mts|cts|tsx)$/;
  * is not even looked up, so a production install without it works. An import that fails is rethrown outside
  * the promise, so it reaches the parent as the worker's 'error' and 'exit' like any other crash.
  */
-export function spawnWorker(entry: URL, options: { name: string; workerData?: unknown; memoryReportMs?: number }): Worker {
+export function spawnWorker(entry: URL, options: { name: string; workerData?: unknown; memoryReportMs?: number; resourceLimits?: ResourceLimits }): Worker {
   if (entry.protocol !== 'file:') throw new Error(`worker entry ${entry.href} is not a file URL`);
   const loader = TYPESCRIPT_ENTRY.test(entry.pathname) ? tsxEsmApiUrl() : null;
   const every = options.memoryReportMs;
@@ -32,7 +32,7 @@ export function spawnWorker(entry: URL, options: { name: string; workerData?: un
     (loader ? `import(${JSON.stringify(loader)}).then((tsx) => { tsx.register(); })` : 'Promise.resolve()') +
     `.then(() => import(${JSON.stringify(entry.href)}))` +
     '.catch((error) => { setImmediate(() => { throw error; }); });';
-  return new Worker(source, { eval: true, name: options.name, workerData: options.workerData });
+  return new Worker(source, { eval: true, name: options.name, workerData: options.workerData, resourceLimits: options.resourceLimits });
 }
 
 /** The tag of the message a worker posts with its own isolate's memory (see memoryReporterSource). */

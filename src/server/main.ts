@@ -12,7 +12,7 @@ import { LocalAgents, planLocalAgents } from './local-agents';
 import type { LogLine } from './core/events';
 import { createSignalPolicy } from './core/signal-policy';
 import type { SessionSnapshot } from './core/types';
-import { missingNodeFlags, missingServerEnv } from './node-flags';
+import { missingNodeFlags, missingServerEnv, releaseWorkerHeapFlags } from './node-flags';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   }
   const env = readEnv();
   const startedAt = Date.now();
+  // The main isolate keeps the heap flags it started with; the worker threads size their own heaps (node-flags.ts).
+  releaseWorkerHeapFlags();
   const runtime = await createRuntime({
     dataDir: cli.dataDir,
     heartbeatMs: env.HYPERGPU_HEARTBEAT_MS,

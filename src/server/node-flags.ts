@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+
 // The V8 heap flags and the malloc setting the coordinator runs with: `npm start` and `npm run dev` pass them
 // (package.json), and so do the tests and the benchmarks that start the server (tests/support/server-process.ts,
 // tests/support/chaos/cluster.ts, playwright.config.ts, bench/lib/procs.ts).
@@ -12,6 +14,23 @@
 // 1 MB semi-spaces as well, the figures above. Measured, not derived: I have not traced which V8 heuristic the
 // small young generation changes.
 export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1', '--initial-old-space-size=64'] as const;
+
+/**
+ * V8 reads its heap flags each time it creates an isolate, and every worker thread is one: with the flags above,
+ * the evaluator and the auditor (tfjs, which allocates a tensor's bookkeeping objects on every op) got 1 MB
+ * semi-spaces too, so objects that live through one recomputation were promoted and piled up in the old
+ * generation until a mark-compact: the auditor's heap climbed from 28 to 57 MB and fell back to 37 MB every few
+ * minutes, the largest part of the sawtooth in the server's RSS over the 30-minute soak (measured with the
+ * worker memory metrics, hypergpu_worker_heap_size_bytes). Once the main isolate exists, the server resets these
+ * two flags (0: V8's own sizing), so the isolates made after it - the workers - size their heaps themselves,
+ * within the limits each worker is given (WorkerSupervisorOptions.resourceLimits).
+ */
+export const WORKER_HEAP_FLAG_RESETS = ['--max-semi-space-size=0', '--initial-old-space-size=0'] as const;
+
+/** Applies WORKER_HEAP_FLAG_RESETS: call once, in the server process, before the first worker starts. */
+export function releaseWorkerHeapFlags(setFlags: (flags: string) => void = v8.setFlagsFromString): void {
+  for (const flag of WORKER_HEAP_FLAG_RESETS) setFlags(flag);
+}
 
 /**
  * The environment the coordinator's process starts with, beside the flags: read by glibc's malloc when the process

@@ -1,8 +1,9 @@
 // The coordinator's V8 heap flags (src/server/node-flags.ts) are passed by every way the project starts it; a
 // launcher that drops them costs about 1.6x the server CPU per round, mostly garbage collection.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { missingNodeFlags, missingServerEnv, SERVER_ENV, SERVER_NODE_FLAGS, withoutServerEnv } from '../../src/server/node-flags';
+import { missingNodeFlags, missingServerEnv, releaseWorkerHeapFlags, SERVER_ENV, SERVER_NODE_FLAGS, withoutServerEnv } from '../../src/server/node-flags';
 
 describe('the server node flags', () => {
   it('npm start and npm run dev pass every one of them to the server process', () => {
@@ -31,5 +32,35 @@ describe('the server node flags', () => {
     const inherited = { ...SERVER_ENV, PATH: '/usr/bin', HYPERGPU_ADMIN_TOKEN: 'x' };
     expect(withoutServerEnv(inherited)).toEqual({ PATH: '/usr/bin', HYPERGPU_ADMIN_TOKEN: 'x' });
     expect(inherited.MALLOC_MMAP_THRESHOLD_).toBe('131072'); // the caller's object is not changed
+  });
+});
+
+describe('the worker heap flags', () => {
+  it("lets worker threads started after releaseWorkerHeapFlags grow their young generation past the main thread's 1 MB semi-spaces", () => {
+    // A node started with the server's flags: a worker that churns short-lived objects, before and after the reset.
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { releaseWorkerHeapFlags } from ${JSON.stringify(new URL('../../src/server/node-flags.ts', import.meta.url).href)};
+      const churn = "Promise.all([import('node:v8'), import('node:worker_threads')]).then(([{ default: v8 }, { parentPort }]) => { let keep = []; for (let i = 0; i < 3e6; i++) { keep.push({ i }); if (keep.length > 20000) keep = []; } parentPort.postMessage(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size); });";
+      const newSpace = () => new Promise((resolve) => { const w = new Worker(churn, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 16 } }); w.once('message', (m) => { resolve(m); void w.terminate(); }); });
+      const before = await newSpace();
+      releaseWorkerHeapFlags();
+      const after = await newSpace();
+      console.log(JSON.stringify({ before, after }));`;
+    const run = spawnSync(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const { before, after } = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { before: number; after: number };
+    // Under the process flag the worker's new space stays at 2 x 1 MB whatever its resourceLimits say.
+    expect(before).toBeLessThanOrEqual(2 * 2 ** 20);
+    expect(after).toBeGreaterThan(2 * 2 ** 20);
+    expect(after).toBeLessThanOrEqual(16 * 2 ** 20);
+  }, 60_000);
+
+  it('resets both heap flags to V8 sizing its isolates itself', () => {
+    const set: string[] = [];
+    releaseWorkerHeapFlags((flag) => set.push(flag));
+    expect(set).toEqual(['--max-semi-space-size=0', '--initial-old-space-size=0']);
+    // Every flag the server starts with is one the reset covers.
+    for (const flag of SERVER_NODE_FLAGS) expect(set.map((f) => f.split('=')[0])).toContain(flag.split('=')[0]);
   });
 });

@@ -11,9 +11,8 @@ import { HyperGpuError } from '../../protocol/errors';
 import { translateError } from '../core/error-table';
 import type { CoordinatorEvent, StatusSnapshot } from '../core/events';
 import { checkAccess, type Caller } from '../core/operator-access';
-import type { EventPublisher, RoundRange } from '../core/ports';
+import type { EventPublisher, RoundRange, WorkerMemory } from '../core/ports';
 import { reasonCode } from '../core/console-views';
-import type { WorkerMemory } from './workers/supervisor';
 import type { CheckpointRecord, ContributionRecord, NodeSnapshot, NodeStatus } from '../core/types';
 
 /** The path Prometheus scrapes. */

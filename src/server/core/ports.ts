@@ -429,3 +429,13 @@ export interface BlobUpdater extends BlobReader {
    */
   sync(): Promise<void>;
 }
+
+/** A worker thread's own memory as it last reported it (its V8 isolate is not in the main thread's figures). */
+export interface WorkerMemory {
+  /** The thread's name ('evaluator worker', 'aggregator worker 0'). */
+  worker: string;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}

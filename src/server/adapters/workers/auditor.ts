@@ -6,7 +6,7 @@ import { isAuditorResponse, type AuditorWorkerData, type RecomputeRequest } from
 import { modelSpec } from '../../../ml/models';
 import type { Auditor } from '../../core/audit-ports';
 import type { ModelName } from '../../core/types';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
+import { IGNORE, READY, TFJS_WORKER_LIMITS, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
 
 export interface AuditorOptions {
   model: ModelName;
@@ -62,6 +62,7 @@ export async function createAuditor(opts: AuditorOptions): Promise<AuditorHandle
     restart: 'on-next-call',
     log,
     memoryBoard: opts.memoryBoard,
+    resourceLimits: TFJS_WORKER_LIMITS,
   });
   try {
     await worker.start();

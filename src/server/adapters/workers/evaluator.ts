@@ -11,7 +11,7 @@ import {
 import { modelSpec } from '../../../ml/models';
 import type { Evaluator } from '../../core/ports';
 import type { ModelName } from '../../core/types';
-import { IGNORE, READY, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
+import { IGNORE, READY, TFJS_WORKER_LIMITS, WorkerSupervisor, type WorkerMemoryBoard, type WorkerMessage } from './supervisor';
 
 export interface EvaluatorOptions {
   model: ModelName;
@@ -91,6 +91,7 @@ export async function createEvaluator(opts: EvaluatorOptions): Promise<Evaluator
     restart: 'on-next-call',
     log,
     memoryBoard: opts.memoryBoard,
+    resourceLimits: TFJS_WORKER_LIMITS,
   });
   try {
     await worker.start();

@@ -18,8 +18,9 @@
 // Hot path: when the worker is ready, request() posts synchronously (no await before postMessage), so the
 // worker starts while the caller goes on; a request without a timeout allocates no timer.
 
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 import { isWorkerMemoryReport, type WorkerMemoryReport } from '../../../ml/worker-bootstrap';
+import type { WorkerMemory } from '../../core/ports';
 import { spawnWorker } from './bootstrap';
 
 export { spawnWorker } from './bootstrap';
@@ -64,19 +65,22 @@ export interface WorkerSupervisorOptions<Reply> {
   memoryBoard?: WorkerMemoryBoard;
   /** How often the worker reports it (default WORKER_MEMORY_REPORT_MS); it also reports once as it starts. */
   memoryReportMs?: number;
+  /**
+   * The worker's heap limits. Its young generation takes effect only where the process's --max-semi-space-size
+   * does not override it: the server resets that flag for its workers (releaseWorkerHeapFlags in node-flags.ts).
+   */
+  resourceLimits?: ResourceLimits;
 }
+
+/**
+ * The heap limits of the threads that run tfjs (the evaluator, the auditor). A young generation of 16 MB (semi-spaces
+ * of about 5 MB) holds what one evaluation batch or one recomputation allocates, so it dies there instead of being
+ * promoted and piling up in the old generation until a mark-compact (node-flags.ts, WORKER_HEAP_FLAG_RESETS).
+ */
+export const TFJS_WORKER_LIMITS: ResourceLimits = Object.freeze({ maxYoungGenerationSizeMb: 16 });
 
 /** How often a supervised worker reports its isolate's memory when a board is given. */
 export const WORKER_MEMORY_REPORT_MS = 10_000;
-
-export interface WorkerMemory {
-  /** The supervisor's name ('evaluator worker', 'aggregator worker 0'). */
-  worker: string;
-  heapUsed: number;
-  heapTotal: number;
-  external: number;
-  arrayBuffers: number;
-}
 
 /**
  * The latest memory report of each live worker of one server, by name: what /metrics shows per thread. A worker
@@ -249,7 +253,7 @@ export class WorkerSupervisor<Request, Reply> {
   private spawn(): Promise<void> {
     let worker: Worker;
     try {
-      worker = spawnWorker(this.options.entry, { name: this.name, workerData: this.options.workerData, memoryReportMs: this.options.memoryBoard ? (this.options.memoryReportMs ?? WORKER_MEMORY_REPORT_MS) : undefined });
+      worker = spawnWorker(this.options.entry, { name: this.name, workerData: this.options.workerData, memoryReportMs: this.options.memoryBoard ? (this.options.memoryReportMs ?? WORKER_MEMORY_REPORT_MS) : undefined, resourceLimits: this.options.resourceLimits });
     } catch (error) {
       return Promise.reject(new Error(`${this.name} failed to start: ${messageOf(error)}`));
     }
