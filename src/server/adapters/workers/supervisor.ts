@@ -73,9 +73,10 @@ export interface WorkerSupervisorOptions<Reply> {
 }
 
 /**
- * The heap limits of the threads that run tfjs (the evaluator, the auditor). A young generation of 16 MB (semi-spaces
- * of about 5 MB) holds what one evaluation batch or one recomputation allocates, so it dies there instead of being
- * promoted and piling up in the old generation until a mark-compact (node-flags.ts, WORKER_HEAP_FLAG_RESETS).
+ * The heap limits of the threads that run tfjs (the evaluator, the auditor). A young generation of up to 16 MB, split
+ * by V8 into its semi-spaces, holds what one evaluation batch or one recomputation allocates, so it dies there
+ * instead of being promoted and piling up in the old generation until a mark-compact (node-flags.ts,
+ * WORKER_HEAP_FLAG_RESETS). Measured in the soak: the auditor's heap stayed at 39-41 MB instead of climbing 28 -> 57.
  */
 export const TFJS_WORKER_LIMITS: ResourceLimits = Object.freeze({ maxYoungGenerationSizeMb: 16 });
 
