@@ -264,18 +264,18 @@ function refusalRow(updates: readonly UpdateTally[]): Row | null {
 
 interface ServerEvent {
   t: number;
-  kind: 'refused' | 'stall' | 'node-failed';
+  kind: 'refused' | 'stall' | 'node-lost';
   line: string;
 }
 
-/** Keeps the server's lines that explain lost work: refused updates, its own stalls, nodes it gave up on. */
+/** Keeps the server's lines that explain lost work: refused updates, its own stalls, nodes that failed or were benched (a bench line starts 'missed'). */
 function watchServerLog(server: ServerHandle, minute: () => number, into: ServerEvent[]): void {
   let partial = '';
   const onData = (chunk: Buffer) => {
     const lines = (partial + chunk.toString('utf8')).split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
-      const kind = /rejected update from node/.test(line) ? 'refused' : /coordinator was stalled for/.test(line) ? 'stall' : /\(#\d+\) (failed|timed out|missed|benched|was benched)/.test(line) ? 'node-failed' : null;
+      const kind = /rejected update from node/.test(line) ? 'refused' : /coordinator was stalled for/.test(line) ? 'stall' : /\(#\d+\) (failed|missed)/.test(line) ? 'node-lost' : null;
       if (kind && into.length < 10_000) into.push({ t: minute(), kind, line: line.slice(0, 400) });
     }
   };
@@ -333,7 +333,7 @@ function serverLogRow(events: readonly ServerEvent[], minutes: number): Row {
     refusedBy.set(code, (refusedBy.get(code) ?? 0) + 1);
   }
   const stalls = events.filter((e) => e.kind === 'stall').map((e) => Number(/stalled for (\d+) ms/.exec(e.line)?.[1] ?? Number.NaN));
-  const failed = events.filter((e) => e.kind === 'node-failed');
+  const failed = events.filter((e) => e.kind === 'node-lost');
   const when = (kind: ServerEvent['kind']) => {
     const ts = events.filter((e) => e.kind === kind).map((e) => Math.floor(e.t));
     return ts.length === 0 ? '' : ` (minutes ${[...new Set(ts)].join(', ')})`;
@@ -341,12 +341,12 @@ function serverLogRow(events: readonly ServerEvent[], minutes: number): Row {
   const refusedText = refusedBy.size > 0 ? [...refusedBy].map(([code, n]) => `${code} ${n}`).join(', ') : 'none';
   return row(
     'what the server logged about lost work (analysis)',
-    `refused: ${refusedText}; stalls: ${stalls.length}; nodes failed: ${failed.length}`,
+    `refused: ${refusedText}; stalls: ${stalls.length}; nodes failed or benched: ${failed.length}`,
     events.length,
     'lines',
     '',
     undefined,
-    `over ${fmt(minutes, 1)} minutes${when('refused')}; longest stall ${stalls.length > 0 ? `${fmt(Math.max(...stalls), 0)} ms` : '-'}${when('stall')}${failed.length > 0 ? `; first node failure: ${failed[0].line.replace(/^.*?node /, 'node ')}${when('node-failed')}` : ''}`,
+    `over ${fmt(minutes, 1)} minutes${when('refused')}; longest stall ${stalls.length > 0 ? `${fmt(Math.max(...stalls), 0)} ms` : '-'}${when('stall')}${failed.length > 0 ? `; first of them: ${failed[0].line.replace(/^.*?node /, 'node ')}${when('node-lost')}` : ''}`,
   );
 }
 

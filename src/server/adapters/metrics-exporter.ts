@@ -46,9 +46,9 @@ export function createMetricsExporter(
   options: {
     processMetrics?: boolean;
     aggregation?: () => { calls: number; wallMs: number; optimizerSteps?: number };
-    /** Settlement on chain: epochs settled and pending in the ledger, and whether the chain answers. */
     /** Each worker thread's own memory, as it last reported it (its V8 heap is not in the process metrics). */
     workerMemory?: () => readonly WorkerMemory[];
+    /** Settlement on chain: epochs settled and pending in the ledger, and whether the chain answers. */
     settlement?: () => Promise<{ chain: 'none' | 'up' | 'down'; committed: number; pending: number; lastEpochOnChain: number | null }>;
   } = {},
 ): MetricsExporter {
